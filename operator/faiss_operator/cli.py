@@ -1,0 +1,50 @@
+"""The one command line, `faiss-operator`, and its subcommands.
+
+Each subcommand lives in the package that owns it and is imported only when chosen, so that the
+serving pod never imports the controller's Kubernetes libraries and the operator never imports
+the HTTP server. A subcommand module provides `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("faiss_operator.controller.command", "run the operator (the Kopf controller)"),
+    "build": ("faiss_operator.builder.command", "build, evaluate and write an index artifact (the build Job)"),
+    "serve": ("faiss_operator.server.command", "serve an index artifact over HTTP (the serving pods)"),
+    "crd": ("faiss_operator.api.command", "write the FaissIndex CRD generated from the models"),
+    "tune": ("faiss_operator.index.command", "sweep index parameters and rank the results"),
+    "config": ("faiss_operator.index.config_command", "show the effective index config and its sources"),
+}
+
+
+class Subcommand(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="faiss-operator", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, summary) in SUBCOMMANDS.items():
+        commands.add_parser(name, help=summary, add_help=False)
+    chosen = next((a for a in arguments if not a.startswith("-")), None)
+    if chosen not in SUBCOMMANDS:
+        parser.parse_args(arguments)
+        return 2
+    module_name, summary = SUBCOMMANDS[chosen]
+    module: Subcommand = importlib.import_module(module_name)  # type: ignore[assignment]
+    sub_parser = argparse.ArgumentParser(prog=f"faiss-operator {chosen}", description=summary)
+    module.add_arguments(sub_parser)
+    return module.run(sub_parser.parse_args(arguments[arguments.index(chosen) + 1 :]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Typed configuration of each index type, with its defaults and limits.
+
+One pydantic model per index type, so that a key that belongs to another type, an unknown key or
+an out-of-range value is refused with an error that names the field. The same models back the
+Python API, the build Job's flags and the FaissIndex resource (which maps them to camelCase).
+Defaults that should scale with the data (nlist, training sample size) are resolved against the
+vector count by `effective_nlist` and `training_sample_size`, following the FAISS wiki guidelines.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
+
+import pydantic
+
+IndexTypeName: TypeAlias = Literal["Flat", "IVF", "IVFPQ", "HNSW", "OPQ+HNSW"]
+INDEX_TYPES: tuple[IndexTypeName, ...] = ("Flat", "IVF", "IVFPQ", "HNSW", "OPQ+HNSW")
+DEFAULT_INDEX_TYPE: IndexTypeName = "HNSW"
+
+# FAISS wiki ("Guidelines to choose an index"): k-means wants at least 39 training points per
+# centroid and gains little beyond 256 per centroid.
+MIN_POINTS_PER_CENTROID = 39
+MAX_POINTS_PER_CENTROID = 256
+# nlist ~ 4*sqrt(N) for IVF, capped at the wiki's 65536 cells for CPU indexes.
+NLIST_PER_SQRT_N = 4
+MAX_AUTO_NLIST = 65536
+
+
+class Metric(str, enum.Enum):
+    """Distance between vectors; cosine similarity is InnerProduct on normalized vectors."""
+
+    L2 = "L2"
+    INNER_PRODUCT = "InnerProduct"
+
+
+class ScalarCodec(str, enum.Enum):
+    """Vector encodings stored inside an HNSW graph by the OPQ+HNSW type."""
+
+    SQ4 = "SQ4"
+    SQ6 = "SQ6"
+    SQ8 = "SQ8"
+    PQ = "PQ"
+
+
+class _IndexConfig(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    # Search-time parameters: changing only these never requires a rebuild.
+    SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    def build_fields(self) -> dict[str, Any]:
+        """The fields that shape the built index (everything but search-time parameters)."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in self.SEARCH_TIME_FIELDS}
+
+    def search_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(mode="json").items() if k in self.SEARCH_TIME_FIELDS}
+
+
+class FlatConfig(_IndexConfig):
+    """Exact search; no parameters. Memory: 4*d bytes per vector."""
+
+    index_type: Literal["Flat"] = "Flat"
+
+
+class IVFConfig(_IndexConfig):
+    """IVF-Flat. Memory: 4*d bytes per vector + 8 bytes of id per vector + 4*d*nlist centroids."""
+
+    index_type: Literal["IVF"] = "IVF"
+    nlist: Annotated[int | None, pydantic.Field(ge=1, le=1 << 20)] = None
+    nprobe: Annotated[int, pydantic.Field(ge=1, le=1 << 20)] = 10
+    train_size: Annotated[int | None, pydantic.Field(ge=1)] = None
+
+    SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"nprobe"})
+
+    @pydantic.model_validator(mode="after")
+    def _nprobe_within_nlist(self) -> IVFConfig:
+        if self.nlist is not None and self.nprobe > self.nlist:
+            raise ValueError(f"nprobe ({self.nprobe}) must not exceed nlist ({self.nlist})")
+        return self
+
+
+class IVFPQConfig(IVFConfig):
+    """IVF with product-quantized residuals.
+
+    Memory: m_pq*nbits/8 bytes of code + 8 bytes of id per vector, plus the coarse centroids
+    (4*d*nlist) and the PQ codebooks (4*d*2**nbits).
+    """
+
+    index_type: Literal["IVFPQ"] = "IVFPQ"  # type: ignore[assignment]
+    m_pq: Annotated[int, pydantic.Field(ge=1, le=1024)] = 48
+    nbits: Annotated[int, pydantic.Field(ge=4, le=12)] = 8
+
+
+class HNSWConfig(_IndexConfig):
+    """HNSW graph over full vectors.
+
+    Memory: 4*d bytes of vector + about 2*m*4*1.05 bytes of graph links per vector (level 0 keeps
+    2*m neighbours; upper levels add ~5%).
+    """
+
+    index_type: Literal["HNSW"] = "HNSW"
+    m: Annotated[int, pydantic.Field(ge=2, le=256)] = 32
+    ef_construction: Annotated[int, pydantic.Field(ge=1, le=4096)] = 200
+    ef_search: Annotated[int, pydantic.Field(ge=1, le=32768)] = 64
+
+    SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"ef_search"})
+
+
+class OPQHNSWConfig(_IndexConfig):
+    """The memory-efficient type: compressed codes inside an HNSW graph.
+
+    encoding SQ4/SQ6/SQ8: a scalar quantizer of 4, 6 or 8 bits per dimension inside an HNSW graph
+    (FAISS "HNSW{m_hnsw}_SQ{b}"); memory d*b/8 bytes of code + about 2*m_hnsw*4*1.05 of links.
+    encoding PQ: an OPQ rotation trained for `n_subquantizers` blocks, then PQ codes of `m_pq`
+    bytes inside the graph (FAISS "OPQ{n_subquantizers},HNSW{m_hnsw}_PQ{m_pq}"); memory m_pq bytes
+    of code + the links.
+    """
+
+    index_type: Literal["OPQ+HNSW"] = "OPQ+HNSW"
+    encoding: ScalarCodec = ScalarCodec.SQ6
+    m_pq: Annotated[int, pydantic.Field(ge=1, le=1024)] = 64
+    n_subquantizers: Annotated[int | None, pydantic.Field(ge=1, le=1024)] = None
+    m_hnsw: Annotated[int, pydantic.Field(ge=2, le=256)] = 16
+    ef_construction: Annotated[int, pydantic.Field(ge=1, le=4096)] = 200
+    ef_search: Annotated[int, pydantic.Field(ge=1, le=32768)] = 128
+    train_size: Annotated[int | None, pydantic.Field(ge=1)] = None
+
+    SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"ef_search"})
+
+
+IndexConfig: TypeAlias = FlatConfig | IVFConfig | IVFPQConfig | HNSWConfig | OPQHNSWConfig
+
+CONFIG_MODELS: dict[str, type[_IndexConfig]] = {
+    "Flat": FlatConfig,
+    "IVF": IVFConfig,
+    "IVFPQ": IVFPQConfig,
+    "HNSW": HNSWConfig,
+    "OPQ+HNSW": OPQHNSWConfig,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot describe an index; the message names the field."""
+
+
+def config_model_for(index_type: str) -> type[_IndexConfig]:
+    try:
+        return CONFIG_MODELS[index_type]
+    except KeyError:
+        raise ConfigError(
+            f"index_type: unknown index type {index_type!r}; expected one of {', '.join(INDEX_TYPES)}"
+        ) from None
+
+
+def config_keys(index_type: str) -> list[str]:
+    """The snake_case keys a config of `index_type` accepts."""
+    return sorted(k for k in config_model_for(index_type).model_fields if k != "index_type")
+
+
+def parse_config(index_type: str, values: dict[str, Any] | None) -> IndexConfig:
+    """Validate `values` as the config of `index_type`, naming the offending field on error."""
+    model = config_model_for(index_type)
+    values = dict(values or {})
+    values.pop("index_type", None)
+    for key in values:
+        owners = [name for name, other in CONFIG_MODELS.items() if key in other.model_fields]
+        if key not in model.model_fields and owners:
+            raise ConfigError(
+                f"config.{key}: not a parameter of index type {index_type!r} "
+                f"(it belongs to {' and '.join(owners)}); valid keys: {', '.join(config_keys(index_type))}"
+            )
+    try:
+        return model.model_validate(values)  # type: ignore[return-value]
+    except pydantic.ValidationError as error:
+        raise ConfigError(_describe_validation_error(index_type, model, error)) from None
+
+
+def _describe_validation_error(
+    index_type: str, model: type[_IndexConfig], error: pydantic.ValidationError
+) -> str:
+    problems = []
+    for item in error.errors():
+        location = ".".join(["config", *(str(part) for part in item["loc"])])
+        if item["type"] == "extra_forbidden":
+            valid = ", ".join(config_keys(index_type))
+            problems.append(f"{location}: unknown key for index type {index_type!r}; valid keys: {valid}")
+        else:
+            problems.append(f"{location}: {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(problems)
+
+
+def effective_nlist(config: IVFConfig, num_vectors: int) -> int:
+    """nlist as configured, else ~4*sqrt(N) capped so that each cell gets enough training points."""
+    if config.nlist is not None:
+        return config.nlist
+    by_sqrt = NLIST_PER_SQRT_N * int(math.sqrt(max(num_vectors, 1)))
+    by_training = max(1, num_vectors // MIN_POINTS_PER_CENTROID)
+    return max(1, min(by_sqrt, by_training, MAX_AUTO_NLIST))
+
+
+def training_sample_size(train_size: int | None, num_centroids: int, num_vectors: int) -> int:
+    """Vectors used to train: as configured, else 256 per centroid (the wiki's useful maximum)."""
+    wanted = train_size if train_size is not None else MAX_POINTS_PER_CENTROID * num_centroids
+    return min(wanted, num_vectors)
+
+
+def minimum_training_vectors(num_centroids: int) -> int:
+    return MIN_POINTS_PER_CENTROID * num_centroids

@@ -1,0 +1,160 @@
+"""Resolve the effective index configuration from its layers, and say where each value came from.
+
+Highest first: explicit arguments > environment variables > a YAML file > the type's defaults.
+The environment speaks for a whole deployment (the operator's or a pod's), so a variable names a
+key of whichever type is chosen and is skipped when that type has no such key; an explicit
+argument or a file key that the type lacks is an error. YAML files come in the seed's shape
+(`faiss: {index_type, device, config: {...}}`) and the older v0.8 shape with `nlist`/`nprobe`
+directly under `faiss:` or at the top of the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from faiss_operator.index import config as index_config
+
+ENV_INDEX_TYPE = "FAISS_INDEX_TYPE"
+ENV_CONFIG_FILE = "FAISS_CONFIG_FILE"
+ENV_CONFIG_PREFIX = "FAISS_CONFIG_"
+# The seed's first variables, kept for deployments that still set them.
+LEGACY_ENV_KEYS = {"FAISS_NLIST": "nlist", "FAISS_NPROBE": "nprobe"}
+LEGACY_FILE_KEYS = ("nlist", "nprobe")
+SUPPORTED_DEVICES = ("cpu",)
+
+SOURCE_ARGUMENT = "argument"
+SOURCE_DEFAULT = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedConfig:
+    """The effective index type and config, and the layer that supplied each value."""
+
+    index_type: index_config.IndexTypeName
+    config: index_config.IndexConfig
+    sources: Mapping[str, str]
+
+    def describe(self) -> str:
+        lines = [f"index_type = {self.index_type}  ({self.sources['index_type']})"]
+        values = self.config.model_dump(mode="json")
+        for key in index_config.config_keys(self.index_type):
+            lines.append(f"{key} = {values[key]}  ({self.sources[key]})")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FileLayer:
+    path: str
+    index_type: str | None
+    values: dict[str, Any]
+
+
+def resolve_config(
+    *,
+    index_type: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+) -> ResolvedConfig:
+    """The effective config; `env` defaults to os.environ, `config_file` to $FAISS_CONFIG_FILE."""
+    environment = os.environ if env is None else env
+    file_path = config_file if config_file is not None else environment.get(ENV_CONFIG_FILE)
+    file_layer = _read_config_file(Path(file_path)) if file_path else None
+
+    chosen_type, type_source = _choose_index_type(index_type, environment, file_layer)
+    valid_keys = set(index_config.config_keys(chosen_type))
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {"index_type": type_source}
+    if file_layer is not None and file_layer.index_type in (None, chosen_type):
+        for key, value in file_layer.values.items():
+            merged[key] = value
+            sources[key] = f"file:{file_layer.path}"
+    for key, (value, variable) in _environment_values(environment, valid_keys).items():
+        merged[key] = value
+        sources[key] = f"env:{variable}"
+    for key, value in (config or {}).items():
+        merged[key] = value
+        sources[key] = SOURCE_ARGUMENT
+
+    parsed = index_config.parse_config(chosen_type, merged)
+    for key in valid_keys:
+        sources.setdefault(key, SOURCE_DEFAULT)
+    return ResolvedConfig(index_type=chosen_type, config=parsed, sources=sources)
+
+
+def _choose_index_type(
+    argument: str | None, environment: Mapping[str, str], file_layer: _FileLayer | None
+) -> tuple[index_config.IndexTypeName, str]:
+    candidates = [
+        (argument, SOURCE_ARGUMENT),
+        (environment.get(ENV_INDEX_TYPE) or None, f"env:{ENV_INDEX_TYPE}"),
+        (file_layer.index_type if file_layer else None, f"file:{file_layer.path}" if file_layer else ""),
+    ]
+    for value, source in candidates:
+        if value is not None:
+            index_config.config_model_for(value)
+            return value, source  # type: ignore[return-value]
+    return index_config.DEFAULT_INDEX_TYPE, SOURCE_DEFAULT
+
+
+def _environment_values(environment: Mapping[str, str], valid_keys: set[str]) -> dict[str, tuple[Any, str]]:
+    found: dict[str, tuple[Any, str]] = {}
+    for variable, key in LEGACY_ENV_KEYS.items():
+        if variable in environment and key in valid_keys:
+            found[key] = (_parse_env_value(variable, environment[variable]), variable)
+    for key in sorted(valid_keys):
+        variable = ENV_CONFIG_PREFIX + key.upper()
+        if variable in environment:
+            found[key] = (_parse_env_value(variable, environment[variable]), variable)
+    return found
+
+
+def _parse_env_value(variable: str, raw: str) -> Any:
+    text = raw.strip()
+    if text == "":
+        raise index_config.ConfigError(f"{variable}: empty value")
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _read_config_file(path: Path) -> _FileLayer:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise index_config.ConfigError(f"config file {path}: cannot read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise index_config.ConfigError(f"config file {path}: not valid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise index_config.ConfigError(f"config file {path}: expected a mapping with a 'faiss' key")
+    section = document.get("faiss", {})
+    if not isinstance(section, dict):
+        raise index_config.ConfigError(f"config file {path}: 'faiss' must be a mapping")
+
+    device = section.get("device", "cpu")
+    if device not in SUPPORTED_DEVICES:
+        raise index_config.ConfigError(
+            f"config file {path}: faiss.device {device!r} is not supported; this build runs on: cpu"
+        )
+    values = section.get("config") or {}
+    if not isinstance(values, dict):
+        raise index_config.ConfigError(f"config file {path}: faiss.config must be a mapping")
+    values = dict(values)
+    for key in LEGACY_FILE_KEYS:
+        for layer in (document, section):
+            if key in layer and key not in values:
+                values[key] = layer[key]
+    index_type = section.get("index_type")
+    if index_type is None and any(key in values for key in LEGACY_FILE_KEYS):
+        index_type = "IVF"  # the v0.8 shape only ever described IVF indexes
+    if index_type is not None and not isinstance(index_type, str):
+        raise index_config.ConfigError(f"config file {path}: faiss.index_type must be a string")
+    return _FileLayer(path=str(path), index_type=index_type, values=values)
