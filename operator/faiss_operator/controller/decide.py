@@ -642,23 +642,37 @@ def _sync_children(inputs: _Inputs, draft: _Draft) -> None:
         metadata = manifest["metadata"]
         assert isinstance(metadata, dict)
         current = live.get((str(manifest["kind"]), str(metadata["name"])))
-        if current is None or observed.spec_hash_of(current) != metadata["annotations"][manifests.ANNOTATION_SPEC_HASH]:
+        if current is None or _stale(current, manifest):
             draft.actions.append(plan_actions.Apply(manifest))
     for deployment in children.deployments:
         if observed.revision_of(deployment) not in wanted:
             draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
     for job in children.jobs:
         entry = draft.entry(observed.revision_of(job))
-        if entry is None or not _job_needed(resource.name, entry, observed.name_of(job)):
+        if entry is None or not _job_needed(inputs, entry, job):
             draft.actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
 
 
-def _job_needed(index: str, entry: api_status.RevisionStatus, job: str) -> bool:
-    """A build Job stays while its revision is in history (its logs explain the build), unless it
-    is an earlier attempt or its revision was superseded before it finished."""
-    if job != manifests.job_name(index, entry.name, entry.build_attempt):
+def _stale(live: observed.KubeObject, manifest: dict[str, object]) -> bool:
+    """Our manifest changed (its hash), or someone scaled the Deployment by hand."""
+    metadata, spec = manifest["metadata"], manifest["spec"]
+    assert isinstance(metadata, dict) and isinstance(spec, dict)
+    if observed.spec_hash_of(live) != metadata["annotations"][manifests.ANNOTATION_SPEC_HASH]:
+        return True
+    return "replicas" in spec and (live.get("spec") or {}).get("replicas") != spec["replicas"]
+
+
+def _job_needed(inputs: _Inputs, entry: api_status.RevisionStatus, job: observed.KubeObject) -> bool:
+    """A finished build Job stays while its revision is in history (its logs explain the build);
+    an earlier attempt goes, and so does a Job still running for a revision no longer building
+    (superseded or aborted)."""
+    name = observed.name_of(job)
+    if name != manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt):
         return False
-    return not (entry.state == "Retired" and entry.metrics is None)
+    if entry.state == "Building":
+        return True
+    running = observed.job_outcome(job, inputs.children.build_pods(name))
+    return not isinstance(running, observed.JobRunning)
 
 
 def _search_params(entry: api_status.RevisionStatus) -> dict[str, object]:
@@ -675,8 +689,10 @@ def _search_params(entry: api_status.RevisionStatus) -> dict[str, object]:
 def _phase(inputs: _Inputs, draft: _Draft) -> api_status.Phase:
     candidate = draft.entry(draft.candidate)
     desired = draft.entry(inputs.desired.name)
+    # A rolled-back revision still running, other than for the scale-down delay, is on its way out.
+    lingering = {s.revision for s in draft.scale_downs}
     rolled_back_running = any(
-        (e := draft.entry(observed.revision_of(d))) is not None and e.state == "RolledBack"
+        (e := draft.entry(observed.revision_of(d))) is not None and e.state == "RolledBack" and e.name not in lingering
         for d in inputs.children.deployments
     )
     if (draft.rollout is not None and draft.rollout.mode == "Rollback") or rolled_back_running:
@@ -781,8 +797,8 @@ def _target(type_: str, value: float | None, limit: float | None, *, minimum: bo
     if value is None:
         return (type_, "Unknown", c.NOT_MEASURED, f"{label} not measured yet")
     if (value >= limit) if minimum else (value <= limit):
-        return (type_, "True", c.ABOVE_THRESHOLD if minimum else c.AS_EXPECTED, f"{label} {value:.3f} {'>=' if minimum else '<='} {limit}")
-    return (type_, "False", c.BELOW_THRESHOLD if minimum else "AboveLimit", f"{label} {value:.3f} {'<' if minimum else '>'} {limit}")
+        return (type_, "True", c.ABOVE_THRESHOLD if minimum else c.WITHIN_LIMIT, f"{label} {value:.3f} {'>=' if minimum else '<='} {limit}")
+    return (type_, "False", c.BELOW_THRESHOLD if minimum else c.ABOVE_LIMIT, f"{label} {value:.3f} {'<' if minimum else '>'} {limit}")
 
 
 def _progress(inputs: _Inputs, draft: _Draft) -> tuple[str, str] | None:
