@@ -40,9 +40,11 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
     """One line per problem, each naming the camelCase field: `spec.config.efSearch: ...`."""
     problems = []
     for item in error.errors():
-        location = ".".join([prefix, *(str(part) for part in item["loc"])])
         message = str(item["msg"]).removeprefix("Value error, ")
-        problems.append(f"{location}: {message}")
+        if item["loc"]:
+            problems.append(f"{'.'.join([prefix, *(str(part) for part in item['loc'])])}: {message}")
+        else:  # a model-level rule; its message starts with the field it is about
+            problems.append(f"{prefix}.{message}")
     return "; ".join(problems)
 
 

@@ -55,6 +55,10 @@ def revision_of(obj: KubeObject) -> str | None:
     return _labels(obj).get(manifests.LABEL_REVISION)
 
 
+def component_of(obj: KubeObject) -> str | None:
+    return _labels(obj).get(manifests.LABEL_COMPONENT)
+
+
 def spec_hash_of(obj: KubeObject) -> str | None:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     value = annotations.get(manifests.ANNOTATION_SPEC_HASH)

@@ -648,6 +648,8 @@ def _sync_children(inputs: _Inputs, draft: _Draft) -> None:
         if observed.revision_of(deployment) not in wanted:
             draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
     for job in children.jobs:
+        if observed.component_of(job) != manifests.COMPONENT_BUILD:
+            continue  # cleanup Jobs remove themselves (ttlSecondsAfterFinished)
         entry = draft.entry(observed.revision_of(job))
         if entry is None or not _job_needed(inputs, entry, job):
             draft.actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
