@@ -99,7 +99,7 @@ def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.I
     except index_config.ConfigError as error:
         renamed = re.sub(
             r"config\.(\w+)", lambda m: "config." + naming.CONFIG_KEY_TO_WIRE.get(m[1], m[1]), str(error)
-        )
+        ).replace("Value error, ", "")
         raise index_config.ConfigError(renamed) from None
 
 
