@@ -63,7 +63,11 @@ GOOD: dict[str, dict[str, Any]] = {
     "no indexType: the operator's default decides": _with("spec.indexType", ...),
     "ids, metadata and an http source": _with(
         "spec.source",
-        {"uri": "https://data.example/v1.npy", "idsUri": "pvc://embeddings/ids.txt", "metadataUri": "pvc://embeddings/meta.jsonl"},
+        {
+            "uri": "https://data.example/v1.npy",
+            "idsUri": "pvc://embeddings/ids.txt",
+            "metadataUri": "pvc://embeddings/meta.jsonl",
+        },
     ),
     "build and serving knobs": _with(
         "spec.build",
@@ -75,7 +79,10 @@ GOOD: dict[str, dict[str, Any]] = {
             "nodeSelector": {"pool": "build"},
             "tolerations": [{"key": "build", "operator": "Exists", "effect": "NoSchedule"}],
         },
-        _with("spec.serving", {"replicas": 5, "image": "faiss-operator:1", "port": 9000, "resources": {"limits": {"memory": "4Gi"}}}),
+        _with(
+            "spec.serving",
+            {"replicas": 5, "image": "faiss-operator:1", "port": 9000, "resources": {"limits": {"memory": "4Gi"}}},
+        ),
     ),
     "an indefinite pause and analysis": _with(
         "spec.rollout",
@@ -102,37 +109,65 @@ class Bad:
 
 
 BAD: dict[str, Bad] = {
-    "dimension 0": Bad(_with("spec.dimension", 0), "schema", "spec.dimension: Input should be greater than or equal to 1"),
+    "dimension 0": Bad(
+        _with("spec.dimension", 0), "schema", "spec.dimension: Input should be greater than or equal to 1"
+    ),
     "no source": Bad(_with("spec.source", ...), "schema", "spec.source: Field required"),
-    "metric cosine": Bad(_with("spec.metric", "cosine"), "schema", "spec.metric: Input should be 'L2' or 'InnerProduct'"),
+    "metric cosine": Bad(
+        _with("spec.metric", "cosine"), "schema", "spec.metric: Input should be 'L2' or 'InnerProduct'"
+    ),
     "unknown index type": Bad(_with("spec.indexType", "LSH"), "schema", "spec.indexType: Input should be"),
-    "efSearch 0": Bad(_with("spec.config.efSearch", 0), "schema", "spec.config.efSearch: Input should be greater than or equal to 1"),
+    "efSearch 0": Bad(
+        _with("spec.config.efSearch", 0), "schema", "spec.config.efSearch: Input should be greater than or equal to 1"
+    ),
     "encoding SQ5": Bad(
         _with("spec.config", {"encoding": "SQ5"}, _with("spec.indexType", "OPQ+HNSW")), "schema", "spec.config.encoding"
     ),
-    "source on s3": Bad(_with("spec.source.uri", "s3://bucket/x.npy"), "schema", "spec.source.uri: String should match pattern"),
+    "source on s3": Bad(
+        _with("spec.source.uri", "s3://bucket/x.npy"), "schema", "spec.source.uri: String should match pattern"
+    ),
     "artifacts not on a claim": Bad(_with("spec.artifacts.uri", "file:///tmp"), "schema", "spec.artifacts.uri"),
-    "minRecall 0": Bad(_with("spec.evaluation.minRecall", 0), "schema", "spec.evaluation.minRecall: Input should be greater than 0"),
-    "minRecall above 1": Bad(_with("spec.evaluation.minRecall", 1.2), "schema", "spec.evaluation.minRecall: Input should be less than or equal to 1"),
+    "minRecall 0": Bad(
+        _with("spec.evaluation.minRecall", 0), "schema", "spec.evaluation.minRecall: Input should be greater than 0"
+    ),
+    "minRecall above 1": Bad(
+        _with("spec.evaluation.minRecall", 1.2),
+        "schema",
+        "spec.evaluation.minRecall: Input should be less than or equal to 1",
+    ),
     "a step weight of 0": Bad(_with("spec.rollout.steps", [{"weight": 0}]), "schema", "spec.rollout.steps.0.weight"),
-    "a step weight above 100": Bad(_with("spec.rollout.steps", [{"weight": 101}]), "schema", "spec.rollout.steps.0.weight"),
+    "a step weight above 100": Bad(
+        _with("spec.rollout.steps", [{"weight": 101}]), "schema", "spec.rollout.steps.0.weight"
+    ),
     "zero replicas": Bad(_with("spec.serving.replicas", 0), "schema", "spec.serving.replicas"),
     "onFailure Explode": Bad(_with("spec.rollout.onFailure", "Explode"), "schema", "spec.rollout.onFailure"),
-    "a negative pause": Bad(_with("spec.rollout.steps", [{"weight": 10, "pauseSeconds": -1}]), "schema", "pauseSeconds"),
+    "a negative pause": Bad(
+        _with("spec.rollout.steps", [{"weight": 10, "pauseSeconds": -1}]), "schema", "pauseSeconds"
+    ),
     "too many steps": Bad(
-        _with("spec.rollout.steps", [{"weight": w} for w in range(1, 23)]), "schema", "spec.rollout.steps: List should have at most 20 items"
+        _with("spec.rollout.steps", [{"weight": w} for w in range(1, 23)]),
+        "schema",
+        "spec.rollout.steps: List should have at most 20 items",
     ),
     "an HNSW config with nprobe": Bad(
-        _with("spec.config.nprobe", 8), "cel", "spec.config.nprobe: not a parameter of indexType HNSW; valid keys: efConstruction, efSearch, m"
+        _with("spec.config.nprobe", 8),
+        "cel",
+        "spec.config.nprobe: not a parameter of indexType HNSW; valid keys: efConstruction, efSearch, m",
     ),
     "an IVF config with m": Bad(
-        _with("spec.config", {"m": 8}, _with("spec.indexType", "IVF")), "cel", "spec.config.m: not a parameter of indexType IVF"
+        _with("spec.config", {"m": 8}, _with("spec.indexType", "IVF")),
+        "cel",
+        "spec.config.m: not a parameter of indexType IVF",
     ),
     "a Flat config with any key": Bad(
-        _with("spec.config", {"nlist": 8}, _with("spec.indexType", "Flat")), "cel", "spec.config.nlist: not a parameter of indexType Flat"
+        _with("spec.config", {"nlist": 8}, _with("spec.indexType", "Flat")),
+        "cel",
+        "spec.config.nlist: not a parameter of indexType Flat",
     ),
     "nprobe above nlist": Bad(
-        _with("spec.config", {"nlist": 8, "nprobe": 16}, _with("spec.indexType", "IVF")), "cel", "nprobe (16) must not exceed nlist (8)"
+        _with("spec.config", {"nlist": 8, "nprobe": 16}, _with("spec.indexType", "IVF")),
+        "cel",
+        "nprobe (16) must not exceed nlist (8)",
     ),
     "decreasing step weights": Bad(
         _with("spec.rollout.steps", [{"weight": 50}, {"weight": 25}]), "cel", "weights must be strictly increasing"

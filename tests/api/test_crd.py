@@ -18,9 +18,9 @@ import jsonschema
 import pytest
 import yaml
 from celpy import celtypes
-
 from faiss_operator import cli
 from faiss_operator.api import crd, resource
+
 from tests.api import samples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,9 @@ def test_the_committed_crd_is_the_generated_one() -> None:
     assert COMMITTED.read_text() == crd.render(), "run: faiss-operator crd"
 
 
-def test_crd_check_fails_on_a_stale_file_and_passes_on_a_fresh_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_crd_check_fails_on_a_stale_file_and_passes_on_a_fresh_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "crd.yaml"
     assert cli.main(["crd", "--out", str(target)]) == 0
     assert cli.main(["crd", "--check", "--out", str(target)]) == 0
@@ -102,7 +104,9 @@ def test_every_node_is_structural(path: str, node: dict[str, Any]) -> None:
     else:
         assert node.get("type") in {"object", "array", "string", "integer", "number", "boolean"}, f"{path}: untyped"
         assert "anyOf" not in node, f"{path}: anyOf outside int-or-string"
-    assert not ("properties" in node and "additionalProperties" in node), f"{path}: properties beside additionalProperties"
+    assert not ("properties" in node and "additionalProperties" in node), (
+        f"{path}: properties beside additionalProperties"
+    )
     if node.get("x-kubernetes-preserve-unknown-fields"):
         assert path in FREE_FORM, f"{path}: preserve-unknown-fields where the shape is known"
     if node.get("type") == "array":
@@ -117,7 +121,11 @@ def test_free_form_nodes_exist() -> None:
     assert found == FREE_FORM
 
 
-@pytest.mark.parametrize(("path", "node"), [(p, n) for p, n in nodes(SCHEMA) if "default" in n], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("path", "node"),
+    [(p, n) for p, n in nodes(SCHEMA) if "default" in n],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 def test_defaults_are_valid_for_their_node(path: str, node: dict[str, Any]) -> None:
     jsonschema.Draft4Validator(node).validate(node["default"])
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime
 
 import pytest
-
-from faiss_operator.api import naming, resource, spec as api_spec, status as api_status
+from faiss_operator.api import naming, resource
+from faiss_operator.api import spec as api_spec
+from faiss_operator.api import status as api_status
 from faiss_operator.index import config as index_config
+
 from tests.api import samples
 
 
@@ -57,7 +59,11 @@ def test_defaults_fill_what_a_spec_leaves_out() -> None:
     assert (spec.serving.replicas, spec.serving.port) == (2, 8080)
     rollout = spec.rollout
     assert (rollout.steps, rollout.auto_rollback, rollout.on_failure) == ([], True, "Abort")
-    assert (rollout.progress_deadline_seconds, rollout.scale_down_delay_seconds, rollout.revision_history_limit) == (600, 30, 3)
+    assert (rollout.progress_deadline_seconds, rollout.scale_down_delay_seconds, rollout.revision_history_limit) == (
+        600,
+        30,
+        3,
+    )
     assert (spec.build.active_deadline_seconds, spec.build.backoff_limit) == (3600, 1)
 
 
@@ -92,7 +98,13 @@ def test_status_round_trips_with_rfc3339_timestamps() -> None:
         rollout=api_status.RolloutStatus(mode="Canary", step=1, weight=50, step_started_at=when),
         revisions=[
             api_status.RevisionStatus(
-                name="a", index_type="HNSW", config={"efSearch": 64}, artifact="pvc://x/a", artifact_key="k", state="Active", created_at=when
+                name="a",
+                index_type="HNSW",
+                config={"efSearch": 64},
+                artifact="pvc://x/a",
+                artifact_key="k",
+                state="Active",
+                created_at=when,
             )
         ],
     )
@@ -117,6 +129,11 @@ def test_resource_from_body_reads_metadata() -> None:
         },
     }
     parsed = resource.Resource.from_body(body)
-    assert (parsed.name, parsed.namespace, parsed.generation, parsed.finalizers) == ("alerts", "search", 4, ("faiss.dev/cleanup",))
+    assert (parsed.name, parsed.namespace, parsed.generation, parsed.finalizers) == (
+        "alerts",
+        "search",
+        4,
+        ("faiss.dev/cleanup",),
+    )
     assert parsed.annotations == {"faiss.dev/promote": "true"}
     assert parsed.deletion_timestamp == datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)

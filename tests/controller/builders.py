@@ -146,9 +146,7 @@ def summarize(plan: actions.Plan) -> Summary:
         current=status.current_revision,
         candidate=status.candidate_revision,
         rollout=(
-            None
-            if rollout is None
-            else (rollout.mode, rollout.step, rollout.weight, rollout.promoting, rollout.paused)
+            None if rollout is None else (rollout.mode, rollout.step, rollout.weight, rollout.promoting, rollout.paused)
         ),
         revisions=tuple((e.name, e.state) for e in status.revisions),
     )
@@ -217,19 +215,34 @@ class Cluster:
 
     def finish_job(self, revision: str, *, message: str | None = None, failed: str | None = None) -> None:
         (key, job) = next(
-            (k, o) for k, o in self.objects.items() if k[0] == "Job" and o["metadata"]["labels"].get(manifests.LABEL_REVISION) == revision
+            (k, o)
+            for k, o in self.objects.items()
+            if k[0] == "Job" and o["metadata"]["labels"].get(manifests.LABEL_REVISION) == revision
         )
         name = key[1]
         if failed is None:
             job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
             phase, terminated = "Succeeded", {"exitCode": 0, "message": message}
         else:
-            job["status"] = {"failed": 2, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}
+            job["status"] = {
+                "failed": 2,
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "BackoffLimitExceeded",
+                        "message": "Job has reached the specified backoff limit",
+                    }
+                ],
+            }
             phase, terminated = "Failed", {"exitCode": 3, "reason": "Error", "message": failed}
         self.pods.append(
             {
                 "metadata": {"name": f"{name}-pod", "labels": {manifests.LABEL_BUILD_JOB: name}},
-                "status": {"phase": phase, "containerStatuses": [{"name": manifests.BUILD_CONTAINER, "state": {"terminated": terminated}}]},
+                "status": {
+                    "phase": phase,
+                    "containerStatuses": [{"name": manifests.BUILD_CONTAINER, "state": {"terminated": terminated}}],
+                },
             }
         )
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import children, report
 
@@ -23,7 +22,9 @@ def test_a_full_report_becomes_metrics() -> None:
 
 
 def test_other_spellings_of_the_builder_are_accepted() -> None:
-    parsed = report.parse_report(json.dumps({"total_vectors": 3, "recall_at_k": 0.9, "p99_latency_ms": 2.0, "effective_config": {}}))
+    parsed = report.parse_report(
+        json.dumps({"total_vectors": 3, "recall_at_k": 0.9, "p99_latency_ms": 2.0, "effective_config": {}})
+    )
     assert (parsed.vectors, parsed.recall, parsed.p99_ms, parsed.config) == (3, 0.9, 2.0, {})
 
 
@@ -35,7 +36,10 @@ def test_other_spellings_of_the_builder_are_accepted() -> None:
         ("Traceback (most recent call last):", "not JSON"),
         ("[1, 2]", "must be a JSON object, got list"),
         (json.dumps({"vectors": 3}), "recall: Field required; p99_ms: Field required"),
-        (json.dumps({"vectors": -1, "recall": 0.9, "p99_ms": 1}), "vectors: Input should be greater than or equal to 0"),
+        (
+            json.dumps({"vectors": -1, "recall": 0.9, "p99_ms": 1}),
+            "vectors: Input should be greater than or equal to 0",
+        ),
         (json.dumps({"vectors": 1, "recall": 1.5, "p99_ms": 1}), "recall: Input should be less than or equal to 1"),
         ("{" + " " * 5000 + "}", "at most 4096 fit a termination message"),
     ],
@@ -73,7 +77,18 @@ def test_a_complete_job_whose_pod_is_gone_has_no_message() -> None:
 
 def test_a_failed_job_explains_itself_with_its_last_pod() -> None:
     outcome = children.job_outcome(
-        job({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}),
+        job(
+            {
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "DeadlineExceeded",
+                        "message": "Job was active longer than specified deadline",
+                    }
+                ]
+            }
+        ),
         [pod("Failed", {"exitCode": 137, "reason": "OOMKilled", "message": ""})],
     )
     assert outcome == children.JobFailed(

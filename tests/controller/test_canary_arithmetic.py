@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from faiss_operator.api import spec as api_spec
 from faiss_operator.controller import canary
 

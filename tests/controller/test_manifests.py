@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-
 from faiss_operator.api import resource as api_resource
 from faiss_operator.controller import manifests, programs, storage
+
 from tests.controller.builders import make_resource, spec
 
 
@@ -17,7 +17,14 @@ def parsed(**overrides: Any) -> Any:
 
 
 RESOURCE = make_resource(spec())
-OWNER = {"apiVersion": "faiss.dev/v1alpha1", "kind": "FaissIndex", "name": "alerts", "uid": "uid-1", "controller": True, "blockOwnerDeletion": True}
+OWNER = {
+    "apiVersion": "faiss.dev/v1alpha1",
+    "kind": "FaissIndex",
+    "name": "alerts",
+    "uid": "uid-1",
+    "controller": True,
+    "blockOwnerDeletion": True,
+}
 
 
 def build_job(**overrides: Any) -> dict[str, Any]:
@@ -37,7 +44,10 @@ def test_the_build_job_runs_faiss_operator_build_with_every_flag() -> None:
     job = build_job(source={"uri": "pvc://embeddings/alerts/v1.npy", "idsUri": "pvc://embeddings/alerts/ids.txt"})
     assert job["metadata"]["name"] == "alerts-build-r1"
     assert job["metadata"]["ownerReferences"] == [OWNER]
-    assert job["metadata"]["labels"]["faiss.dev/index"] == "alerts" and job["metadata"]["labels"]["faiss.dev/revision"] == "r1"
+    assert (
+        job["metadata"]["labels"]["faiss.dev/index"] == "alerts"
+        and job["metadata"]["labels"]["faiss.dev/revision"] == "r1"
+    )
     assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"]) == (1, 3600)
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -76,7 +86,10 @@ def test_source_and_artifacts_on_one_claim_mount_it_once_read_write_in_the_job()
 
 
 def test_http_and_file_sources_need_no_volume() -> None:
-    job = build_job(source={"uri": "https://data.example/v1.npy"}, build={"nodeSelector": {"pool": "big"}, "tolerations": [{"key": "k", "operator": "Exists"}]})
+    job = build_job(
+        source={"uri": "https://data.example/v1.npy"},
+        build={"nodeSelector": {"pool": "big"}, "tolerations": [{"key": "k", "operator": "Exists"}]},
+    )
     pod = job["spec"]["template"]["spec"]
     assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]] == ["faiss-artifacts"]
     assert pod["containers"][0]["args"][2] == "https://data.example/v1.npy"
@@ -94,7 +107,11 @@ def test_the_deployment_serves_the_artifact_read_only_with_probes() -> None:
     manifest = deployment(serving={"replicas": 3, "port": 9000, "resources": {"limits": {"memory": "2Gi"}}})
     assert manifest["metadata"]["name"] == "alerts-r1" and manifest["metadata"]["ownerReferences"] == [OWNER]
     assert manifest["spec"]["replicas"] == 3
-    assert manifest["spec"]["selector"]["matchLabels"] == {"faiss.dev/index": "alerts", "faiss.dev/component": "serving", "faiss.dev/revision": "r1"}
+    assert manifest["spec"]["selector"]["matchLabels"] == {
+        "faiss.dev/index": "alerts",
+        "faiss.dev/component": "serving",
+        "faiss.dev/revision": "r1",
+    }
     pod = manifest["spec"]["template"]
     assert manifest["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
     (container,) = pod["spec"]["containers"]
@@ -106,7 +123,9 @@ def test_the_deployment_serves_the_artifact_read_only_with_probes() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
     assert container["resources"] == {"limits": {"memory": "2Gi"}}
-    assert pod["spec"]["volumes"] == [{"name": "pvc-0", "persistentVolumeClaim": {"claimName": "faiss-artifacts", "readOnly": True}}]
+    assert pod["spec"]["volumes"] == [
+        {"name": "pvc-0", "persistentVolumeClaim": {"claimName": "faiss-artifacts", "readOnly": True}}
+    ]
 
 
 def test_the_service_and_pdb_select_every_revisions_serving_pods() -> None:
@@ -149,7 +168,11 @@ def test_pvc_uris_map_to_one_mount_path(uri: str, claim: str, path: str, mounted
 
 @pytest.mark.parametrize(
     ("uri", "error"),
-    [("file:///x", "not a pvc://"), ("pvc:///x", "no claim name"), ("pvc://store/../../etc", "must stay inside the claim")],
+    [
+        ("file:///x", "not a pvc://"),
+        ("pvc:///x", "no claim name"),
+        ("pvc://store/../../etc", "must stay inside the claim"),
+    ],
 )
 def test_bad_pvc_uris_are_refused(uri: str, error: str) -> None:
     with pytest.raises(storage.StorageError, match=error):
@@ -163,7 +186,9 @@ def test_artifacts_live_under_index_and_artifact_key() -> None:
 
 
 def test_the_cleanup_job_removes_one_directory_with_python() -> None:
-    job = manifests.cleanup_job(RESOURCE, target="pvc://faiss-artifacts/alerts/k1", key="k1", image="img", ttl_seconds=60)
+    job = manifests.cleanup_job(
+        RESOURCE, target="pvc://faiss-artifacts/alerts/k1", key="k1", image="img", ttl_seconds=60
+    )
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert [*container["command"], *container["args"]] == programs.remove_args("/mnt/pvc/faiss-artifacts/alerts/k1")
     assert container["volumeMounts"][0]["readOnly"] is False

@@ -14,8 +14,8 @@ import copy
 import dataclasses
 
 import pytest
-
 from faiss_operator.controller import actions, analysis, decide
+
 from tests.controller.builders import SETTINGS, Cluster, at, passing, report, revision_of, spec, with_config
 
 TICK = 5
@@ -37,12 +37,14 @@ def world(cluster: Cluster, plan: actions.Plan, seconds: int) -> tuple[analysis.
         if kind == "Job" and not obj.get("status") and "-build-" in obj["metadata"]["name"]:
             cluster.finish_job(obj["metadata"]["labels"]["faiss.dev/revision"], message=report())
     cluster.ready_all()
-    if cluster.status.phase == "Ready" and cluster.status.current_revision == revision_of(FIRST) and cluster.wire == FIRST:
+    if (
+        cluster.status.phase == "Ready"
+        and cluster.status.current_revision == revision_of(FIRST)
+        and cluster.wire == FIRST
+    ):
         cluster.wire = SECOND  # the user applies the new spec once the first revision serves
         cluster.generation += 1
-    return tuple(
-        passing(a.candidate, a.step, at(seconds + 1)) for a in plan.actions if isinstance(a, actions.Analyze)
-    )
+    return tuple(passing(a.candidate, a.step, at(seconds + 1)) for a in plan.actions if isinstance(a, actions.Analyze))
 
 
 def finished(cluster: Cluster) -> bool:
@@ -79,7 +81,11 @@ def test_the_migration_passes_through_every_phase() -> None:
     phases = [m.cluster.status.phase for m in MOMENTS]
     for phase in ("Building", "Deploying", "Ready", "Progressing"):
         assert phase in phases
-    weights = {m.cluster.status.rollout.weight for m in MOMENTS if m.cluster.status.rollout and m.cluster.status.rollout.mode == "Canary"}
+    weights = {
+        m.cluster.status.rollout.weight
+        for m in MOMENTS
+        if m.cluster.status.rollout and m.cluster.status.rollout.mode == "Canary"
+    }
     assert weights == {25, 50}
     assert [(e.name, e.state) for e in ORIGINAL_END.status.revisions] == [
         (revision_of(SECOND), "Active"),
@@ -92,7 +98,9 @@ def test_every_state_gives_the_same_plan_again(index: int) -> None:
     moment = MOMENTS[index]
     cluster = moment.cluster
     plans = [
-        decide.decide(cluster.resource(), cluster.children(), moment.measurements, at(moment.seconds), settings=SETTINGS)
+        decide.decide(
+            cluster.resource(), cluster.children(), moment.measurements, at(moment.seconds), settings=SETTINGS
+        )
         for _ in range(2)
     ]
     assert plans[0] == plans[1]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from faiss_operator.api import resource
 from faiss_operator.controller import revisions
 from faiss_operator.controller import settings as operator_settings
+
 from tests.controller.builders import SETTINGS, spec, with_config
 
 
@@ -47,7 +47,9 @@ def test_build_time_config_makes_a_new_artifact() -> None:
     assert desired(with_config(spec(), efConstruction=300)).artifact_key != BASE.artifact_key
 
 
-@pytest.mark.parametrize("wire", [with_config(spec(), efSearch=128), with_config(spec(indexType="IVF", config={}), nprobe=20)])
+@pytest.mark.parametrize(
+    "wire", [with_config(spec(), efSearch=128), with_config(spec(indexType="IVF", config={}), nprobe=20)]
+)
 def test_search_time_parameters_make_a_revision_that_reuses_the_artifact(wire: dict[str, Any]) -> None:
     base = desired({**wire, "config": {k: v for k, v in wire["config"].items() if k not in ("efSearch", "nprobe")}})
     other = desired(wire)
@@ -76,7 +78,13 @@ def test_an_explicit_default_value_is_the_same_revision_as_leaving_it_out() -> N
 
 def test_the_operator_environment_fills_what_the_spec_leaves_out() -> None:
     settings = operator_settings.OperatorSettings.from_environment(
-        {"FAISS_INDEX_TYPE": "IVF", "FAISS_NLIST": "256", "FAISS_CONFIG_TRAIN_SIZE": "5000", "FAISS_OPERATOR_IMAGE": "op:9", "HOME": "/root"}
+        {
+            "FAISS_INDEX_TYPE": "IVF",
+            "FAISS_NLIST": "256",
+            "FAISS_CONFIG_TRAIN_SIZE": "5000",
+            "FAISS_OPERATOR_IMAGE": "op:9",
+            "HOME": "/root",
+        }
     )
     assert settings.image == "op:9" and "HOME" not in settings.index_env
     wire = {k: v for k, v in spec().items() if k not in ("indexType", "config")}

@@ -8,8 +8,19 @@ from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions, children, conditions, decide
 from faiss_operator.controller import settings as operator_settings
+
 from tests.controller import scenarios
-from tests.controller.builders import SETTINGS, Cluster, artifact_key_of, at, make_resource, passing, report, revision_of, spec, with_config
+from tests.controller.builders import (
+    SETTINGS,
+    artifact_key_of,
+    at,
+    make_resource,
+    passing,
+    report,
+    revision_of,
+    spec,
+    with_config,
+)
 
 R1 = revision_of(spec())
 R2 = revision_of(with_config(spec(), m=32))
@@ -235,7 +246,11 @@ def test_an_invalid_spec_leaves_the_serving_revision_untouched_and_says_why() ->
     assert plan.actions == ()
     assert plan.status.current_revision == R1 and plan.status.phase == "Ready"
     assert plan.status.revisions == before.revisions
-    assert condition(plan.status, "Stalled") == ("True", "InvalidSpec", "spec.dimension: Input should be greater than or equal to 1")
+    assert condition(plan.status, "Stalled") == (
+        "True",
+        "InvalidSpec",
+        "spec.dimension: Input should be greater than or equal to 1",
+    )
     assert condition(plan.status, "Ready")[0] == "True"
     assert plan.status.observed_generation == 2
     assert [e.reason for e in plan.events] == ["InvalidSpec"]
@@ -252,7 +267,9 @@ def test_a_config_key_of_another_index_type_is_refused_with_the_camel_case_name(
 
 
 def test_the_operators_default_index_type_applies_to_a_spec_without_one() -> None:
-    settings = operator_settings.OperatorSettings(image="img", index_env={"FAISS_INDEX_TYPE": "IVF", "FAISS_NPROBE": "7"})
+    settings = operator_settings.OperatorSettings(
+        image="img", index_env={"FAISS_INDEX_TYPE": "IVF", "FAISS_NPROBE": "7"}
+    )
     wire = {k: v for k, v in spec().items() if k not in ("indexType", "config")}
     plan = decide.decide(make_resource(wire), children.Children(), (), at(0), settings=settings)
     (entry,) = plan.status.revisions
@@ -268,7 +285,9 @@ def test_a_spec_key_that_does_not_fit_the_operators_default_type_is_refused() ->
     wire = {k: v for k, v in spec().items() if k != "indexType"}
     plan = decide.decide(make_resource(wire), children.Children(), (), at(0), settings=settings)
     assert plan.actions == ()
-    assert "not a parameter of indexType IVF; valid keys: nlist, nprobe, trainSize" in condition(plan.status, "Stalled")[2]
+    assert (
+        "not a parameter of indexType IVF; valid keys: nlist, nprobe, trainSize" in condition(plan.status, "Stalled")[2]
+    )
 
 
 def test_a_bad_operator_default_index_type_is_refused() -> None:
@@ -291,7 +310,11 @@ def test_a_status_naming_revisions_it_does_not_hold_is_repaired() -> None:
 
 
 def test_an_unparseable_stored_status_starts_afresh() -> None:
-    body = {"metadata": {"name": "alerts", "namespace": "search", "generation": 3}, "spec": spec(), "status": {"phase": "Exploded"}}
+    body = {
+        "metadata": {"name": "alerts", "namespace": "search", "generation": 3},
+        "spec": spec(),
+        "status": {"phase": "Exploded"},
+    }
     parsed = api_resource.Resource.from_body(body)
     assert parsed.status == api_status.FaissIndexStatus()
     assert parsed.generation == 3
@@ -302,7 +325,10 @@ def test_an_unknown_annotation_value_is_refused_and_removed() -> None:
     cluster.annotations["faiss.dev/promote"] = "yes please"
     plan = cluster.reconcile(at(51))
     assert plan.actions[0] == actions.RemoveAnnotation("faiss.dev/promote")
-    assert actions.Event("Warning", "AnnotationIgnored", "faiss.dev/promote: expected \"true\", got 'yes please'") in plan.events
+    assert (
+        actions.Event("Warning", "AnnotationIgnored", "faiss.dev/promote: expected \"true\", got 'yes please'")
+        in plan.events
+    )
     assert plan.status.rollout is not None and not plan.status.rollout.promoting
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from faiss_operator.controller import analysis
 
-from faiss_operator.controller import actions, analysis
 from tests.controller import scenarios
 from tests.controller.builders import (
     Cluster,
@@ -141,7 +141,11 @@ CASES = [
         now=0,
         want=Summary(
             actions=(("AddFinalizer", "faiss.dev/cleanup"), ("Apply", "Job", "alerts-build-R1")),
-            phase="Building", current=None, candidate="R1", rollout=None, revisions=(("R1", "Building"),),
+            phase="Building",
+            current=None,
+            candidate="R1",
+            rollout=None,
+            revisions=(("R1", "Building"),),
         ),
     ),
     TestCase(
@@ -156,8 +160,16 @@ CASES = [
         change=_finish(R1, message=report()),
         now=10,
         want=Summary(
-            (("Apply", "Deployment", "alerts-R1", 4), ("Apply", "Service", "alerts"), ("Apply", "PodDisruptionBudget", "alerts")),
-            "Deploying", None, "R1", ("Deploy", 0, 100, False, False), (("R1", "Built"),),
+            (
+                ("Apply", "Deployment", "alerts-R1", 4),
+                ("Apply", "Service", "alerts"),
+                ("Apply", "PodDisruptionBudget", "alerts"),
+            ),
+            "Deploying",
+            None,
+            "R1",
+            ("Deploy", 0, 100, False, False),
+            (("R1", "Built"),),
         ),
     ),
     TestCase(
@@ -235,7 +247,11 @@ CASES = [
         now=25,
         want=Summary(
             (("Apply", "Deployment", "alerts-R1", 4), ("Apply", "Service", "alerts")),
-            "Ready", "R1", None, None, (("R1", "Active"),),
+            "Ready",
+            "R1",
+            None,
+            None,
+            (("R1", "Active"),),
         ),
     ),
     TestCase(
@@ -249,7 +265,12 @@ CASES = [
         "a Deployment of a revision the index does not know is deleted",
         given=scenarios.serving,
         change=lambda c: c.objects.update(
-            {("Deployment", "alerts-stray"): {"kind": "Deployment", "metadata": {"name": "alerts-stray", "labels": {"faiss.dev/revision": "stray"}}}}
+            {
+                ("Deployment", "alerts-stray"): {
+                    "kind": "Deployment",
+                    "metadata": {"name": "alerts-stray", "labels": {"faiss.dev/revision": "stray"}},
+                }
+            }
         ),
         now=25,
         want=Summary((("Delete", "Deployment", "alerts-stray"),), "Ready", "R1", None, None, (("R1", "Active"),)),
@@ -260,7 +281,9 @@ CASES = [
         given=scenarios.serving,
         change=_respec(config={"m": 32}),
         now=30,
-        want=Summary((("Apply", "Job", "alerts-build-R2"),), "Building", "R1", "R2", None, (("R2", "Building"), ("R1", "Active"))),
+        want=Summary(
+            (("Apply", "Job", "alerts-build-R2"),), "Building", "R1", "R2", None, (("R2", "Building"), ("R1", "Active"))
+        ),
     ),
     TestCase(
         "a failed build of the new revision leaves the old one serving",
@@ -300,7 +323,9 @@ CASES = [
         "after the pause the next step scales the candidate to ceil(4*50/100) = 2",
         given=scenarios.canary_analysed,
         now=110,
-        want=Summary((("Apply", "Deployment", "alerts-R2", 2),), "Progressing", "R1", "R2", ("Canary", 1, 50, False, False), BOTH),
+        want=Summary(
+            (("Apply", "Deployment", "alerts-R2", 2),), "Progressing", "R1", "R2", ("Canary", 1, 50, False, False), BOTH
+        ),
     ),
     TestCase(
         "a measurement of another revision, another step or from before the step was ready is ignored",
@@ -321,7 +346,14 @@ CASES = [
         given=scenarios.canary_step0,
         measurements=(passing(R2, 0, at(52), recall=0.5),),
         now=55,
-        want=Summary((("Delete", "Deployment", "alerts-R2"),), "RollingBack", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R2"),),
+            "RollingBack",
+            "R1",
+            None,
+            None,
+            (("R2", "RolledBack"), ("R1", "Active")),
+        ),
     ),
     TestCase(
         "within failureLimit a failing analysis is tolerated and repeated",
@@ -335,7 +367,14 @@ CASES = [
         given=lambda: scenarios.canary_step0(_spec(rollout={"analysis": {"maxLatencyRatio": 1.5}})),
         measurements=(passing(R2, 0, at(52), p99_latency_ms=1.6),),
         now=55,
-        want=Summary((("Delete", "Deployment", "alerts-R2"),), "RollingBack", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R2"),),
+            "RollingBack",
+            "R1",
+            None,
+            None,
+            (("R2", "RolledBack"), ("R1", "Active")),
+        ),
     ),
     TestCase(
         "without autoRollback, onFailure Pause holds the canary where it is",
@@ -349,13 +388,22 @@ CASES = [
         given=lambda: scenarios.canary_step0(_spec(rollout={"autoRollback": False, "onFailure": "Abort"})),
         measurements=(passing(R2, 0, at(52), recall=0.5),),
         now=55,
-        want=Summary((("Delete", "Deployment", "alerts-R2"),), "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R2"),), "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))
+        ),
     ),
     TestCase(
         "a canary step that misses progressDeadlineSeconds rolls back",
         given=lambda: scenarios.canary_step0(ready=False),
         now=40 + 300,
-        want=Summary((("Delete", "Deployment", "alerts-R2"),), "RollingBack", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R2"),),
+            "RollingBack",
+            "R1",
+            None,
+            None,
+            (("R2", "RolledBack"), ("R1", "Active")),
+        ),
     ),
     TestCase(
         "spec.paused holds the canary; nothing moves",
@@ -366,7 +414,9 @@ CASES = [
     ),
     TestCase(
         "a step without pauseSeconds waits for faiss.dev/promote",
-        given=lambda: scenarios.canary_step0(_spec(rollout={"steps": [{"weight": 25}, {"weight": 50, "pauseSeconds": 0}]})),
+        given=lambda: scenarios.canary_step0(
+            _spec(rollout={"steps": [{"weight": 25}, {"weight": 50, "pauseSeconds": 0}]})
+        ),
         measurements=(passing(R2, 0, at(52)),),
         now=55,
         want=Summary((), "Progressing", "R1", "R2", ("Canary", 0, 25, False, True), BOTH),
@@ -375,7 +425,9 @@ CASES = [
         "after the last step the candidate goes to all replicas before it is promoted",
         given=lambda: _at_last_step_analysed(),
         now=190,
-        want=Summary((("Apply", "Deployment", "alerts-R2", 4),), "Progressing", "R1", "R2", ("Canary", 1, 50, True, False), BOTH),
+        want=Summary(
+            (("Apply", "Deployment", "alerts-R2", 4),), "Progressing", "R1", "R2", ("Canary", 1, 50, True, False), BOTH
+        ),
     ),
     TestCase(
         "promotion: the candidate is Active, the old revision Retired but still scaled up for the delay",
@@ -388,7 +440,9 @@ CASES = [
         "after scaleDownDelaySeconds the old Deployment goes",
         given=_promoted,
         now=191 + 30,
-        want=Summary((("Delete", "Deployment", "alerts-R1"),), "Ready", "R2", None, None, (("R2", "Active"), ("R1", "Retired"))),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R1"),), "Ready", "R2", None, None, (("R2", "Active"), ("R1", "Retired"))
+        ),
     ),
     # --- admin annotations --------------------------------------------------------------------
     TestCase(
@@ -398,7 +452,11 @@ CASES = [
         now=51,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/promote"), ("Apply", "Deployment", "alerts-R2", 4)),
-            "Progressing", "R1", "R2", ("Canary", 0, 25, True, False), BOTH,
+            "Progressing",
+            "R1",
+            "R2",
+            ("Canary", 0, 25, True, False),
+            BOTH,
         ),
     ),
     TestCase(
@@ -408,7 +466,11 @@ CASES = [
         now=60,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/promote"), ("Apply", "Deployment", "alerts-R2", 4)),
-            "Progressing", "R1", "R2", ("Canary", 0, 25, True, False), BOTH,
+            "Progressing",
+            "R1",
+            "R2",
+            ("Canary", 0, 25, True, False),
+            BOTH,
         ),
     ),
     TestCase(
@@ -425,7 +487,11 @@ CASES = [
         now=51,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R2")),
-            "RollingBack", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active")),
+            "RollingBack",
+            "R1",
+            None,
+            None,
+            (("R2", "RolledBack"), ("R1", "Active")),
         ),
     ),
     TestCase(
@@ -435,7 +501,11 @@ CASES = [
         now=31,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Job", "alerts-build-R2")),
-            "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active")),
+            "Failed",
+            "R1",
+            None,
+            None,
+            (("R2", "Failed"), ("R1", "Active")),
         ),
     ),
     TestCase(
@@ -445,7 +515,12 @@ CASES = [
         now=51,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/rollback"), ("Delete", "Deployment", "alerts-R2")),
-            "RollingBack", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+            "RollingBack",
+            "R1",
+            None,
+            None,
+            (("R2", "RolledBack"), ("R1", "Active")),
+        ),
     ),
     TestCase(
         "faiss.dev/rollback=previous after a promotion brings the retired revision back on all replicas",
@@ -454,7 +529,11 @@ CASES = [
         now=240,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/rollback"), ("Apply", "Deployment", "alerts-R1", 4)),
-            "RollingBack", "R2", "R1", ("Rollback", 0, 100, False, False), (("R2", "Active"), ("R1", "Built")),
+            "RollingBack",
+            "R2",
+            "R1",
+            ("Rollback", 0, 100, False, False),
+            (("R2", "Active"), ("R1", "Built")),
         ),
     ),
     TestCase(
@@ -464,7 +543,11 @@ CASES = [
         now=240,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/rollback"), ("Apply", "Deployment", "alerts-R1", 4)),
-            "RollingBack", "R2", "R1", ("Rollback", 0, 100, False, False), (("R2", "Active"), ("R1", "Built")),
+            "RollingBack",
+            "R2",
+            "R1",
+            ("Rollback", 0, 100, False, False),
+            (("R2", "Active"), ("R1", "Built")),
         ),
     ),
     TestCase(
@@ -479,14 +562,23 @@ CASES = [
         given=_promoted_and_scaled_down,
         change=_annotate("rollback", "0123456789"),
         now=240,
-        want=Summary((("RemoveAnnotation", "faiss.dev/rollback"),), "Ready", "R2", None, None, (("R2", "Active"), ("R1", "Retired"))),
+        want=Summary(
+            (("RemoveAnnotation", "faiss.dev/rollback"),),
+            "Ready",
+            "R2",
+            None,
+            None,
+            (("R2", "Active"), ("R1", "Retired")),
+        ),
     ),
     TestCase(
         "faiss.dev/rollback before anything serves is refused",
         given=scenarios.building,
         change=_annotate("rollback", "previous"),
         now=5,
-        want=Summary((("RemoveAnnotation", "faiss.dev/rollback"),), "Building", None, "R1", None, (("R1", "Building"),)),
+        want=Summary(
+            (("RemoveAnnotation", "faiss.dev/rollback"),), "Building", None, "R1", None, (("R1", "Building"),)
+        ),
     ),
     TestCase(
         "faiss.dev/retry rebuilds a failed revision under a new Job name; the old Job goes",
@@ -494,8 +586,16 @@ CASES = [
         change=_annotate("retry", "true"),
         now=50,
         want=Summary(
-            (("RemoveAnnotation", "faiss.dev/retry"), ("Apply", "Job", "alerts-build-R2-1"), ("Delete", "Job", "alerts-build-R2")),
-            "Building", "R1", "R2", None, (("R2", "Building"), ("R1", "Active")),
+            (
+                ("RemoveAnnotation", "faiss.dev/retry"),
+                ("Apply", "Job", "alerts-build-R2-1"),
+                ("Delete", "Job", "alerts-build-R2"),
+            ),
+            "Building",
+            "R1",
+            "R2",
+            None,
+            (("R2", "Building"), ("R1", "Active")),
         ),
     ),
     TestCase(
@@ -505,7 +605,11 @@ CASES = [
         now=70,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/retry"), ("Apply", "Deployment", "alerts-R2", 1)),
-            "Progressing", "R1", "R2", CANARY_ROLLOUT, BOTH,
+            "Progressing",
+            "R1",
+            "R2",
+            CANARY_ROLLOUT,
+            BOTH,
         ),
     ),
     TestCase(
@@ -528,7 +632,11 @@ CASES = [
         now=240,
         want=Summary(
             (("Apply", "Deployment", "alerts-R1", 1),),
-            "Progressing", "R2", "R1", CANARY_ROLLOUT, (("R2", "Active"), ("R1", "Canary")),
+            "Progressing",
+            "R2",
+            "R1",
+            CANARY_ROLLOUT,
+            (("R2", "Active"), ("R1", "Canary")),
         ),
     ),
     TestCase(
@@ -536,7 +644,9 @@ CASES = [
         given=scenarios.canary_step0,
         change=lambda c: setattr(c, "wire", spec()),
         now=51,
-        want=Summary((("Delete", "Deployment", "alerts-R2"),), "Ready", "R1", None, None, (("R2", "Retired"), ("R1", "Active"))),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R2"),), "Ready", "R1", None, None, (("R2", "Retired"), ("R1", "Active"))
+        ),
     ),
     TestCase(
         "a change of search-time parameters only reuses the built artifact: no Job, straight to canary",
@@ -545,7 +655,11 @@ CASES = [
         now=30,
         want=Summary(
             (("Apply", "Deployment", "alerts-R3", 1),),
-            "Progressing", "R1", "R3", CANARY_ROLLOUT, (("R3", "Canary"), ("R1", "Active")),
+            "Progressing",
+            "R1",
+            "R3",
+            CANARY_ROLLOUT,
+            (("R3", "Canary"), ("R1", "Active")),
         ),
     ),
     TestCase(
@@ -554,7 +668,12 @@ CASES = [
         change=_respec(evaluation={"minRecall": 0.5}),
         now=50,
         want=Summary(
-            (("Apply", "Deployment", "alerts-R2", 1),), "Progressing", "R1", "R2", CANARY_ROLLOUT, BOTH,
+            (("Apply", "Deployment", "alerts-R2", 1),),
+            "Progressing",
+            "R1",
+            "R2",
+            CANARY_ROLLOUT,
+            BOTH,
         ),
     ),
 ]
@@ -622,7 +741,11 @@ def test_a_spec_change_during_a_build_supersedes_the_building_revision() -> None
     plan = cluster.reconcile(at(35))
     assert labelled(summarize(plan)) == Summary(
         (("Apply", "Job", f"alerts-build-{newest}"), ("Delete", "Job", "alerts-build-R2")),
-        "Building", "R1", newest, None, ((newest, "Building"), ("R2", "Retired"), ("R1", "Active")),
+        "Building",
+        "R1",
+        newest,
+        None,
+        ((newest, "Building"), ("R2", "Retired"), ("R1", "Active")),
     )
     superseded = plan.status.revision(R2)
     assert superseded is not None and superseded.reason == "Superseded"

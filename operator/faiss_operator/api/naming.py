@@ -24,9 +24,7 @@ def to_camel(snake: str) -> str:
 class WireModel(pydantic.BaseModel):
     """Base of every resource model: camelCase aliases, unknown fields refused, immutable."""
 
-    model_config = pydantic.ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON shape Kubernetes stores: camelCase keys, unset optional fields left out."""

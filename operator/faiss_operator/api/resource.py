@@ -90,7 +90,5 @@ class Resource:
             status=parse_status(body.get("status")),
             annotations=dict(metadata.get("annotations") or {}),
             finalizers=tuple(metadata.get("finalizers") or ()),
-            deletion_timestamp=(
-                datetime.datetime.fromisoformat(deleted.replace("Z", "+00:00")) if deleted else None
-            ),
+            deletion_timestamp=(datetime.datetime.fromisoformat(deleted.replace("Z", "+00:00")) if deleted else None),
         )

@@ -32,9 +32,7 @@ def _config_fields_model() -> type[naming.WireModel]:
     """One optional field per key of any index type, typed and bounded as the index layer says."""
     fields: dict[str, Any] = {}
     for key in naming.CONFIG_KEYS_SNAKE:
-        owner = next(
-            model for model in index_config.CONFIG_MODELS.values() if key in model.model_fields
-        )
+        owner = next(model for model in index_config.CONFIG_MODELS.values() if key in model.model_fields)
         info = copy.copy(owner.model_fields[key])
         owners = [name for name, model in index_config.CONFIG_MODELS.items() if key in model.model_fields]
         base: Any = info.annotation
@@ -91,8 +89,7 @@ def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.I
     for key in wire_config:
         if key not in valid:
             raise index_config.ConfigError(
-                f"config.{key}: not a parameter of indexType {index_type}; "
-                f"valid keys: {', '.join(valid) or '(none)'}"
+                f"config.{key}: not a parameter of indexType {index_type}; valid keys: {', '.join(valid) or '(none)'}"
             )
     try:
         return index_config.parse_config(index_type, naming.config_from_wire(wire_config))
@@ -174,9 +171,9 @@ class CanaryStep(naming.WireModel):
 class AnalysisSpec(naming.WireModel):
     """Live checks at each step: the stored query sample sent to candidate and stable pods."""
 
-    min_recall: Annotated[
-        float | None, pydantic.Field(gt=0, le=1, description="defaults to evaluation.minRecall")
-    ] = None
+    min_recall: Annotated[float | None, pydantic.Field(gt=0, le=1, description="defaults to evaluation.minRecall")] = (
+        None
+    )
     max_p99_latency_ms: Annotated[
         float | None, pydantic.Field(gt=0, description="defaults to evaluation.maxP99LatencyMs")
     ] = None
@@ -232,9 +229,12 @@ class FaissIndexSpec(naming.WireModel):
 
     dimension: Annotated[int, pydantic.Field(ge=1, le=65536)]
     metric: index_config.Metric = index_config.Metric.L2
-    normalize: bool = pydantic.Field(default=False, description="L2-normalise vectors (cosine = InnerProduct + normalize)")
+    normalize: bool = pydantic.Field(
+        default=False, description="L2-normalise vectors (cosine = InnerProduct + normalize)"
+    )
     index_type: index_config.IndexTypeName | None = pydantic.Field(
-        default=None, description="Flat | IVF | IVFPQ | HNSW | OPQ+HNSW; defaults to the operator's FAISS_INDEX_TYPE, else HNSW"
+        default=None,
+        description="Flat | IVF | IVFPQ | HNSW | OPQ+HNSW; defaults to the operator's FAISS_INDEX_TYPE, else HNSW",
     )
     config: IndexConfigFields | None = None  # type: ignore[valid-type]
     source: SourceSpec

@@ -20,7 +20,9 @@ def _rfc3339(value: datetime.datetime) -> str:
 
 Timestamp = Annotated[
     datetime.datetime,
-    pydantic.AfterValidator(lambda v: (v if v.tzinfo else v.replace(tzinfo=datetime.timezone.utc)).replace(microsecond=0)),
+    pydantic.AfterValidator(
+        lambda v: (v if v.tzinfo else v.replace(tzinfo=datetime.timezone.utc)).replace(microsecond=0)
+    ),
     pydantic.PlainSerializer(_rfc3339, return_type=str, when_used="json"),
 ]
 

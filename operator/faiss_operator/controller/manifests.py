@@ -89,7 +89,9 @@ def owner_reference(resource: api_resource.Resource) -> dict[str, Any]:
     }
 
 
-def _metadata(resource: api_resource.Resource, name: str, object_labels: dict[str, str], *, owned: bool = True) -> Manifest:
+def _metadata(
+    resource: api_resource.Resource, name: str, object_labels: dict[str, str], *, owned: bool = True
+) -> Manifest:
     metadata: Manifest = {"name": name, "namespace": resource.namespace, "labels": object_labels}
     if owned:
         metadata["ownerReferences"] = [owner_reference(resource)]
@@ -250,7 +252,9 @@ def service(resource: api_resource.Resource, spec: api_spec.FaissIndexSpec) -> M
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": _metadata(resource, service_name(resource.name), labels(resource.name, component=COMPONENT_SERVING)),
+            "metadata": _metadata(
+                resource, service_name(resource.name), labels(resource.name, component=COMPONENT_SERVING)
+            ),
             "spec": {
                 "selector": serving_selector(resource.name),
                 "ports": [{"name": programs.PORT_NAME, "port": spec.serving.port, "targetPort": programs.PORT_NAME}],
@@ -264,15 +268,15 @@ def disruption_budget(resource: api_resource.Resource) -> Manifest:
         {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
-            "metadata": _metadata(resource, service_name(resource.name), labels(resource.name, component=COMPONENT_SERVING)),
+            "metadata": _metadata(
+                resource, service_name(resource.name), labels(resource.name, component=COMPONENT_SERVING)
+            ),
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": serving_selector(resource.name)}},
         }
     )
 
 
-def cleanup_job(
-    resource: api_resource.Resource, *, target: str, key: str, image: str, ttl_seconds: int
-) -> Manifest:
+def cleanup_job(resource: api_resource.Resource, *, target: str, key: str, image: str, ttl_seconds: int) -> Manifest:
     """A Job that deletes one artifact directory. Not owned: it must outlive a deleted index."""
     location = storage.parse_pvc(target)
     volumes, mounts = _claim_volumes({location.claim: False})
@@ -282,7 +286,10 @@ def cleanup_job(
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": _metadata(
-                resource, cleanup_job_name(resource.name, key), labels(resource.name, component=COMPONENT_CLEANUP), owned=False
+                resource,
+                cleanup_job_name(resource.name, key),
+                labels(resource.name, component=COMPONENT_CLEANUP),
+                owned=False,
             ),
             "spec": {
                 "backoffLimit": 3,
@@ -292,7 +299,13 @@ def cleanup_job(
                     "spec": {
                         "restartPolicy": "Never",
                         "containers": [
-                            {"name": "cleanup", "image": image, "command": argv[:1], "args": argv[1:], "volumeMounts": mounts}
+                            {
+                                "name": "cleanup",
+                                "image": image,
+                                "command": argv[:1],
+                                "args": argv[1:],
+                                "volumeMounts": mounts,
+                            }
                         ],
                         "volumes": volumes,
                     },

@@ -35,7 +35,9 @@ class BuildReport(pydantic.BaseModel):
     p99_ms: float = pydantic.Field(ge=0, validation_alias=_choices("p99_ms", "p99_latency_ms"))
     memory_bytes: int | None = pydantic.Field(default=None, ge=0)
     build_seconds: float | None = pydantic.Field(default=None, ge=0)
-    config: dict[str, Any] | None = pydantic.Field(default=None, validation_alias=_choices("config", "effective_config"))
+    config: dict[str, Any] | None = pydantic.Field(
+        default=None, validation_alias=_choices("config", "effective_config")
+    )
     artifact: str | None = pydantic.Field(default=None, validation_alias=_choices("artifact", "artifact_path"))
 
     def metrics(self) -> api_status.RevisionMetrics:
@@ -54,11 +56,15 @@ def parse_report(message: str | None) -> BuildReport:
     if not message or not message.strip():
         raise ReportError("the build container left no termination message (expected its JSON report)")
     if len(message.encode()) > MAX_REPORT_BYTES:
-        raise ReportError(f"the report is {len(message.encode())} bytes; at most {MAX_REPORT_BYTES} fit a termination message")
+        raise ReportError(
+            f"the report is {len(message.encode())} bytes; at most {MAX_REPORT_BYTES} fit a termination message"
+        )
     try:
         document = json.loads(message)
     except json.JSONDecodeError as error:
-        raise ReportError(f"the termination message is not JSON ({error.msg} at position {error.pos}): {message[:120]!r}") from None
+        raise ReportError(
+            f"the termination message is not JSON ({error.msg} at position {error.pos}): {message[:120]!r}"
+        ) from None
     if not isinstance(document, dict):
         raise ReportError(f"the report must be a JSON object, got {type(document).__name__}")
     try:

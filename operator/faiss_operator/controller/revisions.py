@@ -58,9 +58,7 @@ def short_hash(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
 
 
-def desired_revision(
-    spec: api_spec.FaissIndexSpec, settings: operator_settings.OperatorSettings
-) -> DesiredRevision:
+def desired_revision(spec: api_spec.FaissIndexSpec, settings: operator_settings.OperatorSettings) -> DesiredRevision:
     """The revision of `spec`, its config completed from the operator's defaults.
 
     Raises SpecError when the config cannot describe an index of the effective type (for
