@@ -34,7 +34,7 @@ ALLOWED_KEYS = {
     "type", "description", "properties", "required", "items", "additionalProperties", "enum", "default",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern",
     "minItems", "maxItems", "format", "anyOf", "x-kubernetes-validations", "x-kubernetes-int-or-string",
-    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
 }  # fmt: skip
 
 
@@ -111,6 +111,9 @@ def test_every_node_is_structural(path: str, node: dict[str, Any]) -> None:
         assert path in FREE_FORM, f"{path}: preserve-unknown-fields where the shape is known"
     if node.get("type") == "array":
         assert "items" in node, f"{path}: array without items"
+    if node.get("x-kubernetes-list-type") == "map":
+        for key in node["x-kubernetes-list-map-keys"]:
+            assert key in node["items"]["required"], f"{path}: map key {key} must be required"
     for bound in ("exclusiveMinimum", "exclusiveMaximum"):
         if bound in node:
             assert node[bound] is True and ("minimum" if bound == "exclusiveMinimum" else "maximum") in node

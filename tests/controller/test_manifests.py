@@ -192,3 +192,16 @@ def test_the_cleanup_job_removes_one_directory_with_python() -> None:
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert [*container["command"], *container["args"]] == programs.remove_args("/mnt/pvc/faiss-artifacts/alerts/k1")
     assert container["volumeMounts"][0]["readOnly"] is False
+
+
+def test_every_child_carries_the_children_selector() -> None:
+    selector = manifests.children_selector("alerts")
+    children = [
+        build_job(),
+        deployment(),
+        manifests.service(RESOURCE, parsed()),
+        manifests.disruption_budget(RESOURCE),
+        manifests.cleanup_job(RESOURCE, target="pvc://a/b", key="k", image="i", ttl_seconds=1),
+    ]
+    for child in children:
+        assert selector.items() <= child["metadata"]["labels"].items(), child["kind"]

@@ -32,6 +32,11 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 RolloutMode = Literal["Deploy", "Canary", "Rollback"]
 
 
+def _keyed_by(key: str) -> dict[str, pydantic.JsonValue]:
+    """A list whose items are identified by `key`, so server-side apply merges them by it."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
+
+
 class Condition(naming.WireModel):
     """metav1.Condition."""
 
@@ -107,9 +112,9 @@ class FaissIndexStatus(naming.WireModel):
     rollout: RolloutStatus | None = None
     recall: float | None = None
     p99_latency_ms: float | None = None
-    revisions: list[RevisionStatus] = pydantic.Field(default_factory=list)
-    scale_downs: list[ScaleDown] = pydantic.Field(default_factory=list)
-    conditions: list[Condition] = pydantic.Field(default_factory=list)
+    revisions: list[RevisionStatus] = pydantic.Field(default_factory=list, json_schema_extra=_keyed_by("name"))
+    scale_downs: list[ScaleDown] = pydantic.Field(default_factory=list, json_schema_extra=_keyed_by("revision"))
+    conditions: list[Condition] = pydantic.Field(default_factory=list, json_schema_extra=_keyed_by("type"))
 
     def revision(self, name: str | None) -> RevisionStatus | None:
         return next((entry for entry in self.revisions if entry.name == name), None)

@@ -79,5 +79,7 @@ class Plan:
     actions: tuple[Action, ...]
     status: api_status.FaissIndexStatus
     status_changed: bool
+    # The merge patch (RFC 7386) of the status subresource that writes `status`; {} if unchanged.
+    status_patch: dict[str, Any] = dataclasses.field(default_factory=dict)
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None

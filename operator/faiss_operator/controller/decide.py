@@ -26,6 +26,7 @@ from faiss_operator.controller import (
     housekeeping,
     lifecycle,
     manifests,
+    patches,
     revisions,
     rollout,
     state,
@@ -102,7 +103,9 @@ def _refuse(
         }
     )
     events = (plan_actions.Event("Warning", conditions.INVALID_SPEC, message),) if status != old else ()
-    return plan_actions.Plan(actions=(), status=status, status_changed=status != old, events=events)
+    changed = status != old
+    patch = patches.merge_patch(old.to_wire(), status.to_wire()) if changed else {}
+    return plan_actions.Plan(actions=(), status=status, status_changed=changed, status_patch=patch, events=events)
 
 
 def _deletion(
@@ -170,6 +173,7 @@ def _plan(
         actions=tuple(draft.actions),
         status=new,
         status_changed=new != old,
+        status_patch=patches.merge_patch(old.to_wire(), new.to_wire()) if new != old else {},
         events=tuple(events),
         requeue_after=requeue,
     )

@@ -65,6 +65,11 @@ def cleanup_job_name(index: str, key: str) -> str:
     return child_name(index, f"cleanup-{key}")
 
 
+def children_selector(index: str) -> dict[str, str]:
+    """The labels every child of `index` carries: what to list to observe them."""
+    return {LABEL_INDEX: label_value(index)}
+
+
 def labels(index: str, *, component: str, revision: str | None = None) -> dict[str, str]:
     values = {
         "app.kubernetes.io/name": "faiss-index",
