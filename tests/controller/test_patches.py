@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from faiss_operator.controller import patches
+
 from tests.controller import scenarios
 from tests.controller.builders import at, passing
 
