@@ -422,6 +422,50 @@ CASES = [
         want=Summary((), "Progressing", "R1", "R2", ("Canary", 0, 25, False, True), BOTH),
     ),
     TestCase(
+        "faiss.dev/promote at a step without pauseSeconds opens that gate: on to the next step",
+        given=lambda: _waiting_at_manual_gate(),
+        change=_annotate("promote", "true"),
+        now=56,
+        want=Summary(
+            (("RemoveAnnotation", "faiss.dev/promote"), ("Apply", "Deployment", "alerts-R2", 2)),
+            "Progressing",
+            "R1",
+            "R2",
+            ("Canary", 1, 50, False, False),
+            BOTH,
+        ),
+    ),
+    TestCase(
+        "a first revision that reuses an artifact is analysed live before it becomes Active",
+        given=lambda: _first_deploy_of_reused_artifact(),
+        change=lambda c: c.ready_all(),
+        now=45,
+        want=Summary(
+            (("Analyze", "R3", 0),),
+            "Deploying",
+            None,
+            "R3",
+            ("Deploy", 0, 100, False, False),
+            (("R3", "Built"), ("R1", "Failed")),
+        ),
+    ),
+    TestCase(
+        "a first revision that reuses an artifact becomes Active once its live analysis passes",
+        given=lambda: _first_deploy_of_reused_artifact(ready=True),
+        measurements=(passing(R3, 0, at(46)),),
+        now=47,
+        want=Summary((), "Ready", "R3", None, None, (("R3", "Active"), ("R1", "Failed"))),
+    ),
+    TestCase(
+        "a first revision that reuses an artifact and fails its live analysis fails; nothing serves",
+        given=lambda: _first_deploy_of_reused_artifact(ready=True),
+        measurements=(passing(R3, 0, at(46), recall=0.5),),
+        now=47,
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R3"),), "Failed", None, None, None, (("R3", "Failed"), ("R1", "Failed"))
+        ),
+    ),
+    TestCase(
         "after the last step the candidate goes to all replicas before it is promoted",
         given=lambda: _at_last_step_analysed(),
         now=190,
@@ -695,6 +739,26 @@ def _at_last_step_analysed(*, promoting: bool = False) -> Cluster:
     cluster.reconcile(at(125), (passing(R2, 1, at(122)),))
     if promoting:
         cluster.reconcile(at(190))
+    return cluster
+
+
+def _waiting_at_manual_gate() -> Cluster:
+    wire = _spec(rollout={"steps": [{"weight": 25}, {"weight": 50, "pauseSeconds": 0}]})
+    cluster = scenarios.canary_step0(wire)
+    cluster.reconcile(at(55), (passing(R2, 0, at(52)),))
+    assert cluster.status.rollout is not None and cluster.status.rollout.paused
+    return cluster
+
+
+def _first_deploy_of_reused_artifact(*, ready: bool = False) -> Cluster:
+    cluster = scenarios.building()
+    cluster.finish_job(R1, message=report(recall=0.5))
+    cluster.reconcile(at(10))
+    cluster.wire = with_config(cluster.wire, efSearch=64)
+    cluster.reconcile(at(40))
+    if ready:
+        cluster.ready_all()
+        cluster.reconcile(at(45))
     return cluster
 
 

@@ -58,7 +58,7 @@ class Analyze:
     """Probe candidate and stable pods with the candidate's stored query sample, then decide again."""
 
     candidate: str
-    stable: str
+    stable: str | None  # None on a first deploy: nothing serves to compare with
     step: int
     artifact: str
     k: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
-from faiss_operator.controller import state
+from faiss_operator.controller import rollout, state
 
 
 def handle_annotations(inputs: state.Inputs, draft: state.Draft) -> None:
@@ -97,6 +97,8 @@ def _retry(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
 
 
 def _promote_request(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
+    """At a step without pauseSeconds, go on to the next step; anywhere else, promote fully
+    (all replicas, no further steps or analysis)."""
     if value.lower() != "true":
         draft.warn(
             state.REASON_ANNOTATION_IGNORED, f'{api_resource.ANNOTATION_PROMOTE}: expected "true", got {value!r}'
@@ -104,5 +106,8 @@ def _promote_request(inputs: state.Inputs, draft: state.Draft, value: str) -> No
         return
     if draft.rollout is None or draft.rollout.mode != "Canary":
         draft.warn(state.REASON_ANNOTATION_IGNORED, f"{api_resource.ANNOTATION_PROMOTE}: no canary in progress")
+        return
+    if draft.rollout.paused and draft.rollout.pause_reason == state.PAUSE_AWAITING_PROMOTION:
+        rollout.advance(inputs, draft)  # a step without pauseSeconds is a manual gate: open it
         return
     draft.update_rollout(promoting=True, paused=False, pause_reason=None, step_started_at=inputs.now)

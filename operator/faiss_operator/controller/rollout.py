@@ -4,6 +4,7 @@ rollback and the delayed scale-down of the replaced revision.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from faiss_operator.api import status as api_status
@@ -18,13 +19,7 @@ def reconcile_rollout(inputs: state.Inputs, draft: state.Draft) -> None:
     ready = inputs.children.ready_replicas(draft.candidate)
     deadline = rollout.step_started_at + datetime.timedelta(seconds=inputs.spec.rollout.progress_deadline_seconds)
     if rollout.mode == "Deploy":
-        if ready >= inputs.total:
-            _promote(inputs, draft)
-        elif inputs.now >= deadline:
-            message = f"{ready}/{inputs.total} replicas ready after {inputs.spec.rollout.progress_deadline_seconds}s"
-            state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
-        else:
-            draft.wake_at.append(deadline)
+        _reconcile_first_deploy(inputs, draft, ready, deadline)
         return
     if rollout.mode == "Rollback":
         if ready >= inputs.total:
@@ -39,6 +34,32 @@ def reconcile_rollout(inputs: state.Inputs, draft: state.Draft) -> None:
                 )
         return
     _reconcile_canary(inputs, draft, ready)
+
+
+def _reconcile_first_deploy(inputs: state.Inputs, draft: state.Draft, ready: int, deadline: datetime.datetime) -> None:
+    """All replicas at once (nothing serves yet). A revision that reuses an artifact has no
+    build-time recall, so its gates are checked live before it becomes Active."""
+    assert draft.rollout is not None and draft.candidate is not None
+    if ready < inputs.total:
+        if inputs.now >= deadline:
+            message = f"{ready}/{inputs.total} replicas ready after {inputs.spec.rollout.progress_deadline_seconds}s"
+            state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
+        else:
+            draft.wake_at.append(deadline)
+        return
+    if draft.rollout.step_ready_at is None:
+        draft.update_rollout(step_ready_at=inputs.now)
+    entry = draft.entry(draft.candidate)
+    unmeasured = entry is not None and entry.metrics is not None and entry.metrics.recall is None
+    if unmeasured and not draft.rollout.analysis_passed and not _analyse(inputs, draft):
+        if draft.rollout is not None:
+            if inputs.now >= deadline:
+                message = "live analysis inconclusive"
+                state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
+            else:
+                draft.wake_at.append(deadline)
+        return
+    _promote(inputs, draft)
 
 
 def _reconcile_canary(inputs: state.Inputs, draft: state.Draft, ready: int) -> None:
@@ -94,14 +115,21 @@ def _reconcile_canary(inputs: state.Inputs, draft: state.Draft, ready: int) -> N
     if inputs.now < resume:
         draft.wake_at.append(resume)
         return
-    if rollout.step + 1 < len(steps):
-        following = steps[rollout.step + 1]
+    advance(inputs, draft)
+    _reconcile_canary(inputs, draft, ready)
+
+
+def advance(inputs: state.Inputs, draft: state.Draft) -> None:
+    """On to the next canary step, or, after the last one, to all replicas before promotion."""
+    assert draft.rollout is not None
+    steps = canary.steps(inputs.spec.rollout)
+    position = draft.rollout.step + 1
+    if position < len(steps):
         draft.rollout = api_status.RolloutStatus(
-            mode="Canary", step=rollout.step + 1, weight=following.weight, step_started_at=inputs.now
+            mode="Canary", step=position, weight=steps[position].weight, step_started_at=inputs.now
         )
     else:
-        draft.update_rollout(promoting=True, step_started_at=inputs.now)
-    _reconcile_canary(inputs, draft, ready)
+        draft.update_rollout(promoting=True, paused=False, pause_reason=None, step_started_at=inputs.now)
 
 
 def _analyse(inputs: state.Inputs, draft: state.Draft) -> bool:
@@ -118,7 +146,10 @@ def _analyse(inputs: state.Inputs, draft: state.Draft) -> bool:
     ]
     if fresh:
         latest = max(fresh, key=lambda m: m.taken_at)
-        result = analysis.judge(latest, analysis.thresholds(inputs.spec))
+        limits = analysis.thresholds(inputs.spec)
+        if draft.current is None:  # nothing to compare with on a first deploy
+            limits = dataclasses.replace(limits, max_latency_ratio=None)
+        result = analysis.judge(latest, limits)
         draft.update_rollout(last_analysis_at=latest.taken_at.replace(microsecond=0))
         if result.verdict == analysis.PASS:
             draft.update_rollout(analysis_passed=True)
@@ -132,7 +163,7 @@ def _analyse(inputs: state.Inputs, draft: state.Draft) -> bool:
                 return False
             draft.warn(state.REASON_ANALYSIS_FAILED, f"step {rollout.step + 1}: {result.message} (failure {failures})")
     entry = draft.entry(draft.candidate)
-    assert entry is not None and draft.current is not None
+    assert entry is not None
     draft.actions.append(
         plan_actions.Analyze(
             candidate=draft.candidate,
@@ -166,7 +197,9 @@ def _record_live_metrics(draft: state.Draft, measurement: analysis.Measurement) 
 
 def _fail_rollout(inputs: state.Inputs, draft: state.Draft, reason: str, message: str) -> None:
     rollout_spec = inputs.spec.rollout
-    if rollout_spec.auto_rollback:
+    if draft.current is None:  # a first deploy has nothing to roll back to
+        state.end_candidate(draft, state="Failed", reason=reason, message=message)
+    elif rollout_spec.auto_rollback:
         state.end_candidate(draft, state="RolledBack", reason=reason, message=message)
     elif rollout_spec.on_failure == "Pause":
         draft.update_rollout(paused=True, pause_reason=f"{reason}: {message}")
