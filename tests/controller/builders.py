@@ -178,7 +178,12 @@ class Cluster:
 
     def children(self) -> children.Children:
         def of(kind: str) -> list[dict[str, Any]]:
-            return [copy.deepcopy(o) for (k, _), o in sorted(self.objects.items()) if k == kind]
+            # As in a list response, the items carry no kind or apiVersion.
+            return [
+                {k: v for k, v in copy.deepcopy(o).items() if k not in ("kind", "apiVersion")}
+                for (k, _), o in sorted(self.objects.items())
+                if k == kind
+            ]
 
         return children.Children(
             jobs=of("Job"),

@@ -66,10 +66,15 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
         )
     if wanted:
         desired_manifests += [manifests.service(resource, spec), manifests.disruption_budget(resource)]
+    # Items of a list response carry no kind of their own: the group they were listed in says it.
     live = {
-        (str(obj["kind"]), observed.name_of(obj)): obj
-        for obj in (*children.deployments, *children.services, *children.disruption_budgets)
-        if "kind" in obj
+        (kind, observed.name_of(obj)): obj
+        for kind, group in (
+            ("Deployment", children.deployments),
+            ("Service", children.services),
+            ("PodDisruptionBudget", children.disruption_budgets),
+        )
+        for obj in group
     }
     for manifest in desired_manifests:
         metadata = manifest["metadata"]
@@ -111,6 +116,8 @@ def _job_needed(inputs: state.Inputs, entry: api_status.RevisionStatus, job: obs
 
 
 def _search_params(entry: api_status.RevisionStatus) -> dict[str, object]:
+    # A config that no longer parses (written by another operator version) serves with the
+    # parameters stored in the artifact itself rather than stopping the revision.
     try:
         parsed = index_config.parse_config(entry.index_type, naming.config_from_wire(entry.config))
     except index_config.ConfigError:
