@@ -539,6 +539,26 @@ CASES = [
         ),
     ),
     TestCase(
+        "faiss.dev/abort during the first deploy takes its Deployment down",
+        given=lambda: _at_first_deploy(ready=2),
+        change=_annotate("abort", "true"),
+        now=15,
+        want=Summary(
+            (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R1")),
+            "RollingBack",
+            None,
+            None,
+            None,
+            (("R1", "RolledBack"),),
+        ),
+    ),
+    TestCase(
+        "once the aborted first deploy is gone, nothing serves: the index has Failed",
+        given=lambda: _first_deploy_aborted(),  # the simulated cluster deleted the Deployment at once
+        now=16,
+        want=Summary((), "Failed", None, None, None, (("R1", "RolledBack"),)),
+    ),
+    TestCase(
         "faiss.dev/abort during a build stops it; the Job goes",
         given=scenarios.candidate_building,
         change=_annotate("abort", "true"),
@@ -739,6 +759,13 @@ def _at_last_step_analysed(*, promoting: bool = False) -> Cluster:
     cluster.reconcile(at(125), (passing(R2, 1, at(122)),))
     if promoting:
         cluster.reconcile(at(190))
+    return cluster
+
+
+def _first_deploy_aborted() -> Cluster:
+    cluster = _at_first_deploy(ready=2)
+    cluster.annotations["faiss.dev/abort"] = "true"
+    cluster.reconcile(at(15))
     return cluster
 
 

@@ -26,8 +26,9 @@ def phase(inputs: state.Inputs, draft: state.Draft) -> api_status.Phase:
         if candidate.state == "Building":
             return "Building"
         return "Deploying" if draft.current is None else "Progressing"
-    if desired is not None and desired.state == "Failed" and desired.name != draft.current:
-        return "Failed"
+    if desired is not None and desired.name != draft.current and desired.state in ("Failed", "RolledBack"):
+        # After a rollback the old revision serves on: Ready. With nothing serving, it failed.
+        return "Failed" if desired.state == "Failed" or draft.current is None else "Ready"
     if draft.current is not None:
         return "Ready"
     return "Pending"
