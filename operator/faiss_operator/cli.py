@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("faiss_operator.controller.command", "run the operator (the Kopf controller)"),
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.parse_args(arguments)
         return 2
     module_name, summary = SUBCOMMANDS[chosen]
-    module: Subcommand = importlib.import_module(module_name)  # type: ignore[assignment]
+    module = cast(Subcommand, importlib.import_module(module_name))
     sub_parser = argparse.ArgumentParser(prog=f"faiss-operator {chosen}", description=summary)
     module.add_arguments(sub_parser)
     return module.run(sub_parser.parse_args(arguments[arguments.index(chosen) + 1 :]))

@@ -1,0 +1,94 @@
+"""The FaissIndex resource as a whole: its identity (group, version, names), annotations, and
+parsing of the object the API server returns into the spec and status models."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+
+from faiss_operator.api import spec as spec_models
+from faiss_operator.api import status as status_models
+
+GROUP = "faiss.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "FaissIndex"
+PLURAL = "faissindexes"
+SINGULAR = "faissindex"
+SHORT_NAMES = ("fi", "faissidx")
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+ANNOTATION_PROMOTE = f"{GROUP}/promote"
+ANNOTATION_ABORT = f"{GROUP}/abort"
+ANNOTATION_ROLLBACK = f"{GROUP}/rollback"
+ANNOTATION_RETRY = f"{GROUP}/retry"
+ADMIN_ANNOTATIONS = (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_ROLLBACK, ANNOTATION_RETRY)
+ROLLBACK_PREVIOUS = "previous"
+
+FINALIZER = f"{GROUP}/cleanup"
+
+
+class SpecError(ValueError):
+    """A spec the operator cannot act on; the message says what to change."""
+
+
+def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = "spec") -> str:
+    """One line per problem, each naming the camelCase field: `spec.config.efSearch: ...`."""
+    problems = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["loc"]:
+            problems.append(f"{'.'.join([prefix, *(str(part) for part in item['loc'])])}: {message}")
+        else:  # a model-level rule; its message starts with the field it is about
+            problems.append(f"{prefix}.{message}")
+    return "; ".join(problems)
+
+
+def parse_spec(raw: Mapping[str, Any]) -> spec_models.FaissIndexSpec:
+    try:
+        return spec_models.FaissIndexSpec.model_validate(raw)
+    except pydantic.ValidationError as error:
+        raise SpecError(describe_validation_error(error)) from None
+
+
+def parse_status(raw: Mapping[str, Any] | None) -> status_models.FaissIndexStatus:
+    """The stored status; one that no longer parses (hand-edited, older schema) starts afresh."""
+    try:
+        return status_models.FaissIndexStatus.model_validate(raw or {})
+    except pydantic.ValidationError:
+        return status_models.FaissIndexStatus()
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    """The parts of a FaissIndex object that the controller reads."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]
+    status: status_models.FaissIndexStatus
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    finalizers: tuple[str, ...] = ()
+    deletion_timestamp: datetime.datetime | None = None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Resource:
+        metadata = body.get("metadata") or {}
+        deleted = metadata.get("deletionTimestamp")
+        return cls(
+            name=metadata["name"],
+            namespace=metadata.get("namespace", "default"),
+            uid=metadata.get("uid", ""),
+            generation=int(metadata.get("generation", 0)),
+            spec=body.get("spec") or {},
+            status=parse_status(body.get("status")),
+            annotations=dict(metadata.get("annotations") or {}),
+            finalizers=tuple(metadata.get("finalizers") or ()),
+            deletion_timestamp=(datetime.datetime.fromisoformat(deleted.replace("Z", "+00:00")) if deleted else None),
+        )

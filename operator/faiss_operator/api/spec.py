@@ -1,0 +1,261 @@
+"""The FaissIndex spec: what a user asks for, as pydantic models that also generate the CRD schema.
+
+Defaults written here become schema defaults, so `kubectl get -o yaml` shows them. Cross-field
+rules live twice on purpose: as CEL in `x-kubernetes-validations` (so the API server refuses a bad
+spec before storing it) and as pydantic validators (so the operator, the CLI and the tests refuse
+it with the same message). The index config reuses the index layer's typed models: its schema is
+the union of their keys, and the CEL rules generated here refuse a key of another index type.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Annotated, Any, Literal, cast
+
+import pydantic
+
+from faiss_operator.api import naming
+from faiss_operator.index import config as index_config
+
+URI_PATTERN = r"^(pvc|file|https?)://.+"
+PVC_URI_PATTERN = r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?$"
+DEFAULT_ARTIFACTS_URI = "pvc://faiss-artifacts"
+MAX_STEPS = 20
+MAX_TOLERATIONS = 32
+
+Quantity = int | str
+ResourceList = dict[str, Quantity]
+
+
+def _config_fields_model() -> type[naming.WireModel]:
+    """One optional field per key of any index type, typed and bounded as the index layer says."""
+    fields: dict[str, Any] = {}
+    for key in naming.CONFIG_KEYS_SNAKE:
+        owner = next(model for model in index_config.CONFIG_MODELS.values() if key in model.model_fields)
+        info = copy.copy(owner.model_fields[key])
+        owners = [name for name, model in index_config.CONFIG_MODELS.items() if key in model.model_fields]
+        base: Any = info.annotation
+        annotation: Any = base | None
+        if info.metadata:
+            annotation = Annotated[annotation, *info.metadata]
+        fields[key] = (
+            annotation,
+            pydantic.Field(default=None, description=f"for index types: {', '.join(owners)}"),
+        )
+    model: type[naming.WireModel] = pydantic.create_model(
+        "IndexConfigFields",
+        __base__=naming.WireModel,
+        __doc__="Index parameters; which keys are valid depends on indexType.",
+        **fields,
+    )
+    return model
+
+
+IndexConfigFields = _config_fields_model()
+
+
+def config_rules() -> list[dict[str, str]]:
+    """CEL rules refusing, for each index type, the config keys that belong only to other types."""
+    all_keys = set(naming.CONFIG_KEY_FROM_WIRE)
+    rules = []
+    for name in index_config.INDEX_TYPES:
+        valid = naming.wire_config_keys(name)
+        foreign = sorted(all_keys - set(valid))
+        if not foreign:
+            continue
+        present = " || ".join(f"has(self.config.{key})" for key in foreign)
+        rules.append(
+            {
+                "rule": f"!has(self.indexType) || self.indexType != '{name}' || !has(self.config) || !({present})",
+                "message": f"config has a key that is not a parameter of indexType {name}; "
+                f"valid keys for {name}: {', '.join(valid) or '(none)'}",
+            }
+        )
+    rules.append(
+        {
+            "rule": "!has(self.config) || !has(self.config.nlist) || !has(self.config.nprobe) "
+            "|| self.config.nprobe <= self.config.nlist",
+            "message": "config.nprobe must not exceed config.nlist",
+        }
+    )
+    return rules
+
+
+def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.IndexConfig:
+    """The spec's config parsed for `index_type`, or a ConfigError naming the camelCase field."""
+    index_config.config_model_for(index_type)
+    valid = naming.wire_config_keys(index_type)
+    for key in wire_config:
+        if key not in valid:
+            raise index_config.ConfigError(
+                f"config.{key}: not a parameter of indexType {index_type}; valid keys: {', '.join(valid) or '(none)'}"
+            )
+    try:
+        return index_config.parse_config(index_type, naming.config_from_wire(wire_config))
+    except index_config.ConfigError as error:
+        renamed = re.sub(
+            r"config\.(\w+)", lambda m: "config." + naming.CONFIG_KEY_TO_WIRE.get(m[1], m[1]), str(error)
+        ).replace("Value error, ", "")
+        raise index_config.ConfigError(renamed) from None
+
+
+class SourceSpec(naming.WireModel):
+    """Where the embeddings live: pvc://<claim>/<path> (mounted read-only), file:// or http(s)://."""
+
+    uri: Annotated[str, pydantic.Field(pattern=URI_PATTERN, max_length=2048)]
+    ids_uri: Annotated[str | None, pydantic.Field(pattern=URI_PATTERN, max_length=2048)] = None
+    metadata_uri: Annotated[str | None, pydantic.Field(pattern=URI_PATTERN, max_length=2048)] = None
+
+
+class ArtifactsSpec(naming.WireModel):
+    """Where built revisions are stored: pvc://<claim>[/<prefix>]; each revision gets a directory."""
+
+    uri: Annotated[str, pydantic.Field(pattern=PVC_URI_PATTERN, max_length=2048)] = DEFAULT_ARTIFACTS_URI
+
+
+class EvaluationSpec(naming.WireModel):
+    """The build's evaluation and the gates a revision must pass before it takes traffic."""
+
+    k: Annotated[int, pydantic.Field(ge=1, le=1024)] = 10
+    queries: Annotated[int, pydantic.Field(ge=1, le=100_000)] = 1000
+    min_recall: Annotated[float | None, pydantic.Field(gt=0, le=1)] = None
+    max_p99_latency_ms: Annotated[float | None, pydantic.Field(gt=0)] = None
+
+
+class ResourceRequirements(naming.WireModel):
+    """Container resources as in a Pod spec (quantities such as 500m or 2Gi)."""
+
+    requests: ResourceList | None = None
+    limits: ResourceList | None = None
+
+
+class Toleration(naming.WireModel):
+    key: Annotated[str | None, pydantic.Field(max_length=253)] = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: Annotated[str | None, pydantic.Field(max_length=253)] = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class BuildSpec(naming.WireModel):
+    """The build Job of each revision."""
+
+    image: Annotated[str | None, pydantic.Field(max_length=1024, description="defaults to the operator's image")] = None
+    resources: ResourceRequirements | None = None
+    active_deadline_seconds: Annotated[int, pydantic.Field(ge=1)] = 3600
+    backoff_limit: Annotated[int, pydantic.Field(ge=0, le=20)] = 1
+    node_selector: dict[str, str] | None = None
+    tolerations: Annotated[list[Toleration] | None, pydantic.Field(max_length=MAX_TOLERATIONS)] = None
+
+
+class ServingSpec(naming.WireModel):
+    """The serving Deployment of each revision; changes here update it in place (no new revision)."""
+
+    replicas: Annotated[int, pydantic.Field(ge=1, le=1000)] = 2
+    image: Annotated[str | None, pydantic.Field(max_length=1024, description="defaults to the operator's image")] = None
+    resources: ResourceRequirements | None = None
+    port: Annotated[int, pydantic.Field(ge=1, le=65535)] = 8080
+
+
+class CanaryStep(naming.WireModel):
+    """Send `weight` percent of the replicas to the candidate, then wait.
+
+    Without pauseSeconds the rollout waits at this step until annotated faiss.dev/promote=true.
+    """
+
+    weight: Annotated[int, pydantic.Field(ge=1, le=100)]
+    pause_seconds: Annotated[int | None, pydantic.Field(ge=0)] = None
+
+
+class AnalysisSpec(naming.WireModel):
+    """Live checks at each step: the stored query sample sent to candidate and stable pods."""
+
+    min_recall: Annotated[float | None, pydantic.Field(gt=0, le=1, description="defaults to evaluation.minRecall")] = (
+        None
+    )
+    max_p99_latency_ms: Annotated[
+        float | None, pydantic.Field(gt=0, description="defaults to evaluation.maxP99LatencyMs")
+    ] = None
+    max_latency_ratio: Annotated[
+        float | None, pydantic.Field(ge=1, description="candidate p99 may be at most this times the stable p99")
+    ] = None
+    failure_limit: Annotated[int, pydantic.Field(ge=0, le=100)] = 0
+
+
+class RolloutSpec(naming.WireModel):
+    """How a new revision takes traffic from the serving one."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.steps) || self.steps.map(s, s.weight).isSorted() "
+                    "&& self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight))",
+                    "message": "rollout.steps: weights must be strictly increasing (e.g. 10, 25, 50)",
+                }
+            ]
+        }
+    )
+
+    steps: Annotated[list[CanaryStep], pydantic.Field(max_length=MAX_STEPS)] = pydantic.Field(
+        default_factory=list,
+        description="canary steps; none means the candidate goes to all replicas once ready and analysed",
+    )
+    analysis: AnalysisSpec = pydantic.Field(default_factory=AnalysisSpec)
+    auto_rollback: bool = True
+    on_failure: Literal["Abort", "Pause"] = pydantic.Field(
+        default="Abort", description="without autoRollback: Abort removes the candidate, Pause holds it for an admin"
+    )
+    progress_deadline_seconds: Annotated[int, pydantic.Field(ge=1)] = 600
+    scale_down_delay_seconds: Annotated[int, pydantic.Field(ge=0)] = 30
+    revision_history_limit: Annotated[int, pydantic.Field(ge=0, le=50)] = 3
+
+    @pydantic.field_validator("steps")
+    @classmethod
+    def _weights_increase(cls, steps: list[CanaryStep]) -> list[CanaryStep]:
+        weights = [step.weight for step in steps]
+        if any(later <= earlier for earlier, later in zip(weights, weights[1:])):
+            raise ValueError(f"weights must be strictly increasing (e.g. 10, 25, 50); got {weights}")
+        return steps
+
+
+class FaissIndexSpec(naming.WireModel):
+    """A FAISS index: what to build it from, how to prove it, serve it and roll it out."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": cast(pydantic.JsonValue, config_rules())}
+    )
+
+    dimension: Annotated[int, pydantic.Field(ge=1, le=65536)]
+    metric: index_config.Metric = index_config.Metric.L2
+    normalize: bool = pydantic.Field(
+        default=False, description="L2-normalise vectors (cosine = InnerProduct + normalize)"
+    )
+    index_type: index_config.IndexTypeName | None = pydantic.Field(
+        default=None,
+        description="Flat | IVF | IVFPQ | HNSW | OPQ+HNSW; defaults to the operator's FAISS_INDEX_TYPE, else HNSW",
+    )
+    config: IndexConfigFields | None = None  # type: ignore[valid-type]
+    source: SourceSpec
+    artifacts: ArtifactsSpec = pydantic.Field(default_factory=ArtifactsSpec)
+    evaluation: EvaluationSpec = pydantic.Field(default_factory=EvaluationSpec)
+    build: BuildSpec = pydantic.Field(default_factory=BuildSpec)
+    serving: ServingSpec = pydantic.Field(default_factory=ServingSpec)
+    rollout: RolloutSpec = pydantic.Field(default_factory=RolloutSpec)
+    paused: bool = pydantic.Field(default=False, description="hold the rollout where it is (builds still run)")
+
+    @pydantic.model_validator(mode="after")
+    def _config_fits_index_type(self) -> FaissIndexSpec:
+        if self.index_type is not None:
+            try:
+                check_config(self.index_type, self.wire_config())
+            except index_config.ConfigError as error:
+                raise ValueError(str(error)) from None
+        return self
+
+    def wire_config(self) -> dict[str, Any]:
+        """The config exactly as written in the resource (camelCase, unset keys left out)."""
+        if self.config is None:
+            return {}
+        return self.config.to_wire()

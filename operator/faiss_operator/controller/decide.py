@@ -1,0 +1,179 @@
+"""The state machine: one pure function from observed state to actions and a new status.
+
+`decide(resource, children, measurements, now, settings=...)` reads the FaissIndex (spec,
+status, annotations), its child objects, the latest live measurements and the time, and returns
+a `Plan`. It never performs I/O nor reads a clock, so the same inputs always give the same plan
+and a restart at any moment continues where the previous run stopped.
+
+The steps run in a fixed order, each returning early while its part is unfinished (after Argo
+Rollouts' canary reconciler): adopt the spec's revision, act on admin annotations, build, gates,
+rollout, scale-downs, history, children; then conditions and phase are derived from the result.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Literal
+
+from faiss_operator.api import resource as api_resource
+from faiss_operator.api import status as api_status
+from faiss_operator.controller import actions as plan_actions
+from faiss_operator.controller import (
+    admin,
+    analysis,
+    conditions,
+    housekeeping,
+    lifecycle,
+    manifests,
+    patches,
+    revisions,
+    rollout,
+    state,
+    status_view,
+    storage,
+)
+from faiss_operator.controller import children as observed
+from faiss_operator.controller import settings as operator_settings
+
+
+def decide(
+    resource: api_resource.Resource,
+    children: observed.Children,
+    measurements: Sequence[analysis.Measurement],
+    now: datetime.datetime,
+    *,
+    settings: operator_settings.OperatorSettings,
+) -> plan_actions.Plan:
+    """Everything the operator should do next for one FaissIndex, and the status to write."""
+    now = now.astimezone(datetime.timezone.utc).replace(microsecond=0)
+    if resource.deletion_timestamp is not None:
+        return _deletion(resource, children, settings)
+    try:
+        spec = api_resource.parse_spec(resource.spec)
+        desired = revisions.desired_revision(spec, settings)
+    except api_resource.SpecError as error:
+        return _refuse(resource, children, str(error), now)
+    inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
+    draft = state.draft_from(resource.status)
+    if api_resource.FINALIZER not in resource.finalizers:
+        draft.actions.append(plan_actions.AddFinalizer(api_resource.FINALIZER))
+    lifecycle.adopt_desired(inputs, draft)
+    admin.handle_annotations(inputs, draft)
+    lifecycle.reconcile_build(inputs, draft)
+    lifecycle.reconcile_gates(inputs, draft)
+    rollout.reconcile_rollout(inputs, draft)
+    rollout.expire_scale_downs(inputs, draft)
+    housekeeping.collect_garbage(inputs, draft)
+    housekeeping.sync_children(inputs, draft)
+    status = status_view.finish(inputs, draft)
+    return _plan(resource.status, status, draft, now, inputs.settings)
+
+
+def _refuse(
+    resource: api_resource.Resource, children: observed.Children, message: str, now: datetime.datetime
+) -> plan_actions.Plan:
+    """Leave everything that serves untouched; say why in Stalled and Degraded."""
+    old = resource.status
+    found = list(old.conditions)
+    for type_ in (conditions.STALLED, conditions.DEGRADED):
+        found = conditions.set_condition(
+            found,
+            type_=type_,
+            status="True",
+            reason=conditions.INVALID_SPEC,
+            message=message,
+            now=now,
+            generation=resource.generation,
+        )
+    found = conditions.set_condition(
+        found,
+        type_=conditions.RECONCILING,
+        status="False",
+        reason=conditions.INVALID_SPEC,
+        message=message,
+        now=now,
+        generation=resource.generation,
+    )
+    status = old.model_copy(
+        update={
+            "observed_generation": resource.generation,
+            "conditions": found,
+            "phase": old.phase if old.current_revision else "Failed",
+        }
+    )
+    events = (plan_actions.Event("Warning", conditions.INVALID_SPEC, message),) if status != old else ()
+    changed = status != old
+    patch = patches.merge_patch(old.to_wire(), status.to_wire()) if changed else {}
+    return plan_actions.Plan(actions=(), status=status, status_changed=changed, status_patch=patch, events=events)
+
+
+def _deletion(
+    resource: api_resource.Resource, children: observed.Children, settings: operator_settings.OperatorSettings
+) -> plan_actions.Plan:
+    """Stop serving, delete the children, remove the artifacts, then let the object go."""
+    actions: list[plan_actions.Action] = []
+    for deployment in children.deployments:
+        actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
+    for job in children.jobs:
+        actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
+    for service in children.services:
+        actions.append(plan_actions.Delete("v1", "Service", observed.name_of(service)))
+    for budget in children.disruption_budgets:
+        actions.append(plan_actions.Delete("policy/v1", "PodDisruptionBudget", observed.name_of(budget)))
+    removed: set[str] = set()
+    for entry in resource.status.revisions:
+        if entry.artifact_key in removed:
+            continue
+        removed.add(entry.artifact_key)
+        try:
+            actions.append(
+                plan_actions.Apply(
+                    manifests.cleanup_job(
+                        resource,
+                        target=entry.artifact,
+                        key=entry.artifact_key,
+                        image=settings.image,
+                        ttl_seconds=settings.cleanup_ttl_seconds,
+                    )
+                )
+            )
+        except storage.StorageError:
+            continue
+    if api_resource.FINALIZER in resource.finalizers:
+        actions.append(plan_actions.RemoveFinalizer(api_resource.FINALIZER))
+    return plan_actions.Plan(actions=tuple(actions), status=resource.status, status_changed=False)
+
+
+def _plan(
+    old: api_status.FaissIndexStatus,
+    new: api_status.FaissIndexStatus,
+    draft: state.Draft,
+    now: datetime.datetime,
+    settings: operator_settings.OperatorSettings,
+) -> plan_actions.Plan:
+    events = list(draft.events)
+    before = {e.name: e for e in old.revisions}
+    for entry in reversed(new.revisions):
+        previous = before.get(entry.name)
+        if previous is None or previous.state != entry.state:
+            kind: Literal["Normal", "Warning"] = "Warning" if entry.state in ("Failed", "RolledBack") else "Normal"
+            detail = f": {entry.message}" if entry.message else ""
+            events.append(
+                plan_actions.Event(kind, f"Revision{entry.state}", f"revision {entry.name} is {entry.state}{detail}")
+            )
+    for name in draft.pruned:
+        events.append(plan_actions.Event("Normal", state.REASON_PRUNED, f"revision {name} removed from history"))
+    if new.phase != old.phase:
+        events.append(plan_actions.Event("Normal", f"Phase{new.phase}", f"phase {old.phase} -> {new.phase}"))
+    requeue = None
+    if draft.wake_at:
+        requeue = max(0.0, (min(draft.wake_at) - now).total_seconds())
+    return plan_actions.Plan(
+        actions=tuple(draft.actions),
+        status=new,
+        status_changed=new != old,
+        status_patch=patches.merge_patch(old.to_wire(), new.to_wire()) if new != old else {},
+        events=tuple(events),
+        requeue_after=requeue,
+    )

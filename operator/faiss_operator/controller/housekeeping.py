@@ -1,0 +1,125 @@
+"""Children and history: apply the children that are missing or stale, delete the ones nothing
+needs, and keep at most revisionHistoryLimit + 1 revisions, removing artifacts no one uses.
+"""
+
+from __future__ import annotations
+
+from faiss_operator.api import naming
+from faiss_operator.api import status as api_status
+from faiss_operator.controller import actions as plan_actions
+from faiss_operator.controller import children as observed
+from faiss_operator.controller import manifests, rollout, state
+from faiss_operator.index import config as index_config
+
+
+def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
+    """Keep at most revisionHistoryLimit + 1 revisions; remove the files no kept revision uses."""
+    protected = {draft.current, draft.candidate, inputs.desired.name, *(s.revision for s in draft.scale_downs)}
+    limit = inputs.spec.rollout.revision_history_limit + 1
+    others_allowed = max(0, limit - sum(1 for e in draft.revisions if e.name in protected))
+    kept, removed = [], []
+    for entry in draft.revisions:
+        if entry.name in protected:
+            kept.append(entry)
+        elif others_allowed > 0:
+            kept.append(entry)
+            others_allowed -= 1
+        else:
+            removed.append(entry)
+    draft.revisions = kept
+    kept_keys = {e.artifact_key for e in kept}
+    for entry in removed:
+        draft.pruned.append(entry.name)
+        if entry.artifact_key not in kept_keys and (state.has_artifact(entry) or entry.state == "Building"):
+            kept_keys.add(entry.artifact_key)
+            draft.actions.append(
+                plan_actions.Apply(
+                    manifests.cleanup_job(
+                        inputs.resource,
+                        target=entry.artifact,
+                        key=entry.artifact_key,
+                        image=inputs.settings.image,
+                        ttl_seconds=inputs.settings.cleanup_ttl_seconds,
+                    )
+                )
+            )
+
+
+def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
+    """Apply each child whose live copy is missing or stale; delete the ones nothing needs."""
+    resource, spec, children = inputs.resource, inputs.spec, inputs.children
+    wanted = rollout.serving_replicas(inputs, draft)
+    desired_manifests: list[dict[str, object]] = []
+    for name, replicas in wanted.items():
+        entry = draft.entry(name)
+        assert entry is not None
+        desired_manifests.append(
+            manifests.deployment(
+                resource,
+                spec,
+                revision=name,
+                artifact=entry.artifact,
+                search_params=_search_params(entry),
+                replicas=replicas,
+                image=spec.serving.image or inputs.settings.image,
+            )
+        )
+    if wanted:
+        desired_manifests += [manifests.service(resource, spec), manifests.disruption_budget(resource)]
+    # Items of a list response carry no kind of their own: the group they were listed in says it.
+    live = {
+        (kind, observed.name_of(obj)): obj
+        for kind, group in (
+            ("Deployment", children.deployments),
+            ("Service", children.services),
+            ("PodDisruptionBudget", children.disruption_budgets),
+        )
+        for obj in group
+    }
+    for manifest in desired_manifests:
+        metadata = manifest["metadata"]
+        assert isinstance(metadata, dict)
+        current = live.get((str(manifest["kind"]), str(metadata["name"])))
+        if current is None or _stale(current, manifest):
+            draft.actions.append(plan_actions.Apply(manifest))
+    for deployment in children.deployments:
+        if observed.revision_of(deployment) not in wanted:
+            draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
+    for job in children.jobs:
+        if observed.component_of(job) != manifests.COMPONENT_BUILD:
+            continue  # cleanup Jobs remove themselves (ttlSecondsAfterFinished)
+        entry = draft.entry(observed.revision_of(job))
+        if entry is None or not _job_needed(inputs, entry, job):
+            draft.actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
+
+
+def _stale(live: observed.KubeObject, manifest: dict[str, object]) -> bool:
+    """Our manifest changed (its hash), or someone scaled the Deployment by hand."""
+    metadata, spec = manifest["metadata"], manifest["spec"]
+    assert isinstance(metadata, dict) and isinstance(spec, dict)
+    if observed.spec_hash_of(live) != metadata["annotations"][manifests.ANNOTATION_SPEC_HASH]:
+        return True
+    return "replicas" in spec and (live.get("spec") or {}).get("replicas") != spec["replicas"]
+
+
+def _job_needed(inputs: state.Inputs, entry: api_status.RevisionStatus, job: observed.KubeObject) -> bool:
+    """A finished build Job stays while its revision is in history (its logs explain the build);
+    an earlier attempt goes, and so does a Job still running for a revision no longer building
+    (superseded or aborted)."""
+    name = observed.name_of(job)
+    if name != manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt):
+        return False
+    if entry.state == "Building":
+        return True
+    running = observed.job_outcome(job, inputs.children.build_pods(name))
+    return not isinstance(running, observed.JobRunning)
+
+
+def _search_params(entry: api_status.RevisionStatus) -> dict[str, object]:
+    # A config that no longer parses (written by another operator version) serves with the
+    # parameters stored in the artifact itself rather than stopping the revision.
+    try:
+        parsed = index_config.parse_config(entry.index_type, naming.config_from_wire(entry.config))
+    except index_config.ConfigError:
+        return {}
+    return parsed.search_fields()

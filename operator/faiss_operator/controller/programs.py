@@ -1,0 +1,67 @@
+"""The command lines of the two pod programs, in one place.
+
+The build Job runs `faiss-operator build` and the serving pods run `faiss-operator serve`
+(faiss_operator.builder.command and faiss_operator.server.command). Every flag the controller
+passes is spelled here, so aligning with those programs means reading this one file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+PROGRAM = "faiss-operator"
+TERMINATION_LOG = "/dev/termination-log"
+READINESS_PATH = "/readyz"
+LIVENESS_PATH = "/healthz"
+PORT_NAME = "http"
+
+
+def build_args(
+    *,
+    source: str,
+    out: str,
+    index_type: str,
+    config: Mapping[str, Any],
+    dimension: int,
+    metric: str,
+    normalize: bool,
+    k: int,
+    queries: int,
+    ids: str | None = None,
+    metadata: str | None = None,
+) -> list[str]:
+    """`faiss-operator build ...`: build, evaluate, write the artifact and the JSON report."""
+    args = [
+        PROGRAM, "build",
+        "--source", source,
+        "--out", out,
+        "--index-type", index_type,
+        "--config", json.dumps(dict(config), sort_keys=True, separators=(",", ":")),
+        "--dimension", str(dimension),
+        "--metric", metric,
+        "--k", str(k),
+        "--eval-queries", str(queries),
+        "--termination-log", TERMINATION_LOG,
+    ]  # fmt: skip
+    if normalize:
+        args.append("--normalize")
+    if ids is not None:
+        args += ["--ids", ids]
+    if metadata is not None:
+        args += ["--metadata", metadata]
+    return args
+
+
+def serve_args(*, artifact: str, port: int, search_params: Mapping[str, Any], revision: str) -> list[str]:
+    """`faiss-operator serve ...`: load and verify the artifact, then answer on `port`."""
+    args = [PROGRAM, "serve", "--artifact", artifact, "--port", str(port), "--revision", revision]
+    if search_params:
+        args += ["--search-params", json.dumps(dict(search_params), sort_keys=True, separators=(",", ":"))]
+    return args
+
+
+def remove_args(path: str) -> list[str]:
+    """Delete an artifact directory with the image's Python (no shell needed)."""
+    return ["python", "-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)", path]

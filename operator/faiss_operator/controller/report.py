@@ -1,0 +1,74 @@
+"""The build Job's report: the JSON its container writes as the Kubernetes termination message.
+
+The builder writes snake_case keys; a few spellings are accepted for each so that the controller
+and the builder can evolve apart, but a report without vectors, recall or p99 is refused: a
+revision's gates cannot be judged without them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pydantic
+
+from faiss_operator.api import status as api_status
+
+MAX_REPORT_BYTES = 4096
+
+
+class ReportError(ValueError):
+    """The termination message is not a usable report; the message says why."""
+
+
+def _choices(*names: str) -> pydantic.AliasChoices:
+    return pydantic.AliasChoices(*names)
+
+
+class BuildReport(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+
+    vectors: int = pydantic.Field(ge=0, validation_alias=_choices("vectors", "total_vectors", "num_vectors"))
+    recall: float = pydantic.Field(ge=0, le=1, validation_alias=_choices("recall", "recall_at_k", "recall_at_10"))
+    k: int | None = pydantic.Field(default=None, ge=1)
+    p50_ms: float | None = pydantic.Field(default=None, ge=0, validation_alias=_choices("p50_ms", "p50_latency_ms"))
+    p99_ms: float = pydantic.Field(ge=0, validation_alias=_choices("p99_ms", "p99_latency_ms"))
+    memory_bytes: int | None = pydantic.Field(default=None, ge=0)
+    build_seconds: float | None = pydantic.Field(default=None, ge=0)
+    config: dict[str, Any] | None = pydantic.Field(
+        default=None, validation_alias=_choices("config", "effective_config")
+    )
+    artifact: str | None = pydantic.Field(default=None, validation_alias=_choices("artifact", "artifact_path"))
+
+    def metrics(self) -> api_status.RevisionMetrics:
+        return api_status.RevisionMetrics(
+            vectors=self.vectors,
+            k=self.k,
+            recall=self.recall,
+            p50_latency_ms=self.p50_ms,
+            p99_latency_ms=self.p99_ms,
+            memory_bytes=self.memory_bytes,
+            build_seconds=self.build_seconds,
+        )
+
+
+def parse_report(message: str | None) -> BuildReport:
+    if not message or not message.strip():
+        raise ReportError("the build container left no termination message (expected its JSON report)")
+    if len(message.encode()) > MAX_REPORT_BYTES:
+        raise ReportError(
+            f"the report is {len(message.encode())} bytes; at most {MAX_REPORT_BYTES} fit a termination message"
+        )
+    try:
+        document = json.loads(message)
+    except json.JSONDecodeError as error:
+        raise ReportError(
+            f"the termination message is not JSON ({error.msg} at position {error.pos}): {message[:120]!r}"
+        ) from None
+    if not isinstance(document, dict):
+        raise ReportError(f"the report must be a JSON object, got {type(document).__name__}")
+    try:
+        return BuildReport.model_validate(document)
+    except pydantic.ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise ReportError(f"the report is incomplete: {problems}") from None

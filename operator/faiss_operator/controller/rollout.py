@@ -1,0 +1,248 @@
+"""Moving traffic: the first deploy, canary steps by ready replicas, analysis, promotion,
+rollback and the delayed scale-down of the replaced revision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+from faiss_operator.api import status as api_status
+from faiss_operator.controller import actions as plan_actions
+from faiss_operator.controller import analysis, canary, state
+
+
+def reconcile_rollout(inputs: state.Inputs, draft: state.Draft) -> None:
+    rollout = draft.rollout
+    if draft.candidate is None or rollout is None:
+        return
+    ready = inputs.children.ready_replicas(draft.candidate)
+    deadline = rollout.step_started_at + datetime.timedelta(seconds=inputs.spec.rollout.progress_deadline_seconds)
+    if rollout.mode == "Deploy":
+        _reconcile_first_deploy(inputs, draft, ready, deadline)
+        return
+    if rollout.mode == "Rollback":
+        if ready >= inputs.total:
+            previous = draft.current
+            _promote(inputs, draft)
+            if previous is not None:
+                draft.update(
+                    previous,
+                    state="RolledBack",
+                    reason=state.REASON_ROLLBACK_REQUESTED,
+                    message="rolled back by faiss.dev/rollback",
+                )
+        return
+    _reconcile_canary(inputs, draft, ready)
+
+
+def _reconcile_first_deploy(inputs: state.Inputs, draft: state.Draft, ready: int, deadline: datetime.datetime) -> None:
+    """All replicas at once (nothing serves yet). A revision that reuses an artifact has no
+    build-time recall, so its gates are checked live before it becomes Active."""
+    assert draft.rollout is not None and draft.candidate is not None
+    if ready < inputs.total:
+        if inputs.now >= deadline:
+            message = f"{ready}/{inputs.total} replicas ready after {inputs.spec.rollout.progress_deadline_seconds}s"
+            state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
+        else:
+            draft.wake_at.append(deadline)
+        return
+    if draft.rollout.step_ready_at is None:
+        draft.update_rollout(step_ready_at=inputs.now)
+    entry = draft.entry(draft.candidate)
+    unmeasured = entry is not None and entry.metrics is not None and entry.metrics.recall is None
+    if unmeasured and not draft.rollout.analysis_passed and not _analyse(inputs, draft):
+        if draft.rollout is not None:
+            if inputs.now >= deadline:
+                message = "live analysis inconclusive"
+                state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
+            else:
+                draft.wake_at.append(deadline)
+        return
+    _promote(inputs, draft)
+
+
+def _reconcile_canary(inputs: state.Inputs, draft: state.Draft, ready: int) -> None:
+    assert draft.rollout is not None and draft.candidate is not None
+    spec = inputs.spec
+    if spec.paused:
+        if not draft.rollout.paused:
+            draft.update_rollout(paused=True, pause_reason=state.PAUSE_SPEC)
+        return
+    if draft.rollout.paused and draft.rollout.pause_reason == state.PAUSE_SPEC:
+        draft.update_rollout(paused=False, pause_reason=None, step_started_at=inputs.now)
+    rollout = draft.rollout
+    if rollout.paused:
+        return
+    deadline = rollout.step_started_at + datetime.timedelta(seconds=spec.rollout.progress_deadline_seconds)
+    if rollout.promoting:
+        if ready >= inputs.total:
+            _promote(inputs, draft)
+        elif inputs.now >= deadline:
+            _fail_rollout(
+                inputs, draft, state.REASON_PROGRESS_DEADLINE, f"{ready}/{inputs.total} replicas ready while promoting"
+            )
+        else:
+            draft.wake_at.append(deadline)
+        return
+    steps = canary.steps(spec.rollout)
+    step = steps[min(rollout.step, len(steps) - 1)]
+    wanted = canary.candidate_replicas(inputs.total, step.weight)
+    if ready < wanted:
+        if inputs.now >= deadline:
+            message = f"step {rollout.step + 1}: {ready}/{wanted} candidate replicas ready"
+            _fail_rollout(inputs, draft, state.REASON_PROGRESS_DEADLINE, message)
+        else:
+            draft.wake_at.append(deadline)
+        return
+    if rollout.step_ready_at is None:
+        draft.update_rollout(step_ready_at=inputs.now)
+    if not draft.rollout.analysis_passed and not _analyse(inputs, draft):
+        if draft.rollout is not None and not draft.rollout.paused:
+            if inputs.now >= deadline:
+                _fail_rollout(
+                    inputs, draft, state.REASON_PROGRESS_DEADLINE, f"step {rollout.step + 1}: analysis inconclusive"
+                )
+            else:
+                draft.wake_at.append(deadline)
+        return
+    rollout = draft.rollout
+    assert rollout.step_ready_at is not None
+    if step.pause_seconds is None:
+        draft.update_rollout(paused=True, pause_reason=state.PAUSE_AWAITING_PROMOTION)
+        return
+    resume = rollout.step_ready_at + datetime.timedelta(seconds=step.pause_seconds)
+    if inputs.now < resume:
+        draft.wake_at.append(resume)
+        return
+    advance(inputs, draft)
+    _reconcile_canary(inputs, draft, ready)
+
+
+def advance(inputs: state.Inputs, draft: state.Draft) -> None:
+    """On to the next canary step, or, after the last one, to all replicas before promotion."""
+    assert draft.rollout is not None
+    steps = canary.steps(inputs.spec.rollout)
+    position = draft.rollout.step + 1
+    if position < len(steps):
+        draft.rollout = api_status.RolloutStatus(
+            mode="Canary", step=position, weight=steps[position].weight, step_started_at=inputs.now
+        )
+    else:
+        draft.update_rollout(promoting=True, paused=False, pause_reason=None, step_started_at=inputs.now)
+
+
+def _analyse(inputs: state.Inputs, draft: state.Draft) -> bool:
+    """Judge the newest fresh measurement of this step; True once the step's analysis passed."""
+    rollout = draft.rollout
+    assert rollout is not None and draft.candidate is not None and rollout.step_ready_at is not None
+    fresh = [
+        m
+        for m in inputs.measurements
+        if m.revision == draft.candidate
+        and m.step == rollout.step
+        and m.taken_at >= rollout.step_ready_at
+        and (rollout.last_analysis_at is None or m.taken_at > rollout.last_analysis_at)
+    ]
+    if fresh:
+        latest = max(fresh, key=lambda m: m.taken_at)
+        limits = analysis.thresholds(inputs.spec)
+        if draft.current is None:  # nothing to compare with on a first deploy
+            limits = dataclasses.replace(limits, max_latency_ratio=None)
+        result = analysis.judge(latest, limits)
+        draft.update_rollout(last_analysis_at=latest.taken_at.replace(microsecond=0))
+        if result.verdict == analysis.PASS:
+            draft.update_rollout(analysis_passed=True)
+            _record_live_metrics(draft, latest)
+            return True
+        if result.verdict == analysis.FAIL:
+            failures = rollout.analysis_failures + 1
+            draft.update_rollout(analysis_failures=failures)
+            if failures > inputs.spec.rollout.analysis.failure_limit:
+                _fail_rollout(inputs, draft, state.REASON_ANALYSIS_FAILED, f"step {rollout.step + 1}: {result.message}")
+                return False
+            draft.warn(state.REASON_ANALYSIS_FAILED, f"step {rollout.step + 1}: {result.message} (failure {failures})")
+    entry = draft.entry(draft.candidate)
+    assert entry is not None
+    draft.actions.append(
+        plan_actions.Analyze(
+            candidate=draft.candidate,
+            stable=draft.current,
+            step=rollout.step,
+            artifact=entry.artifact,
+            k=inputs.spec.evaluation.k,
+        )
+    )
+    draft.wake_at.append(inputs.after(inputs.settings.analysis_interval_seconds))
+    return False
+
+
+def _record_live_metrics(draft: state.Draft, measurement: analysis.Measurement) -> None:
+    """A revision that reuses an artifact has no build-time recall: its live one fills the gap."""
+    entry = draft.entry(measurement.revision)
+    if entry is None or entry.metrics is None or entry.metrics.recall is not None:
+        return
+    probe = measurement.candidate
+    draft.update(
+        entry.name,
+        metrics=entry.metrics.model_copy(
+            update={
+                "recall": probe.recall,
+                "p50_latency_ms": probe.p50_latency_ms,
+                "p99_latency_ms": probe.p99_latency_ms,
+            }
+        ),
+    )
+
+
+def _fail_rollout(inputs: state.Inputs, draft: state.Draft, reason: str, message: str) -> None:
+    rollout_spec = inputs.spec.rollout
+    if draft.current is None:  # a first deploy has nothing to roll back to
+        state.end_candidate(draft, state="Failed", reason=reason, message=message)
+    elif rollout_spec.auto_rollback:
+        state.end_candidate(draft, state="RolledBack", reason=reason, message=message)
+    elif rollout_spec.on_failure == "Pause":
+        draft.update_rollout(paused=True, pause_reason=f"{reason}: {message}")
+    else:
+        state.end_candidate(draft, state="Failed", reason=reason, message=message)
+
+
+def _promote(inputs: state.Inputs, draft: state.Draft) -> None:
+    """The candidate takes all traffic; the replaced revision keeps serving for the delay."""
+    assert draft.candidate is not None
+    previous = draft.current
+    draft.update(draft.candidate, state="Active", reason=None, message=None)
+    draft.current = draft.candidate
+    draft.candidate = None
+    draft.rollout = None
+    draft.scale_downs = [s for s in draft.scale_downs if s.revision != draft.current]
+    if previous is not None:
+        draft.update(previous, state="Retired", reason=None, message=f"replaced by {draft.current}")
+        delay = inputs.spec.rollout.scale_down_delay_seconds
+        if delay > 0:
+            draft.scale_downs.append(api_status.ScaleDown(revision=previous, after=inputs.after(delay)))
+
+
+def expire_scale_downs(inputs: state.Inputs, draft: state.Draft) -> None:
+    keep = []
+    for pending in draft.scale_downs:
+        if pending.after > inputs.now and pending.revision not in (draft.current, draft.candidate):
+            keep.append(pending)
+            draft.wake_at.append(pending.after)
+    draft.scale_downs = keep
+
+
+def serving_replicas(inputs: state.Inputs, draft: state.Draft) -> dict[str, int]:
+    """How many replicas each revision that should serve gets."""
+    wanted: dict[str, int] = {s.revision: inputs.total for s in draft.scale_downs}
+    if draft.current is not None:
+        wanted[draft.current] = inputs.total
+    if draft.candidate is not None and draft.rollout is not None:
+        rollout = draft.rollout
+        if rollout.mode != "Canary" or rollout.promoting:
+            wanted[draft.candidate] = inputs.total
+        else:
+            steps = canary.steps(inputs.spec.rollout)
+            weight = steps[min(rollout.step, len(steps) - 1)].weight
+            wanted[draft.candidate] = canary.candidate_replicas(inputs.total, weight)
+    return wanted

@@ -1,0 +1,31 @@
+"""Operator-wide settings the decision depends on, read once from the operator's environment.
+
+A frozen value passed into the pure decision, never read from os.environ inside it, so that the
+same inputs always give the same plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+ENV_IMAGE = "FAISS_OPERATOR_IMAGE"
+DEFAULT_IMAGE = "ghcr.io/faiss-operator/faiss-operator:0.1.0"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorSettings:
+    """What a resource leaves out, the operator fills in from here."""
+
+    image: str = DEFAULT_IMAGE
+    # The operator's environment for the index layer's layering (FAISS_INDEX_TYPE, FAISS_CONFIG_*).
+    index_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # How often the Kopf layer should look again while waiting for a measurement or a timer.
+    analysis_interval_seconds: float = 10.0
+    # Finished cleanup Jobs remove themselves after this long.
+    cleanup_ttl_seconds: int = 600
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> OperatorSettings:
+        index_env = {k: v for k, v in environ.items() if k.startswith("FAISS_") and k != ENV_IMAGE}
+        return cls(image=environ.get(ENV_IMAGE, DEFAULT_IMAGE), index_env=index_env)
