@@ -1,0 +1,173 @@
+"""The node agent's main loop: list and watch the pods bound to this node, hand each to its worker.
+
+Pod addresses come from a 127.N.0.0/16 block of loopback addresses that this process holds a lock
+on, so two clusters on one machine (a developer's and the tests') never hand out the same one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import logging
+import os
+import pathlib
+import threading
+import time
+from typing import IO, Any
+
+from kubernetes.client.exceptions import ApiException
+
+from e2e.harness.kubelet import kube, logserver, node, pods
+
+Obj = dict[str, Any]
+log = logging.getLogger("kubelet.agent")
+LOCK_DIR = pathlib.Path("/tmp/faiss-operator-process-kubelet")
+
+
+class AddressBlock:
+    """A locked 127.N.0.0/16; .0.1 is left out, pods get .0.2 onwards."""
+
+    def __init__(self) -> None:
+        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        for n in range(10, 250):
+            handle: IO[str] = open(LOCK_DIR / f"block-{n}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            handle.write(str(os.getpid()))
+            handle.flush()
+            self._handle = handle
+            self.network = ipaddress.ip_network(f"127.{n}.0.0/16")
+            break
+        else:
+            raise RuntimeError(f"no free pod address block: all of 127.10-249.0.0/16 are locked in {LOCK_DIR}")
+        self._used: set[str] = set()
+        self._lock = threading.Lock()
+
+    def allocate(self) -> str:
+        with self._lock:
+            for address in self.network.hosts():
+                ip = str(address)
+                if ip.endswith(".0.1") or ip in self._used:
+                    continue
+                self._used.add(ip)
+                return ip
+        raise RuntimeError(f"pod address block {self.network} is exhausted")
+
+    def release(self, ip: str) -> None:
+        with self._lock:
+            self._used.discard(ip)
+
+
+class Agent:
+    def __init__(self, ctx: pods.NodeContext, *, port: int, tls_cert: pathlib.Path, tls_key: pathlib.Path) -> None:
+        self.ctx = ctx
+        self.node = node.Node(ctx.kube, name=ctx.node_name, port=port)
+        self.addresses = AddressBlock()
+        self.workers: dict[str, pods.PodWorker] = {}
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.logs = logserver.LogServer(state_dir=ctx.state_dir, port=port, cert=tls_cert, key=tls_key,
+                                        is_running=self._container_running)
+
+    def _container_running(self, namespace: str, pod: str, container: str) -> bool:
+        with self._lock:
+            workers = list(self.workers.values())
+        return any(w.namespace == namespace and w.pod_name == pod and
+                   any(c.name == container and c.running for c in w.all_containers) for w in workers)
+
+    def _done(self, worker: pods.PodWorker) -> None:
+        with self._lock:
+            if self.workers.get(worker.uid) is worker:
+                del self.workers[worker.uid]
+        self.addresses.release(worker.pod_ip)
+        log.info("Pod worker ended pod=%s/%s", worker.namespace, worker.pod_name)
+
+    def sync(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        with self._lock:
+            worker = self.workers.get(uid)
+            if worker is not None:
+                worker.update(pod)
+                return
+            if self.stopping.is_set():
+                return
+            phase = (pod.get("status") or {}).get("phase")
+            if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
+                return
+            if pod["metadata"].get("deletionTimestamp") and phase in (None, "", "Pending") and not (pod.get("status") or {}).get("podIP"):
+                # Never started here: nothing to stop, finish the deletion at once.
+                self._force_delete(pod)
+                return
+            worker = pods.PodWorker(self.ctx, pod, self.addresses.allocate(), self._done)
+            self.workers[uid] = worker
+        log.info("Pod worker started pod=%s/%s ip=%s", worker.namespace, worker.pod_name, worker.pod_ip)
+        worker.start()
+
+    def _force_delete(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        try:
+            self.ctx.kube.request("DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                                  body={"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}})
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    def removed(self, pod: Obj) -> None:
+        with self._lock:
+            worker = self.workers.get(pod["metadata"]["uid"])
+        if worker is not None:
+            worker.update(None)
+
+    def watch_loop(self) -> None:
+        selector = {"fieldSelector": f"spec.nodeName={self.ctx.node_name}"}
+        while not self.stopping.is_set():
+            try:
+                listing = self.ctx.kube.request("GET", "/api/v1/pods", query=selector)
+                seen = set()
+                for pod in listing.get("items") or []:
+                    seen.add(pod["metadata"]["uid"])
+                    self.sync(pod)
+                with self._lock:
+                    gone = [w for uid, w in self.workers.items() if uid not in seen]
+                for w in gone:
+                    w.update(None)
+                version = listing["metadata"]["resourceVersion"]
+                while not self.stopping.is_set():
+                    query = {**selector, "resourceVersion": version, "allowWatchBookmarks": "true",
+                             "timeoutSeconds": 60}
+                    for event in self.ctx.kube.watch("/api/v1/pods", query, timeout=75):
+                        obj = event["object"]
+                        if event["type"] == "ERROR":
+                            raise ApiException(status=int(obj.get("code", 500)), reason=obj.get("message"))
+                        version = obj["metadata"].get("resourceVersion", version)
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            self.sync(obj)
+                        elif event["type"] == "DELETED":
+                            self.removed(obj)
+            except Exception as exc:  # noqa: BLE001 - relist after any break of the watch
+                if self.stopping.is_set():
+                    return
+                log.warning("Pod watch broke, relisting: %s", exc)
+                time.sleep(1)
+
+    def run(self) -> None:
+        self.node.register()
+        self.logs.start()
+        log.info("Node registered node=%s pod-addresses=%s", self.ctx.node_name, self.addresses.network)
+        threading.Thread(target=self.watch_loop, name="pod-watch", daemon=True).start()
+        self.stopping.wait()
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop every pod's processes (the API objects stay, as when a real node goes down)."""
+        self.node.stop()
+        with self._lock:
+            workers = list(self.workers.values())
+        for w in workers:
+            w.shutdown()
+        for w in workers:
+            w.join(timeout=pods.SHUTDOWN_GRACE_SECONDS + 10)
+        self.logs.stop()

@@ -1,0 +1,123 @@
+"""Enter a container's filesystem view, then exec its command (run as `python -I -S nsinit.py SPEC`).
+
+Standalone on purpose (stdlib only, no package imports): it runs between fork and exec of every
+container. Steps: a private mount namespace; a root that is a copy-on-write overlay of the host
+(writes stay in the pod's directory, mount points can be created anywhere); the host's /proc,
+/sys and other mounts; a small /dev; the pod's volumes at their mountPath; chroot; exec.
+"""
+
+import ctypes
+import json
+import os
+import sys
+
+CLONE_NEWNS = 0x00020000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(source, target, fstype, flags, data=None):
+    _check(_libc.mount(source.encode() if source else None, target.encode(),
+                       fstype.encode() if fstype else None, flags,
+                       data.encode() if data else None), f"mount {source} on {target}")
+
+
+def host_mounts():
+    """Mount points of the host namespace other than /, shallowest first."""
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point != "/":
+                points.append(point)
+    return sorted(set(points), key=lambda p: p.count("/"))
+
+
+def make_target(path, is_file):
+    if os.path.lexists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if is_file:
+        open(path, "a").close()
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def setup_root(spec):
+    root = spec["root"]
+    for d in (spec["upper"], spec["work"], root):
+        os.makedirs(d, exist_ok=True)
+    mount("overlay", root, "overlay", 0,
+          f"lowerdir=/,upperdir={spec['upper']},workdir={spec['work']}")
+    skip = ("/proc", "/sys", "/dev")
+    for point in host_mounts():
+        if point in skip or any(point.startswith(s + "/") for s in skip):
+            continue
+        if point == root or point.startswith(spec["pod_dir"]):
+            continue
+        target = root + point
+        if os.path.isdir(point) and os.path.isdir(target):
+            mount(point, target, None, MS_BIND | MS_REC)
+    mount("/proc", root + "/proc", None, MS_BIND | MS_REC)
+    mount("/sys", root + "/sys", None, MS_BIND | MS_REC)
+    dev = root + "/dev"
+    mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=755")
+    for name in ("null", "zero", "full", "random", "urandom", "tty"):
+        if os.path.exists("/dev/" + name):
+            make_target(dev + "/" + name, True)
+            mount("/dev/" + name, dev + "/" + name, None, MS_BIND)
+    for name in ("pts", "shm", "mqueue"):
+        os.makedirs(dev + "/" + name, exist_ok=True)
+    if os.path.isdir("/dev/pts"):
+        mount("/dev/pts", dev + "/pts", None, MS_BIND | MS_REC)
+    mount("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, dev + "/" + link)
+    # Deeper mount points after their parents, so a volume inside a volume lands on top.
+    for m in sorted(spec["mounts"], key=lambda m: m["target"].rstrip("/").count("/")):
+        target = root + m["target"]
+        make_target(target, os.path.isfile(m["source"]))
+        mount(m["source"], target, None, MS_BIND | MS_REC)
+        if m.get("readOnly"):
+            mount(m["source"], target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    return root
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    try:
+        _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        root = setup_root(spec)
+        os.chroot(root)
+        workdir = spec.get("workingDir") or "/"
+        os.makedirs(workdir, exist_ok=True)
+        os.chdir(workdir)
+    except OSError as exc:
+        print(f"process-kubelet: cannot set up the container: {exc}", file=sys.stderr)
+        sys.exit(128)
+    argv = spec["argv"]
+    try:
+        os.execvpe(argv[0], argv, spec["env"])
+    except OSError as exc:
+        print(f"process-kubelet: cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr)
+        sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
+
+
+if __name__ == "__main__":
+    main()

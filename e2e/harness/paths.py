@@ -1,0 +1,27 @@
+"""Where the harness finds the built programs and the repository's own environment."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "hack" / "build-k8s.sh"
+DEFAULT_STATE_DIR = REPO_ROOT / ".cluster"
+CONTROL_PLANE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+
+
+def bin_dir() -> pathlib.Path:
+    """The cache directory hack/build-k8s.sh builds into (it owns the version and the layout)."""
+    out = subprocess.run([str(BUILD_SCRIPT), "--print"], check=True, capture_output=True, text=True)
+    return pathlib.Path(out.stdout.strip())
+
+
+def missing_binaries(directory: pathlib.Path) -> list[str]:
+    return [name for name in CONTROL_PLANE_BINARIES if not (directory / name).is_file()]
+
+
+def venv_bin() -> pathlib.Path:
+    """The bin directory of the Python environment running the harness (the repo's .venv)."""
+    return pathlib.Path(sys.prefix) / "bin"
