@@ -25,3 +25,14 @@ def missing_binaries(directory: pathlib.Path) -> list[str]:
 def venv_bin() -> pathlib.Path:
     """The bin directory of the Python environment running the harness (the repo's .venv)."""
     return pathlib.Path(sys.prefix) / "bin"
+
+
+def build_problem() -> str | None:
+    """Why the control plane cannot start from the build, or None if all programs are there."""
+    try:
+        missing = missing_binaries(bin_dir())
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return f"cannot locate the build: {exc}"
+    if missing:
+        return f"missing {', '.join(missing)} in {bin_dir()} (run `make k8s`)"
+    return None
