@@ -132,7 +132,9 @@ class Cluster:
         def start(name: str, argv: list[str], wait: Callable[[], bool], what: str) -> None:
             progress(f"starting {name}")
             log = self.logs_dir / f"{name}.log"
-            _, record = processes.spawn(name, argv, log=log, cwd=self.state_dir)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+            _, record = processes.spawn(name, argv, log=log, cwd=self.state_dir, env=env)
             records.append(record)
             self._save(records, ports)
             deadline = time.monotonic() + timeout
@@ -234,12 +236,14 @@ class Cluster:
 
     def api_client(self) -> "kubernetes.client.ApiClient":
         """A client of this cluster's API server with the admin identity."""
-        from kubernetes import config
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        from kubernetes import client, config
+        api = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        assert isinstance(api, client.ApiClient)
+        return api
 
     def _wait_default_service_account(self, timeout: float) -> None:
         from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from kubernetes.client.exceptions import ApiException
         core = client.CoreV1Api(self.api_client())
         deadline = time.monotonic() + timeout
         while True:
@@ -255,9 +259,9 @@ class Cluster:
 
     def _ensure_storage_class(self) -> None:
         from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from kubernetes.client.exceptions import ApiException
         storage = client.StorageV1Api(self.api_client())
-        body = {
+        body: dict[str, object] = {
             "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
             "metadata": {"name": STORAGE_CLASS,
                          "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
@@ -265,19 +269,20 @@ class Cluster:
             "volumeBindingMode": "Immediate",
         }
         try:
-            storage.create_storage_class(body)
+            storage.create_storage_class(body)  # type: ignore[arg-type]
         except ApiException as exc:
             if exc.status != 409:
                 raise
 
     def _node_ready(self) -> bool:
         from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from kubernetes.client.exceptions import ApiException
         try:
             node = client.CoreV1Api(self.api_client()).read_node(NODE_NAME)
         except (ApiException, OSError):
             return False
-        return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+        conditions = node.status.conditions if node.status else None
+        return any(c.type == "Ready" and c.status == "True" for c in conditions or [])
 
     # -- down / status -----------------------------------------------------------------------
     def down(self) -> None:
@@ -301,7 +306,7 @@ class Cluster:
         except Exception:  # noqa: BLE001 - best effort: the API server may be half down
             return
         for pv in pvs:
-            host_path = pv.spec.host_path.path if pv.spec.host_path else None
+            host_path = pv.spec.host_path.path if pv.spec and pv.spec.host_path else None
             if host_path and pathlib.Path(host_path).resolve().is_relative_to(HOSTPATH_PROVISIONER_ROOT):
                 shutil.rmtree(host_path, ignore_errors=True)
 

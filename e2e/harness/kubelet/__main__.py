@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args.state_dir.mkdir(parents=True, exist_ok=True)
-    api = kube.Kube(config.new_client_from_config(config_file=str(args.kubeconfig)))
+    api = kube.Kube(config.new_client_from_config(config_file=str(args.kubeconfig)))  # type: ignore[no-untyped-call]
     ctx = pods.NodeContext(kube_api=api, node_name=args.node_name, state_dir=args.state_dir.resolve(),
                            apiserver_port=args.apiserver_port, venv_bin=args.venv_bin,
                            backoff_base=args.restart_backoff_seconds)

@@ -67,6 +67,7 @@ class Agent:
         self.node = node.Node(ctx.kube, name=ctx.node_name, port=port)
         self.addresses = AddressBlock()
         self.workers: dict[str, pods.PodWorker] = {}
+        self.finished: set[str] = set()  # uids whose worker has ended: never started again
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self.logs = logserver.LogServer(state_dir=ctx.state_dir, port=port, cert=tls_cert, key=tls_key,
@@ -82,6 +83,7 @@ class Agent:
         with self._lock:
             if self.workers.get(worker.uid) is worker:
                 del self.workers[worker.uid]
+            self.finished.add(worker.uid)
         self.addresses.release(worker.pod_ip)
         log.info("Pod worker ended pod=%s/%s", worker.namespace, worker.pod_name)
 
@@ -94,12 +96,13 @@ class Agent:
                 return
             if self.stopping.is_set():
                 return
-            phase = (pod.get("status") or {}).get("phase")
-            if phase in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
+            if pod["metadata"].get("deletionTimestamp"):
+                # Nothing of it runs here (any worker has finished): complete the deletion.
+                if uid not in self.finished:
+                    self.finished.add(uid)
+                    self._force_delete(pod)
                 return
-            if pod["metadata"].get("deletionTimestamp") and phase in (None, "", "Pending") and not (pod.get("status") or {}).get("podIP"):
-                # Never started here: nothing to stop, finish the deletion at once.
-                self._force_delete(pod)
+            if uid in self.finished or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 return
             worker = pods.PodWorker(self.ctx, pod, self.addresses.allocate(), self._done)
             self.workers[uid] = worker
@@ -158,7 +161,8 @@ class Agent:
         self.logs.start()
         log.info("Node registered node=%s pod-addresses=%s", self.ctx.node_name, self.addresses.network)
         threading.Thread(target=self.watch_loop, name="pod-watch", daemon=True).start()
-        self.stopping.wait()
+        while not self.stopping.wait(1):
+            pass
         self.shutdown()
 
     def shutdown(self) -> None:

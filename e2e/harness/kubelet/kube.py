@@ -58,9 +58,10 @@ class Kube:
             exc = ApiException(status=resp.status, reason=resp.reason)
             exc.body = resp.read().decode(errors="replace")
             raise exc
+        # amt=None: a chunked watch response yields each chunk as it arrives.
         buffer = b""
         try:
-            for chunk in resp.response.stream(65536, decode_content=True):
+            for chunk in resp.response.stream(None, decode_content=True):
                 buffer += chunk
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)

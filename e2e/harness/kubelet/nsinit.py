@@ -6,10 +6,13 @@ container. Steps: a private mount namespace; a root that is a copy-on-write over
 /sys and other mounts; a small /dev; the pod's volumes at their mountPath; chroot; exec.
 """
 
+from __future__ import annotations
+
 import ctypes
 import json
 import os
 import sys
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY = 1
@@ -23,19 +26,19 @@ MS_PRIVATE = 1 << 18
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _check(result, what):
+def _check(result: int, what: str) -> None:
     if result != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def mount(source, target, fstype, flags, data=None):
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(_libc.mount(source.encode() if source else None, target.encode(),
                        fstype.encode() if fstype else None, flags,
                        data.encode() if data else None), f"mount {source} on {target}")
 
 
-def host_mounts():
+def host_mounts() -> list[str]:
     """Mount points of the host namespace other than /, shallowest first."""
     points = []
     with open("/proc/self/mountinfo") as f:
@@ -46,7 +49,7 @@ def host_mounts():
     return sorted(set(points), key=lambda p: p.count("/"))
 
 
-def make_target(path, is_file):
+def make_target(path: str, is_file: bool) -> None:
     if os.path.lexists(path):
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -56,8 +59,8 @@ def make_target(path, is_file):
         os.makedirs(path, exist_ok=True)
 
 
-def setup_root(spec):
-    root = spec["root"]
+def setup_root(spec: dict[str, Any]) -> str:
+    root: str = spec["root"]
     for d in (spec["upper"], spec["work"], root):
         os.makedirs(d, exist_ok=True)
     mount("overlay", root, "overlay", 0,
@@ -97,7 +100,7 @@ def setup_root(spec):
     return root
 
 
-def main():
+def main() -> None:
     with open(sys.argv[1]) as f:
         spec = json.load(f)
     try:
