@@ -30,8 +30,8 @@ NODE_NAME = "process-node"
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
 STORAGE_CLASS = "standard"
-# kube-controller-manager's hostPath provisioner writes here (fixed in its source, /tmp only).
-HOSTPATH_PROVISIONER_ROOT = pathlib.Path("/tmp/hostpath_provisioner")
+# kube-controller-manager's hostPath provisioner writes here (fixed in its source: /tmp/hostpath_pv/<uuid>).
+HOSTPATH_PROVISIONER_ROOT = pathlib.Path("/tmp/hostpath_pv")
 # Order of start; stop runs in reverse so nothing loses its API server or etcd while stopping.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")
 
@@ -59,6 +59,7 @@ class Cluster:
     def __init__(self, state_dir: pathlib.Path, *, bin_dir: pathlib.Path | None = None) -> None:
         self.state_dir = state_dir.resolve()
         self._bin_dir = bin_dir
+        self._api: kubernetes.client.ApiClient | None = None
 
     # -- paths -------------------------------------------------------------------------------
     @property
@@ -115,6 +116,7 @@ class Cluster:
             raise ClusterError(
                 f"missing programs in {self.bin_dir}: {', '.join(missing)}; run `make k8s` first")
         self._clean(keep_logs=False)
+        self._api = None
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ports = {name: _free_port() for name in
                  ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kubelet")}
@@ -171,6 +173,9 @@ class Cluster:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 "--authorization-mode=RBAC", "--allow-privileged=true",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # The endpoint reconciler refuses a loopback advertise address; nothing routes
+                # the kubernetes Service here anyway (no kube-proxy).
+                "--endpoint-reconciler-type=none",
                 # The node's only address the API server can dial (for `kubectl logs`).
                 "--kubelet-preferred-address-types=InternalIP",
             ], lambda: self._readyz(ports["apiserver"], certs), "/readyz")
@@ -237,9 +242,11 @@ class Cluster:
     def api_client(self) -> "kubernetes.client.ApiClient":
         """A client of this cluster's API server with the admin identity."""
         from kubernetes import client, config
-        api = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
-        assert isinstance(api, client.ApiClient)
-        return api
+        if self._api is None:
+            api = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+            assert isinstance(api, client.ApiClient)
+            self._api = api
+        return self._api
 
     def _wait_default_service_account(self, timeout: float) -> None:
         from kubernetes import client

@@ -318,11 +318,10 @@ class PodWorker(threading.Thread):
         status = "True" if ok else "False"
         previous = self._conditions.get(kind)
         since = previous["lastTransitionTime"] if previous and previous["status"] == status else containers.now_rfc3339()
-        cond: Obj = {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": since}
-        if reason:
-            cond["reason"] = reason
-        if message:
-            cond["message"] = message
+        # Strategic merge keeps fields a patch leaves out: an empty reason or message is sent as
+        # null so that it is removed.
+        cond: Obj = {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": since,
+                     "reason": reason or None, "message": message or None}
         self._conditions[kind] = cond
         return cond
 
