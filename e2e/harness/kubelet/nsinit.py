@@ -90,14 +90,24 @@ def setup_root(spec: dict[str, Any]) -> str:
     for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, dev + "/" + link)
-    # Deeper mount points after their parents, so a volume inside a volume lands on top.
-    for m in sorted(spec["mounts"], key=lambda m: m["target"].rstrip("/").count("/")):
-        target = root + m["target"]
-        make_target(target, os.path.isfile(m["source"]))
-        mount(m["source"], target, None, MS_BIND | MS_REC)
-        if m.get("readOnly"):
-            mount(m["source"], target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
     return root
+
+
+def mount_volumes(mounts: list[dict[str, Any]]) -> None:
+    """Bind each volume at its mountPath, resolved inside the container's root.
+
+    Called after chroot, so a symlink on the way (/var/run -> /run) resolves inside the
+    container and a missing mount point is created in its overlay, never on the host. The
+    sources were opened before chroot; /proc/self/fd/N names them from inside.
+    """
+    # Deeper mount points after their parents, so a volume inside a volume lands on top.
+    for m in sorted(mounts, key=lambda m: m["target"].rstrip("/").count("/")):
+        source = f"/proc/self/fd/{m['fd']}"
+        make_target(m["target"], m["is_file"])
+        mount(source, m["target"], None, MS_BIND | MS_REC)
+        if m.get("readOnly"):
+            mount(source, m["target"], None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        os.close(m["fd"])
 
 
 def main() -> None:
@@ -107,7 +117,12 @@ def main() -> None:
         _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         root = setup_root(spec)
+        for m in spec["mounts"]:
+            m["is_file"] = os.path.isfile(m["source"])
+            m["fd"] = os.open(m["source"], os.O_PATH | os.O_CLOEXEC)
         os.chroot(root)
+        os.chdir("/")
+        mount_volumes(spec["mounts"])
         workdir = spec.get("workingDir") or "/"
         os.makedirs(workdir, exist_ok=True)
         os.chdir(workdir)
