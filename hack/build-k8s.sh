@@ -71,7 +71,7 @@ else
 fi
 
 if [[ -n "$(missing etcd)" ]]; then
-    if ! build "$HACK/etcd" "etcd v$ETCD_VERSION" "" go.etcd.io/etcd/server/v3; then
+    if ! build "$HACK/etcd" "etcd $ETCD_VERSION" "" go.etcd.io/etcd/server/v3; then
         log "FAILED: etcd build"; exit 1
     fi
     # go names the binary of go.etcd.io/etcd/server/v3 after the element before the major version.
