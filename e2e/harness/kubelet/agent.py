@@ -84,7 +84,8 @@ class Agent:
             if self.workers.get(worker.uid) is worker:
                 del self.workers[worker.uid]
             self.finished.add(worker.uid)
-        self.addresses.release(worker.pod_ip)
+        if worker.pod_ip != self.ctx.host_ip:
+            self.addresses.release(worker.pod_ip)
         log.info("Pod worker ended pod=%s/%s", worker.namespace, worker.pod_name)
 
     def sync(self, pod: Obj) -> None:
@@ -104,7 +105,9 @@ class Agent:
                 return
             if uid in self.finished or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 return
-            worker = pods.PodWorker(self.ctx, pod, self.addresses.allocate(), self._done)
+            host_network = bool(pod["spec"].get("hostNetwork"))
+            ip = self.ctx.host_ip if host_network else self.addresses.allocate()
+            worker = pods.PodWorker(self.ctx, pod, ip, self._done)
             self.workers[uid] = worker
         log.info("Pod worker started pod=%s/%s ip=%s", worker.namespace, worker.pod_name, worker.pod_ip)
         worker.start()

@@ -216,7 +216,8 @@ class PodWorker(threading.Thread):
         # for Python servers that bind the wildcard (see shim/sitecustomize.py).
         env["PATH"] = f"{self.ctx.venv_bin}:{env.get('PATH') or containers.DEFAULT_PATH}"
         env["PYTHONPATH"] = ":".join(p for p in (str(containers.SHIM_DIR), env.get("PYTHONPATH", "")) if p)
-        env["PROCESS_KUBELET_POD_IP"] = self.pod_ip
+        if self.pod_ip != self.ctx.host_ip:  # hostNetwork pods bind as they like
+            env["PROCESS_KUBELET_POD_IP"] = self.pod_ip
         c.start(pod_dir=self.pod_dir, state_dir=self.ctx.state_dir, key=self.key,
                 mounts=mounts, env=env, argv=argv)
         log.info("Started container pod=%s/%s container=%s pid=%s argv=%s", self.namespace, self.pod_name,

@@ -87,3 +87,27 @@ def test_configmap_secret_and_downward_api_reach_files_and_env(api: client.ApiCl
     })
     out = core.read_namespaced_pod_log("reader", namespace).strip()
     assert out == "m: 32|s3cr3t|reader|s3cr3t|hello reader $(NAME)|m: 32|True"
+
+
+def test_init_containers_run_in_order_before_the_containers(api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api)
+    mount = [{"name": "work", "mountPath": "/work-dir"}]
+    pod = run_to_end(core, namespace, "ordered", {
+        "volumes": [{"name": "work", "emptyDir": {}}],
+        "initContainers": [
+            {"name": f"init-{i}", "image": "python", "volumeMounts": mount,
+             "command": ["sh", "-c", f"echo step-{i} >> /work-dir/steps"]} for i in (1, 2)],
+        "containers": [{"name": "main", "image": "python", "volumeMounts": mount,
+                        "command": ["cat", "/work-dir/steps"]}],
+    })
+    assert core.read_namespaced_pod_log("ordered", namespace) == "step-1\nstep-2\n"
+    assert [s.state.terminated.reason for s in pod.status.init_container_statuses] == ["Completed", "Completed"]
+
+
+def test_host_network_pod_gets_the_node_address(api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api)
+    pod = run_to_end(core, namespace, "hostnet", {
+        "hostNetwork": True,
+        "containers": [{"name": "c", "image": "python", "command": ["true"]}],
+    })
+    assert pod.status.pod_ip == pod.status.host_ip == "127.0.0.1"

@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 from kubernetes import client
 
+from e2e.harness import cluster as cluster_mod
 from e2e.harness import processes
 from e2e.harness.waiting import wait_for
 
@@ -105,7 +106,8 @@ def test_scaling_down_stops_the_process_of_the_removed_pod(api: client.ApiClient
     assert processes.alive(processes.Record(name=kept, pid=before[kept], start_time=start_times[kept] or 0))
 
 
-def test_job_completes_and_its_termination_message_is_in_the_pod_status(api: client.ApiClient, namespace: str) -> None:
+def test_job_completes_and_its_termination_message_is_in_the_pod_status(
+        api: client.ApiClient, namespace: str, cluster: cluster_mod.Cluster) -> None:
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     script = "open('/dev/termination-log', 'w').write('{\"vectors\": 42}'); print('built')"
     batch.create_namespaced_job(namespace, {
@@ -127,6 +129,7 @@ def test_job_completes_and_its_termination_message_is_in_the_pod_status(api: cli
     assert terminated.exit_code == 0 and terminated.reason == "Completed"
     assert terminated.message == '{"vectors": 42}'
     assert core.read_namespaced_pod_log(pod.metadata.name, namespace).strip() == "built"
+    assert cluster.container_log(namespace, pod.metadata.name, "build").strip() == "built"
 
 
 def test_failed_container_reports_exit_code_and_restarts_count(api: client.ApiClient, namespace: str) -> None:
