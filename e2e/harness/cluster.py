@@ -108,7 +108,7 @@ class Cluster:
 
     # -- up ----------------------------------------------------------------------------------
     def up(self, *, timeout: float = 120.0, progress: Callable[[str], None] = lambda _: None) -> None:
-        """Start a fresh cluster and wait until a pod could be scheduled and run."""
+        """Start a fresh cluster and wait until its node is Ready to run pods."""
         if any(processes.alive(r) for r in self.records()):
             raise ClusterError(f"a cluster is already running from {self.state_dir}; run down first")
         missing = paths.missing_binaries(self.bin_dir)
@@ -212,10 +212,9 @@ class Cluster:
             raise
         progress(f"cluster up; export KUBECONFIG={self.kubeconfig}")
 
-    def _client_context(self, certs: pki.ClusterPKI | None = None) -> ssl.SSLContext:
-        certs_dir = self.state_dir / "pki"
-        ctx = ssl.create_default_context(cafile=str(certs_dir / "ca.crt"))
-        ctx.load_cert_chain(str(certs_dir / "admin.crt"), str(certs_dir / "admin.key"))
+    def _client_context(self, certs: pki.ClusterPKI) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(certs.ca.cert))
+        ctx.load_cert_chain(str(certs.admin.cert), str(certs.admin.key))
         return ctx
 
     def _http_ok(self, url: str) -> bool:
@@ -234,7 +233,7 @@ class Cluster:
     def _readyz(self, port: int, certs: pki.ClusterPKI) -> bool:
         try:
             with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", timeout=2,
-                                        context=self._client_context()) as resp:
+                                        context=self._client_context(certs)) as resp:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
             return False

@@ -11,7 +11,7 @@ from e2e.harness.kubelet import containers, envvars
 POD = {"metadata": {"name": "web-1", "namespace": "search", "uid": "u1", "labels": {"app": "web"}},
        "spec": {"nodeName": "process-node", "serviceAccountName": "default"},
        "status": {"podIP": "127.10.0.2", "hostIP": "127.0.0.1"}}
-OBJECTS = {("configmap", "conf"): {"data": {"mode": "fast"}},
+OBJECTS: dict[tuple[str, str], dict[str, object]] = {("configmap", "conf"): {"data": {"mode": "fast"}},
            ("secret", "creds"): {"data": {"token": base64.b64encode(b"t0k").decode()}}}
 
 
