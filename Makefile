@@ -26,9 +26,11 @@ test: venv k8s sysdeps
 k8s:
 	hack/build-k8s.sh
 
-# System programs the process kubelet uses (nsenter for exec probes); installed only when missing.
+# System programs the process kubelet uses (nsenter for exec probes, ip for the pod and Service
+# address routes); installed only when missing.
 sysdeps:
-	@command -v nsenter >/dev/null || (apt-get update && apt-get install -y util-linux)
+	@command -v nsenter >/dev/null && command -v ip >/dev/null || \
+		(apt-get update && apt-get install -y util-linux iproute2)
 
 # A local cluster for development: `make cluster-up && export KUBECONFIG=$$PWD/.cluster/kubeconfig`.
 cluster-up: venv k8s sysdeps

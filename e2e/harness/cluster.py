@@ -20,15 +20,13 @@ import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from e2e.harness import kubeconfig, paths, pki, processes
+from e2e.harness import addresses, kubeconfig, paths, pki, processes
 
 if TYPE_CHECKING:
     import kubernetes.client
 
 CONTEXT = "faiss-operator-local"
 NODE_NAME = "process-node"
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_IP = "10.96.0.1"
 STORAGE_CLASS = "standard"
 # kube-controller-manager's hostPath provisioner writes here (fixed in its source: /tmp/hostpath_pv/<uuid>).
 HOSTPATH_PROVISIONER_ROOT = pathlib.Path("/tmp/hostpath_pv")
@@ -120,8 +118,11 @@ class Cluster:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ports = {name: _free_port() for name in
                  ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kubelet")}
+        ports["address_block"] = block = addresses.free_block()
+        service_cidr = str(addresses.service_network(block))
+        progress(f"pods get addresses in {addresses.pod_network(block)}, Services in {service_cidr}")
         progress("creating certificates")
-        certs = pki.create(self.state_dir / "pki", service_ip=SERVICE_IP)
+        certs = pki.create(self.state_dir / "pki", service_ip=str(next(addresses.service_network(block).hosts())))
         server = f"https://127.0.0.1:{ports['apiserver']}"
         kubeconfig.write(self.kubeconfig, server=server, ca=certs.ca.cert, client=certs.admin, name=CONTEXT)
         cm_config = self.state_dir / "controller-manager.kubeconfig"
@@ -172,7 +173,7 @@ class Cluster:
                 f"--service-account-signing-key-file={certs.sa_private}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 "--authorization-mode=RBAC", "--allow-privileged=true",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-cluster-ip-range={service_cidr}",
                 # The endpoint reconciler refuses a loopback advertise address; nothing routes
                 # the kubernetes Service here anyway (no kube-proxy).
                 "--endpoint-reconciler-type=none",
@@ -189,7 +190,7 @@ class Cluster:
                 f"--root-ca-file={certs.ca.cert}",
                 f"--cluster-signing-cert-file={certs.ca.cert}", f"--cluster-signing-key-file={certs.ca.key}",
                 "--enable-hostpath-provisioner=true", "--allocate-node-cidrs=false",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-cluster-ip-range={service_cidr}",
             ], lambda: self._http_ok(f"https://127.0.0.1:{ports['controller_manager']}/healthz"), "/healthz")
             start("kube-scheduler", [
                 str(b / "kube-scheduler"),
@@ -206,6 +207,7 @@ class Cluster:
                 f"--state-dir={self.kubelet_dir}", f"--port={ports['kubelet']}",
                 f"--tls-cert={certs.kubelet.cert}", f"--tls-key={certs.kubelet.key}",
                 f"--apiserver-port={ports['apiserver']}", f"--venv-bin={paths.venv_bin()}",
+                f"--address-block={block}",
             ], self._node_ready, f"node {NODE_NAME} Ready")
         except BaseException:
             self.down()
@@ -300,7 +302,20 @@ class Cluster:
         from e2e.harness.kubelet import layout
         for record in layout.pod_process_records(self.kubelet_dir):
             processes.stop(record, grace_seconds=2)
+        self._remove_routes_of_a_dead_kubelet()
         self._clean(keep_logs=True)
+
+    def _remove_routes_of_a_dead_kubelet(self) -> None:
+        ports = self._load_state().get("ports")
+        block = ports.get("address_block") if isinstance(ports, dict) else None
+        if not isinstance(block, int):
+            return
+        try:
+            held = addresses.lock(block)
+        except addresses.BlockTaken:
+            return  # a running kubelet (another cluster's by now) owns it
+        with held:
+            addresses.remove_routes(block)
 
     def _delete_provisioned_volumes(self) -> None:
         """Directories the hostPath provisioner made for this cluster's claims."""

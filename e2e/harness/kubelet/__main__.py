@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-key", type=pathlib.Path, required=True)
     parser.add_argument("--apiserver-port", type=int, required=True)
     parser.add_argument("--venv-bin", type=pathlib.Path, required=True)
+    parser.add_argument("--address-block", type=int, required=True,
+                        help="N of the pod addresses 198.18.N.0/24 (see e2e/harness/addresses.py)")
     parser.add_argument("--restart-backoff-seconds", type=float, default=10.0,
                         help="first delay before restarting a crashed container (doubles up to 300s)")
     args = parser.parse_args(argv)
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ctx = pods.NodeContext(kube_api=api, node_name=args.node_name, state_dir=args.state_dir.resolve(),
                            apiserver_port=args.apiserver_port, venv_bin=args.venv_bin,
                            backoff_base=args.restart_backoff_seconds)
-    node_agent = agent.Agent(ctx, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key)
+    node_agent = agent.Agent(ctx, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                             address_block=args.address_block)
 
     def stop(signum: int, frame: types.FrameType | None) -> None:
         node_agent.stopping.set()

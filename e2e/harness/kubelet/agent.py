@@ -1,59 +1,43 @@
 """The node agent's main loop: list and watch the pods bound to this node, hand each to its worker.
 
-Pod addresses come from a 127.N.0.0/16 block of loopback addresses that this process holds a lock
-on, so two clusters on one machine (a developer's and the tests') never hand out the same one.
+Pod addresses come from the cluster's address block (see e2e/harness/addresses.py), which this
+process locks and makes local for as long as it runs.
 """
 
 from __future__ import annotations
 
-import fcntl
-import ipaddress
 import logging
-import os
 import pathlib
 import threading
 import time
-from typing import IO, Any
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from e2e.harness.kubelet import kube, logserver, node, pods
+from e2e.harness import addresses
+from e2e.harness.kubelet import kube, logserver, node, pods, services
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelet.agent")
-LOCK_DIR = pathlib.Path("/tmp/faiss-operator-process-kubelet")
 
 
 class AddressBlock:
-    """A locked 127.N.0.0/16; .0.1 is left out, pods get .0.2 onwards."""
+    """The pod addresses of this node's block; .1 is left out, pods get .2 onwards."""
 
-    def __init__(self) -> None:
-        LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        for n in range(10, 250):
-            handle: IO[str] = open(LOCK_DIR / f"block-{n}.lock", "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            handle.write(str(os.getpid()))
-            handle.flush()
-            self._handle = handle
-            self.network = ipaddress.ip_network(f"127.{n}.0.0/16")
-            break
-        else:
-            raise RuntimeError(f"no free pod address block: all of 127.10-249.0.0/16 are locked in {LOCK_DIR}")
+    def __init__(self, block: int) -> None:
+        self._handle = addresses.lock(block)
+        self.block = block
+        self.network = addresses.pod_network(block)
         self._used: set[str] = set()
         self._lock = threading.Lock()
 
     def allocate(self) -> str:
         with self._lock:
-            for address in self.network.hosts():
+            for address in list(self.network.hosts())[1:]:
                 ip = str(address)
-                if ip.endswith(".0.1") or ip in self._used:
-                    continue
-                self._used.add(ip)
-                return ip
+                if ip not in self._used:
+                    self._used.add(ip)
+                    return ip
         raise RuntimeError(f"pod address block {self.network} is exhausted")
 
     def release(self, ip: str) -> None:
@@ -62,10 +46,11 @@ class AddressBlock:
 
 
 class Agent:
-    def __init__(self, ctx: pods.NodeContext, *, port: int, tls_cert: pathlib.Path, tls_key: pathlib.Path) -> None:
+    def __init__(self, ctx: pods.NodeContext, *, port: int, tls_cert: pathlib.Path, tls_key: pathlib.Path,
+                 address_block: int) -> None:
         self.ctx = ctx
         self.node = node.Node(ctx.kube, name=ctx.node_name, port=port)
-        self.addresses = AddressBlock()
+        self.addresses = AddressBlock(address_block)
         self.workers: dict[str, pods.PodWorker] = {}
         self.finished: set[str] = set()  # uids whose worker has ended: never started again
         self._lock = threading.Lock()
@@ -160,10 +145,13 @@ class Agent:
                 time.sleep(1)
 
     def run(self) -> None:
+        addresses.add_routes(self.addresses.block)
         self.node.register()
         self.logs.start()
         log.info("Node registered node=%s pod-addresses=%s", self.ctx.node_name, self.addresses.network)
         threading.Thread(target=self.watch_loop, name="pod-watch", daemon=True).start()
+        proxy = services.ServiceProxy(self.ctx.kube)
+        threading.Thread(target=proxy.run, args=(self.stopping,), name="service-proxy", daemon=True).start()
         while not self.stopping.wait(1):
             pass
         self.shutdown()
@@ -178,3 +166,4 @@ class Agent:
         for w in workers:
             w.join(timeout=pods.SHUTDOWN_GRACE_SECONDS + 10)
         self.logs.stop()
+        addresses.remove_routes(self.addresses.block)

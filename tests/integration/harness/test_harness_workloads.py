@@ -170,3 +170,30 @@ def test_exec_readiness_probe_runs_inside_the_container(api: client.ApiClient, n
                      and p.status.container_statuses[0].ready and p, 60, "pod probed Ready")
     assert any(c.type == "Ready" and c.status == "True" for c in ready.status.conditions)
     assert not pathlib.Path(f"/tmp/probe-ready-{namespace}").exists()
+
+
+def test_service_cluster_ip_spreads_connections_over_ready_pods(api: client.ApiClient, namespace: str) -> None:
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    discovery = client.DiscoveryV1Api(api)
+    apps.create_namespaced_deployment(namespace, server_deployment("web", 2))
+    service = core.create_namespaced_service(namespace, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]},
+    })
+    ip = service.spec.cluster_ip
+
+    def ready_endpoints() -> int:
+        slices = discovery.list_namespaced_endpoint_slice(namespace, label_selector="kubernetes.io/service-name=web")
+        return sum(1 for s in slices.items for e in s.endpoints or [] if e.conditions.ready)
+    wait_for(lambda: ready_endpoints() == 2, 90, "2 ready endpoints of Service web")
+
+    pod_names = {p.metadata.name for p in running_pods(core, namespace, "web")}
+    answered: set[str] = set()
+
+    def both_pods_answered() -> bool:
+        try:
+            answered.add(get(f"http://{ip}:80/").split()[0])
+        except OSError:
+            pass
+        return answered == pod_names
+    wait_for(both_pods_answered, 30, f"both pods {sorted(pod_names)} to answer through {ip}:80")

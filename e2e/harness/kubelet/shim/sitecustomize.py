@@ -1,6 +1,6 @@
 """Loaded by every Python program the process kubelet runs (its directory is put on PYTHONPATH).
 
-Pods share the host's network namespace; each has its own loopback address instead. A server
+Pods share the host's network namespace; each has its own local address instead. A server
 that binds the wildcard address would take the port on every address, so binds to the wildcard
 are redirected to the pod's address, which is what a server in a real pod network would get.
 """
