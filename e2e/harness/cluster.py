@@ -305,10 +305,16 @@ class Cluster:
         self._remove_routes_of_a_dead_kubelet()
         self._clean(keep_logs=True)
 
-    def _remove_routes_of_a_dead_kubelet(self) -> None:
+    @property
+    def address_block(self) -> int | None:
+        """N of the cluster's pod (198.18.N.0/24) and Service (198.19.N.0/24) addresses."""
         ports = self._load_state().get("ports")
         block = ports.get("address_block") if isinstance(ports, dict) else None
-        if not isinstance(block, int):
+        return block if isinstance(block, int) else None
+
+    def _remove_routes_of_a_dead_kubelet(self) -> None:
+        block = self.address_block
+        if block is None:
             return
         try:
             held = addresses.lock(block)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
 
 import pytest
 from kubernetes import client
@@ -54,6 +55,7 @@ def test_up_and_down_twice_leaves_no_process_or_mount(tmp_path: pathlib.Path) ->
             pid = int(pod.status.container_statuses[0].container_id.removeprefix("process://"))
             started = processes.start_time_of(pid)
             records = c.records()
+            block = c.address_block
             assert {r.name for r in records} == set(cluster_mod.COMPONENTS)
         finally:
             c.down()
@@ -61,4 +63,6 @@ def test_up_and_down_twice_leaves_no_process_or_mount(tmp_path: pathlib.Path) ->
         assert started is not None and processes.start_time_of(pid) != started, "pod process survived down"
         assert processes_mentioning(str(state)) == []
         assert mounts_under(state) == []
+        routes = subprocess.run(["ip", "route", "show", "table", "local"], capture_output=True, text=True).stdout
+        assert f"198.18.{block}.0/24" not in routes and f"198.19.{block}.0/24" not in routes
         assert not (state / "kubeconfig").exists()
