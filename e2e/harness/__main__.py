@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cluster up failed: {exc}", file=sys.stderr)
             return 1
         print(f"export KUBECONFIG={c.kubeconfig}")
+        print(f"export PATH={c.bin_dir}:$PATH  # kubectl, helm")
     elif args.command == "down":
         c.down()
         progress(f"cluster down; logs kept in {c.logs_dir}")

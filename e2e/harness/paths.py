@@ -23,8 +23,10 @@ def missing_binaries(directory: pathlib.Path) -> list[str]:
 
 
 def venv_bin() -> pathlib.Path:
-    """The bin directory of the Python environment running the harness (the repo's .venv)."""
-    return pathlib.Path(sys.prefix) / "bin"
+    """The repository's .venv/bin (what pods run `faiss-operator` and `python` from), else the
+    bin directory of the Python running the harness."""
+    repo_venv = REPO_ROOT / ".venv" / "bin"
+    return repo_venv if (repo_venv / "python").exists() else pathlib.Path(sys.prefix) / "bin"
 
 
 def build_problem() -> str | None:
