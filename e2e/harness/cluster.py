@@ -1,8 +1,12 @@
 """Start and stop one local cluster: etcd, the three control-plane programs and the process kubelet.
 
-Everything a cluster owns lives in its state directory (certificates, kubeconfigs, etcd data, pod
-directories, logs, and `state.json` with the process records), so `down` can stop exactly what
-`up` started, from another process, and remove what it left.
+All of them (and so every pod) run inside the cluster's own network namespace, its test host
+(e2e/harness/testhost.py; why: e2e/harness/addresses.py). Inside, they reach each other on the
+namespace's 127.0.0.1; the host reaches the API server at the node address.
+
+Everything else a cluster owns lives in its state directory (certificates, kubeconfigs, etcd data,
+pod directories, logs, and `state.json` with the process records and the address block), so
+`down` can stop exactly what `up` started, from another process, and remove what it left.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
-from e2e.harness import addresses, kubeconfig, paths, pki, processes
+from e2e.harness import addresses, kubeconfig, paths, pki, processes, testhost
 
 if TYPE_CHECKING:
     import kubernetes.client
@@ -58,6 +62,8 @@ class Cluster:
         self.state_dir = state_dir.resolve()
         self._bin_dir = bin_dir
         self._api: kubernetes.client.ApiClient | None = None
+        # The block's lock while `up` runs; afterwards the cluster's processes hold it.
+        self._block_lock: IO[str] | None = None
 
     # -- paths -------------------------------------------------------------------------------
     @property
@@ -118,26 +124,26 @@ class Cluster:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ports = {name: _free_port() for name in
                  ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kubelet")}
-        ports["address_block"] = block = addresses.free_block()
-        service_cidr = str(addresses.service_network(block))
-        progress(f"pods get addresses in {addresses.pod_network(block)}, Services in {service_cidr}")
-        progress("creating certificates")
-        certs = pki.create(self.state_dir / "pki", service_ip=str(next(addresses.service_network(block).hosts())))
-        server = f"https://127.0.0.1:{ports['apiserver']}"
-        kubeconfig.write(self.kubeconfig, server=server, ca=certs.ca.cert, client=certs.admin, name=CONTEXT)
-        cm_config = self.state_dir / "controller-manager.kubeconfig"
-        sched_config = self.state_dir / "scheduler.kubeconfig"
-        kubeconfig.write(cm_config, server=server, ca=certs.ca.cert, client=certs.controller_manager, name=CONTEXT)
-        kubeconfig.write(sched_config, server=server, ca=certs.ca.cert, client=certs.scheduler, name=CONTEXT)
-
+        testhost.remove_stale()
+        try:
+            block, self._block_lock = addresses.claim_block()
+        except addresses.BlockTaken as exc:
+            raise ClusterError(str(exc)) from exc
+        ports["address_block"] = block
         records: list[processes.Record] = []
+        self._save(records, ports)
+        node_ip = addresses.node_address(block)
+        service_cidr = str(addresses.service_network(block))
 
         def start(name: str, argv: list[str], wait: Callable[[], bool], what: str) -> None:
             progress(f"starting {name}")
             log = self.logs_dir / f"{name}.log"
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(
                 p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-            _, record = processes.spawn(name, argv, log=log, cwd=self.state_dir, env=env)
+            assert self._block_lock is not None
+            # Every process inherits the block's lock, so the block stays taken while any lives.
+            _, record = processes.spawn(name, testhost.enter(block) + argv, log=log, cwd=self.state_dir,
+                                        env=env, pass_fds=(self._block_lock.fileno(),))
             records.append(record)
             self._save(records, ports)
             deadline = time.monotonic() + timeout
@@ -150,19 +156,35 @@ class Cluster:
 
         b = self.bin_dir
         try:
+            progress(f"creating network namespace {addresses.netns_name(block)} (node address {node_ip}); "
+                     f"pods get addresses in {addresses.pod_network(block)}, Services in {service_cidr}")
+            testhost.create(block)
+            progress("creating certificates")
+            certs = pki.create(self.state_dir / "pki", service_ip=str(next(addresses.service_network(block).hosts())),
+                               node_ip=node_ip)
+            # Clients on the host and the kubelet use the node address; the controller-manager and
+            # the scheduler the namespace's loopback.
+            kubeconfig.write(self.kubeconfig, server=f"https://{node_ip}:{ports['apiserver']}",
+                             ca=certs.ca.cert, client=certs.admin, name=CONTEXT)
+            inside = f"https://127.0.0.1:{ports['apiserver']}"
+            cm_config = self.state_dir / "controller-manager.kubeconfig"
+            sched_config = self.state_dir / "scheduler.kubeconfig"
+            kubeconfig.write(cm_config, server=inside, ca=certs.ca.cert, client=certs.controller_manager, name=CONTEXT)
+            kubeconfig.write(sched_config, server=inside, ca=certs.ca.cert, client=certs.scheduler, name=CONTEXT)
             start("etcd", [
                 str(b / "etcd"), "--name=local", f"--data-dir={self.state_dir / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
+                f"--listen-client-urls=http://127.0.0.1:{ports['etcd']},http://{node_ip}:{ports['etcd']}",
                 f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}",
                 f"--listen-peer-urls=http://127.0.0.1:{ports['etcd_peer']}",
                 f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd_peer']}",
                 f"--initial-cluster=local=http://127.0.0.1:{ports['etcd_peer']}",
                 "--unsafe-no-fsync=true", "--log-level=warn",
-            ], lambda: self._http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), "/health")
+            ], lambda: self._http_ok(f"http://{node_ip}:{ports['etcd']}/health"), "/health")
             start("kube-apiserver", [
                 str(b / "kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+                # 127.0.0.1 inside the namespace for pods and the control plane, the node address for the host.
+                "--bind-address=0.0.0.0", "--advertise-address=127.0.0.1",
                 f"--secure-port={ports['apiserver']}",
                 f"--cert-dir={self.state_dir / 'pki'}",
                 f"--tls-cert-file={certs.apiserver.cert}", f"--tls-private-key-file={certs.apiserver.key}",
@@ -179,25 +201,25 @@ class Cluster:
                 "--endpoint-reconciler-type=none",
                 # The node's only address the API server can dial (for `kubectl logs`).
                 "--kubelet-preferred-address-types=InternalIP",
-            ], lambda: self._readyz(ports["apiserver"], certs), "/readyz")
+            ], lambda: self._readyz(f"https://{node_ip}:{ports['apiserver']}/readyz", certs), "/readyz")
             start("kube-controller-manager", [
                 str(b / "kube-controller-manager"),
                 f"--kubeconfig={cm_config}", f"--authentication-kubeconfig={cm_config}",
                 f"--authorization-kubeconfig={cm_config}",
-                "--bind-address=127.0.0.1", f"--secure-port={ports['controller_manager']}",
+                f"--bind-address={node_ip}", f"--secure-port={ports['controller_manager']}",
                 "--leader-elect=false", "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={certs.sa_private}",
                 f"--root-ca-file={certs.ca.cert}",
                 f"--cluster-signing-cert-file={certs.ca.cert}", f"--cluster-signing-key-file={certs.ca.key}",
                 "--enable-hostpath-provisioner=true", "--allocate-node-cidrs=false",
                 f"--service-cluster-ip-range={service_cidr}",
-            ], lambda: self._http_ok(f"https://127.0.0.1:{ports['controller_manager']}/healthz"), "/healthz")
+            ], lambda: self._http_ok(f"https://{node_ip}:{ports['controller_manager']}/healthz"), "/healthz")
             start("kube-scheduler", [
                 str(b / "kube-scheduler"),
                 f"--kubeconfig={sched_config}", f"--authentication-kubeconfig={sched_config}",
                 f"--authorization-kubeconfig={sched_config}",
-                "--bind-address=127.0.0.1", f"--secure-port={ports['scheduler']}", "--leader-elect=false",
-            ], lambda: self._http_ok(f"https://127.0.0.1:{ports['scheduler']}/healthz"), "/healthz")
+                f"--bind-address={node_ip}", f"--secure-port={ports['scheduler']}", "--leader-elect=false",
+            ], lambda: self._http_ok(f"https://{node_ip}:{ports['scheduler']}/healthz"), "/healthz")
             progress("waiting for the default namespace and its service account")
             self._wait_default_service_account(timeout)
             self._ensure_storage_class()
@@ -212,6 +234,9 @@ class Cluster:
         except BaseException:
             self.down()
             raise
+        assert self._block_lock is not None
+        self._block_lock.close()
+        self._block_lock = None
         progress(f"cluster up; export KUBECONFIG={self.kubeconfig}")
 
     def _client_context(self, certs: pki.ClusterPKI) -> ssl.SSLContext:
@@ -232,9 +257,9 @@ class Cluster:
         except (urllib.error.URLError, OSError):
             return False
 
-    def _readyz(self, port: int, certs: pki.ClusterPKI) -> bool:
+    def _readyz(self, url: str, certs: pki.ClusterPKI) -> bool:
         try:
-            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", timeout=2,
+            with urllib.request.urlopen(url, timeout=2,
                                         context=self._client_context(certs)) as resp:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
@@ -302,26 +327,33 @@ class Cluster:
         from e2e.harness.kubelet import layout
         for record in layout.pod_process_records(self.kubelet_dir):
             processes.stop(record, grace_seconds=2)
-        self._remove_routes_of_a_dead_kubelet()
+        self._remove_test_host()
         self._clean(keep_logs=True)
 
     @property
     def address_block(self) -> int | None:
-        """N of the cluster's pod (198.18.N.0/24) and Service (198.19.N.0/24) addresses."""
+        """N of the cluster's network namespace faiss-node-N and its addresses (see addresses.py)."""
         ports = self._load_state().get("ports")
         block = ports.get("address_block") if isinstance(ports, dict) else None
         return block if isinstance(block, int) else None
 
-    def _remove_routes_of_a_dead_kubelet(self) -> None:
+    def _remove_test_host(self) -> None:
         block = self.address_block
         if block is None:
             return
-        try:
-            held = addresses.lock(block)
-        except addresses.BlockTaken:
-            return  # a running kubelet (another cluster's by now) owns it
+        held, self._block_lock = self._block_lock, None
+        # A stopped multi-threaded process can look dead (its leader a zombie) a moment before
+        # its last thread closes the inherited lock.
+        deadline = time.monotonic() + 10
+        while held is None:
+            try:
+                held = addresses.lock(block)
+            except addresses.BlockTaken:
+                if any(processes.alive(r) for r in self.records()) or time.monotonic() > deadline:
+                    return  # a process of the cluster survived, or another cluster owns the block by now
+                time.sleep(0.05)
         with held:
-            addresses.remove_routes(block)
+            testhost.remove(block)
 
     def _delete_provisioned_volumes(self) -> None:
         """Directories the hostPath provisioner made for this cluster's claims."""

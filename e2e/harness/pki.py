@@ -130,7 +130,7 @@ def _issue(
     return pair
 
 
-def create(directory: pathlib.Path, *, service_ip: str) -> ClusterPKI:
+def create(directory: pathlib.Path, *, service_ip: str, node_ip: str) -> ClusterPKI:
     """Write a fresh CA and all certificates and keys of one cluster into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_cert, ca_key = _make_ca(directory)
@@ -143,7 +143,7 @@ def create(directory: pathlib.Path, *, service_ip: str) -> ClusterPKI:
         "apiserver", "kube-apiserver",
         server_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                       "kubernetes.default.svc.cluster.local"),
-        server_ips=("127.0.0.1", service_ip),
+        server_ips=("127.0.0.1", service_ip, node_ip),
     )
     sa_key = _new_key()
     sa_private = directory / "sa.key"

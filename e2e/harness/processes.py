@@ -52,13 +52,16 @@ def spawn(
     log: pathlib.Path,
     env: Mapping[str, str] | None = None,
     cwd: pathlib.Path | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> tuple[subprocess.Popen[bytes], Record]:
-    """Start argv in its own session (so a terminal's Ctrl-C does not reach it), output to log."""
+    """Start argv in its own session (so a terminal's Ctrl-C does not reach it), output to log;
+    `pass_fds` stay open in it (all other descriptors are closed)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     started = start_time_of(proc.pid)
     if started is None:

@@ -1,7 +1,7 @@
 """The node agent's main loop: list and watch the pods bound to this node, hand each to its worker.
 
-Pod addresses come from the cluster's address block (see e2e/harness/addresses.py), which this
-process locks and makes local for as long as it runs.
+Pod addresses come from the cluster's address block (see e2e/harness/addresses.py); `up` made
+them local inside the network namespace this process runs in, and holds the block for it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ class AddressBlock:
     """The pod addresses of this node's block; .1 is left out, pods get .2 onwards."""
 
     def __init__(self, block: int) -> None:
-        self._handle = addresses.lock(block)
         self.block = block
         self.network = addresses.pod_network(block)
         self._used: set[str] = set()
@@ -145,7 +144,6 @@ class Agent:
                 time.sleep(1)
 
     def run(self) -> None:
-        addresses.add_routes(self.addresses.block)
         self.node.register()
         self.logs.start()
         log.info("Node registered node=%s pod-addresses=%s", self.ctx.node_name, self.addresses.network)
@@ -166,4 +164,3 @@ class Agent:
         for w in workers:
             w.join(timeout=pods.SHUTDOWN_GRACE_SECONDS + 10)
         self.logs.stop()
-        addresses.remove_routes(self.addresses.block)

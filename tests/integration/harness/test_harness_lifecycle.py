@@ -1,16 +1,16 @@
-"""The cluster starts and stops cleanly, more than once in one process, leaving nothing behind."""
+"""The cluster starts and stops cleanly, more than once in one process, leaving nothing behind:
+no process, no mount, no network namespace, veth or route; a crashed run's namespace is cleaned up."""
 
 from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
 
 import pytest
 from kubernetes import client
 
+from e2e.harness import addresses, processes, testhost
 from e2e.harness import cluster as cluster_mod
-from e2e.harness import processes
 from e2e.harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def processes_mentioning(text: str) -> list[str]:
 
 def mounts_under(path: pathlib.Path) -> list[str]:
     text = pathlib.Path("/proc/self/mountinfo").read_text()
-    return [line for line in text.splitlines() if str(path) in line]
+    return [line for line in text.splitlines() if str(path) in line.split()[4]]
 
 
 @pytest.mark.usefixtures("control_plane_programs")
@@ -56,6 +56,7 @@ def test_up_and_down_twice_leaves_no_process_or_mount(tmp_path: pathlib.Path) ->
             started = processes.start_time_of(pid)
             records = c.records()
             block = c.address_block
+            assert block is not None and testhost.netns_path(block).exists()
             assert {r.name for r in records} == set(cluster_mod.COMPONENTS)
         finally:
             c.down()
@@ -63,6 +64,18 @@ def test_up_and_down_twice_leaves_no_process_or_mount(tmp_path: pathlib.Path) ->
         assert started is not None and processes.start_time_of(pid) != started, "pod process survived down"
         assert processes_mentioning(str(state)) == []
         assert mounts_under(state) == []
-        routes = subprocess.run(["ip", "route", "show", "table", "local"], capture_output=True, text=True).stdout
-        assert f"198.18.{block}.0/24" not in routes and f"198.19.{block}.0/24" not in routes
+        assert mounts_under(testhost.netns_path(block)) == []
+        assert testhost.leftovers(block) == []
         assert not (state / "kubeconfig").exists()
+
+
+def test_a_crashed_runs_namespace_is_removed_when_nobody_holds_its_block() -> None:
+    block, held = addresses.claim_block()
+    with held:
+        testhost.create(block)
+        assert len(testhost.leftovers(block)) == 4  # namespace, veth, two routes
+        testhost.remove_stale()
+        assert len(testhost.leftovers(block)) == 4, "removed while its block was held"
+    testhost.remove_stale()
+    assert testhost.leftovers(block) == []
+    assert mounts_under(testhost.netns_path(block)) == []
