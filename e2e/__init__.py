@@ -1,0 +1,1 @@
+"""End-to-end scenarios and the local control plane they can run against."""
