@@ -106,6 +106,7 @@ def serve(candidate: str, index_path: str, port: int, ef_search: int) -> None:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes
 
             def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
