@@ -1,0 +1,121 @@
+"""The HTTP routes of a serving pod, on Starlette (served by uvicorn; see README "Serving: HTTP stack").
+
+Every answer is JSON except /metrics. A request the server refuses gets a 4xx with
+{"error": message}; an unknown path 404, a wrong method 405, a body over the limit 413 (checked
+from Content-Length before reading, and again while reading), a search before the index is
+ready 503. Nothing a client sends can produce a 500: the search path catches only what it
+expects, and an unexpected error is logged and answered 500 as a bug, never crashes the pod.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+import prometheus_client
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from faiss_operator.server import requests as search_requests
+from faiss_operator.server.service import NotReadyError, Phase, SearchService
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type=JSON, headers=headers)
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": message}, status)
+
+
+def create_app(service: SearchService) -> Starlette:
+    m = service.metrics
+
+    def record(endpoint: str, status: int, started: float) -> None:
+        m.request_seconds.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+        m.requests.labels(endpoint=endpoint, code=str(status)).inc()
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "alive", "phase": service.phase.value})
+
+    async def readyz(request: Request) -> Response:
+        ready = service.phase is Phase.READY
+        return _json({"ready": ready, "phase": service.phase.value, "reason": service.reason}, 200 if ready else 503)
+
+    async def info(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = _json(service.info())
+        except NotReadyError as error:
+            response = _error(503, str(error))
+        record("info", response.status_code, started)
+        return response
+
+    async def metrics(request: Request) -> Response:
+        return Response(service.metrics.exposition(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+    async def search(request: Request) -> Response:
+        started = time.perf_counter()
+        m.in_flight.inc()
+        try:
+            response = await _search(request)
+        finally:
+            m.in_flight.dec()
+        record("search", response.status_code, started)
+        return response
+
+    async def _search(request: Request) -> Response:
+        try:
+            body = await _read_body(request, service.limits.max_body_bytes)
+            parsed = service.parse(body)
+            document = await service.search(parsed)
+        except search_requests.RequestError as error:
+            return _error(error.status, error.message)
+        except NotReadyError as error:
+            return _error(503, f"not ready: {error}")
+        return _json(document)
+
+    async def not_found(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        return _error(error.status_code, f"{request.method} {request.url.path}: {error.detail}")
+
+    async def unexpected(request: Request, error: Exception) -> Response:
+        logger.exception("Failed to answer request: path=%s", request.url.path)
+        return _error(500, f"internal error: {type(error).__name__}")
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/v1/info", info, methods=["GET"]),
+            Route("/v1/search", search, methods=["POST"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: not_found, Exception: unexpected},
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise search_requests.RequestError(400, f"invalid Content-Length {declared!r}")
+        if int(declared) > limit:
+            raise search_requests.RequestError(413, f"request body of {declared} bytes is larger than the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise search_requests.RequestError(413, f"request body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
