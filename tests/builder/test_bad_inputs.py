@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from faiss_operator import cli
+from faiss_operator.builder import exit_codes
+from faiss_operator.sources import errors
 from tests.builder.conftest import COUNT, build_args, leftovers
 
 
@@ -87,9 +89,10 @@ def test_bad_input(
     assert leftovers(out_parent) == []
 
 
-def test_every_exit_code_is_distinct() -> None:
-    codes = [case[3] for case in CASES if case[0] != "config not JSON"]
-    assert len(codes) == len(set(codes))
+def test_each_kind_of_source_error_has_its_own_exit_code() -> None:
+    kinds = [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.SourceError)]
+    codes = {exit_codes.exit_code_for(cls("x")) for cls in kinds if cls is not errors.SourceError}
+    assert len(codes) == len(kinds) - 1 and exit_codes.ExitCode.UNEXPECTED not in codes
 
 
 def test_too_few_vectors_to_train_is_a_build_failure(inputs: Path, tmp_path: Path) -> None:

@@ -139,7 +139,8 @@ def _query_sample(request: BuildRequest, data: datasets.Dataset, downloads: Path
 def _build_index(request: BuildRequest, resolved: settings.ResolvedConfig, data: datasets.Dataset) -> FAISSIndex:
     try:
         index = FAISSIndex(
-            data.dimension, resolved.index_type, resolved.config, metric=request.metric, normalize=request.normalize
+            data.dimension, resolved.index_type, resolved.config.model_dump(), env={},
+            metric=request.metric, normalize=request.normalize,
         )
     except ValueError as error:
         raise BuildError(f"cannot create the index: {error}") from None
@@ -164,7 +165,8 @@ def _evaluate(
     request: BuildRequest, index: FAISSIndex, data: datasets.Dataset, queries: npt.NDArray[np.float32]
 ) -> dict[str, Any]:
     k = min(request.k, data.count)
-    truth = evaluation.exact_neighbors(data.embeddings, queries, k, index.metric)
+    base, probes = (_normalized(data.embeddings), _normalized(queries)) if index.normalize else (data.embeddings, queries)
+    truth = evaluation.exact_neighbors(base, probes, k, index.metric)
     _, found = index.search_arrays(queries, k)
     recall = evaluation.recall_at_k(found, truth, k)
     latency = evaluation.single_query_latency(index, queries, k)
@@ -181,6 +183,16 @@ def _evaluate(
     }
 
 
+def _normalized(vectors: Any) -> npt.NDArray[np.float32]:
+    """An L2-normalized float32 copy, made chunk by chunk (the input may be a float16 memory map)."""
+    out = np.empty(vectors.shape, dtype=np.float32)
+    for start in range(0, len(vectors), ADD_CHUNK_ROWS):
+        chunk = np.asarray(vectors[start : start + ADD_CHUNK_ROWS], dtype=np.float32)
+        norms = np.linalg.norm(chunk, axis=1, keepdims=True)
+        out[start : start + len(chunk)] = chunk / np.where(norms == 0, 1, norms)
+    return out
+
+
 def _write_artifact(
     staging: Path,
     index: FAISSIndex,
@@ -193,21 +205,17 @@ def _write_artifact(
         index.save_index(staging)
         np.save(staging / QUERIES_FILE, queries)
         np.save(staging / GROUND_TRUTH_FILE, truth.astype(np.int64))
-        truth_ids = [_plain(index.external_ids(row[None, :])[0]) for row in truth]
+        truth_ids = index.external_ids(truth)
         (staging / GROUND_TRUTH_IDS_FILE).write_text(json.dumps(truth_ids))
         (staging / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
         manifest = json.loads((staging / "manifest.json").read_text())
-        fields = {key: value for key, value in manifest.items() if key not in ("files", "checksums")}
+        fields = {key: value for key, value in manifest.items() if key not in ("files", "format_version")}
         fields["revision"] = request.revision
         fields["evaluation"] = {"k": report["k"], "queries": report["eval_queries"], "recall": report["recall"]}
         artifact.write_manifest(staging, **fields)
         _fsync_tree(staging)
     except OSError as error:
         raise OutputError(f"cannot write the artifact: {error}") from None
-
-
-def _plain(ids: Any) -> list[Any]:
-    return ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
 
 
 def _fsync_tree(directory: Path) -> None:

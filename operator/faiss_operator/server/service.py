@@ -99,7 +99,8 @@ class SearchService:
         if queries is None or len(queries) == 0:
             rng = np.random.default_rng(0)
             queries = rng.standard_normal((self._warmup_queries, loaded.index.dimension)).astype(np.float32)
-        for row in queries[: self._warmup_queries]:
+        for number in range(self._warmup_queries):
+            row = queries[number % len(queries)]
             loaded.index.search_arrays(row[None, :], 10)
 
     def _publish_gauges(self, loaded: artifact_loader.LoadedArtifact) -> None:
@@ -165,12 +166,11 @@ class SearchService:
     ) -> dict[str, Any]:
         found = positions >= 0  # FAISS pads with -1 when fewer than k vectors are found
         kept = positions[found]
-        result: dict[str, Any] = {
-            "ids": _as_list(loaded.index.external_ids(kept[None, :])[0]),
-            "distances": distances[found].tolist(),
-        }
+        ids = loaded.index.external_ids(kept[None, :])[0] if kept.size else []
+        result: dict[str, Any] = {"ids": ids, "distances": distances[found].tolist()}
         if include_metadata:
-            result["metadata"] = [loaded.index.metadata_at(int(p)) for p in kept]
+            metadata = loaded.index.metadata
+            result["metadata"] = [metadata.get(i) if i is not None else None for i in ids]
         return result
 
     def _require_loaded(self) -> artifact_loader.LoadedArtifact:
@@ -182,10 +182,6 @@ class SearchService:
         if self._phase not in (Phase.READY, Phase.DRAINING):
             raise NotReadyError(f"{self._phase.value}: {self._reason}")
         return self._require_loaded()
-
-
-def _as_list(ids: Any) -> list[Any]:
-    return ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
 
 
 def _metric_name(metric: Any) -> str:
