@@ -55,6 +55,11 @@ class _DrainingServer(uvicorn.Server):
             logger.info("Received signal, draining: signal=%d", sig)
         self._service.begin_draining()
         super().handle_exit(sig, frame)
+        # uvicorn re-raises a captured signal after its graceful shutdown, so the process would
+        # die by SIGTERM before our own cleanup; a drained pod exits 0 instead.
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -95,6 +95,7 @@ class SearchService:
         logger.info("Ready: revision=%s seconds=%.1f", loaded.revision, time.monotonic() - started)
 
     def _warm_up(self, loaded: artifact_loader.LoadedArtifact) -> None:
+        _one_omp_thread()  # as the search threads run: one query, one core
         queries = loaded.warmup_queries
         if queries is None or len(queries) == 0:
             rng = np.random.default_rng(0)
