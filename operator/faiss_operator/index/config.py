@@ -50,6 +50,14 @@ class _IndexConfig(pydantic.BaseModel):
     # Search-time parameters: changing only these never requires a rebuild.
     SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        # pydantic's lax mode would read `true` as 1; a boolean is never a valid parameter here.
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got the boolean {value!r}")
+        return value
+
     def build_fields(self) -> dict[str, Any]:
         """The fields that shape the built index (everything but search-time parameters)."""
         return {k: v for k, v in self.model_dump(mode="json").items() if k not in self.SEARCH_TIME_FIELDS}
@@ -73,6 +81,16 @@ class IVFConfig(_IndexConfig):
     train_size: Annotated[int | None, pydantic.Field(ge=1)] = None
 
     SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"nprobe"})
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _default_nprobe_fits_nlist(cls, values: Any) -> Any:
+        # The default nprobe must not make a small explicit nlist invalid; an explicit one may.
+        if isinstance(values, dict) and "nprobe" not in values:
+            nlist = values.get("nlist")
+            if isinstance(nlist, int) and not isinstance(nlist, bool) and 1 <= nlist < cls.model_fields["nprobe"].default:
+                return {**values, "nprobe": nlist}
+        return values
 
     @pydantic.model_validator(mode="after")
     def _nprobe_within_nlist(self) -> IVFConfig:
@@ -146,12 +164,12 @@ class ConfigError(ValueError):
 
 
 def config_model_for(index_type: str) -> type[_IndexConfig]:
-    try:
+    if isinstance(index_type, str) and index_type in CONFIG_MODELS:
         return CONFIG_MODELS[index_type]
-    except KeyError:
+    else:
         raise ConfigError(
             f"index_type: unknown index type {index_type!r}; expected one of {', '.join(INDEX_TYPES)}"
-        ) from None
+        )
 
 
 def config_keys(index_type: str) -> list[str]:
@@ -186,8 +204,12 @@ def _describe_validation_error(
         if item["type"] == "extra_forbidden":
             valid = ", ".join(config_keys(index_type))
             problems.append(f"{location}: unknown key for index type {index_type!r}; valid keys: {valid}")
+        elif not item["loc"]:
+            # A rule across fields: its message names them; the input is the whole config.
+            problems.append(f"{location}: {item['msg'].removeprefix('Value error, ')}")
         else:
-            problems.append(f"{location}: {item['msg']} (got {item.get('input')!r})")
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{location}: {message} (got {item.get('input')!r})")
     return "; ".join(problems)
 
 

@@ -350,6 +350,7 @@ class FAISSIndex:
             "index_type": self.index_type,
             "config": self._config.model_dump(mode="json"),
             "factory": self.factory_string,
+            "nlist": None if self._index is None else factory.effective_nlist_of(self._index),
             "is_trained": self.is_trained,
             "memory_bytes": self.memory_bytes(),
             "vectors_with_metadata": len(self._metadata),
