@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, default=64)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the table shows medians")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.index, args.port, args.ef_search)
@@ -202,39 +203,48 @@ def main() -> None:
     index_path = Path(args.index).with_name(f"hnsw-{args.vectors}.faiss")
     index_path.parent.mkdir(parents=True, exist_ok=True)
     queries = build_index(index_path, args.vectors)
-    raw = raw_numbers(index_path, queries, args.ef_search, args.k)
     import orjson
 
     bodies = [
         _loadgen.encode_post("127.0.0.1", 0, "/v1/search", orjson.dumps({"vectors": [q.tolist()], "k": args.k}))
         for q in queries
     ]
-    print(f"HNSW32 {args.vectors}x{DIMENSION} efSearch {args.ef_search} k {args.k}; {os.cpu_count()} cores")
+    candidates = args.candidates.split(",")
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in ["raw", *candidates]}
+    for _ in range(args.rounds):
+        rows["raw"].append(raw_numbers(index_path, queries, args.ef_search, args.k))
+        for candidate in candidates:
+            rows[candidate].append(_measure(candidate, index_path, bodies, args))
+    median = {name: {key: float(np.median([r[key] for r in runs])) for key in runs[0]} for name, runs in rows.items()}
+    raw = median["raw"]
+    print(f"HNSW32 {args.vectors}x{DIMENSION} efSearch {args.ef_search} k {args.k}; {os.cpu_count()} cores; "
+          f"median of {args.rounds} interleaved round(s); load average {os.getloadavg()[0]:.1f}")
     print(f"raw FAISS: p50 {raw['p50']:.3f} ms  p99 {raw['p99']:.3f} ms  batched QPS {raw['qps']:.0f}")
-    print(f"{'stack':<16}{'c1 p50':>9}{'c1 p99':>9}{'p99/raw':>9}{'c1 QPS':>9}{'c8 QPS':>9}{'c32 QPS':>9}{'c32/raw':>9}")
-    for candidate in args.candidates.split(","):
-        port = _free_port()
-        process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", candidate, "--index", str(index_path), "--port", str(port),
-             "--ef-search", str(args.ef_search)],
-        )
-        try:
-            _wait_listening(port)
-            results = {
-                c: _loadgen.run_load("127.0.0.1", port, bodies, concurrency=c, total=args.requests)
-                for c in (1, 8, 32)
-            }
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-        one, eight, many = results[1], results[8], results[32]
-        assert set(one.statuses) == {200}, one.statuses
-        print(
-            f"{candidate:<16}{one.percentile_ms(50):>9.3f}{one.percentile_ms(99):>9.3f}"
-            f"{one.percentile_ms(99) / raw['p99']:>9.2f}{one.qps:>9.0f}{eight.qps:>9.0f}{many.qps:>9.0f}"
-            f"{many.qps / raw['qps']:>9.2f}",
-            flush=True,
-        )
+    print("| stack | c1 p50 ms | c1 p99 ms | p99/raw | c1 QPS | c8 QPS | c32 QPS | c32/raw batched |")
+    print("|---|---|---|---|---|---|---|---|")
+    for candidate in candidates:
+        m = median[candidate]
+        print(f"| {candidate} | {m['p50']:.3f} | {m['p99']:.3f} | {m['p99'] / raw['p99']:.2f} | {m['qps1']:.0f} "
+              f"| {m['qps8']:.0f} | {m['qps32']:.0f} | {m['qps32'] / raw['qps']:.2f} |")
+
+
+def _measure(candidate: str, index_path: Path, bodies: list[bytes], args: argparse.Namespace) -> dict[str, float]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", candidate, "--index", str(index_path), "--port", str(port),
+         "--ef-search", str(args.ef_search)],
+    )
+    try:
+        _wait_listening(port)
+        results = {c: _loadgen.run_load("127.0.0.1", port, bodies, concurrency=c, total=args.requests) for c in (1, 8, 32)}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    for result in results.values():
+        assert set(result.statuses) == {200}, result.statuses
+    one = results[1]
+    return {"p50": one.percentile_ms(50), "p99": one.percentile_ms(99), "qps1": one.qps,
+            "qps8": results[8].qps, "qps32": results[32].qps}
 
 
 if __name__ == "__main__":
