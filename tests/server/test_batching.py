@@ -41,7 +41,7 @@ async def _wait_until(condition: object, deadline_s: float = 30.0) -> None:
 def test_queries_queued_behind_a_busy_worker_share_one_batch() -> None:
     async def scenario() -> None:
         search = _Recorder()
-        batcher = MicroBatcher(search, workers=1, max_batch=64)
+        batcher = MicroBatcher(search, workers=1, max_batch=64, inline_when_idle=False)
         first = asyncio.ensure_future(batcher.search(_query(1), 2))
         await _wait_until(lambda: batcher.in_flight == 1)
         rest = [asyncio.ensure_future(batcher.search(_query(v, rows=2), 2)) for v in range(2, 7)]
@@ -60,7 +60,7 @@ def test_queries_queued_behind_a_busy_worker_share_one_batch() -> None:
 def test_different_k_or_params_never_share_a_batch_and_max_batch_splits() -> None:
     async def scenario() -> None:
         search = _Recorder()
-        batcher = MicroBatcher(search, workers=1, max_batch=3)
+        batcher = MicroBatcher(search, workers=1, max_batch=3, inline_when_idle=False)
         blocker = asyncio.ensure_future(batcher.search(_query(0), 1))
         await _wait_until(lambda: batcher.in_flight == 1)
         calls = [batcher.search(_query(1), 1), batcher.search(_query(2), 5), batcher.search(_query(3), 1, (("ef_search", 8),))]
@@ -97,3 +97,23 @@ def test_a_failing_search_fails_only_its_batch() -> None:
 def test_invalid_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="workers"):
         MicroBatcher(lambda q, k, p: (q, q.astype(np.int64)), workers=0)  # type: ignore[arg-type,return-value]
+
+
+def test_an_idle_batcher_searches_a_single_query_on_the_calling_thread() -> None:
+    threads: list[str] = []
+    initialized: list[str] = []
+
+    def search(queries: np.ndarray, k: int, params: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        threads.append(threading.current_thread().name)
+        return np.zeros((len(queries), k), np.float32), np.zeros((len(queries), k), np.int64)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(search, workers=2, thread_initializer=lambda: initialized.append(threading.current_thread().name))
+        await batcher.search(_query(1), 2)  # idle, one row: inline
+        await batcher.search(_query(1, rows=2), 2)  # two rows: a worker thread
+        batcher.close()
+
+    asyncio.run(scenario())
+    main = threading.main_thread().name
+    assert threads[0] == main and threads[1].startswith("search")
+    assert initialized[0] == main
