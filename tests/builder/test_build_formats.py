@@ -30,7 +30,7 @@ def _check_artifact(out: Path, *, recall_at_least: float) -> dict[str, object]:
     assert len(termination) <= 4096
     assert json.loads(termination)["recall"] == report["recall"]
     assert leftovers(out.parent) == []
-    assert manifest
+    assert manifest and out.stat().st_mode & 0o777 == 0o755
     return report
 
 

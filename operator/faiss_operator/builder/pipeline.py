@@ -214,6 +214,7 @@ def _write_artifact(
         fields["evaluation"] = {"k": report["k"], "queries": report["eval_queries"], "recall": report["recall"]}
         artifact.write_manifest(staging, **fields)
         _fsync_tree(staging)
+        staging.chmod(0o755)  # mkdtemp makes it 0700; serving pods may run as another user
     except OSError as error:
         raise OutputError(f"cannot write the artifact: {error}") from None
 

@@ -108,8 +108,9 @@ class SearchService:
         index = loaded.index
         m = self.metrics
         m.vectors.set(index.ntotal)
-        stats = index.get_stats()
-        m.memory.set(float(stats.get("memory_bytes", 0)))
+        # The serialized size is the size of index.faiss; asking FAISS would serialize a copy.
+        index_file = loaded.manifest.get("files", {}).get("index.faiss", {})
+        m.memory.set(float(index_file.get("bytes", 0)))
         recall = loaded.report.get("recall")
         if isinstance(recall, (int, float)):
             m.recall.labels(k=str(loaded.report.get("k", ""))).set(recall)
