@@ -117,3 +117,19 @@ def test_an_idle_batcher_searches_a_single_query_on_the_calling_thread() -> None
     main = threading.main_thread().name
     assert threads[0] == main and threads[1].startswith("search")
     assert initialized[0] == main
+
+
+def test_queries_arriving_together_go_to_the_worker_threads_not_inline() -> None:
+    threads: list[str] = []
+
+    def search(queries: np.ndarray, k: int, params: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        threads.append(threading.current_thread().name)
+        return np.zeros((len(queries), k), np.float32), np.zeros((len(queries), k), np.int64)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(search, workers=2)
+        await asyncio.gather(*(batcher.search(_query(v), 2) for v in range(8)))
+        batcher.close()
+
+    asyncio.run(scenario())
+    assert threads and all(name.startswith("search") for name in threads)

@@ -6,7 +6,8 @@ that arrive while the search threads are busy are therefore queued, and each fre
 every queued query with the same `k` and search parameters as one batch. No request ever waits
 for a batch to fill: at concurrency 1 a query is dispatched alone the moment it arrives, so the
 latency is that of a single search; under load the batches grow by themselves. When nothing is
-in flight or queued, a single query is searched right on the event loop's thread: handing it to
+in flight, queued or arriving alongside, a single query is searched right on the event loop's
+thread (never under load, where that would serialize every search on one core): handing it to
 a worker thread and back costs two thread wake-ups, which on a busy 2-core machine cost as much
 CPU as the search itself, and an idle server has nothing else to do meanwhile. FAISS releases
 the GIL while it searches, so the threads run on separate cores; each thread searches with one
@@ -67,6 +68,7 @@ class MicroBatcher:
         self._in_flight = 0
         self._queued_rows = 0
         self._inline_when_idle = inline_when_idle
+        self._arriving = 0
         self._inline_ready = thread_initializer is None
         self._thread_initializer = thread_initializer
 
@@ -81,7 +83,14 @@ class MicroBatcher:
     async def search(self, vectors: Float32Array, k: int, params: Hashable = None) -> tuple[Float32Array, Int64Array]:
         """Search `vectors` (n, d); returns this request's own rows of the batch's results."""
         if self._inline_when_idle and len(vectors) == 1 and self._in_flight == 0 and not self._queues:
-            return self._search_inline(vectors, k, params)
+            # Requests read in the same loop iteration run one after another; yield once so that
+            # they all announce themselves, and search inline only when this one is alone.
+            self._arriving += 1
+            await asyncio.sleep(0)
+            alone = self._arriving == 1 and self._in_flight == 0 and not self._queues
+            self._arriving -= 1
+            if alone:
+                return self._search_inline(vectors, k, params)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Float32Array, Int64Array]] = loop.create_future()
         key = (k, params)
