@@ -164,10 +164,13 @@ def run_row(row: Row, base: np.ndarray, queries: np.ndarray, truth: np.ndarray, 
     started = time.perf_counter()
     library.add_embeddings(base)
     library_build = time.perf_counter() - started
-    raw, raw_build = build_raw(row, base, factory.effective_nlist_of(library.faiss_index))
+    nlist = factory.effective_nlist_of(library.faiss_index)
+    raw, raw_build = build_raw(row, base, nlist)
     raw_memory = evaluation.memory_bytes(raw)
     results = []
-    for number, params in enumerate(row.search):
+    for number, wanted in enumerate(row.search):
+        # On small data the automatic nlist can fall below the row's nprobe.
+        params = {key: min(value, nlist) if key == "nprobe" and nlist else value for key, value in wanted.items()}
         set_raw_search(raw, params)
         call_params = params if number > 0 else None
 
