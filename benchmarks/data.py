@@ -14,8 +14,8 @@ import numpy as np
 from faiss_operator.index import synthetic
 
 SEED = 20260101
-# Clustered like sentence embeddings: IVF at nprobe 10 misses some neighbours, HNSW few.
-GENERATED_SHAPE = {"noise": 0.6, "rank": 32, "center_scale": 0.45}
+# Chosen so that recall resembles sentence embeddings at 20k: IVF nprobe 10 ~0.93, HNSW32 ef 32 ~0.98.
+GENERATED_SHAPE = {"noise": 0.6, "rank": 32, "center_scale": 0.5}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +29,7 @@ def load(path: Path | None, *, n: int, queries: int, dimension: int = 384) -> Da
     """`n` base vectors and `queries` held-out queries, from `path` (.npy) or generated."""
     if path is None:
         vectors = synthetic.clustered_vectors(
-            n + queries, dimension, clusters=max(8, (n + queries) // 33), seed=SEED, **GENERATED_SHAPE
+            n + queries, dimension, clusters=max(8, (n + queries) // 40), seed=SEED, **GENERATED_SHAPE
         )
         base, held_out = synthetic.split_queries(vectors, queries, seed=SEED)
         return Dataset(base, held_out, f"generated clustered {dimension}-d (L2-normalised)")
