@@ -6,7 +6,7 @@ Both are measured the same way (recall@k against exact search on held-out querie
 latency on one thread, batch QPS, serialized bytes per vector, build time), so the ratio columns
 show the library's own overhead and nothing else.
 
-    python benchmarks/index_types.py                    # quick: 20k generated 384-d vectors
+    python benchmarks/index_types.py                    # quick: 10k generated 384-d vectors
     python benchmarks/index_types.py --n 1000000        # the seed's full table (long)
     python benchmarks/index_types.py --data ~/.cache/faiss-operator/wordnet-minilm.npy --n 99000
 """
@@ -213,7 +213,7 @@ def format_table(results: list[tuple[str, Measurement, Measurement]], k: int) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="index types: raw FAISS beside FAISSIndex, measured in one run")
-    parser.add_argument("--n", type=int, default=20_000, help="base vectors (default 20000; 1000000 for the full table)")
+    parser.add_argument("--n", type=int, default=10_000, help="base vectors (default 10000; 1000000 for the full table)")
     parser.add_argument("--queries", type=int, default=1000, help="held-out queries (default 1000)")
     parser.add_argument("--data", type=Path, default=None, help=".npy of embeddings (default: generated clustered 384-d)")
     parser.add_argument("--dimension", type=int, default=384, help="dimension of generated data")
