@@ -29,6 +29,8 @@ IDS_FILE = "ids.json"
 METADATA_FILE = "metadata.jsonl"
 ARTIFACT_FILES = (INDEX_FILE, IDS_FILE, METADATA_FILE)
 MAX_K = 10_000
+# Distinct per-call parameter sets kept ready; requests rarely use more than a handful.
+MAX_CACHED_PARAMS = 64
 
 _METRIC_ALIASES = {
     "l2": index_config.Metric.L2,
@@ -303,6 +305,8 @@ class FAISSIndex:
         except index_config.ConfigError as error:
             raise InputError(str(error).replace("config.", "params.")) from None
         built = factory.search_parameters(self._index, values)
+        if len(self._param_cache) >= MAX_CACHED_PARAMS:
+            self._param_cache.clear()
         self._param_cache[cache_key] = built
         return built
 

@@ -21,6 +21,7 @@ def clustered_vectors(
     clusters: int | None = None,
     rank: int = 24,
     noise: float = 0.35,
+    center_scale: float = 1.0,
     normalize: bool = True,
     seed: int = DEFAULT_SEED,
 ) -> np.ndarray:
@@ -30,7 +31,7 @@ def clustered_vectors(
     rng = np.random.default_rng(seed)
     count = clusters if clusters is not None else max(8, int(np.sqrt(n)))
     rank = min(rank, dimension)
-    centers = rng.normal(size=(count, dimension)).astype(np.float32)
+    centers = rng.normal(scale=center_scale, size=(count, dimension)).astype(np.float32)
     bases = rng.normal(size=(count, rank, dimension)).astype(np.float32) / np.sqrt(rank)
     out = np.empty((n, dimension), dtype=np.float32)
     chunk = 65536
