@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import socket
 
 import pytest
@@ -78,3 +79,14 @@ def test_the_server_is_still_healthy_after_all_that(server: Server) -> None:
     assert server.search({"vector": GOOD, "k": 1}).status == 200
     text = server.request("GET", "/metrics").body.decode()
     assert 'code="500"' not in text
+
+
+def test_nprobe_above_the_built_nlist_is_a_4xx(tmp_path: Path) -> None:
+    from tests.server.conftest import make_artifact, running_server
+
+    artifact = make_artifact(tmp_path, index_type="IVF", count=2000)  # nlist chosen from the data: 51
+    with running_server(artifact, tmp_path / "log", "--warmup-queries", "1") as ivf:
+        ivf.wait_for("/readyz", 200)
+        answer = ivf.search({"vector": GOOD, "k": 3, "params": {"nprobe": 500}})
+        assert answer.status == 400 and "nlist" in answer.json()["error"]
+        assert ivf.search({"vector": GOOD, "k": 3, "params": {"nprobe": 4}}).status == 200

@@ -96,3 +96,10 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
         assert server.process.wait(timeout=DEADLINE_S) == 0
         assert "draining" in log.read_text()
         shutil.rmtree(artifact)
+
+
+@pytest.mark.parametrize("flags", [["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "0"], ["--max-batch", "-1"]])
+def test_bad_serve_flags_exit_2_before_listening(tmp_path: Path, flags: list[str]) -> None:
+    from faiss_operator import cli
+
+    assert cli.main(["serve", "--artifact", str(tmp_path), "--port", "1", *flags]) == 2

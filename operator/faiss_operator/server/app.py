@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from faiss_operator.index import InputError
 from faiss_operator.server import requests as search_requests
 from faiss_operator.server.service import NotReadyError, Phase, SearchService
 
@@ -142,5 +143,7 @@ async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -
         return 200, orjson.dumps(await service.search(parsed))
     except search_requests.RequestError as error:
         return error.status, orjson.dumps({"error": error.message})
+    except InputError as error:  # what only the loaded index can tell, e.g. nprobe above its nlist
+        return 400, orjson.dumps({"error": str(error)})
     except NotReadyError as error:
         return 503, orjson.dumps({"error": f"not ready: {error}"})

@@ -17,6 +17,7 @@ from types import FrameType
 
 import uvicorn
 
+from faiss_operator.index import faiss_index
 from faiss_operator.server import app as server_app, requests, service as server_service
 
 logger = logging.getLogger("faiss_operator.server")
@@ -71,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         if value < 1:
             logger.error("Refused argument: %s must be >= 1 (got %d)", name, value)
             return 2
+    if args.max_k > faiss_index.MAX_K:
+        logger.error("Refused argument: --max-k must be <= %d (got %d)", faiss_index.MAX_K, args.max_k)
+        return 2
     limits = requests.Limits(max_k=args.max_k, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
     service = server_service.SearchService(
         args.artifact, limits=limits, workers=args.search_threads, warmup_queries=args.warmup_queries
