@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faiss_operator.index import faiss_index
 from faiss_operator.server import artifact_loader, batching, metrics as server_metrics, requests
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class SearchService:
         m = self.metrics
         m.vectors.set(index.ntotal)
         # The serialized size is the size of index.faiss; asking FAISS would serialize a copy.
-        index_file = loaded.manifest.get("files", {}).get("index.faiss", {})
+        index_file = loaded.manifest.get("files", {}).get(faiss_index.INDEX_FILE, {})
         m.memory.set(float(index_file.get("bytes", 0)))
         recall = loaded.report.get("recall")
         if isinstance(recall, (int, float)):
