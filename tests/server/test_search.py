@@ -20,6 +20,7 @@ def test_batch_search_matches_in_process_search(server: Server, artifact: Path) 
     assert [r["ids"] for r in results] == [e.ids for e in expected]
     np.testing.assert_allclose([r["distances"] for r in results], [e.distances for e in expected], rtol=1e-5)
     assert "metadata" not in results[0]
+    assert answer.headers["x-faiss-revision"] == "rev-test"
 
 
 def test_single_vector_form_with_metadata(server: Server, artifact: Path) -> None:

@@ -102,7 +102,10 @@ def create_app(service: SearchService) -> ASGIApp:
                 status, body = 500, orjson.dumps({"error": "internal error"})
             finally:
                 m.in_flight.dec()
-            await send({"type": "http.response.start", "status": status, "headers": _json_headers(len(body))})
+            headers = _json_headers(len(body))
+            if service.revision:  # which revision answered, when a Service spreads probes over several
+                headers.append((b"x-faiss-revision", service.revision.encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             record("search", status, started)
             return

@@ -65,6 +65,10 @@ class SearchService:
         return self._phase
 
     @property
+    def revision(self) -> str | None:
+        return None if self._artifact is None else self._artifact.revision
+
+    @property
     def reason(self) -> str:
         return self._reason
 
