@@ -94,3 +94,14 @@ def test_existing_artifact_is_kept_unless_overwrite(inputs: Path, tmp_path: Path
     assert cli.main(build_args(inputs / "v.npy", out, "--index-type", "HNSW", "--overwrite")) == 0
     assert json.loads((out / "report.json").read_text())["index_type"] == "HNSW"
     assert leftovers(out.parent) == []
+
+
+def test_index_type_and_config_from_the_environment(inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAISS_INDEX_TYPE", "IVF")
+    monkeypatch.setenv("FAISS_NLIST", "8")
+    monkeypatch.setenv("FAISS_CONFIG_NPROBE", "8")
+    out = tmp_path / "out" / "env"
+    assert cli.main(build_args(inputs / "v.npy", out)) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["index_type"] == "IVF" and report["config"]["nlist"] == 8 and report["config"]["nprobe"] == 8
+    assert report["config_sources"]["nlist"] == "env:FAISS_NLIST"

@@ -17,7 +17,7 @@ from tests.server.conftest import DEADLINE_S, make_artifact, running_server
 
 def test_ready_only_after_warm_up(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path, index_type="Flat", count=20_000)
-    with running_server(artifact, tmp_path / "log", "--warmup-queries", "5000", "--search-threads", "1") as server:
+    with running_server(artifact, tmp_path / "log", "--warmup-queries", "15000", "--search-threads", "1") as server:
         early = server.request("GET", "/readyz")
         assert early.status == 503 and early.json()["phase"] in ("Loading", "WarmingUp")
         refused = server.search({"vector": [0.0] * 16})
