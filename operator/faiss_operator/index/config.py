@@ -50,6 +50,14 @@ class _IndexConfig(pydantic.BaseModel):
     # Search-time parameters: changing only these never requires a rebuild.
     SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        # pydantic's lax mode would read `true` as 1; a boolean is never a valid parameter here.
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got the boolean {value!r}")
+        return value
+
     def build_fields(self) -> dict[str, Any]:
         """The fields that shape the built index (everything but search-time parameters)."""
         return {k: v for k, v in self.model_dump(mode="json").items() if k not in self.SEARCH_TIME_FIELDS}
@@ -65,7 +73,8 @@ class FlatConfig(_IndexConfig):
 
 
 class IVFConfig(_IndexConfig):
-    """IVF-Flat. Memory: 4*d bytes per vector + 8 bytes of id per vector + 4*d*nlist centroids."""
+    """IVF-Flat. Memory: 4*d + 8 (the id in its inverted list) bytes per vector, plus 4*d*nlist for
+    the centroids. nlist defaults to min(4*sqrt(N), N/39, 65536); training uses 256*nlist vectors."""
 
     index_type: Literal["IVF"] = "IVF"
     nlist: Annotated[int | None, pydantic.Field(ge=1, le=1 << 20)] = None
@@ -73,6 +82,16 @@ class IVFConfig(_IndexConfig):
     train_size: Annotated[int | None, pydantic.Field(ge=1)] = None
 
     SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"nprobe"})
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _default_nprobe_fits_nlist(cls, values: Any) -> Any:
+        # The default nprobe must not make a small explicit nlist invalid; an explicit one may.
+        if isinstance(values, dict) and "nprobe" not in values:
+            nlist = values.get("nlist")
+            if isinstance(nlist, int) and not isinstance(nlist, bool) and 1 <= nlist < cls.model_fields["nprobe"].default:
+                return {**values, "nprobe": nlist}
+        return values
 
     @pydantic.model_validator(mode="after")
     def _nprobe_within_nlist(self) -> IVFConfig:
@@ -96,8 +115,8 @@ class IVFPQConfig(IVFConfig):
 class HNSWConfig(_IndexConfig):
     """HNSW graph over full vectors.
 
-    Memory: 4*d bytes of vector + about 2*m*4*1.05 bytes of graph links per vector (level 0 keeps
-    2*m neighbours; upper levels add ~5%).
+    Memory per vector: 4*d of vector + 8*m of level-0 links (2*m neighbours of 4 bytes) + about
+    4*m/(m-1) of upper-level links + 12 of bookkeeping (offset and level); 1,808 B at d=384, m=32.
     """
 
     index_type: Literal["HNSW"] = "HNSW"
@@ -111,11 +130,14 @@ class HNSWConfig(_IndexConfig):
 class OPQHNSWConfig(_IndexConfig):
     """The memory-efficient type: compressed codes inside an HNSW graph.
 
-    encoding SQ4/SQ6/SQ8: a scalar quantizer of 4, 6 or 8 bits per dimension inside an HNSW graph
-    (FAISS "HNSW{m_hnsw}_SQ{b}"); memory d*b/8 bytes of code + about 2*m_hnsw*4*1.05 of links.
-    encoding PQ: an OPQ rotation trained for `n_subquantizers` blocks, then PQ codes of `m_pq`
-    bytes inside the graph (FAISS "OPQ{n_subquantizers},HNSW{m_hnsw}_PQ{m_pq}"); memory m_pq bytes
-    of code + the links.
+    encoding SQ4/SQ6/SQ8 (default SQ6): a scalar quantizer of 4, 6 or 8 bits per dimension inside
+    an HNSW graph (FAISS "HNSW{m_hnsw}_SQ{b}"); memory per vector d*b/8 of code + 8*m_hnsw of
+    level-0 links + about 4*m_hnsw/(m_hnsw-1) + 12; 432 B at d=384, SQ6, m_hnsw=16 (4.2x less
+    than HNSW32) with recall@10 ~0.96 on sentence embeddings.
+    encoding PQ: the seed's construction — an OPQ rotation trained for `n_subquantizers` blocks,
+    then PQ codes of `m_pq` bytes inside the graph (FAISS "OPQ{n},HNSW{m_hnsw}_PQ{m_pq}"); memory
+    m_pq + the same links per vector, plus 4*d*d (rotation) and 4*d*256 (codebooks) in total.
+    Smaller, but PQ codes of 32-96 bytes stay well below 0.95 recall@10 on 384-d embeddings.
     """
 
     index_type: Literal["OPQ+HNSW"] = "OPQ+HNSW"
@@ -146,12 +168,12 @@ class ConfigError(ValueError):
 
 
 def config_model_for(index_type: str) -> type[_IndexConfig]:
-    try:
+    if isinstance(index_type, str) and index_type in CONFIG_MODELS:
         return CONFIG_MODELS[index_type]
-    except KeyError:
+    else:
         raise ConfigError(
             f"index_type: unknown index type {index_type!r}; expected one of {', '.join(INDEX_TYPES)}"
-        ) from None
+        )
 
 
 def config_keys(index_type: str) -> list[str]:
@@ -186,8 +208,12 @@ def _describe_validation_error(
         if item["type"] == "extra_forbidden":
             valid = ", ".join(config_keys(index_type))
             problems.append(f"{location}: unknown key for index type {index_type!r}; valid keys: {valid}")
+        elif not item["loc"]:
+            # A rule across fields: its message names them; the input is the whole config.
+            problems.append(f"{location}: {item['msg'].removeprefix('Value error, ')}")
         else:
-            problems.append(f"{location}: {item['msg']} (got {item.get('input')!r})")
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{location}: {message} (got {item.get('input')!r})")
     return "; ".join(problems)
 
 

@@ -83,10 +83,24 @@ def resolve_config(
         merged[key] = value
         sources[key] = SOURCE_ARGUMENT
 
-    parsed = index_config.parse_config(chosen_type, merged)
+    try:
+        parsed = index_config.parse_config(chosen_type, merged)
+    except index_config.ConfigError as error:
+        raise index_config.ConfigError(_with_sources(str(error), merged, sources)) from None
     for key in valid_keys:
         sources.setdefault(key, SOURCE_DEFAULT)
     return ResolvedConfig(index_type=chosen_type, config=parsed, sources=sources)
+
+
+def _with_sources(message: str, merged: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    """The error message, plus the layer that supplied each field it names (unless an argument)."""
+    named = [
+        f"{key} from {sources[key]}"
+        for key in merged
+        if sources.get(key, SOURCE_ARGUMENT) != SOURCE_ARGUMENT
+        and (f"config.{key}:" in message or f"{key} (" in message)
+    ]
+    return f"{message} [{'; '.join(named)}]" if named else message
 
 
 def _choose_index_type(
@@ -99,7 +113,12 @@ def _choose_index_type(
     ]
     for value, source in candidates:
         if value is not None:
-            index_config.config_model_for(value)
+            try:
+                index_config.config_model_for(value)
+            except index_config.ConfigError as error:
+                raise index_config.ConfigError(
+                    error.args[0] if source == SOURCE_ARGUMENT else f"{error.args[0]} [from {source}]"
+                ) from None
             return value, source  # type: ignore[return-value]
     return index_config.DEFAULT_INDEX_TYPE, SOURCE_DEFAULT
 

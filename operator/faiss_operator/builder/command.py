@@ -1,0 +1,111 @@
+"""`faiss-operator build`: the build Job's main program.
+
+Turns flags into a BuildRequest, runs the pipeline, and reports the outcome three ways: the exit
+code (one per kind of failure, builder/exit_codes.py), the log, and a compact JSON report in the
+termination log that the controller reads from the pod status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from faiss_operator.builder import exit_codes, pipeline, report as reports
+from faiss_operator.index import config as index_config
+from faiss_operator.sources import http
+
+logger = logging.getLogger("faiss_operator.builder")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", required=True, help="embeddings: path, file://, pvc://<claim>/<path>, http(s)://; .npy or .fvecs")
+    parser.add_argument("--out", required=True, type=Path, help="artifact directory to create")
+    parser.add_argument("--ids", help="ids: .npy of int64 or a text file with one id per line")
+    parser.add_argument("--metadata", help="metadata: JSON lines, one object per vector, keyed by --metadata-id-key")
+    parser.add_argument("--metadata-id-key", default="id")
+    parser.add_argument("--queries", help="held-out evaluation queries (.npy/.fvecs); default: a sample of the source")
+    parser.add_argument("--index-type", choices=index_config.INDEX_TYPES)
+    parser.add_argument("--config", help='index config as JSON, e.g. \'{"m": 32, "ef_search": 64}\'')
+    parser.add_argument("--config-file", help="YAML config file (also $FAISS_CONFIG_FILE)")
+    parser.add_argument("--dimension", type=int, help="expected dimension; a mismatch fails before the build")
+    parser.add_argument("--metric", default="L2", choices=[m.value for m in index_config.Metric])
+    parser.add_argument("--normalize", action="store_true", help="L2-normalize vectors (cosine with InnerProduct)")
+    parser.add_argument("--eval-queries", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--revision", help="revision name recorded in the manifest and report")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing artifact directory")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-download-bytes", type=int, default=http.DEFAULT_MAX_BYTES)
+    parser.add_argument("--download-attempts", type=int, default=4)
+    parser.add_argument("--termination-log", type=Path, default=Path(reports.DEFAULT_TERMINATION_LOG))
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        request = _request(args)
+        report = pipeline.build(request)
+    except Exception as error:
+        code = exit_codes.exit_code_for(error)
+        if code is exit_codes.ExitCode.UNEXPECTED:
+            logger.exception("Build failed unexpectedly")
+        else:
+            logger.error("Build failed: reason=%s error=%s", code.name, error)
+        reports.write_termination_log(args.termination_log, _failure(code, error, args))
+        return int(code)
+    reports.write_termination_log(args.termination_log, report)
+    logger.info("Build succeeded: artifact=%s vectors=%d recall=%.4f p99_ms=%.3f build_seconds=%.1f",
+                report["artifact"], report["vectors"], report["recall"], report["p99_ms"], report["build_seconds"])
+    return 0
+
+
+
+
+def _request(args: argparse.Namespace) -> pipeline.BuildRequest:
+    config: dict[str, Any] | None = None
+    if args.config:
+        try:
+            config = json.loads(args.config)
+        except json.JSONDecodeError as error:
+            raise index_config.ConfigError(f"--config: not valid JSON: {error}") from None
+        if not isinstance(config, dict):
+            raise index_config.ConfigError("--config: expected a JSON object of config keys")
+    for name in ("eval_queries", "k", "max_download_bytes", "download_attempts"):
+        if getattr(args, name) < 1:
+            raise index_config.ConfigError(f"--{name.replace('_', '-')}: must be >= 1 (got {getattr(args, name)})")
+    return pipeline.BuildRequest(
+        source=args.source,
+        out=args.out,
+        ids=args.ids,
+        metadata=args.metadata,
+        metadata_id_key=args.metadata_id_key,
+        queries=args.queries,
+        index_type=args.index_type,
+        config=config,
+        config_file=args.config_file,
+        dimension=args.dimension,
+        metric=args.metric,
+        normalize=args.normalize,
+        eval_queries=args.eval_queries,
+        k=args.k,
+        revision=args.revision,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        download=http.DownloadPolicy(max_bytes=args.max_download_bytes, attempts=args.download_attempts),
+    )
+
+
+def _failure(code: exit_codes.ExitCode, error: BaseException, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "status": "Failed",
+        "reason": code.name,
+        "exit_code": int(code),
+        "error": str(error) or type(error).__name__,
+        "revision": args.revision,
+        "source": args.source,
+        "artifact": str(args.out),
+    }

@@ -1,0 +1,58 @@
+"""The build's termination message: a compact JSON report that always fits the kubelet's limit.
+
+Kubernetes keeps at most 4096 bytes of a container's termination message. The full report goes
+to report.json in the artifact; this one keeps the numbers the controller puts in the status,
+and drops the least needed fields (then shortens the error text) until it fits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+TERMINATION_MESSAGE_LIMIT = 4096
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+# Dropped in this order when the report is too long.
+_OPTIONAL_FIELDS = ("config_sources", "config", "source", "artifact")
+
+
+def compact(report: dict[str, Any], limit: int = TERMINATION_MESSAGE_LIMIT) -> str:
+    """`report` as one line of JSON of at most `limit` bytes."""
+    document = dict(report)
+    for field in _OPTIONAL_FIELDS:
+        if _size(document) <= limit:
+            break
+        document.pop(field, None)
+    while _size(document) > limit and isinstance(document.get("error"), str) and document["error"]:
+        error = document["error"]
+        document["error"] = _shorten(error, len(error.encode()) - (_size(document) - limit) - 3)
+    if _size(document) > limit:
+        document = {"status": report.get("status"), "exit_code": report.get("exit_code"), "truncated": True}
+    return _encode(document)
+
+
+def _encode(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _size(document: dict[str, Any]) -> int:
+    return len(_encode(document).encode())
+
+
+def _shorten(text: str, size: int) -> str:
+    data = text.encode()
+    if len(data) <= size:
+        return text
+    return data[: max(0, size - 3)].decode(errors="ignore") + "..." if size > 3 else ""
+
+
+def write_termination_log(path: Path, report: dict[str, Any]) -> None:
+    """Best effort: a build must not fail because the termination log is not writable."""
+    try:
+        path.write_text(compact(report))
+    except OSError as error:
+        logger.warning("Failed to write the termination log: path=%s error=%s", path, error)

@@ -1,0 +1,104 @@
+"""The on-disk artifact of a built index: a directory whose manifest checksums every file in it.
+
+A serving pod must never answer from a half-copied or altered index, so the manifest records the
+sha256 and size of every file, and `verify_artifact` refuses a directory with a missing, extra,
+truncated or corrupt file before anything is loaded. The builder adds its own files (query
+sample, ground truth, report) and re-writes the manifest with `write_manifest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+_CHUNK = 1 << 20
+
+
+class ArtifactError(ValueError):
+    """An artifact directory that cannot be trusted or does not fit; the message names the file."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _artifact_files(directory: Path) -> list[str]:
+    names = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and path.name != MANIFEST_NAME and not path.name.startswith(".manifest"):
+            names.append(path.relative_to(directory).as_posix())
+    return names
+
+
+def write_manifest(directory: str | os.PathLike[str], **fields: Any) -> dict[str, Any]:
+    """Checksum every file in `directory` (but the manifest) and write manifest.json with `fields`.
+
+    Returns the manifest as written. Re-writing replaces the previous manifest entirely, so pass
+    all fields again (read the old one with `read_manifest` to keep them).
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise ArtifactError(f"artifact {root}: not a directory")
+    files = {
+        name: {"sha256": sha256_of(root / name), "bytes": (root / name).stat().st_size}
+        for name in _artifact_files(root)
+    }
+    manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, **fields, "files": files}
+    temporary = root / ".manifest.json.tmp"
+    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, root / MANIFEST_NAME)
+    return manifest
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of `directory`, without checking the files against it."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ArtifactError(f"artifact {root}: no such directory")
+    path = root / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"artifact {root}: {MANIFEST_NAME} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"artifact {root}: {MANIFEST_NAME} is not readable JSON: {error}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise ArtifactError(f"artifact {root}: {MANIFEST_NAME} has no 'files' table")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"artifact {root}: {MANIFEST_NAME} format_version {manifest.get('format_version')!r} "
+            f"is not supported (expected {FORMAT_VERSION})"
+        )
+    return manifest
+
+
+def verify_artifact(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest, once every file matches its recorded size and sha256 and no file is extra."""
+    root = Path(directory)
+    manifest = read_manifest(root)
+    recorded: dict[str, Any] = manifest["files"]
+    for name, entry in sorted(recorded.items()):
+        path = root / name
+        if not path.is_file():
+            raise ArtifactError(f"artifact {root}: file {name} is missing")
+        size = path.stat().st_size
+        if size != entry.get("bytes"):
+            kind = "truncated" if size < int(entry.get("bytes", 0)) else "longer than recorded"
+            raise ArtifactError(
+                f"artifact {root}: file {name} is {kind} ({size} bytes, manifest says {entry.get('bytes')})"
+            )
+        if sha256_of(path) != entry.get("sha256"):
+            raise ArtifactError(f"artifact {root}: file {name} is corrupt (sha256 does not match the manifest)")
+    extra = sorted(set(_artifact_files(root)) - set(recorded))
+    if extra:
+        raise ArtifactError(f"artifact {root}: files not in the manifest: {', '.join(extra)}")
+    return manifest

@@ -1,0 +1,197 @@
+"""Turn a typed config into a FAISS index, and per-call search parameters into FAISS objects.
+
+This is the one place that knows how each index type of the project maps onto FAISS: the
+factory string, the training sample it needs, and where its search-time knobs live. Everything
+else handles `faiss.Index` objects through this module, so a change of construction (for example
+the OPQ+HNSW encoding) happens here alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import faiss
+import numpy as np
+
+from faiss_operator.index import config as index_config
+
+# faiss's bundled type stubs lag behind its SWIG module (SearchParametersHNSW is missing).
+_faiss: Any = faiss
+# A FAISS PQ or SQ codebook is trained by k-means with 2**nbits centroids per sub-vector.
+PQ_CENTROIDS_PER_BIT = 2
+SQ_TRAINING_SAMPLE = 65536
+
+
+class TrainingError(ValueError):
+    """Too few (or unusable) vectors to train the chosen index type."""
+
+
+def faiss_metric(metric: index_config.Metric) -> int:
+    if metric is index_config.Metric.INNER_PRODUCT:
+        return int(faiss.METRIC_INNER_PRODUCT)
+    return int(faiss.METRIC_L2)
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildPlan:
+    """How to build one index: the factory string and the training it needs."""
+
+    factory: str
+    needs_training: bool
+    # Vectors the training must see at the very least (FAISS refuses fewer), and how many to use.
+    min_training_vectors: int
+    training_vectors: int
+    nlist: int | None
+
+
+def plan_build(
+    config: index_config.IndexConfig, *, dimension: int, num_vectors: int
+) -> BuildPlan:
+    """The FAISS construction for `config` on `num_vectors` vectors of `dimension`."""
+    if isinstance(config, index_config.FlatConfig):
+        return BuildPlan("Flat", needs_training=False, min_training_vectors=0, training_vectors=0, nlist=None)
+    if isinstance(config, index_config.HNSWConfig):
+        return BuildPlan(
+            f"HNSW{config.m}", needs_training=False, min_training_vectors=0, training_vectors=0, nlist=None
+        )
+    if isinstance(config, index_config.IVFPQConfig):
+        _require_divisible(dimension, config.m_pq, "m_pq")
+        nlist = index_config.effective_nlist(config, num_vectors)
+        codebook = PQ_CENTROIDS_PER_BIT**config.nbits
+        centroids = max(nlist, codebook)
+        return BuildPlan(
+            f"IVF{nlist},PQ{config.m_pq}x{config.nbits}",
+            needs_training=True,
+            min_training_vectors=centroids,
+            training_vectors=index_config.training_sample_size(config.train_size, centroids, num_vectors),
+            nlist=nlist,
+        )
+    if isinstance(config, index_config.IVFConfig):
+        nlist = index_config.effective_nlist(config, num_vectors)
+        return BuildPlan(
+            f"IVF{nlist},Flat",
+            needs_training=True,
+            min_training_vectors=nlist,
+            training_vectors=index_config.training_sample_size(config.train_size, nlist, num_vectors),
+            nlist=nlist,
+        )
+    return _plan_opq_hnsw(config, dimension=dimension, num_vectors=num_vectors)
+
+
+def _plan_opq_hnsw(config: index_config.OPQHNSWConfig, *, dimension: int, num_vectors: int) -> BuildPlan:
+    if config.encoding is index_config.ScalarCodec.PQ:
+        rotation_blocks = config.n_subquantizers or config.m_pq
+        _require_divisible(dimension, config.m_pq, "m_pq")
+        _require_divisible(dimension, rotation_blocks, "n_subquantizers")
+        codebook = PQ_CENTROIDS_PER_BIT**8
+        return BuildPlan(
+            f"OPQ{rotation_blocks},HNSW{config.m_hnsw}_PQ{config.m_pq}",
+            needs_training=True,
+            min_training_vectors=codebook,
+            training_vectors=index_config.training_sample_size(config.train_size, codebook, num_vectors),
+            nlist=None,
+        )
+    # A scalar quantizer learns one range per dimension: any sample trains it, more is no better.
+    wanted = config.train_size if config.train_size is not None else SQ_TRAINING_SAMPLE
+    return BuildPlan(
+        f"HNSW{config.m_hnsw}_{config.encoding.value}",
+        needs_training=True,
+        min_training_vectors=1,
+        training_vectors=min(wanted, num_vectors),
+        nlist=None,
+    )
+
+
+def _require_divisible(dimension: int, parts: int, field: str) -> None:
+    if dimension % parts != 0:
+        raise index_config.ConfigError(
+            f"config.{field}: {parts} does not divide the dimension {dimension}; "
+            f"choose a divisor of {dimension}"
+        )
+
+
+def create_index(
+    config: index_config.IndexConfig,
+    *,
+    dimension: int,
+    metric: index_config.Metric,
+    num_vectors: int,
+) -> tuple[Any, BuildPlan]:
+    """An empty FAISS index for `config`, with its build-time and default search parameters set."""
+    plan = plan_build(config, dimension=dimension, num_vectors=num_vectors)
+    index = faiss.index_factory(dimension, plan.factory, faiss_metric(metric))
+    if isinstance(config, (index_config.HNSWConfig, index_config.OPQHNSWConfig)):
+        hnsw_of(index).efConstruction = config.ef_construction
+    if isinstance(config, index_config.IVFPQConfig):
+        # Polysemous codes only serve Hamming pre-filtering, which we never enable; training them
+        # costs more than the whole rest of the build.
+        ivfpq: Any = faiss.downcast_index(index)
+        ivfpq.do_polysemous_training = False
+    if isinstance(config, index_config.OPQHNSWConfig) and config.encoding is index_config.ScalarCodec.PQ:
+        rotated: Any = faiss.downcast_index(index)
+        graph: Any = faiss.downcast_index(rotated.index)
+        storage: Any = faiss.downcast_index(graph.storage)
+        storage.do_polysemous_training = False
+    apply_search_defaults(index, config)
+    return index, plan
+
+
+def train_index(index: Any, plan: BuildPlan, vectors: np.ndarray, *, seed: int = 0) -> None:
+    """Train on a sample of `vectors` as the plan asks; too few vectors is a TrainingError."""
+    available = vectors.shape[0]
+    if available < plan.min_training_vectors:
+        raise TrainingError(
+            f"too few vectors to train {plan.factory}: got {available}, need at least "
+            f"{plan.min_training_vectors} in the first add_embeddings call"
+        )
+    sample = vectors
+    if plan.training_vectors < available:
+        rows = np.random.default_rng(seed).choice(available, size=plan.training_vectors, replace=False)
+        sample = vectors[np.sort(rows)]
+    index.train(np.ascontiguousarray(sample))
+
+
+def hnsw_of(index: Any) -> Any:
+    """The HNSW graph object inside `index` (also behind an OPQ pre-transform)."""
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
+    graph_index: Any = faiss.downcast_index(inner)
+    return graph_index.hnsw
+
+
+def apply_search_defaults(index: Any, config: index_config.IndexConfig) -> None:
+    """Store the config's search-time parameters on the index, for calls without overrides."""
+    values = config.search_fields()
+    if "ef_search" in values:
+        hnsw_of(index).efSearch = int(values["ef_search"])
+    if "nprobe" in values:
+        faiss.extract_index_ivf(index).nprobe = int(values["nprobe"])
+
+
+def search_parameters(index: Any, values: dict[str, int]) -> Any:
+    """FAISS per-call SearchParameters for `values` (ef_search, nprobe); thread-safe, unlike
+    setting the fields on the shared index."""
+    inner: Any
+    if "ef_search" in values:
+        inner = _faiss.SearchParametersHNSW()
+        inner.efSearch = int(values["ef_search"])
+    elif "nprobe" in values:
+        inner = faiss.SearchParametersIVF()
+        inner.nprobe = int(values["nprobe"])
+    else:
+        return None
+    if isinstance(index, faiss.IndexPreTransform):
+        outer: Any = faiss.SearchParametersPreTransform()
+        outer.index_params = inner
+        # SWIG does not keep the inner object alive through the outer one.
+        outer.referenced_objects = [inner]
+        return outer
+    return inner
+
+
+def effective_nlist_of(index: Any) -> int | None:
+    """nlist of a built IVF index, or None for other types."""
+    try:
+        return int(faiss.extract_index_ivf(index).nlist)
+    except RuntimeError:
+        return None

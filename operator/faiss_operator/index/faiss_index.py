@@ -1,0 +1,532 @@
+"""`FAISSIndex`: the seed guide's index object — typed config in, external ids and metadata out.
+
+It wraps one FAISS index with what a service needs around it: config layering and validation,
+automatic training, ids and metadata, per-call search parameters, a rolling latency window, and
+a checksummed artifact on disk. The build Job, the serving pods and the tuner all use it, so the
+numbers the operator gates on come from the same code that serves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from faiss_operator.index import artifact, evaluation, factory, latency, records, settings
+from faiss_operator.index import config as index_config
+
+INDEX_FILE = "index.faiss"
+IDS_FILE = "ids.json"
+METADATA_FILE = "metadata.jsonl"
+ARTIFACT_FILES = (INDEX_FILE, IDS_FILE, METADATA_FILE)
+MAX_K = 10_000
+# Distinct per-call parameter sets kept ready; requests rarely use more than a handful.
+MAX_CACHED_PARAMS = 64
+
+_METRIC_ALIASES = {
+    "l2": index_config.Metric.L2,
+    "innerproduct": index_config.Metric.INNER_PRODUCT,
+    "inner_product": index_config.Metric.INNER_PRODUCT,
+    "ip": index_config.Metric.INNER_PRODUCT,
+}
+
+
+class IndexStateError(ValueError):
+    """An operation the index cannot do in its present state (empty, not built yet)."""
+
+
+class InputError(ValueError):
+    """Embeddings, queries, k or search parameters that do not fit this index."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    id: records.ExternalId
+    distance: float
+    metadata: records.Metadata | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+    """The hits of one query, nearest first; the three lists are aligned."""
+
+    ids: list[records.ExternalId]
+    distances: list[float]
+    metadata: list[records.Metadata | None]
+
+    @property
+    def hits(self) -> list[Hit]:
+        return [Hit(i, d, m) for i, d, m in zip(self.ids, self.distances, self.metadata, strict=True)]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ids": self.ids, "distances": self.distances, "metadata": self.metadata}
+
+
+def parse_metric(value: index_config.Metric | str) -> index_config.Metric:
+    if isinstance(value, index_config.Metric):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _METRIC_ALIASES:
+        return _METRIC_ALIASES[value.strip().lower()]
+    raise index_config.ConfigError(
+        f"metric: unknown metric {value!r}; expected L2 or InnerProduct (cosine = InnerProduct with normalize=True)"
+    )
+
+
+def _check_dimension(dimension: Any) -> int:
+    if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)) or dimension < 1:
+        raise index_config.ConfigError(f"dimension: expected a positive integer, got {dimension!r}")
+    return int(dimension)
+
+
+class FAISSIndex:
+    """A FAISS index with typed config, external ids, metadata, stats and a checksummed artifact."""
+
+    def __init__(
+        self,
+        dimension: int,
+        index_type: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        metric: index_config.Metric | str = index_config.Metric.L2,
+        normalize: bool = False,
+        env: Mapping[str, str] | None = None,
+        config_file: str | os.PathLike[str] | None = None,
+        latency_window: int = latency.DEFAULT_WINDOW,
+        **legacy: Any,
+    ) -> None:
+        """`legacy` takes config keys as keyword arguments, as the seed's first API did
+        (`FAISSIndex(dimension=384, index_type="IVF", nlist=100, nprobe=10)`)."""
+        self._dimension = _check_dimension(dimension)
+        self._metric = parse_metric(metric)
+        self._normalize = bool(normalize)
+        explicit = _merge_legacy(config, legacy)
+        self._resolved = settings.resolve_config(
+            index_type=index_type, config=explicit, env=env, config_file=config_file
+        )
+        self._config: index_config.IndexConfig = self._resolved.config
+        self._index: Any = None
+        self._plan: factory.BuildPlan | None = None
+        self._records = records.IdMap()
+        self._metadata: dict[records.ExternalId, records.Metadata] = {}
+        self._latency = latency.LatencyWindow(latency_window)
+        self._param_cache: dict[tuple[tuple[str, int], ...], Any] = {}
+        self._memory_cache: tuple[int, int] | None = None
+        self._write_lock = threading.Lock()
+        self.build_seconds = 0.0
+
+    # -- construction from other shapes ------------------------------------------------------
+
+    @classmethod
+    def from_tuning_result(
+        cls, dimension: int, tuning_result: Any, **kwargs: Any
+    ) -> FAISSIndex:
+        """An index configured as one result of `FAISSTuner.tune()` (object or its JSON dict)."""
+        if isinstance(tuning_result, Mapping):
+            index_type, values = tuning_result.get("index_type"), tuning_result.get("config")
+        else:
+            index_type = getattr(tuning_result, "index_type", None)
+            values = getattr(tuning_result, "config", None)
+        if not isinstance(index_type, str) or not isinstance(values, Mapping):
+            raise index_config.ConfigError(
+                "tuning_result: expected a tuning result (or its dict) with 'index_type' and 'config'"
+            )
+        return cls(dimension, index_type, dict(values), env={}, **kwargs)
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def metric(self) -> index_config.Metric:
+        return self._metric
+
+    @property
+    def normalize(self) -> bool:
+        return self._normalize
+
+    @property
+    def index_type(self) -> index_config.IndexTypeName:
+        return self._config.index_type
+
+    @property
+    def config(self) -> index_config.IndexConfig:
+        return self._config
+
+    @property
+    def config_sources(self) -> Mapping[str, str]:
+        return self._resolved.sources
+
+    @property
+    def ntotal(self) -> int:
+        return 0 if self._index is None else int(self._index.ntotal)
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    @property
+    def id_map(self) -> records.IdMap:
+        """Position in the FAISS index -> external id."""
+        return self._records
+
+    @property
+    def metadata(self) -> dict[records.ExternalId, records.Metadata]:
+        """External id -> metadata, for the ids that have any."""
+        return self._metadata
+
+    @property
+    def faiss_index(self) -> Any:
+        """The underlying faiss.Index (None before the first add)."""
+        return self._index
+
+    @property
+    def factory_string(self) -> str | None:
+        return None if self._plan is None else self._plan.factory
+
+    @property
+    def is_trained(self) -> bool:
+        return self._index is not None and bool(self._index.is_trained)
+
+    # -- adding -------------------------------------------------------------------------------
+
+    def add_embeddings(
+        self, embeddings: Any, ids: Any = None, metadata: Any = None
+    ) -> list[records.ExternalId]:
+        """Add vectors with their external ids and metadata; returns the ids added.
+
+        The first call builds the FAISS index (sizing nlist from the number of vectors) and
+        trains it when the type needs training; later calls only add.
+        """
+        vectors = self._as_vectors("embeddings", embeddings, allow_single=False)
+        with self._write_lock:
+            new_ids = records.prepare_ids(ids, count=vectors.shape[0], start=len(self._records))
+            self._records.check_new(new_ids)
+            new_metadata = records.prepare_metadata(metadata, new_ids)
+            started = time.perf_counter()
+            if self._index is None:
+                index, plan = factory.create_index(
+                    self._config, dimension=self._dimension, metric=self._metric, num_vectors=vectors.shape[0]
+                )
+                if plan.needs_training:
+                    factory.train_index(index, plan, vectors)
+                self._index, self._plan = index, plan
+            self._index.add(vectors)
+            self.build_seconds += time.perf_counter() - started
+            self._records.extend(new_ids)
+            self._metadata.update(new_metadata)
+            self._param_cache.clear()
+        return new_ids
+
+    # -- searching ----------------------------------------------------------------------------
+
+    def search(
+        self, queries: Any, k: int = 10, params: Mapping[str, Any] | None = None
+    ) -> list[SearchResult]:
+        """The k nearest stored vectors of each query, as external ids, distances and metadata.
+
+        A single 1-d query is accepted and gives a list of one result.
+        """
+        distances, positions = self.search_arrays(queries, k, params)
+        results = []
+        for row_distances, row_positions in zip(distances, positions, strict=True):
+            keep = row_positions >= 0
+            hit_ids = [self._records[int(p)] for p in row_positions[keep]]
+            results.append(
+                SearchResult(
+                    ids=hit_ids,
+                    distances=[float(d) for d in row_distances[keep]],
+                    metadata=[self._metadata.get(i) for i in hit_ids],
+                )
+            )
+        return results
+
+    def search_arrays(
+        self, queries: Any, k: int = 10, params: Mapping[str, Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(distances (q, k) float32, positions (q, k) int64); position -1 where fewer than k hits."""
+        if self._index is None or self._index.ntotal == 0:
+            raise IndexStateError("the index is empty: add embeddings (or load an index) before searching")
+        vectors = self._as_vectors("queries", queries, allow_single=True)
+        self._check_k(k)
+        search_params = self._search_parameters(params)
+        started = time.perf_counter()
+        if search_params is None:
+            distances, positions = self._index.search(vectors, k)
+        else:
+            distances, positions = self._index.search(vectors, k, params=search_params)
+        self._latency.record(time.perf_counter() - started)
+        return distances, positions
+
+    def external_ids(self, positions: np.ndarray) -> list[list[records.ExternalId | None]]:
+        """Map a (q, k) array of positions to external ids; -1 (no hit) becomes None."""
+        return [[self._records.external(int(p)) for p in row] for row in np.atleast_2d(positions)]
+
+    def _check_k(self, k: Any) -> None:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+            raise InputError(f"k: expected an integer from 1 to {MAX_K}, got {k!r}")
+
+    def _search_parameters(self, params: Mapping[str, Any] | None) -> Any:
+        if not params:
+            return None
+        if not isinstance(params, Mapping):
+            raise InputError(f"params: expected a mapping of search parameters, got {type(params).__name__}")
+        allowed = sorted(type(self._config).SEARCH_TIME_FIELDS)
+        for key, value in params.items():
+            if key not in allowed:
+                valid = ", ".join(allowed) if allowed else "none"
+                raise InputError(
+                    f"params.{key}: not a search-time parameter of index type {self.index_type!r}; valid: {valid}"
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InputError(f"params.{key}: expected a positive integer, got {value!r}")
+        cache_key = tuple(sorted((k, int(v)) for k, v in params.items()))
+        cached = self._param_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        values = dict(cache_key)
+        nlist = factory.effective_nlist_of(self._index)
+        if nlist is not None and values.get("nprobe", 0) > nlist:
+            raise InputError(f"params.nprobe: {values['nprobe']} exceeds the index's nlist ({nlist})")
+        try:
+            index_config.parse_config(self.index_type, {**self._config.model_dump(), **values})
+        except index_config.ConfigError as error:
+            raise InputError(str(error).replace("config.", "params.")) from None
+        built = factory.search_parameters(self._index, values)
+        if len(self._param_cache) >= MAX_CACHED_PARAMS:
+            self._param_cache.clear()
+        self._param_cache[cache_key] = built
+        return built
+
+    def _as_vectors(self, name: str, values: Any, *, allow_single: bool) -> np.ndarray:
+        try:
+            array = np.asarray(values)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"{name}: not a numeric array: {error}") from None
+        if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
+            raise InputError(f"{name}: expected a float array, got dtype {array.dtype}")
+        if array.ndim == 1 and allow_single:
+            array = array.reshape(1, -1)
+        if array.ndim != 2:
+            shape_hint = "(n, d) or (d,)" if allow_single else "(n, d)"
+            raise InputError(f"{name}: expected shape {shape_hint}, got {array.shape}")
+        if array.shape[0] == 0:
+            raise InputError(f"{name}: no vectors (shape {array.shape})")
+        if array.shape[1] != self._dimension:
+            raise InputError(f"{name}: dimension {array.shape[1]} does not match the index dimension {self._dimension}")
+        vectors = np.ascontiguousarray(array, dtype=np.float32)
+        if not np.isfinite(vectors).all():
+            raise InputError(f"{name}: contains NaN or infinite values")
+        if self._normalize:
+            vectors = vectors.copy() if vectors is array else vectors
+            faiss.normalize_L2(vectors)
+        return vectors
+
+    # -- stats --------------------------------------------------------------------------------
+
+    def memory_bytes(self) -> int:
+        """Bytes of the serialized FAISS index (cached until the next add)."""
+        if self._index is None:
+            return 0
+        if self._memory_cache is None or self._memory_cache[0] != self.ntotal:
+            self._memory_cache = (self.ntotal, evaluation.memory_bytes(self._index))
+        return self._memory_cache[1]
+
+    def get_stats(self) -> dict[str, Any]:
+        window = self._latency.stats()
+        return {
+            "total_vectors": self.ntotal,
+            "dimension": self._dimension,
+            "metric": self._metric.value,
+            "normalize": self._normalize,
+            "index_type": self.index_type,
+            "config": self._config.model_dump(mode="json"),
+            "factory": self.factory_string,
+            "nlist": None if self._index is None else factory.effective_nlist_of(self._index),
+            "is_trained": self.is_trained,
+            "memory_bytes": self.memory_bytes(),
+            "vectors_with_metadata": len(self._metadata),
+            "p50_query_time_ms": window.p50_ms,
+            "p90_query_time_ms": window.p90_ms,
+            "p99_query_time_ms": window.p99_ms,
+            "searches_in_window": window.count,
+        }
+
+    def reset_latency(self) -> None:
+        self._latency.clear()
+
+    # -- save and load ------------------------------------------------------------------------
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """What the manifest says about this index (the builder adds its own fields)."""
+        return {
+            "faiss_version": faiss.__version__,
+            "index_type": self.index_type,
+            "config": self._config.model_dump(mode="json"),
+            "factory": self.factory_string,
+            "nlist": None if self._index is None else factory.effective_nlist_of(self._index),
+            "dimension": self._dimension,
+            "metric": self._metric.value,
+            "normalize": self._normalize,
+            "num_vectors": self.ntotal,
+            "num_metadata": len(self._metadata),
+        }
+
+    def save_index(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Write the artifact directory (index, ids, metadata, manifest); returns the manifest.
+
+        An existing directory is replaced only when it holds a previous artifact (a manifest) or
+        nothing; anything else is refused rather than mixed into the checksummed artifact.
+        """
+        if self._index is None:
+            raise IndexStateError("nothing to save: the index is empty; add embeddings first")
+        root = Path(path)
+        _prepare_directory(root)
+        faiss.write_index(self._index, str(root / INDEX_FILE))
+        (root / IDS_FILE).write_text(json.dumps(self._records.ids()))
+        with (root / METADATA_FILE).open("w") as handle:
+            for external_id in self._records.ids():
+                handle.write(json.dumps(self._metadata.get(external_id)) + "\n")
+        return artifact.write_manifest(root, **self.manifest_fields())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FAISSIndex:
+        """An index read from an artifact directory, after its checksums are verified."""
+        manifest = artifact.verify_artifact(path)
+        dimension = manifest.get("dimension")
+        if not isinstance(dimension, int):
+            raise artifact.ArtifactError(f"artifact {path}: manifest has no valid dimension")
+        loaded = cls(dimension, "Flat", env={})
+        loaded._read_artifact(Path(path), manifest)
+        return loaded
+
+    def load_index(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Replace this index with the artifact at `path`; its dimension must match. Returns the manifest."""
+        manifest = artifact.verify_artifact(path)
+        if manifest.get("dimension") != self._dimension:
+            raise artifact.ArtifactError(
+                f"artifact {path}: dimension {manifest.get('dimension')} does not match this index's "
+                f"dimension {self._dimension}"
+            )
+        self._read_artifact(Path(path), manifest)
+        return manifest
+
+    def _read_artifact(self, root: Path, manifest: dict[str, Any]) -> None:
+        for name in ARTIFACT_FILES:
+            if name not in manifest["files"]:
+                raise artifact.ArtifactError(f"artifact {root}: the manifest lists no {name}")
+        try:
+            index_type = str(manifest["index_type"])
+            parsed = index_config.parse_config(index_type, manifest.get("config") or {})
+            metric = parse_metric(manifest["metric"])
+        except (KeyError, index_config.ConfigError) as error:
+            raise artifact.ArtifactError(f"artifact {root}: manifest describes no valid index: {error}") from None
+        try:
+            index = faiss.read_index(str(root / INDEX_FILE))
+        except RuntimeError as error:
+            raise artifact.ArtifactError(f"artifact {root}: {INDEX_FILE} is not a FAISS index: {error}") from None
+        if int(index.d) != self._dimension:
+            raise artifact.ArtifactError(
+                f"artifact {root}: {INDEX_FILE} has dimension {index.d}, the manifest says {self._dimension}"
+            )
+        ids = _read_ids(root)
+        metadata_rows = _read_metadata(root)
+        expected = manifest.get("num_vectors")
+        if not (int(index.ntotal) == len(ids) == len(metadata_rows) == expected):
+            raise artifact.ArtifactError(
+                f"artifact {root}: counts disagree: manifest {expected}, {INDEX_FILE} {index.ntotal}, "
+                f"{IDS_FILE} {len(ids)}, {METADATA_FILE} {len(metadata_rows)}"
+            )
+        id_map = records.IdMap()
+        id_map.check_new(ids)
+        id_map.extend(ids)
+        with self._write_lock:
+            self._config = parsed
+            self._resolved = settings.ResolvedConfig(
+                index_type=parsed.index_type,
+                config=parsed,
+                sources={key: f"artifact:{root}" for key in ["index_type", *index_config.config_keys(index_type)]},
+            )
+            self._metric = metric
+            self._normalize = bool(manifest.get("normalize", False))
+            self._index = index
+            factory_string = manifest.get("factory")
+            self._plan = factory.BuildPlan(
+                factory=str(factory_string), needs_training=False, min_training_vectors=0,
+                training_vectors=0, nlist=manifest.get("nlist"),
+            )
+            self._records = id_map
+            self._metadata = {i: m for i, m in zip(ids, metadata_rows, strict=True) if m is not None}
+            self._param_cache.clear()
+            self._memory_cache = None
+            self._latency.clear()
+
+
+def _merge_legacy(config: Mapping[str, Any] | None, legacy: Mapping[str, Any]) -> dict[str, Any] | None:
+    if config is not None and not isinstance(config, Mapping):
+        raise index_config.ConfigError(f"config: expected a mapping of parameters, got {type(config).__name__}")
+    if not legacy:
+        return None if config is None else dict(config)
+    merged = dict(config or {})
+    for key, value in legacy.items():
+        if key in merged and merged[key] != value:
+            raise index_config.ConfigError(
+                f"config.{key}: given twice with different values ({merged[key]!r} in config, {value!r} as argument)"
+            )
+        merged[key] = value
+    return merged
+
+
+def _prepare_directory(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise artifact.ArtifactError(f"artifact {root}: exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()):
+        if not (root / artifact.MANIFEST_NAME).is_file():
+            raise artifact.ArtifactError(
+                f"artifact {root}: refusing to write into a non-empty directory that holds no artifact"
+            )
+        # Empty it rather than remove it: the directory may be a volume's mount point.
+        for child in root.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def _read_ids(root: Path) -> list[records.ExternalId]:
+    try:
+        raw = json.loads((root / IDS_FILE).read_text())
+        if not isinstance(raw, list):
+            raise ValueError("not a JSON list")
+        return [records.normalize_id(value, where=IDS_FILE) for value in raw]
+    except (ValueError, records.RecordError) as error:
+        raise artifact.ArtifactError(f"artifact {root}: {IDS_FILE} is not a list of ids: {error}") from None
+
+
+def _read_metadata(root: Path) -> list[records.Metadata | None]:
+    rows: list[records.Metadata | None] = []
+    with (root / METADATA_FILE).open() as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise artifact.ArtifactError(
+                    f"artifact {root}: {METADATA_FILE} line {number} is not JSON: {error}"
+                ) from None
+            if value is not None and not isinstance(value, dict):
+                raise artifact.ArtifactError(f"artifact {root}: {METADATA_FILE} line {number} is not an object")
+            rows.append(value)
+    return rows

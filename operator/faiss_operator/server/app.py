@@ -1,0 +1,152 @@
+"""The HTTP routes of a serving pod, on Starlette (served by uvicorn; see README "Serving: HTTP stack").
+
+POST /v1/search, the hot path, is answered by a plain ASGI function in front of the Starlette
+router: building Starlette's request, routing and response objects costs a measurable share of
+a sub-millisecond search. Everything else goes through Starlette.
+
+Every answer is JSON except /metrics. A request the server refuses gets a 4xx with
+{"error": message}; an unknown path 404, a wrong method 405, a body over the limit 413 (checked
+from Content-Length before reading, and again while reading), a search before the index is
+ready 503. Nothing a client sends can produce a 500: the search path catches only what it
+expects, and an unexpected error is logged and answered 500 as a bug, never crashes the pod.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+import prometheus_client
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from faiss_operator.index import InputError
+from faiss_operator.server import requests as search_requests
+from faiss_operator.server.service import NotReadyError, Phase, SearchService
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type=JSON, headers=headers)
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": message}, status)
+
+
+def create_app(service: SearchService) -> ASGIApp:
+    m = service.metrics
+
+    def record(endpoint: str, status: int, started: float) -> None:
+        m.request_seconds.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+        m.requests.labels(endpoint=endpoint, code=str(status)).inc()
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "alive", "phase": service.phase.value})
+
+    async def readyz(request: Request) -> Response:
+        ready = service.phase is Phase.READY
+        return _json({"ready": ready, "phase": service.phase.value, "reason": service.reason}, 200 if ready else 503)
+
+    async def info(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = _json(service.info())
+        except NotReadyError as error:
+            response = _error(503, str(error))
+        record("info", response.status_code, started)
+        return response
+
+    async def metrics(request: Request) -> Response:
+        return Response(service.metrics.exposition(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+    async def search(request: Request) -> Response:
+        raise AssertionError("POST /v1/search is answered in front of the router")
+
+    async def not_found(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        return _error(error.status_code, f"{request.method} {request.url.path}: {error.detail}")
+
+    async def unexpected(request: Request, error: Exception) -> Response:
+        logger.exception("Failed to answer request: path=%s", request.url.path)
+        return _error(500, f"internal error: {type(error).__name__}")
+
+    router = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/v1/info", info, methods=["GET"]),
+            Route("/v1/search", search, methods=["POST"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: not_found, Exception: unexpected},
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/search" and scope["method"] == "POST":
+            started = time.perf_counter()
+            m.in_flight.inc()
+            try:
+                status, body = await _fast_search(service, scope, receive)
+            except Exception:
+                logger.exception("Failed to answer request: path=/v1/search")
+                status, body = 500, orjson.dumps({"error": "internal error"})
+            finally:
+                m.in_flight.dec()
+            headers = _json_headers(len(body))
+            if service.revision:  # which revision answered, when a Service spreads probes over several
+                headers.append((b"x-faiss-revision", service.revision.encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            record("search", status, started)
+            return
+        await router(scope, receive, send)
+
+    return app
+
+
+def _json_headers(length: int) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", JSON.encode()), (b"content-length", str(length).encode())]
+
+
+async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    limit = service.limits.max_body_bytes
+    try:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    raise search_requests.RequestError(400, f"invalid Content-Length {value.decode(errors='replace')!r}")
+                if int(value) > limit:
+                    raise search_requests.RequestError(
+                        413, f"request body of {int(value)} bytes is larger than the limit of {limit}"
+                    )
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 400, orjson.dumps({"error": "client disconnected"})
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise search_requests.RequestError(413, f"request body is larger than the limit of {limit} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        parsed = service.parse(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        return 200, orjson.dumps(await service.search(parsed))
+    except search_requests.RequestError as error:
+        return error.status, orjson.dumps({"error": error.message})
+    except InputError as error:  # what only the loaded index can tell, e.g. nprobe above its nlist
+        return 400, orjson.dumps({"error": str(error)})
+    except NotReadyError as error:
+        return 503, orjson.dumps({"error": f"not ready: {error}"})

@@ -1,0 +1,44 @@
+"""Loading a build artifact for serving: verify every checksum, then load the index.
+
+Verification reads every file of the artifact (the index, ids, metadata, the query sample) and
+compares it with the manifest, so a truncated copy or a flipped byte on the volume keeps the pod
+unready with the file named in the log, instead of serving wrong answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from faiss_operator.index import FAISSIndex, artifact
+
+QUERIES_FILE = "queries.npy"
+REPORT_FILE = "report.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedArtifact:
+    index: FAISSIndex
+    manifest: dict[str, Any]
+    report: dict[str, Any]
+    revision: str
+    warmup_queries: npt.NDArray[np.float32] | None
+
+
+def load_artifact(directory: Path) -> LoadedArtifact:
+    """Raises artifact.ArtifactError (checksum, missing or extra file) or OSError."""
+    manifest = artifact.verify_artifact(directory)
+    index = FAISSIndex.load(directory)
+    report: dict[str, Any] = {}
+    if (directory / REPORT_FILE).is_file():
+        report = json.loads((directory / REPORT_FILE).read_text())
+    queries = None
+    if (directory / QUERIES_FILE).is_file():
+        queries = np.load(directory / QUERIES_FILE, allow_pickle=False).astype(np.float32, copy=False)
+    revision = str(manifest.get("revision") or report.get("revision") or directory.name)
+    return LoadedArtifact(index=index, manifest=manifest, report=report, revision=revision, warmup_queries=queries)

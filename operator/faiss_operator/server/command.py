@@ -1,0 +1,111 @@
+"""`faiss-operator serve --artifact DIR`: the serving pod's main program.
+
+HTTP starts first, so /healthz answers while the artifact is verified and loaded on a background
+thread; /readyz turns 200 only after the warm-up. SIGTERM (what the kubelet sends) marks the pod
+Draining, stops accepting connections, lets in-flight requests finish (up to --drain-seconds),
+then exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from faiss_operator.index import faiss_index
+from faiss_operator.server import app as server_app, requests, service as server_service
+
+logger = logging.getLogger("faiss_operator.server")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--artifact", required=True, type=Path, help="artifact directory written by `build`")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--search-threads", type=int, default=_cores(),
+                        help="threads searching in parallel (default: the cores this process may use)")
+    parser.add_argument("--max-k", type=int, default=requests.Limits.max_k)
+    parser.add_argument("--max-batch", type=int, default=requests.Limits.max_batch,
+                        help="most query vectors in one request")
+    parser.add_argument("--max-body-bytes", type=int, default=requests.Limits.max_body_bytes)
+    parser.add_argument("--warmup-queries", type=int, default=server_service.DEFAULT_WARMUP_QUERIES)
+    parser.add_argument("--drain-seconds", type=float, default=25.0,
+                        help="longest wait for in-flight requests after SIGTERM")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class _DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, service: server_service.SearchService) -> None:
+        super().__init__(config)
+        self._service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            logger.info("Received signal, draining: signal=%d", sig)
+        self._service.begin_draining()
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises a captured signal after its graceful shutdown, so the process would
+        # die by SIGTERM before our own cleanup; a drained pod exits 0 instead.
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for name, value in (("--search-threads", args.search_threads), ("--max-k", args.max_k),
+                        ("--max-batch", args.max_batch), ("--max-body-bytes", args.max_body_bytes)):
+        if value < 1:
+            logger.error("Refused argument: %s must be >= 1 (got %d)", name, value)
+            return 2
+    if args.max_k > faiss_index.MAX_K:
+        logger.error("Refused argument: --max-k must be <= %d (got %d)", faiss_index.MAX_K, args.max_k)
+        return 2
+    limits = requests.Limits(max_k=args.max_k, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
+    service = server_service.SearchService(
+        args.artifact, limits=limits, workers=args.search_threads, warmup_queries=args.warmup_queries
+    )
+    config = uvicorn.Config(
+        server_app.create_app(service),
+        host=args.host,
+        port=args.port,
+        loop=_best("uvloop", "asyncio"),
+        http=_best("httptools", "h11"),
+        lifespan="off",
+        access_log=False,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=args.drain_seconds,
+    )
+    server = _DrainingServer(config, service)
+    threading.Thread(target=service.load, name="load-artifact", daemon=True).start()
+    try:
+        server.run()
+    finally:
+        service.close()
+    if not server.started:
+        logger.error("Failed to start the HTTP server: host=%s port=%d", args.host, args.port)
+        return 1
+    logger.info("Stopped")
+    return 0
+
+
+def _best(preferred: str, fallback: str) -> str:
+    try:
+        __import__(preferred)
+    except ImportError:
+        return fallback
+    return preferred

@@ -1,0 +1,137 @@
+"""Validation of search requests: every way a request can be wrong becomes a RequestError (4xx).
+
+The body is parsed with orjson (which refuses NaN and Infinity literals, as JSON does) and its
+shape checked by a strict pydantic model, so that a string, a boolean or a nested list where a
+number belongs is refused rather than coerced. The numeric checks (dimension, finiteness in
+float32, batch size, k) and the per-request search parameters come after, against the loaded
+index; parameters are validated by the index layer's own config model, so the server accepts
+exactly what the index type accepts, with the same bounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pydantic
+
+from faiss_operator.index import config as index_config
+
+
+class RequestError(Exception):
+    """A request the server refuses; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    max_k: int = 1000
+    max_batch: int = 1024
+    max_body_bytes: int = 16 << 20
+
+
+class _SearchBody(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+
+    vectors: list[list[float]] | None = None
+    vector: list[float] | None = None
+    k: Annotated[int, pydantic.Field(ge=1)] = 10
+    params: dict[str, Any] | None = None
+    include_metadata: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchRequest:
+    queries: npt.NDArray[np.float32]
+    k: int
+    params: tuple[tuple[str, int], ...]  # sorted, hashable: requests with equal params share a batch
+    include_metadata: bool
+    single: bool  # answered in the single-vector form
+
+
+def parse_search(
+    body: bytes,
+    *,
+    dimension: int,
+    index_type: str,
+    config: Mapping[str, Any],
+    limits: Limits,
+) -> SearchRequest:
+    if len(body) > limits.max_body_bytes:
+        raise RequestError(413, f"request body of {len(body)} bytes is larger than the limit of {limits.max_body_bytes}")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise RequestError(400, f"malformed JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise RequestError(400, "the body must be a JSON object with 'vectors' (or 'vector') and optionally 'k'")
+    try:
+        parsed = _SearchBody.model_validate(document)
+    except pydantic.ValidationError as error:
+        raise RequestError(400, _describe(error)) from None
+
+    if (parsed.vectors is None) == (parsed.vector is None):
+        raise RequestError(400, "give exactly one of 'vectors' (a list of vectors) or 'vector' (one vector)")
+    rows = parsed.vectors if parsed.vectors is not None else [parsed.vector or []]
+    if not rows:
+        raise RequestError(400, "'vectors' is empty")
+    if len(rows) > limits.max_batch:
+        raise RequestError(413, f"{len(rows)} vectors in one request is more than the limit of {limits.max_batch}")
+    for number, row in enumerate(rows):
+        if len(row) != dimension:
+            where = "'vector'" if parsed.vector is not None else f"vectors[{number}]"
+            raise RequestError(400, f"{where} has dimension {len(row)}; this index has dimension {dimension}")
+    queries = np.array(rows, dtype=np.float32)
+    finite = np.isfinite(queries).all(axis=1)
+    if not finite.all():
+        first = int(np.flatnonzero(~finite)[0])
+        raise RequestError(400, f"vectors[{first}] holds a value outside the float32 range")
+    if parsed.k > limits.max_k:
+        raise RequestError(400, f"k={parsed.k} is above the limit of {limits.max_k}")
+    return SearchRequest(
+        queries=queries,
+        k=parsed.k,
+        params=_check_params(parsed.params or {}, index_type, config),
+        include_metadata=parsed.include_metadata,
+        single=parsed.vector is not None,
+    )
+
+
+def _check_params(params: dict[str, Any], index_type: str, config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    if not params:
+        return ()
+    model = index_config.config_model_for(index_type)
+    allowed = sorted(model.SEARCH_TIME_FIELDS)
+    for key, value in params.items():
+        if key not in allowed:
+            valid = ", ".join(allowed) if allowed else "none"
+            raise RequestError(
+                400, f"params.{key}: not a search parameter of index type {index_type}; valid: {valid}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RequestError(400, f"params.{key}: must be an integer, got {value!r}")
+    try:
+        index_config.parse_config(index_type, {**config, **params})
+    except index_config.ConfigError as error:
+        raise RequestError(400, f"params: {error}") from None
+    return tuple(sorted(params.items()))
+
+
+def _describe(error: pydantic.ValidationError) -> str:
+    problems = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(part) for part in item["loc"]) or "body"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"{location}: unknown field")
+        else:
+            problems.append(f"{location}: {item['msg']}")
+    more = len(error.errors()) - 5
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")

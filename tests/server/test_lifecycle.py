@@ -1,0 +1,105 @@
+"""Readiness only after verification and warm-up; a corrupt artifact never gets ready; SIGTERM drains."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.server.conftest import DEADLINE_S, make_artifact, running_server
+
+
+def test_ready_only_after_warm_up(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path, index_type="Flat", count=20_000)
+    with running_server(artifact, tmp_path / "log", "--warmup-queries", "15000", "--search-threads", "1") as server:
+        early = server.request("GET", "/readyz")
+        assert early.status == 503 and early.json()["phase"] in ("Loading", "WarmingUp")
+        refused = server.search({"vector": [0.0] * 16})
+        assert refused.status == 503 and "not ready" in refused.json()["error"]
+        assert server.request("GET", "/healthz").status == 200
+        ready = server.wait_for("/readyz", 200)
+        assert ready.json()["phase"] == "Ready"
+        assert server.search({"vector": [0.0] * 16}).status == 200
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "extra file", "missing file"])
+def test_corrupt_artifact_keeps_the_server_unready(tmp_path: Path, damage: str) -> None:
+    artifact = make_artifact(tmp_path, index_type="Flat", count=500)
+    index_file = artifact / "index.faiss"
+    if damage == "flip a byte":
+        data = bytearray(index_file.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        index_file.write_bytes(bytes(data))
+    elif damage == "truncate":
+        index_file.write_bytes(index_file.read_bytes()[:-10])
+    elif damage == "extra file":
+        (artifact / "notes.txt").write_text("hello")
+    else:
+        (artifact / "queries.npy").unlink()
+    log = tmp_path / "log"
+    with running_server(artifact, log) as server:
+        deadline = time.monotonic() + DEADLINE_S
+        while "staying unready" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        answer = server.request("GET", "/readyz")
+        assert answer.status == 503 and answer.json()["phase"] == "Failed"
+        reason = answer.json()["reason"]
+        expected = {"flip a byte": "index.faiss is corrupt", "truncate": "index.faiss is truncated",
+                    "extra file": "notes.txt", "missing file": "queries.npy is missing"}[damage]
+        assert expected in reason and expected in log.read_text()
+        assert server.request("GET", "/healthz").status == 200
+        assert server.search({"vector": [0.0] * 16}).status == 503
+        assert server.request("GET", "/v1/info").status == 503
+
+
+def test_missing_artifact_directory_is_unready(tmp_path: Path) -> None:
+    with running_server(tmp_path / "nope", tmp_path / "log") as server:
+        server.wait_for("/readyz", 503)
+        deadline = time.monotonic() + DEADLINE_S
+        while server.request("GET", "/readyz").json()["phase"] != "Failed":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path, index_type="Flat", count=100_000)
+    log = tmp_path / "log"
+    with running_server(artifact, log, "--max-batch", "4096", "--max-body-bytes", str(64 << 20),
+                        "--warmup-queries", "1") as server:
+        server.wait_for("/readyz", 200)
+        queries = np.random.default_rng(0).standard_normal((2048, 16)).round(3).tolist()
+        body = json.dumps({"vectors": queries, "k": 50}).encode()
+        connection = socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S)
+        connection.sendall(b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.monotonic() + DEADLINE_S
+        while "faiss_requests_in_flight 1.0" not in server.request("GET", "/metrics").body.decode():
+            assert time.monotonic() < deadline
+        server.process.send_signal(signal.SIGTERM)
+        reply = b""
+        while part := connection.recv(1 << 20):
+            reply += part
+            if b"\r\n\r\n" in reply:
+                head, _, rest = reply.partition(b"\r\n\r\n")
+                length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
+                if len(rest) >= length:
+                    break
+        connection.close()
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert len(json.loads(reply.partition(b"\r\n\r\n")[2])["results"]) == 2048
+        assert server.process.wait(timeout=DEADLINE_S) == 0
+        assert "draining" in log.read_text()
+        shutil.rmtree(artifact)
+
+
+@pytest.mark.parametrize("flags", [["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "0"], ["--max-batch", "-1"]])
+def test_bad_serve_flags_exit_2_before_listening(tmp_path: Path, flags: list[str]) -> None:
+    from faiss_operator import cli
+
+    assert cli.main(["serve", "--artifact", str(tmp_path), "--port", "1", *flags]) == 2
