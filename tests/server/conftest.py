@@ -84,6 +84,17 @@ class Server:
         raise AssertionError(f"{path} did not answer {status} within {deadline_s}s (last: {last})")
 
 
+    def wait_for_phase(self, phase: str, deadline_s: float = DEADLINE_S) -> Response:
+        """/readyz once it reports `phase` (Loading, WarmingUp, Ready, Failed, Draining)."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            answer = self.request("GET", "/readyz")
+            if answer.json()["phase"] == phase:
+                return answer
+            assert time.monotonic() < deadline, f"phase {phase} not reached within {deadline_s}s: {self.log.read_text()}"
+            time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

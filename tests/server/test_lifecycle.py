@@ -62,10 +62,7 @@ def test_corrupt_artifact_keeps_the_server_unready(tmp_path: Path, damage: str) 
 def test_missing_artifact_directory_is_unready(tmp_path: Path) -> None:
     with running_server(tmp_path / "nope", tmp_path / "log") as server:
         server.wait_for("/readyz", 503)
-        deadline = time.monotonic() + DEADLINE_S
-        while server.request("GET", "/readyz").json()["phase"] != "Failed":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        server.wait_for_phase("Failed")
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ class LoadedArtifact:
     warmup_queries: npt.NDArray[np.float32] | None
 
 
-def load_artifact(directory: Path) -> LoadedArtifact:
+def load_artifact(directory: Path, *, revision: str | None = None) -> LoadedArtifact:
     """Raises artifact.ArtifactError (checksum, missing or extra file) or OSError."""
     manifest = artifact.verify_artifact(directory)
     index = FAISSIndex.load(directory)
@@ -40,5 +40,5 @@ def load_artifact(directory: Path) -> LoadedArtifact:
     queries = None
     if (directory / QUERIES_FILE).is_file():
         queries = np.load(directory / QUERIES_FILE, allow_pickle=False).astype(np.float32, copy=False)
-    revision = str(manifest.get("revision") or report.get("revision") or directory.name)
+    revision = revision or str(manifest.get("revision") or report.get("revision") or directory.name)
     return LoadedArtifact(index=index, manifest=manifest, report=report, revision=revision, warmup_queries=queries)

@@ -9,11 +9,13 @@ then exits 0.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -27,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifact", required=True, type=Path, help="artifact directory written by `build`")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--revision", help="revision name to report (default: the artifact's own); a "
+                        "search-parameter-only revision serves an artifact built for another")
+    parser.add_argument("--search-params", type=_search_params, default={},
+                        help='default search-time parameters as JSON, e.g. \'{"ef_search": 128}\'')
     parser.add_argument("--search-threads", type=int, default=_cores(),
                         help="threads searching in parallel (default: the cores this process may use)")
     parser.add_argument("--max-k", type=int, default=requests.Limits.max_k)
@@ -37,6 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drain-seconds", type=float, default=25.0,
                         help="longest wait for in-flight requests after SIGTERM")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _search_params(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error.msg} at position {error.pos})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _cores() -> int:
@@ -77,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     limits = requests.Limits(max_k=args.max_k, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
     service = server_service.SearchService(
-        args.artifact, limits=limits, workers=args.search_threads, warmup_queries=args.warmup_queries
+        args.artifact, limits=limits, workers=args.search_threads, warmup_queries=args.warmup_queries,
+        revision=args.revision, search_defaults=args.search_params,
     )
     config = uvicorn.Config(
         server_app.create_app(service),

@@ -12,14 +12,14 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from faiss_operator.index import faiss_index
+from faiss_operator.index import config as index_config, faiss_index
 from faiss_operator.server import artifact_loader, batching, metrics as server_metrics, requests
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class SearchService:
         limits: requests.Limits = requests.Limits(),
         workers: int = 2,
         warmup_queries: int = DEFAULT_WARMUP_QUERIES,
+        revision: str | None = None,
+        search_defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self.artifact_dir = artifact_dir
         self.limits = limits
@@ -59,6 +61,8 @@ class SearchService:
         self._artifact: artifact_loader.LoadedArtifact | None = None
         self._batcher: batching.MicroBatcher | None = None
         self._config: dict[str, Any] = {}
+        self._revision_override = revision
+        self._search_defaults = dict(search_defaults or {})
 
     @property
     def phase(self) -> Phase:
@@ -81,15 +85,14 @@ class SearchService:
         """Verify, load and warm up; never raises: a failure leaves the service unready."""
         started = time.monotonic()
         try:
-            loaded = artifact_loader.load_artifact(self.artifact_dir)
+            loaded = artifact_loader.load_artifact(self.artifact_dir, revision=self._revision_override)
+            self._config = _serving_config(loaded.index, self._search_defaults)
         except Exception as error:  # any failure to load means: never ready, say why
             self._set_phase(Phase.FAILED, f"artifact {self.artifact_dir} failed verification or loading: {error}")
             logger.error("Failed to load artifact, staying unready: artifact=%s error=%s", self.artifact_dir, error)
             return
         index = loaded.index
         self._artifact = loaded
-        self._config = dict(index.config.model_dump(mode="json"))
-        self._config.pop("index_type", None)
         logger.info("Loaded artifact: artifact=%s revision=%s vectors=%d seconds=%.1f",
                     self.artifact_dir, loaded.revision, index.ntotal, time.monotonic() - started)
         self._set_phase(Phase.WARMING, "running warm-up queries")
@@ -107,7 +110,7 @@ class SearchService:
             queries = rng.standard_normal((self._warmup_queries, loaded.index.dimension)).astype(np.float32)
         for number in range(self._warmup_queries):
             row = queries[number % len(queries)]
-            loaded.index.search_arrays(row[None, :], 10)
+            loaded.index.search_arrays(row[None, :], 10, self._search_defaults or None)
 
     def _publish_gauges(self, loaded: artifact_loader.LoadedArtifact) -> None:
         index = loaded.index
@@ -125,8 +128,8 @@ class SearchService:
         npt.NDArray[np.float32], npt.NDArray[np.int64]
     ]:
         assert self._artifact is not None
-        overrides = dict(params) if params else None  # type: ignore[call-overload]
-        distances, positions = self._artifact.index.search_arrays(queries, k, overrides)
+        overrides = {**self._search_defaults, **(dict(params) if params else {})}  # type: ignore[call-overload]
+        distances, positions = self._artifact.index.search_arrays(queries, k, overrides or None)
         return distances, positions
 
     def begin_draining(self) -> None:
@@ -189,6 +192,21 @@ class SearchService:
         if self._phase not in (Phase.READY, Phase.DRAINING):
             raise NotReadyError(f"{self._phase.value}: {self._reason}")
         return self._require_loaded()
+
+
+def _serving_config(index: faiss_index.FAISSIndex, search_defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The effective config as served: the built config with the default search parameters applied."""
+    allowed = type(index.config).SEARCH_TIME_FIELDS
+    for key in search_defaults:
+        if key not in allowed:
+            raise ValueError(
+                f"--search-params: {key!r} is not a search-time parameter of index type {index.index_type!r}; "
+                f"valid: {', '.join(sorted(allowed)) or 'none'}"
+            )
+    values = {**index.config.model_dump(mode="json"), **search_defaults}
+    effective = index_config.parse_config(index.index_type, values).model_dump(mode="json")
+    effective.pop("index_type", None)
+    return effective
 
 
 def _metric_name(metric: Any) -> str:

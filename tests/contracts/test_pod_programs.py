@@ -1,0 +1,96 @@
+"""The controller's command lines and report parser agree with the real pod programs.
+
+The controller spells the flags of `faiss-operator build` and `serve` in controller/programs.py
+and reads the build's termination message with controller/report.py; the programs live in
+builder/ and server/. These tests run the real programs with exactly the controller's argv, so a
+renamed flag or report field fails here instead of in a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from faiss_operator import cli
+from faiss_operator.controller import programs, report
+from tests.server.conftest import make_artifact, running_server
+
+DIMENSION = 16
+COUNT = 1500
+
+
+def _with_local_termination_log(argv: list[str], path: Path) -> list[str]:
+    position = argv.index("--termination-log")
+    return [*argv[: position + 1], str(path), *argv[position + 2 :]]
+
+
+def test_build_runs_with_the_controllers_argv_and_its_report_parses(tmp_path: Path) -> None:
+    vectors = np.random.default_rng(3).standard_normal((COUNT, DIMENSION)).astype(np.float32)
+    np.save(tmp_path / "v.npy", vectors)
+    (tmp_path / "ids.txt").write_text("".join(f"doc-{i}\n" for i in range(COUNT)))
+    argv = programs.build_args(
+        source=str(tmp_path / "v.npy"), out=str(tmp_path / "artifact"), index_type="HNSW",
+        config={"m": 8, "ef_construction": 40, "ef_search": 32}, dimension=DIMENSION, metric="InnerProduct",
+        normalize=True, k=5, queries=40, ids=str(tmp_path / "ids.txt"),
+    )
+    assert argv[:2] == [programs.PROGRAM, "build"]
+    termination_log = tmp_path / "termination-log"
+
+    exit_code = cli.main(_with_local_termination_log(argv, termination_log)[1:])
+
+    assert exit_code == 0
+    parsed = report.parse_report(termination_log.read_text())
+    assert parsed.vectors == COUNT
+    assert parsed.k == 5
+    assert 0.5 <= parsed.recall <= 1.0
+    assert parsed.p99_ms > 0
+    manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text())
+    assert manifest["metric"] == "InnerProduct" and manifest["normalize"] is True
+
+
+def test_a_build_that_fails_still_leaves_a_report_the_controller_can_read(tmp_path: Path) -> None:
+    np.save(tmp_path / "v.npy", np.ones((COUNT, DIMENSION + 1), dtype=np.float32))
+    argv = programs.build_args(
+        source=str(tmp_path / "v.npy"), out=str(tmp_path / "artifact"), index_type="HNSW", config={},
+        dimension=DIMENSION, metric="L2", normalize=False, k=5, queries=40,
+    )
+    termination_log = tmp_path / "termination-log"
+
+    exit_code = cli.main(_with_local_termination_log(argv, termination_log)[1:])
+
+    assert exit_code != 0
+    assert not (tmp_path / "artifact").exists()
+    message = termination_log.read_text()
+    assert "dimension" in message
+    try:
+        report.parse_report(message)
+    except report.ReportError as error:
+        assert "incomplete" in str(error)
+    else:
+        raise AssertionError("a failed build's report must not pass as a successful one")
+
+
+def test_serve_takes_the_controllers_revision_and_search_parameters(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path, config={"m": 8, "ef_construction": 40, "ef_search": 16})
+    argv = programs.serve_args(artifact=str(artifact), port=0, search_params={"ef_search": 96}, revision="b7e1c0")
+    flags = argv[argv.index("--revision"):]
+
+    with running_server(artifact, tmp_path / "server.log", *flags) as server:
+        info = server.wait_for("/readyz", 200) and server.request("GET", "/v1/info").json()
+
+    assert info["revision"] == "b7e1c0"
+    assert info["config"]["ef_search"] == 96
+
+
+def test_serve_stays_unready_when_the_search_parameters_do_not_fit_the_index(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path)
+    argv = programs.serve_args(artifact=str(artifact), port=0, search_params={"nprobe": 4}, revision="b7e1c0")
+    flags = argv[argv.index("--revision"):]
+
+    with running_server(artifact, tmp_path / "server.log", *flags) as server:
+        answer = server.wait_for_phase("Failed")
+
+    assert answer.status == 503
+    assert "'nprobe' is not a search-time parameter of index type 'HNSW'" in answer.json()["reason"]
