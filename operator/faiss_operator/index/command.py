@@ -74,6 +74,15 @@ def _load(path: Path, flag: str) -> np.ndarray:
     return array
 
 
+def _varying_keys(report: tuner.TuningReport) -> dict[str, set[str]]:
+    """Per index type, the config keys whose values differ between results: the ones worth a column."""
+    seen: dict[str, dict[str, set[str]]] = {}
+    for result in report.results:
+        for key, value in result.config.items():
+            seen.setdefault(result.index_type, {}).setdefault(key, set()).add(repr(value))
+    return {name: {k for k, values in keys.items() if len(values) > 1} for name, keys in seen.items()}
+
+
 def format_report(report: tuner.TuningReport) -> str:
     goal = report.target
     lines = [
@@ -81,10 +90,11 @@ def format_report(report: tuner.TuningReport) -> str:
         f"recall@{report.k} vs exact; target recall >= {goal.min_recall}"
         + (f", p99 <= {goal.max_p99_ms} ms" if goal.max_p99_ms else "")
         + f", cheapest by {goal.optimize}",
-        f"{'#':>3} {'type':<9} {'config':<52} {'recall':>6} {'p50ms':>7} {'p99ms':>7} {'B/vec':>7} {'build s':>7}  ",
+        f"{'#':>3} {'type':<9} {'config (keys varied)':<52} {'recall':>6} {'p50ms':>7} {'p99ms':>7} {'B/vec':>7} {'build s':>7}  ",
     ]
+    varying = _varying_keys(report)
     for number, result in enumerate(report.results[:TABLE_ROWS], start=1):
-        shown = ",".join(f"{k}={v}" for k, v in result.config.items() if v is not None)
+        shown = ",".join(f"{k}={v}" for k, v in result.config.items() if k in varying.get(result.index_type, ()))
         flags = ("target " if result.meets_target else "") + ("pareto" if result.pareto else "")
         lines.append(
             f"{number:>3} {result.index_type:<9} {shown[:52]:<52} {result.recall_at_k:>6.3f} {result.p50_ms:>7.3f} "

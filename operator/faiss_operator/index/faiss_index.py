@@ -142,7 +142,9 @@ class FAISSIndex:
             raise index_config.ConfigError(
                 "tuning_result: expected a tuning result (or its dict) with 'index_type' and 'config'"
             )
-        return cls(dimension, index_type, dict(values), env={}, **kwargs)
+        # The result is the whole config: the environment must not change what was measured.
+        kwargs.setdefault("env", {})
+        return cls(dimension, index_type, dict(values), **kwargs)
 
     # -- properties ---------------------------------------------------------------------------
 
