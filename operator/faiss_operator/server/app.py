@@ -33,6 +33,7 @@ from faiss_operator.server.service import NotReadyError, Phase, SearchService
 logger = logging.getLogger(__name__)
 
 JSON = "application/json"
+BINARY = b"application/octet-stream"  # the compact request form: little-endian float32 rows
 
 
 def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -120,8 +121,11 @@ def _json_headers(length: int) -> list[tuple[bytes, bytes]]:
 
 async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -> tuple[int, bytes]:
     limit = service.limits.max_body_bytes
+    binary = False
     try:
         for name, value in scope["headers"]:
+            if name == b"content-type":
+                binary = value.split(b";", 1)[0].strip().lower() == BINARY
             if name == b"content-length":
                 if not value.isdigit():
                     raise search_requests.RequestError(400, f"invalid Content-Length {value.decode(errors='replace')!r}")
@@ -142,7 +146,8 @@ async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -
                 raise search_requests.RequestError(413, f"request body is larger than the limit of {limit} bytes")
             chunks.append(chunk)
             more = message.get("more_body", False)
-        parsed = service.parse(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        parsed = service.parse_binary(body, scope["query_string"]) if binary else service.parse(body)
         return 200, orjson.dumps(await service.search(parsed))
     except search_requests.RequestError as error:
         return error.status, orjson.dumps({"error": error.message})
