@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -44,7 +45,8 @@ def _error(status: int, message: str) -> Response:
     return _json({"error": message}, status)
 
 
-def create_app(service: SearchService) -> ASGIApp:
+def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | None = None) -> ASGIApp:
+    """The routes; `waiting_for_peers` (with --workers) counts the pod's other processes not yet ready."""
     m = service.metrics
 
     def record(endpoint: str, status: int, started: float) -> None:
@@ -56,7 +58,11 @@ def create_app(service: SearchService) -> ASGIApp:
 
     async def readyz(request: Request) -> Response:
         ready = service.phase is Phase.READY
-        return _json({"ready": ready, "phase": service.phase.value, "reason": service.reason}, 200 if ready else 503)
+        reason = service.reason
+        waiting = waiting_for_peers() if ready and waiting_for_peers else 0
+        if waiting:
+            ready, reason = False, f"waiting for {waiting} other serving process(es) of this pod to be ready"
+        return _json({"ready": ready, "phase": service.phase.value, "reason": reason}, 200 if ready else 503)
 
     async def info(request: Request) -> Response:
         started = time.perf_counter()
