@@ -107,8 +107,11 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], deadline_s: float = 
 
 
 def process_cpu_seconds(pid: int) -> float:
+    """CPU of the server process and its serving processes (--workers), all threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime of all its threads
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(process_cpu_seconds(int(child)) for child in children)
 
 
 FORMS = {"json": "application/json", "binary": "application/octet-stream"}
