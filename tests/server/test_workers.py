@@ -68,3 +68,21 @@ def test_a_worker_dying_takes_the_pod_down(tmp_path: Path) -> None:
         server.wait_for("/readyz", 200)
         os.kill(min(children(server.process.pid)), signal.SIGKILL)
         assert server.process.wait(timeout=DEADLINE_S) == 1
+
+
+def test_port_in_use_fails_the_pod_with_the_reason(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:  # a plain listener without SO_REUSEPORT: the workers cannot join it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "faiss_operator.cli", "serve", "--artifact", str(tmp_path), "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "2"],
+            capture_output=True, text=True, timeout=DEADLINE_S,
+        )
+    assert result.returncode == 1
+    assert "Address already in use" in result.stderr and "Serving process failed to start" in result.stderr

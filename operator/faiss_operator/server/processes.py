@@ -59,6 +59,8 @@ def supervise(processes: int, serve_one: Callable[[int], int]) -> int:
             code = 1
             try:
                 code = serve_one(number)
+            except Exception:
+                logger.exception("Serving process failed to start: number=%d", number)
             finally:
                 os._exit(code)
         children[pid] = number
