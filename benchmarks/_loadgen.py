@@ -24,6 +24,7 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float]
     statuses: dict[int, int]
+    client_cpu_seconds: float  # the generator's own CPU over the measured requests
 
     @property
     def qps(self) -> float:
@@ -33,9 +34,9 @@ class LoadResult:
         return float(np.percentile(np.asarray(self.latencies_ms), q))
 
 
-def encode_post(host: str, port: int, path: str, body: bytes) -> bytes:
+def encode_post(host: str, port: int, path: str, body: bytes, content_type: str = "application/json") -> bytes:
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
     )
     return head.encode("ascii") + body
@@ -77,12 +78,12 @@ async def _run(host: str, port: int, requests: Sequence[bytes], concurrency: int
     per_worker_warmup = max(1, warmup // concurrency)
     await asyncio.gather(*(worker(r, w, per_worker_warmup, False) for r, w in connections))
     per_worker = max(1, total // concurrency)
-    started = clock()
+    started, cpu_started = clock(), time.process_time()
     await asyncio.gather(*(worker(r, w, per_worker, True) for r, w in connections))
-    seconds = clock() - started
+    seconds, cpu = clock() - started, time.process_time() - cpu_started
     for _, writer in connections:
         writer.close()
-    return LoadResult(concurrency, per_worker * concurrency, seconds, latencies, statuses)
+    return LoadResult(concurrency, per_worker * concurrency, seconds, latencies, statuses, cpu)
 
 
 def _child(host: str, port: int, requests: Sequence[bytes], concurrency: int, total: int, warmup: int, out: "multiprocessing.queues.Queue[LoadResult]") -> None:  # type: ignore[name-defined]

@@ -3,12 +3,15 @@
 Builds (or reuses) an HNSW artifact with `faiss-operator build`, measures raw FAISS on that same
 index file — single-query p50/p99 on one thread, batched QPS on all threads — then starts
 `faiss-operator serve` on it and drives it with the lean load generator from a separate process:
-p50/p99 at concurrency 1 and QPS at concurrency 1, 8 and 32. Prints a table with the ratios.
+p50/p99 at concurrency 1 and QPS at concurrency 1, 8 and 32, for each load generator (wrk, in C,
+when installed; the Python one otherwise or as well) and each request form (JSON; raw float32).
+Prints a table with the ratios and the CPU each side spends per request.
 
-    python benchmarks/serving.py --vectors 100000 --requests 5000
+    python benchmarks/serving.py --vectors 100000 --rounds 3
 
 Targets (issue 4): server p99 <= 1.5x raw p99 at concurrency 1; QPS at 32 >= 0.8x raw batched.
-The load generator runs on the same cores as the server, so the HTTP numbers include its cost.
+The load generator runs on the same cores as the server, so the HTTP numbers include its cost;
+the table says how much CPU it took.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _loadgen  # noqa: E402
+import _wrk  # noqa: E402
 
 DIMENSION = 384
 
@@ -102,56 +106,122 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], deadline_s: float = 
     raise RuntimeError("server did not become ready")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU of the server process and its serving processes (--workers), all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(process_cpu_seconds(int(child)) for child in children)
+
+
+FORMS = {"json": "application/json", "binary": "application/octet-stream"}
+
+
+def encode_bodies(queries: np.ndarray, k: int, form: str) -> list[bytes]:
+    import orjson
+
+    if form == "json":
+        return [orjson.dumps({"vector": q.tolist(), "k": k}) for q in queries]
+    return [q.astype("<f4").tobytes() for q in queries]
+
+
+def drive(driver: str, form: str, port: int, pid: int, queries: np.ndarray, args: argparse.Namespace) -> dict[str, float]:
+    """p50/p99 at concurrency 1, QPS at 1, 8 and 32, and CPU per request of client and server at 32."""
+    bodies = encode_bodies(queries, args.k, form)
+    path = "/v1/search" if form == "json" else f"/v1/search?k={args.k}"
+    row: dict[str, float] = {}
+    for concurrency in (1, 8, 32):
+        if driver == "wrk":
+            result = _wrk.run(port, bodies, content_type=FORMS[form], path=path, concurrency=concurrency,
+                              seconds=args.seconds, server_cpu=lambda: process_cpu_seconds(pid))
+            assert result.non_2xx == 0 and result.socket_errors == 0, result
+            p50, p99, qps, requests = result.p50_ms, result.p99_ms, result.qps, result.requests
+            client_cpu, server_cpu = result.client_cpu_seconds, result.server_cpu_seconds
+        else:
+            encoded = [_loadgen.encode_post("127.0.0.1", port, path, body, FORMS[form]) for body in bodies]
+            server_before = process_cpu_seconds(pid)
+            load = _loadgen.run_load("127.0.0.1", port, encoded, concurrency=concurrency, total=args.requests)
+            assert set(load.statuses) == {200}, load.statuses
+            p50, p99, qps, requests = load.percentile_ms(50), load.percentile_ms(99), load.qps, load.requests
+            # The server's CPU here includes the generator's 200 warm-up requests.
+            client_cpu, server_cpu = load.client_cpu_seconds, process_cpu_seconds(pid) - server_before
+            requests_served = requests + 200
+            server_cpu = server_cpu * requests / requests_served
+        if concurrency == 1:
+            row["http_p50"], row["http_p99"] = p50, p99
+        row[f"qps{concurrency}"] = qps
+        if concurrency == 32:
+            row["client_us"] = client_cpu / requests * 1e6
+            row["server_us"] = server_cpu / requests * 1e6
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=5000, help="requests per level for the Python generator")
+    parser.add_argument("--seconds", type=int, default=5, help="duration of each level for wrk")
     parser.add_argument("--ef-search", type=int, default=64)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement; the table shows medians")
+    parser.add_argument("--drivers", default="wrk,python",
+                        help="load generators to compare: wrk (C, if installed) and/or python (benchmarks/_loadgen.py)")
+    parser.add_argument("--forms", default="json,binary", help="request forms: json and/or binary (float32 body)")
+    parser.add_argument("--serve-args", default="", help="extra arguments for `faiss-operator serve`, space-separated")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/faiss-operator-bench"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    drivers = [d for d in args.drivers.split(",") if d]
+    if "wrk" in drivers and not _wrk.available():
+        print("note: wrk is not installed (apt-get install wrk); using the Python load generator only, "
+              "which shares the cores and costs more CPU per request than the server's own HTTP work")
+        drivers = [d for d in drivers if d != "wrk"] or ["python"]
+    forms = [f for f in args.forms.split(",") if f]
+    unknown = set(drivers) - {"wrk", "python"} | set(forms) - set(FORMS)
+    if unknown:
+        parser.error(f"unknown driver or form: {sorted(unknown)}")
 
     artifact = build_artifact(args.workdir, args.vectors, args.ef_search)
     queries = np.load(artifact / "queries.npy")
-    import orjson
-
-    bodies = [
-        _loadgen.encode_post("127.0.0.1", 0, "/v1/search", orjson.dumps({"vector": q.tolist(), "k": args.k}))
-        for q in queries
-    ]
-    rows: list[dict[str, float]] = []
+    combos = [(driver, form) for driver in drivers for form in forms]
+    raws: list[dict[str, float]] = []
+    rows: dict[tuple[str, str], list[dict[str, float]]] = {combo: [] for combo in combos}
     for _ in range(args.rounds):
-        raw = raw_faiss(artifact, queries, args.k)
+        raws.append(raw_faiss(artifact, queries, args.k))
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "faiss_operator.cli", "serve", "--artifact", str(artifact), "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
+             "--port", str(port), "--log-level", "warning", *args.serve_args.split()],
         )
         try:
             wait_ready(port, server)
-            load = {c: _loadgen.run_load("127.0.0.1", port, bodies, concurrency=c, total=args.requests) for c in (1, 8, 32)}
+            for combo in combos:
+                rows[combo].append(drive(*combo, port, server.pid, queries, args))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
-        for result in load.values():
-            assert set(result.statuses) == {200}, result.statuses
-        rows.append({
-            "raw_p50": raw["p50"], "raw_p99": raw["p99"], "raw_qps": raw["qps"],
-            "http_p50": load[1].percentile_ms(50), "http_p99": load[1].percentile_ms(99),
-            "qps1": load[1].qps, "qps8": load[8].qps, "qps32": load[32].qps,
-        })
-    median = {key: float(np.median([row[key] for row in rows])) for key in rows[0]}
+
+    raw = {key: float(np.median([r[key] for r in raws])) for key in raws[0]}
+    medians = {combo: {key: float(np.median([r[key] for r in rs])) for key in rs[0]} for combo, rs in rows.items()}
     print(f"\nHNSW32 {args.vectors}x{DIMENSION}, efSearch {args.ef_search}, k {args.k}, {os.cpu_count()} cores, "
-          f"{args.requests} requests per level, median of {args.rounds} round(s); load average {os.getloadavg()[0]:.1f}")
-    print("| measure | raw FAISS | server (HTTP) | ratio |")
-    print("|---|---|---|---|")
-    print(f"| p50 ms, concurrency 1 | {median['raw_p50']:.3f} | {median['http_p50']:.3f} | {median['http_p50'] / median['raw_p50']:.2f}x |")
-    print(f"| p99 ms, concurrency 1 | {median['raw_p99']:.3f} | {median['http_p99']:.3f} | {median['http_p99'] / median['raw_p99']:.2f}x (target <= 1.5x) |")
-    print(f"| QPS, concurrency 1 | | {median['qps1']:.0f} | |")
-    print(f"| QPS, concurrency 8 | | {median['qps8']:.0f} | {median['qps8'] / median['raw_qps']:.2f}x |")
-    print(f"| QPS, concurrency 32 vs raw batched | {median['raw_qps']:.0f} | {median['qps32']:.0f} | {median['qps32'] / median['raw_qps']:.2f}x (target >= 0.8x) |")
+          f"median of {args.rounds} round(s); serve args {args.serve_args!r}; load average {os.getloadavg()[0]:.1f}")
+    print("| measure | raw FAISS | " + " | ".join(f"{f} / {d}" for d, f in combos) + " |")
+    print("|---|---|" + "---|" * len(combos))
+
+    def line(name: str, raw_value: str, key: str, base: float | None, fmt: str, note: str = "") -> None:
+        cells = []
+        for combo in combos:
+            value = medians[combo][key]
+            cells.append(f"{value:{fmt}}" + (f" ({value / base:.2f}x)" if base else ""))
+        print(f"| {name} | {raw_value} | " + " | ".join(cells) + f" |{note}")
+
+    line("p50 ms, concurrency 1", f"{raw['p50']:.3f}", "http_p50", raw["p50"], ".3f")
+    line("p99 ms, concurrency 1", f"{raw['p99']:.3f}", "http_p99", raw["p99"], ".3f", " target <= 1.5x")
+    line("QPS, concurrency 1", "", "qps1", None, ".0f")
+    line("QPS, concurrency 8", "", "qps8", raw["qps"], ".0f")
+    line("QPS, concurrency 32 vs raw batched", f"{raw['qps']:.0f}", "qps32", raw["qps"], ".0f", " target >= 0.8x")
+    line("server CPU µs/request, c32", "", "server_us", None, ".0f")
+    line("load generator CPU µs/request, c32", "", "client_us", None, ".0f")
 
 
 if __name__ == "__main__":

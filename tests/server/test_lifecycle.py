@@ -95,7 +95,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
         shutil.rmtree(artifact)
 
 
-@pytest.mark.parametrize("flags", [["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "0"], ["--max-batch", "-1"]])
+@pytest.mark.parametrize("flags", [["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "0"], ["--max-batch", "-1"], ["--workers", "0"]])
 def test_bad_serve_flags_exit_2_before_listening(tmp_path: Path, flags: list[str]) -> None:
     from faiss_operator import cli
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from faiss_operator.server.service import NotReadyError, Phase, SearchService
 logger = logging.getLogger(__name__)
 
 JSON = "application/json"
+BINARY = b"application/octet-stream"  # the compact request form: little-endian float32 rows
 
 
 def _json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -43,7 +45,8 @@ def _error(status: int, message: str) -> Response:
     return _json({"error": message}, status)
 
 
-def create_app(service: SearchService) -> ASGIApp:
+def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | None = None) -> ASGIApp:
+    """The routes; `waiting_for_peers` (with --workers) counts the pod's other processes not yet ready."""
     m = service.metrics
 
     def record(endpoint: str, status: int, started: float) -> None:
@@ -55,7 +58,11 @@ def create_app(service: SearchService) -> ASGIApp:
 
     async def readyz(request: Request) -> Response:
         ready = service.phase is Phase.READY
-        return _json({"ready": ready, "phase": service.phase.value, "reason": service.reason}, 200 if ready else 503)
+        reason = service.reason
+        waiting = waiting_for_peers() if ready and waiting_for_peers else 0
+        if waiting:
+            ready, reason = False, f"waiting for {waiting} other serving process(es) of this pod to be ready"
+        return _json({"ready": ready, "phase": service.phase.value, "reason": reason}, 200 if ready else 503)
 
     async def info(request: Request) -> Response:
         started = time.perf_counter()
@@ -120,8 +127,11 @@ def _json_headers(length: int) -> list[tuple[bytes, bytes]]:
 
 async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -> tuple[int, bytes]:
     limit = service.limits.max_body_bytes
+    binary = False
     try:
         for name, value in scope["headers"]:
+            if name == b"content-type":
+                binary = value.split(b";", 1)[0].strip().lower() == BINARY
             if name == b"content-length":
                 if not value.isdigit():
                     raise search_requests.RequestError(400, f"invalid Content-Length {value.decode(errors='replace')!r}")
@@ -142,7 +152,8 @@ async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -
                 raise search_requests.RequestError(413, f"request body is larger than the limit of {limit} bytes")
             chunks.append(chunk)
             more = message.get("more_body", False)
-        parsed = service.parse(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        parsed = service.parse_binary(body, scope["query_string"]) if binary else service.parse(body)
         return 200, orjson.dumps(await service.search(parsed))
     except search_requests.RequestError as error:
         return error.status, orjson.dumps({"error": error.message})

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import threading
 from pathlib import Path
 from types import FrameType
@@ -20,7 +21,7 @@ from typing import Any
 import uvicorn
 
 from faiss_operator.index import faiss_index
-from faiss_operator.server import app as server_app, requests, service as server_service
+from faiss_operator.server import app as server_app, processes, requests, service as server_service
 
 logger = logging.getLogger("faiss_operator.server")
 
@@ -33,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "search-parameter-only revision serves an artifact built for another")
     parser.add_argument("--search-params", type=_search_params, default={},
                         help='default search-time parameters as JSON, e.g. \'{"ef_search": 128}\'')
+    parser.add_argument("--workers", type=int, default=1,
+                        help="serving processes sharing the port (SO_REUSEPORT), each with its own copy of the index")
     parser.add_argument("--search-threads", type=int, default=_cores(),
                         help="threads searching in parallel (default: the cores this process may use)")
     parser.add_argument("--max-k", type=int, default=requests.Limits.max_k)
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for name, value in (("--search-threads", args.search_threads), ("--max-k", args.max_k),
+    for name, value in (("--workers", args.workers), ("--search-threads", args.search_threads), ("--max-k", args.max_k),
                         ("--max-batch", args.max_batch), ("--max-body-bytes", args.max_body_bytes)):
         if value < 1:
             logger.error("Refused argument: %s must be >= 1 (got %d)", name, value)
@@ -91,13 +94,22 @@ def run(args: argparse.Namespace) -> int:
     if args.max_k > faiss_index.MAX_K:
         logger.error("Refused argument: --max-k must be <= %d (got %d)", faiss_index.MAX_K, args.max_k)
         return 2
+    if args.workers == 1:
+        return _serve(args, None, None)
+    gate = processes.ReadyGate(args.workers)
+    return processes.supervise(
+        args.workers, lambda number: _serve(args, processes.reuseport_socket(args.host, args.port), gate)
+    )
+
+
+def _serve(args: argparse.Namespace, sock: socket.socket | None, gate: processes.ReadyGate | None) -> int:
     limits = requests.Limits(max_k=args.max_k, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
     service = server_service.SearchService(
         args.artifact, limits=limits, workers=args.search_threads, warmup_queries=args.warmup_queries,
         revision=args.revision, search_defaults=args.search_params,
     )
     config = uvicorn.Config(
-        server_app.create_app(service),
+        server_app.create_app(service, gate.waiting_for if gate else None),
         host=args.host,
         port=args.port,
         loop=_best("uvloop", "asyncio"),
@@ -108,9 +120,15 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=args.drain_seconds,
     )
     server = _DrainingServer(config, service)
-    threading.Thread(target=service.load, name="load-artifact", daemon=True).start()
+
+    def load() -> None:
+        service.load()
+        if gate is not None and service.phase is server_service.Phase.READY:
+            gate.mark_ready()
+
+    threading.Thread(target=load, name="load-artifact", daemon=True).start()
     try:
-        server.run()
+        server.run(sockets=[sock] if sock else None)
     finally:
         service.close()
     if not server.started:

@@ -162,6 +162,14 @@ class SearchService:
             body, dimension=index.dimension, index_type=index.index_type, config=self._config, limits=self.limits
         )
 
+    def parse_binary(self, body: bytes, query_string: bytes) -> requests.SearchRequest:
+        loaded = self._require_ready()
+        index = loaded.index
+        return requests.parse_binary_search(
+            body, query_string, dimension=index.dimension, index_type=index.index_type, config=self._config,
+            limits=self.limits,
+        )
+
     async def search(self, request: requests.SearchRequest) -> dict[str, Any]:
         loaded = self._require_ready()
         assert self._batcher is not None
