@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _loadgen  # noqa: E402
+import _rawfaiss  # noqa: E402
 
 CANDIDATES = ("aiohttp-batch", "uvicorn-batch", "stdlib-threads")
 DIMENSION = 384
@@ -166,22 +167,7 @@ def raw_numbers(index_path: Path, queries: np.ndarray, ef_search: int, k: int) -
 
     index = faiss.read_index(str(index_path))
     index.hnsw.efSearch = ef_search
-    faiss.omp_set_num_threads(1)
-    for q in queries[:100]:
-        index.search(q[None, :], k)
-    times = []
-    for q in queries:
-        started = time.perf_counter()
-        index.search(q[None, :], k)
-        times.append((time.perf_counter() - started) * 1000.0)
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    index.search(queries, k)
-    started = time.perf_counter()
-    rounds = 3
-    for _ in range(rounds):
-        index.search(queries, k)
-    qps = rounds * len(queries) / (time.perf_counter() - started)
-    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)), "qps": qps}
+    return _rawfaiss.measure(index, queries, k, warmup=100)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _loadgen  # noqa: E402
+import _rawfaiss  # noqa: E402
 import _wrk  # noqa: E402
 
 DIMENSION = 384
@@ -67,22 +68,7 @@ def build_artifact(workdir: Path, vectors: int, ef_search: int) -> Path:
 def raw_faiss(artifact: Path, queries: np.ndarray, k: int) -> dict[str, float]:
     import faiss
 
-    index = faiss.read_index(str(artifact / "index.faiss"))
-    faiss.omp_set_num_threads(1)
-    for q in queries[:200]:
-        index.search(q[None, :], k)
-    times = []
-    for q in queries:
-        started = time.perf_counter()
-        index.search(q[None, :], k)
-        times.append((time.perf_counter() - started) * 1000.0)
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    batch = np.concatenate([queries] * 3)
-    index.search(queries, k)
-    started = time.perf_counter()
-    index.search(batch, k)
-    qps = len(batch) / (time.perf_counter() - started)
-    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)), "qps": qps}
+    return _rawfaiss.measure(faiss.read_index(str(artifact / "index.faiss")), queries, k, warmup=200)
 
 
 def free_port() -> int:
