@@ -94,3 +94,15 @@ def test_serve_stays_unready_when_the_search_parameters_do_not_fit_the_index(tmp
 
     assert answer.status == 503
     assert "'nprobe' is not a search-time parameter of index type 'HNSW'" in answer.json()["reason"]
+
+
+def test_serve_stays_unready_with_the_reason_when_nprobe_exceeds_the_automatic_nlist(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path, index_type="IVF")
+    nlist = json.loads((artifact / "manifest.json").read_text())["nlist"]
+    argv = programs.serve_args(artifact=str(artifact), port=0, search_params={"nprobe": nlist + 1}, revision="c0ffee")
+    flags = argv[argv.index("--revision"):]
+
+    with running_server(artifact, tmp_path / "server.log", *flags) as server:
+        answer = server.wait_for_phase("Failed")
+
+    assert "nprobe" in answer.json()["reason"] and str(nlist) in answer.json()["reason"]

@@ -87,6 +87,22 @@ def test_too_few_vectors_to_train_is_a_clear_error(
     assert index.faiss_index is None
 
 
+@pytest.mark.parametrize(
+    ("index_type", "values", "message"),
+    [
+        ("IVF", {"nlist": 100, "train_size": 50}, "config.train_size: 50 vectors cannot train IVF100,Flat, which needs at least 100"),
+        ("IVFPQ", {"nlist": 4, "m_pq": 8, "train_size": 100}, "config.train_size: 100 vectors cannot train IVF4,PQ8x8"),
+    ],
+)
+def test_a_training_sample_smaller_than_the_centroids_names_train_size(
+    small: np.ndarray, index_type: str, values: dict[str, Any], message: str
+) -> None:
+    index = FAISSIndex(32, index_type, values, env={})
+    with pytest.raises(ConfigError, match=message):
+        index.add_embeddings(small)
+    assert index.ntotal == 0
+
+
 def test_from_tuning_result_accepts_the_json_dict() -> None:
     index = FAISSIndex.from_tuning_result(
         dimension=16, tuning_result={"index_type": "HNSW", "config": {"m": 12, "ef_search": 40}}

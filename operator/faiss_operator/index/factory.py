@@ -49,6 +49,19 @@ def plan_build(
     config: index_config.IndexConfig, *, dimension: int, num_vectors: int
 ) -> BuildPlan:
     """The FAISS construction for `config` on `num_vectors` vectors of `dimension`."""
+    plan = _plan_construction(config, dimension=dimension, num_vectors=num_vectors)
+    train_size = getattr(config, "train_size", None)
+    if train_size is not None and train_size < plan.min_training_vectors:
+        raise index_config.ConfigError(
+            f"config.train_size: {train_size} vectors cannot train {plan.factory}, which needs at least "
+            f"{plan.min_training_vectors} (one per centroid); raise train_size or leave it unset"
+        )
+    return plan
+
+
+def _plan_construction(
+    config: index_config.IndexConfig, *, dimension: int, num_vectors: int
+) -> BuildPlan:
     if isinstance(config, index_config.FlatConfig):
         return BuildPlan("Flat", needs_training=False, min_training_vectors=0, training_vectors=0, nlist=None)
     if isinstance(config, index_config.HNSWConfig):

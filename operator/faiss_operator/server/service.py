@@ -97,8 +97,13 @@ class SearchService:
                     self.artifact_dir, loaded.revision, index.ntotal, time.monotonic() - started)
         self._set_phase(Phase.WARMING, "running warm-up queries")
         self._batcher = batching.MicroBatcher(self._search_arrays, workers=self._workers, thread_initializer=_one_omp_thread)
-        self._warm_up(loaded)
-        self._publish_gauges(loaded)
+        try:
+            self._warm_up(loaded)
+            self._publish_gauges(loaded)
+        except Exception as error:  # e.g. default search parameters the built index cannot take
+            self._set_phase(Phase.FAILED, f"warm-up of artifact {self.artifact_dir} failed: {error}")
+            logger.error("Failed to warm up, staying unready: artifact=%s error=%s", self.artifact_dir, error)
+            return
         self._set_phase(Phase.READY, f"serving revision {loaded.revision}")
         logger.info("Ready: revision=%s seconds=%.1f", loaded.revision, time.monotonic() - started)
 
