@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+import datetime
+
 import dataclasses
 
 from faiss_operator.api import resource as api_resource
@@ -138,10 +142,11 @@ def test_an_analysis_request_comes_back_after_the_interval() -> None:
     assert analyze == actions.Analyze(candidate=R2, stable=R1, step=0, artifact=entry.artifact, k=10)
 
 
-def test_failure_limit_counts_failed_analyses_once_each() -> None:
+@pytest.mark.parametrize("fraction", [0.0, 0.5], ids=["whole second", "half second"])
+def test_failure_limit_counts_failed_analyses_once_each(fraction: float) -> None:
     wire = spec(rollout={**spec()["rollout"], "analysis": {"failureLimit": 1}})
     cluster = scenarios.canary_step0(wire)
-    failing = passing(R2, 0, at(52), recall=0.5)
+    failing = passing(R2, 0, at(52) + datetime.timedelta(seconds=fraction), recall=0.5)
     plan = cluster.reconcile(at(55), (failing,))
     assert plan.status.rollout is not None and plan.status.rollout.analysis_failures == 1
     # The same measurement seen again is not a second failure.

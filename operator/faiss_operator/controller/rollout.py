@@ -142,7 +142,9 @@ def _analyse(inputs: state.Inputs, draft: state.Draft) -> bool:
         if m.revision == draft.candidate
         and m.step == rollout.step
         and m.taken_at >= rollout.step_ready_at
-        and (rollout.last_analysis_at is None or m.taken_at > rollout.last_analysis_at)
+        # Status times keep whole seconds, so compare at that precision or a measurement taken
+        # at :52.5 would look newer than the :52 recorded for it and be judged again.
+        and (rollout.last_analysis_at is None or _whole_seconds(m.taken_at) > rollout.last_analysis_at)
     ]
     if fresh:
         latest = max(fresh, key=lambda m: m.taken_at)
@@ -150,7 +152,7 @@ def _analyse(inputs: state.Inputs, draft: state.Draft) -> bool:
         if draft.current is None:  # nothing to compare with on a first deploy
             limits = dataclasses.replace(limits, max_latency_ratio=None)
         result = analysis.judge(latest, limits)
-        draft.update_rollout(last_analysis_at=latest.taken_at.replace(microsecond=0))
+        draft.update_rollout(last_analysis_at=_whole_seconds(latest.taken_at))
         if result.verdict == analysis.PASS:
             draft.update_rollout(analysis_passed=True)
             _record_live_metrics(draft, latest)
@@ -246,3 +248,7 @@ def serving_replicas(inputs: state.Inputs, draft: state.Draft) -> dict[str, int]
             weight = steps[min(rollout.step, len(steps) - 1)].weight
             wanted[draft.candidate] = canary.candidate_replicas(inputs.total, weight)
     return wanted
+
+
+def _whole_seconds(moment: datetime.datetime) -> datetime.datetime:
+    return moment.replace(microsecond=0)
