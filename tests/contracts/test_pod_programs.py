@@ -50,6 +50,22 @@ def test_build_runs_with_the_controllers_argv_and_its_report_parses(tmp_path: Pa
     assert manifest["metric"] == "InnerProduct" and manifest["normalize"] is True
 
 
+def test_a_retried_build_replaces_the_artifact_a_killed_attempt_left(tmp_path: Path) -> None:
+    np.save(tmp_path / "v.npy", np.random.default_rng(4).standard_normal((COUNT, DIMENSION)).astype(np.float32))
+    argv = programs.build_args(
+        source=str(tmp_path / "v.npy"), out=str(tmp_path / "artifact"), index_type="Flat", config={},
+        dimension=DIMENSION, metric="L2", normalize=False, k=5, queries=40, revision="a1b2c3",
+    )
+    argv = _with_local_termination_log(argv, tmp_path / "termination-log")
+
+    assert cli.main(argv[1:]) == 0
+    assert cli.main(argv[1:]) == 0
+
+    manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text())
+    assert manifest["revision"] == "a1b2c3"
+    assert report.parse_report((tmp_path / "termination-log").read_text()).vectors == COUNT
+
+
 def test_a_build_that_fails_still_leaves_a_report_the_controller_can_read(tmp_path: Path) -> None:
     np.save(tmp_path / "v.npy", np.ones((COUNT, DIMENSION + 1), dtype=np.float32))
     argv = programs.build_args(

@@ -63,7 +63,9 @@ def test_the_build_job_runs_faiss_operator_build_with_every_flag() -> None:
         "--k", "10",
         "--eval-queries", "100",
         "--termination-log", "/dev/termination-log",
+        "--overwrite",
         "--ids", "/mnt/pvc/embeddings/alerts/ids.txt",
+        "--revision", "r1",
     ]  # fmt: skip
     assert container["terminationMessagePath"] == "/dev/termination-log"
     assert pod["restartPolicy"] == "Never"

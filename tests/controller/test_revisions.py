@@ -90,7 +90,7 @@ def test_the_operator_environment_fills_what_the_spec_leaves_out() -> None:
     wire = {k: v for k, v in spec().items() if k not in ("indexType", "config")}
     revision = desired(wire, settings)
     assert (revision.index_type, revision.wire_config) == ("IVF", {"nlist": 256, "nprobe": 10, "trainSize": 5000})
-    assert revision.build_config == {"nlist": 256, "train_size": 5000}
+    assert revision.build_config == {"nlist": 256, "nprobe": 10, "train_size": 5000}
     assert revision.search_params == {"nprobe": 10}
     assert revision.builder_image == "op:9"
     # The spec's own values win over the environment.
@@ -106,3 +106,9 @@ def test_a_bad_environment_value_is_a_spec_error_naming_the_variable() -> None:
     settings = operator_settings.OperatorSettings(image="i", index_env={"FAISS_CONFIG_EF_SEARCH": "lots"})
     with pytest.raises(resource.SpecError, match=r"spec\.config\.efSearch: Input should be a valid integer"):
         desired(spec(config={"m": 16}), settings)
+
+
+def test_the_build_job_evaluates_with_the_revisions_search_parameters() -> None:
+    wire = with_config(spec(), efSearch=16)
+    revision = desired(wire)
+    assert revision.build_config["ef_search"] == 16

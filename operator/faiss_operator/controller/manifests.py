@@ -157,6 +157,7 @@ def build_job(
         normalize=spec.normalize,
         k=spec.evaluation.k,
         queries=spec.evaluation.queries,
+        revision=revision,
     )
     pod_labels = {**labels(resource.name, component=COMPONENT_BUILD, revision=revision), LABEL_BUILD_JOB: name}
     pod_spec: Manifest = {

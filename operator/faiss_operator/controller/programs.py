@@ -31,8 +31,13 @@ def build_args(
     queries: int,
     ids: str | None = None,
     metadata: str | None = None,
+    revision: str | None = None,
 ) -> list[str]:
-    """`faiss-operator build ...`: build, evaluate, write the artifact and the JSON report."""
+    """`faiss-operator build ...`: build, evaluate, write the artifact and the JSON report.
+
+    `--overwrite`: a retried Job (after a pod was killed between writing the artifact and
+    exiting, or a `retry` annotation) rebuilds into the same path, replacing it atomically.
+    """
     args = [
         PROGRAM, "build",
         "--source", source,
@@ -44,6 +49,7 @@ def build_args(
         "--k", str(k),
         "--eval-queries", str(queries),
         "--termination-log", TERMINATION_LOG,
+        "--overwrite",
     ]  # fmt: skip
     if normalize:
         args.append("--normalize")
@@ -51,6 +57,8 @@ def build_args(
         args += ["--ids", ids]
     if metadata is not None:
         args += ["--metadata", metadata]
+    if revision is not None:
+        args += ["--revision", revision]
     return args
 
 

@@ -44,8 +44,10 @@ class DesiredRevision:
 
     @property
     def build_config(self) -> dict[str, Any]:
-        """Snake_case build-time parameters, for the build Job's --config."""
-        return {k: v for k, v in self.config.build_fields().items() if k != "index_type" and v is not None}
+        """Snake_case config for the build Job's --config: the build-time parameters and the
+        revision's search-time ones, so that the Job evaluates recall and latency as it will serve."""
+        values = self.config.model_dump(mode="json")
+        return {k: v for k, v in values.items() if k != "index_type" and v is not None}
 
     @property
     def search_params(self) -> dict[str, Any]:
