@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 ADD_CHUNK_ROWS = 100_000
 QUERIES_FILE = "queries.npy"
 GROUND_TRUTH_FILE = "ground_truth.npy"
+QUERY_ROWS_FILE = "query_rows.npy"
 GROUND_TRUTH_IDS_FILE = "ground_truth_ids.json"
 REPORT_FILE = "report.json"
 
@@ -84,7 +85,7 @@ def build(request: BuildRequest) -> dict[str, Any]:
             dimension=request.dimension, download_dir=downloads, policy=request.download,
             metadata_id_key=request.metadata_id_key, env=request.env,
         )
-        queries = _query_sample(request, data, downloads)
+        queries, query_rows = _query_sample(request, data, downloads)
         progress("validate", 100, vectors=data.count, dimension=data.dimension, queries=len(queries))
 
         build_started = time.monotonic()
@@ -92,7 +93,7 @@ def build(request: BuildRequest) -> dict[str, Any]:
         build_seconds = time.monotonic() - build_started
 
         progress("evaluate", 0)
-        evaluated = _evaluate(request, index, data, queries)
+        evaluated = _evaluate(request, index, data, queries, query_rows)
         truth = evaluated.pop("_ground_truth")
         progress("evaluate", 100, recall=f"{evaluated['recall']:.4f}", p99_ms=f"{evaluated['p99_ms']:.3f}")
 
@@ -114,7 +115,8 @@ def build(request: BuildRequest) -> dict[str, Any]:
             "source": request.source,
             "artifact": str(out),
         }
-        _write_artifact(staging, index, queries, truth, report, request)
+        report["queries_from_input"] = query_rows is not None
+        _write_artifact(staging, index, queries, query_rows, truth, report, request)
         _move_into_place(staging, out, overwrite=request.overwrite)
         progress("write", 100, artifact=out)
         return report
@@ -123,18 +125,21 @@ def build(request: BuildRequest) -> dict[str, Any]:
         shutil.rmtree(downloads, ignore_errors=True)
 
 
-def _query_sample(request: BuildRequest, data: datasets.Dataset, downloads: Path) -> npt.NDArray[np.float32]:
-    """The held-out queries (--queries) or a seeded sample of the input's own vectors."""
+def _query_sample(
+    request: BuildRequest, data: datasets.Dataset, downloads: Path
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64] | None]:
+    """The held-out queries (--queries), or a seeded sample of the input's own vectors with the
+    rows they were taken from (evaluation then leaves each query's own row out)."""
     if request.queries is not None:
         path = datasets.materialize(request.queries, download_dir=downloads, policy=request.download, env=request.env)
         given = embeddings_io.open_embeddings(path, name=request.queries)
         embeddings_io.check_dimension(given, data.dimension, name=request.queries)
         embeddings_io.check_finite(given, name=request.queries)
-        return np.asarray(given[: request.eval_queries], dtype=np.float32)
+        return np.asarray(given[: request.eval_queries], dtype=np.float32), None
     count = min(request.eval_queries, data.count)
     rng = np.random.default_rng(request.seed)
-    rows = np.sort(rng.choice(data.count, size=count, replace=False))
-    return np.asarray(data.embeddings[rows], dtype=np.float32)
+    rows = np.sort(rng.choice(data.count, size=count, replace=False)).astype(np.int64)
+    return np.asarray(data.embeddings[rows], dtype=np.float32), rows
 
 
 def _build_index(request: BuildRequest, resolved: settings.ResolvedConfig, data: datasets.Dataset) -> FAISSIndex:
@@ -163,12 +168,23 @@ def _build_index(request: BuildRequest, resolved: settings.ResolvedConfig, data:
 
 
 def _evaluate(
-    request: BuildRequest, index: FAISSIndex, data: datasets.Dataset, queries: npt.NDArray[np.float32]
+    request: BuildRequest,
+    index: FAISSIndex,
+    data: datasets.Dataset,
+    queries: npt.NDArray[np.float32],
+    query_rows: npt.NDArray[np.int64] | None,
 ) -> dict[str, Any]:
-    k = min(request.k, data.count)
+    # A query sampled from the input finds itself at distance 0 in both the exact and the
+    # approximate answer, which would inflate recall; so search one deeper and leave it out.
+    own_row = 0 if query_rows is None else 1
+    k = min(request.k, data.count - own_row)
+    if k < 1:
+        raise BuildError(f"too few vectors ({data.count}) to evaluate recall without the query's own row")
     base, probes = (_normalized(data.embeddings), _normalized(queries)) if index.normalize else (data.embeddings, queries)
-    truth = evaluation.exact_neighbors(base, probes, k, index.metric)
-    _, found = index.search_arrays(queries, k)
+    truth = evaluation.exact_neighbors(base, probes, k + own_row, index.metric)
+    _, found = index.search_arrays(queries, k + own_row)
+    if query_rows is not None:
+        truth, found = _without_rows(truth, query_rows, k), _without_rows(found, query_rows, k)
     recall = evaluation.recall_at_k(found, truth, k)
     latency = evaluation.single_query_latency(index, queries, k)
     return {
@@ -180,6 +196,14 @@ def _evaluate(
         "p99_ms": round(latency.p99_ms, 4),
         "_ground_truth": truth,
     }
+
+
+def _without_rows(neighbors: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int64]:
+    """Each query's first k neighbours other than its own row (which may rank anywhere, or nowhere)."""
+    kept = np.empty((len(neighbors), k), dtype=np.int64)
+    for number, (found, own) in enumerate(zip(neighbors, rows)):
+        kept[number] = found[found != own][:k]
+    return kept
 
 
 def _normalized(vectors: Any) -> npt.NDArray[np.float32]:
@@ -196,6 +220,7 @@ def _write_artifact(
     staging: Path,
     index: FAISSIndex,
     queries: npt.NDArray[np.float32],
+    query_rows: npt.NDArray[np.int64] | None,
     truth: npt.NDArray[np.int64],
     report: dict[str, Any],
     request: BuildRequest,
@@ -206,6 +231,9 @@ def _write_artifact(
         # serializing a second in-memory copy (1.5 GB at 1M x 384).
         report["memory_bytes"] = (staging / faiss_index.INDEX_FILE).stat().st_size
         np.save(staging / QUERIES_FILE, queries)
+        if query_rows is not None:
+            # The ground truth leaves each query's own row out; a live probe must do the same.
+            np.save(staging / QUERY_ROWS_FILE, query_rows)
         np.save(staging / GROUND_TRUTH_FILE, truth.astype(np.int64))
         truth_ids = index.external_ids(truth)
         (staging / GROUND_TRUTH_IDS_FILE).write_text(json.dumps(truth_ids))
