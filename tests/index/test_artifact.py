@@ -138,3 +138,19 @@ def test_saving_over_an_artifact_replaces_it_but_a_foreign_directory_is_refused(
 def test_saving_an_empty_index_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(IndexStateError, match="nothing to save"):
         FAISSIndex(DIMENSION, env={}).save_index(tmp_path / "a")
+
+
+def test_a_manifest_whose_metric_disagrees_with_the_index_file_is_refused(saved: tuple[FAISSIndex, Path]) -> None:
+    _, path = saved
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["metric"] = "L2"  # the index was built for InnerProduct
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="the manifest says metric L2, but index.faiss was built with FAISS metric type 0"):
+        FAISSIndex.load(path)
+
+
+def test_load_with_manifest_returns_the_verified_manifest(saved: tuple[FAISSIndex, Path]) -> None:
+    index, path = saved
+    loaded, manifest = FAISSIndex.load_with_manifest(path)
+    assert manifest == artifact.verify_artifact(path)
+    assert loaded.ntotal == index.ntotal

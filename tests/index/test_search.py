@@ -131,3 +131,14 @@ def test_bad_embeddings_are_refused(embeddings: Any, message: str) -> None:
     index = FAISSIndex(DIMENSION, "Flat", env={})
     with pytest.raises(InputError, match=message):
         index.add_embeddings(embeddings)
+
+
+def test_an_all_zero_vector_has_no_cosine_similarity(small: np.ndarray) -> None:
+    index = FAISSIndex(DIMENSION, "Flat", metric="InnerProduct", normalize=True, env={})
+    with_zero_row = small[:5].copy()
+    with_zero_row[3] = 0.0
+    with pytest.raises(InputError, match=r"embeddings: 1 all-zero vector\(s\) \(first at row 3\)"):
+        index.add_embeddings(with_zero_row)
+    index.add_embeddings(small[:5])
+    with pytest.raises(InputError, match="queries: 1 all-zero vector"):
+        index.search(np.zeros(DIMENSION, np.float32))

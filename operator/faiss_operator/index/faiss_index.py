@@ -332,6 +332,12 @@ class FAISSIndex:
         if not np.isfinite(vectors).all():
             raise InputError(f"{name}: contains NaN or infinite values")
         if self._normalize:
+            zero_rows = np.flatnonzero(~np.any(vectors, axis=1))
+            if zero_rows.size:
+                raise InputError(
+                    f"{name}: {zero_rows.size} all-zero vector(s) (first at row {int(zero_rows[0])}) have no "
+                    "direction, so cosine similarity (normalize) is undefined for them"
+                )
             vectors = vectors.copy() if vectors is array else vectors
             faiss.normalize_L2(vectors)
         return vectors
@@ -406,13 +412,18 @@ class FAISSIndex:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FAISSIndex:
         """An index read from an artifact directory, after its checksums are verified."""
+        return cls.load_with_manifest(path)[0]
+
+    @classmethod
+    def load_with_manifest(cls, path: str | os.PathLike[str]) -> tuple[FAISSIndex, dict[str, Any]]:
+        """The index and its verified manifest, hashing every file once (gigabytes at 1M vectors)."""
         manifest = artifact.verify_artifact(path)
         dimension = manifest.get("dimension")
         if not isinstance(dimension, int):
             raise artifact.ArtifactError(f"artifact {path}: manifest has no valid dimension")
         loaded = cls(dimension, "Flat", env={})
         loaded._read_artifact(Path(path), manifest)
-        return loaded
+        return loaded, manifest
 
     def load_index(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Replace this index with the artifact at `path`; its dimension must match. Returns the manifest."""
@@ -439,6 +450,11 @@ class FAISSIndex:
             index = faiss.read_index(str(root / INDEX_FILE))
         except RuntimeError as error:
             raise artifact.ArtifactError(f"artifact {root}: {INDEX_FILE} is not a FAISS index: {error}") from None
+        if int(index.metric_type) != factory.faiss_metric(metric):
+            raise artifact.ArtifactError(
+                f"artifact {root}: the manifest says metric {metric.value}, but {INDEX_FILE} was built with "
+                f"FAISS metric type {int(index.metric_type)}"
+            )
         if int(index.d) != self._dimension:
             raise artifact.ArtifactError(
                 f"artifact {root}: {INDEX_FILE} has dimension {index.d}, the manifest says {self._dimension}"

@@ -32,8 +32,7 @@ class LoadedArtifact:
 
 def load_artifact(directory: Path, *, revision: str | None = None) -> LoadedArtifact:
     """Raises artifact.ArtifactError (checksum, missing or extra file) or OSError."""
-    manifest = artifact.verify_artifact(directory)
-    index = FAISSIndex.load(directory)
+    index, manifest = FAISSIndex.load_with_manifest(directory)
     report: dict[str, Any] = {}
     if (directory / REPORT_FILE).is_file():
         report = json.loads((directory / REPORT_FILE).read_text())
