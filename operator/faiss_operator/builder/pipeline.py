@@ -28,11 +28,6 @@ from faiss_operator.sources import dataset as datasets, embeddings as embeddings
 logger = logging.getLogger(__name__)
 
 ADD_CHUNK_ROWS = 100_000
-QUERIES_FILE = "queries.npy"
-GROUND_TRUTH_FILE = "ground_truth.npy"
-QUERY_ROWS_FILE = "query_rows.npy"
-GROUND_TRUTH_IDS_FILE = "ground_truth_ids.json"
-REPORT_FILE = "report.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,14 +225,14 @@ def _write_artifact(
         # The serialized size is what a serving replica holds; reading it off the file spares
         # serializing a second in-memory copy (1.5 GB at 1M x 384).
         report["memory_bytes"] = (staging / faiss_index.INDEX_FILE).stat().st_size
-        np.save(staging / QUERIES_FILE, queries)
+        np.save(staging / artifact.QUERIES_FILE, queries)
         if query_rows is not None:
             # The ground truth leaves each query's own row out; a live probe must do the same.
-            np.save(staging / QUERY_ROWS_FILE, query_rows)
-        np.save(staging / GROUND_TRUTH_FILE, truth.astype(np.int64))
+            np.save(staging / artifact.QUERY_ROWS_FILE, query_rows)
+        np.save(staging / artifact.GROUND_TRUTH_FILE, truth.astype(np.int64))
         truth_ids = index.external_ids(truth)
-        (staging / GROUND_TRUTH_IDS_FILE).write_text(json.dumps(truth_ids))
-        (staging / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
+        (staging / artifact.GROUND_TRUTH_IDS_FILE).write_text(json.dumps(truth_ids))
+        (staging / artifact.REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
         manifest = json.loads((staging / "manifest.json").read_text())
         fields = {key: value for key, value in manifest.items() if key not in ("files", "format_version")}
         fields["revision"] = request.revision

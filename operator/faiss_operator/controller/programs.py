@@ -11,8 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from faiss_operator.builder import report as build_report
+
 PROGRAM = "faiss-operator"
-TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LOG = build_report.DEFAULT_TERMINATION_LOG
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
 PORT_NAME = "http"

@@ -13,8 +13,9 @@ from typing import Any
 import pydantic
 
 from faiss_operator.api import status as api_status
+from faiss_operator.builder import report as build_report
 
-MAX_REPORT_BYTES = 4096
+MAX_REPORT_BYTES = build_report.TERMINATION_MESSAGE_LIMIT
 
 
 class ReportError(ValueError):

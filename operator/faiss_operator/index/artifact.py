@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
+# The build adds its evaluation beside the index: the query sample, its exact answers (positions
+# and external ids), the input rows the sample came from (absent for held-out queries), the report.
+QUERIES_FILE = "queries.npy"
+QUERY_ROWS_FILE = "query_rows.npy"
+GROUND_TRUTH_FILE = "ground_truth.npy"
+GROUND_TRUTH_IDS_FILE = "ground_truth_ids.json"
+REPORT_FILE = "report.json"
 FORMAT_VERSION = 1
 _CHUNK = 1 << 20
 

@@ -17,8 +17,6 @@ import numpy.typing as npt
 
 from faiss_operator.index import FAISSIndex, artifact
 
-QUERIES_FILE = "queries.npy"
-REPORT_FILE = "report.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +32,10 @@ def load_artifact(directory: Path, *, revision: str | None = None) -> LoadedArti
     """Raises artifact.ArtifactError (checksum, missing or extra file) or OSError."""
     index, manifest = FAISSIndex.load_with_manifest(directory)
     report: dict[str, Any] = {}
-    if (directory / REPORT_FILE).is_file():
-        report = json.loads((directory / REPORT_FILE).read_text())
+    if (directory / artifact.REPORT_FILE).is_file():
+        report = json.loads((directory / artifact.REPORT_FILE).read_text())
     queries = None
-    if (directory / QUERIES_FILE).is_file():
-        queries = np.load(directory / QUERIES_FILE, allow_pickle=False).astype(np.float32, copy=False)
+    if (directory / artifact.QUERIES_FILE).is_file():
+        queries = np.load(directory / artifact.QUERIES_FILE, allow_pickle=False).astype(np.float32, copy=False)
     revision = revision or str(manifest.get("revision") or report.get("revision") or directory.name)
     return LoadedArtifact(index=index, manifest=manifest, report=report, revision=revision, warmup_queries=queries)
