@@ -119,8 +119,11 @@ def test_the_deployment_serves_the_artifact_read_only_with_probes() -> None:
     (container,) = pod["spec"]["containers"]
     assert container["args"] == [
         "serve", "--artifact", "/mnt/pvc/faiss-artifacts/alerts/k1", "--port", "9000", "--revision", "r1",
+        "--drain-delay", "5", "--drain-seconds", "20",
         "--search-params", '{"ef_search":64}',
     ]  # fmt: skip
+    # SIGKILL must not come before the drain delay and the drain are over.
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 30
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]

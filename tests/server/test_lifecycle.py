@@ -95,7 +95,19 @@ def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
         shutil.rmtree(artifact)
 
 
-@pytest.mark.parametrize("flags", [["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "0"], ["--max-batch", "-1"], ["--workers", "0"]])
+def test_during_the_drain_delay_readiness_fails_but_searches_are_still_answered(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path)
+    with running_server(artifact, tmp_path / "log", "--drain-delay", "30") as server:
+        server.wait_for("/readyz", 200)
+        server.process.send_signal(signal.SIGTERM)
+        draining = server.wait_for_phase("Draining")
+        assert draining.status == 503
+        assert server.search({"vector": [0.0] * 16, "k": 3}).status == 200
+        server.process.send_signal(signal.SIGTERM)  # a second signal stops without waiting out the delay
+        assert server.process.wait(timeout=DEADLINE_S) == 0
+
+
+@pytest.mark.parametrize("flags", [["--drain-delay", "-1"], ["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "0"], ["--max-batch", "-1"], ["--workers", "0"]])
 def test_bad_serve_flags_exit_2_before_listening(tmp_path: Path, flags: list[str]) -> None:
     from faiss_operator import cli
 

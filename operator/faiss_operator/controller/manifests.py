@@ -245,7 +245,11 @@ def deployment(
                 "selector": {"matchLabels": {**serving_selector(resource.name), LABEL_REVISION: revision}},
                 "template": {
                     "metadata": {"labels": pod_labels},
-                    "spec": {"containers": [container], "volumes": volumes},
+                    "spec": {
+                        "containers": [container],
+                        "volumes": volumes,
+                        "terminationGracePeriodSeconds": programs.TERMINATION_GRACE_SECONDS,
+                    },
                 },
             },
         }

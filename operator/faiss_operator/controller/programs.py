@@ -18,6 +18,11 @@ TERMINATION_LOG = build_report.DEFAULT_TERMINATION_LOG
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
 PORT_NAME = "http"
+# On SIGTERM a serving pod keeps answering (unready) while its endpoint is removed, then finishes
+# in-flight requests; the pod's grace period covers both with a margin before SIGKILL.
+DRAIN_DELAY_SECONDS = 5
+DRAIN_SECONDS = 20
+TERMINATION_GRACE_SECONDS = DRAIN_DELAY_SECONDS + DRAIN_SECONDS + 5
 
 
 def build_args(
@@ -66,7 +71,10 @@ def build_args(
 
 def serve_args(*, artifact: str, port: int, search_params: Mapping[str, Any], revision: str) -> list[str]:
     """`faiss-operator serve ...`: load and verify the artifact, then answer on `port`."""
-    args = [PROGRAM, "serve", "--artifact", artifact, "--port", str(port), "--revision", revision]
+    args = [
+        PROGRAM, "serve", "--artifact", artifact, "--port", str(port), "--revision", revision,
+        "--drain-delay", str(DRAIN_DELAY_SECONDS), "--drain-seconds", str(DRAIN_SECONDS),
+    ]  # fmt: skip
     if search_params:
         args += ["--search-params", json.dumps(dict(search_params), sort_keys=True, separators=(",", ":"))]
     return args

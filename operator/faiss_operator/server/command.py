@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="most query vectors in one request")
     parser.add_argument("--max-body-bytes", type=int, default=requests.Limits.max_body_bytes)
     parser.add_argument("--warmup-queries", type=int, default=server_service.DEFAULT_WARMUP_QUERIES)
+    parser.add_argument("--drain-delay", type=float, default=0.0,
+                        help="after SIGTERM, seconds to keep serving (while /readyz says 503) before "
+                             "closing the listener, so endpoint removal can propagate")
     parser.add_argument("--drain-seconds", type=float, default=25.0,
                         help="longest wait for in-flight requests after SIGTERM")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -66,13 +69,31 @@ def _cores() -> int:
 
 
 class _DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, service: server_service.SearchService) -> None:
+    """Answers /readyz 503 from the first SIGTERM but keeps serving for `drain_delay` seconds,
+    while Kubernetes takes the pod out of the Service's endpoints; only then stops listening
+    and finishes in-flight requests. A second signal stops at once."""
+
+    def __init__(self, config: uvicorn.Config, service: server_service.SearchService, drain_delay: float) -> None:
         super().__init__(config)
         self._service = service
+        self._drain_delay = drain_delay
+        self._signalled = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self.should_exit:
+        if not self._signalled and self._drain_delay > 0:
+            self._signalled = True
+            logger.info("Received signal, draining: signal=%d delay_seconds=%.1f", sig, self._drain_delay)
+            self._service.begin_draining()
+            stop = threading.Timer(self._drain_delay, self._stop, args=(sig, frame))
+            stop.daemon = True
+            stop.start()
+            return
+        if not self._signalled:
+            self._signalled = True
             logger.info("Received signal, draining: signal=%d", sig)
+        self._stop(sig, frame)
+
+    def _stop(self, sig: int, frame: FrameType | None) -> None:
         self._service.begin_draining()
         super().handle_exit(sig, frame)
         # uvicorn re-raises a captured signal after its graceful shutdown, so the process would
@@ -91,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         if value < 1:
             logger.error("Refused argument: %s must be >= 1 (got %d)", name, value)
             return 2
+    if args.drain_delay < 0:
+        logger.error("Refused argument: --drain-delay must be >= 0 (got %s)", args.drain_delay)
+        return 2
     if args.max_k > faiss_index.MAX_K:
         logger.error("Refused argument: --max-k must be <= %d (got %d)", faiss_index.MAX_K, args.max_k)
         return 2
@@ -119,7 +143,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket | None, gate: processes
         log_level=args.log_level,
         timeout_graceful_shutdown=args.drain_seconds,
     )
-    server = _DrainingServer(config, service)
+    server = _DrainingServer(config, service, args.drain_delay)
 
     def load() -> None:
         service.load()
