@@ -199,6 +199,12 @@ def _desired_problem(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str
         and rollout.paused
         and rollout.pause_reason not in (state.PAUSE_SPEC, state.PAUSE_AWAITING_PROMOTION)
     ):
+        if rollout.mode == "Rollback":
+            return (
+                c.ROLLBACK_STALLED,
+                f"{rollout.pause_reason}; annotate faiss.dev/abort=true to cancel the rollback "
+                "or faiss.dev/rollback to pick another revision",
+            )
         return (c.ROLLOUT_PAUSED_ON_FAILURE, f"{rollout.pause_reason}; annotate faiss.dev/promote, abort or rollback")
     desired = draft.entry(inputs.desired.name)
     if desired is None or desired.name == draft.current:
