@@ -926,3 +926,40 @@ def test_faiss_dev_abort_cancels_a_rollback_and_the_serving_revision_stays(given
     assert (conditions["Stalled"].status, conditions["Degraded"].status) == ("False", "False")
     retired = plan.status.revision(R1)
     assert retired is not None and retired.reason == "Aborted"
+
+
+# --- a complete build Job whose pod is not observed (yet) ---
+
+
+def _complete_without_pod() -> Cluster:
+    cluster = scenarios.candidate_building()
+    cluster.finish_job(R2, completed_at=at(38), pod_seen=False)
+    return cluster
+
+
+def test_a_complete_job_whose_pod_is_not_seen_yet_is_still_finishing() -> None:
+    cluster = _complete_without_pod()
+    plan = cluster.reconcile(at(40))
+    assert labelled(summarize(plan)) == Summary(
+        (), "Building", "R1", "R2", None, (("R2", "Building"), ("R1", "Active"))
+    )
+    assert plan.requeue_after == 5
+    cluster.show_build_pod(R2, report())
+    plan = cluster.reconcile(at(45))
+    assert labelled(summarize(plan)).revisions == (("R2", "Canary"), ("R1", "Active"))
+
+
+def test_a_complete_job_whose_pod_stays_unseen_fails_the_revision_saying_so() -> None:
+    cluster = _complete_without_pod()
+    plan = cluster.reconcile(at(97))
+    assert plan.requeue_after == 1  # the grace ends 60 s after completion, at 98
+    plan = cluster.reconcile(at(98))
+    assert labelled(summarize(plan)) == Summary(
+        (), "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))
+    )
+    failed = plan.status.revision(R2)
+    assert failed is not None and failed.reason == "BuildPodNotFound"
+    assert _label(failed.message or "") == (
+        "Job alerts-build-R2 completed but its pod was not found within 60s, so its report cannot be read; "
+        "annotate faiss.dev/retry=true to build again"
+    )
