@@ -38,12 +38,13 @@ def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexSta
     now, generation = inputs.now, inputs.resource.generation
     current = draft.entry(draft.current)
     rollout = draft.rollout
-    if rollout is not None and draft.candidate is not None and draft.current is not None:
+    if rollout is not None and draft.candidate is not None:
+        # Traffic splits by ready replicas: the stable keeps all of its until promotion.
+        stable_ready = inputs.children.ready_replicas(draft.current) if draft.current is not None else 0
         rollout = rollout.model_copy(
             update={
                 "actual_weight": canary.actual_weight(
-                    candidate_ready=inputs.children.ready_replicas(draft.candidate),
-                    stable_ready=inputs.children.ready_replicas(draft.current),
+                    candidate_ready=inputs.children.ready_replicas(draft.candidate), stable_ready=stable_ready
                 )
             }
         )
