@@ -80,6 +80,9 @@ def test_names_scope_subresource_and_printer_columns() -> None:
         ("Type", "string"), ("Phase", "string"), ("Revision", "string"), ("Recall", "number"),
         ("P99(ms)", "number"), ("Weight", "integer"), ("Age", "date"),
     ]  # fmt: skip
+    # WEIGHT is the share traffic really gets (candidate ready / all ready), not the step's target.
+    (weight,) = [c for c in VERSION["additionalPrinterColumns"] if c["name"] == "Weight"]
+    assert weight["jsonPath"] == ".status.rollout.actualWeight"
 
 
 @pytest.mark.parametrize("column", VERSION["additionalPrinterColumns"], ids=lambda c: c["name"])

@@ -218,7 +218,15 @@ class Cluster:
 
     # What the cluster does on its own.
 
-    def finish_job(self, revision: str, *, message: str | None = None, failed: str | None = None) -> None:
+    def finish_job(
+        self,
+        revision: str,
+        *,
+        message: str | None = None,
+        failed: str | None = None,
+        completed_at: datetime.datetime | None = None,
+        pod_seen: bool = True,
+    ) -> None:
         (key, job) = next(
             (k, o)
             for k, o in self.objects.items()
@@ -227,6 +235,8 @@ class Cluster:
         name = key[1]
         if failed is None:
             job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+            if completed_at is not None:
+                job["status"]["completionTime"] = completed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
             phase, terminated = "Succeeded", {"exitCode": 0, "message": message}
         else:
             job["status"] = {
@@ -241,12 +251,33 @@ class Cluster:
                 ],
             }
             phase, terminated = "Failed", {"exitCode": 3, "reason": "Error", "message": failed}
+        if not pod_seen:
+            return
         self.pods.append(
             {
                 "metadata": {"name": f"{name}-pod", "labels": {manifests.LABEL_BUILD_JOB: name}},
                 "status": {
                     "phase": phase,
                     "containerStatuses": [{"name": manifests.BUILD_CONTAINER, "state": {"terminated": terminated}}],
+                },
+            }
+        )
+
+    def show_build_pod(self, revision: str, message: str) -> None:
+        """The pod of a complete Job, observed late."""
+        name = next(
+            n
+            for (k, n), o in self.objects.items()
+            if k == "Job" and o["metadata"]["labels"].get(manifests.LABEL_REVISION) == revision
+        )
+        self.pods.append(
+            {
+                "metadata": {"name": f"{name}-pod", "labels": {manifests.LABEL_BUILD_JOB: name}},
+                "status": {
+                    "phase": "Succeeded",
+                    "containerStatuses": [
+                        {"name": manifests.BUILD_CONTAINER, "state": {"terminated": {"exitCode": 0, "message": message}}}
+                    ],
                 },
             }
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import json
 from typing import Any
 
@@ -70,8 +72,26 @@ def test_a_complete_job_hands_over_its_pods_termination_message() -> None:
     assert outcome == children.JobSucceeded(termination_message="{}")
 
 
-def test_a_complete_job_whose_pod_is_gone_has_no_message() -> None:
-    outcome = children.job_outcome(job({"conditions": [{"type": "Complete", "status": "True"}]}), [])
+def test_a_complete_job_whose_pod_is_not_seen_is_told_apart_with_its_completion_time() -> None:
+    complete = {"completionTime": "2026-11-25T15:00:00Z", "conditions": [{"type": "Complete", "status": "True"}]}
+    outcome = children.job_outcome(job(complete), [pod("Running", None)])
+    assert outcome == children.JobCompletedPodUnseen(
+        completed_at=datetime.datetime(2026, 11, 25, 15, 0, tzinfo=datetime.timezone.utc)
+    )
+
+
+def test_a_complete_job_without_completion_time_counts_from_its_creation() -> None:
+    created = {"name": "alerts-build-r", "creationTimestamp": "2026-11-25T14:00:00Z"}
+    outcome = children.job_outcome({"metadata": created, "status": {"succeeded": 1}}, [])
+    assert outcome == children.JobCompletedPodUnseen(
+        completed_at=datetime.datetime(2026, 11, 25, 14, 0, tzinfo=datetime.timezone.utc)
+    )
+
+
+def test_a_succeeded_pod_without_a_message_hands_over_none() -> None:
+    outcome = children.job_outcome(
+        job({"succeeded": 1}), [{"status": {"phase": "Succeeded", "containerStatuses": []}}]
+    )
     assert outcome == children.JobSucceeded(termination_message=None)
 
 

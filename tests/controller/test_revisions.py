@@ -112,3 +112,20 @@ def test_the_build_job_evaluates_with_the_revisions_search_parameters() -> None:
     wire = with_config(spec(), efSearch=16)
     revision = desired(wire)
     assert revision.build_config["ef_search"] == 16
+
+
+def test_an_operator_upgrade_keeps_every_revision_that_leaves_the_builder_image_out() -> None:
+    old = desired(spec(), operator_settings.OperatorSettings(image="registry.example/faiss-operator:0.1.0"))
+    new = desired(spec(), operator_settings.OperatorSettings(image="registry.example/faiss-operator:0.2.0"))
+    assert (new.name, new.artifact_key) == (old.name, old.artifact_key)
+    # The Job still runs the operator's image of the day.
+    assert new.builder_image == "registry.example/faiss-operator:0.2.0"
+
+
+def test_a_builder_image_the_user_sets_defines_the_revision_whatever_the_operator_image() -> None:
+    chosen = spec(build={"image": "builder:2"})
+    old = desired(chosen, operator_settings.OperatorSettings(image="registry.example/faiss-operator:0.1.0"))
+    new = desired(chosen, operator_settings.OperatorSettings(image="registry.example/faiss-operator:0.2.0"))
+    assert (new.name, new.artifact_key, new.builder_image) == (old.name, old.artifact_key, "builder:2")
+    assert new.artifact_key != BASE.artifact_key
+    assert desired(spec(build={"image": "builder:3"})).name != new.name

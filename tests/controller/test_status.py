@@ -342,3 +342,19 @@ def test_decide_ignores_sub_second_clock_noise() -> None:
     first = decide.decide(cluster.resource(), cluster.children(), (), at(30), settings=SETTINGS)
     second = decide.decide(cluster.resource(), cluster.children(), (), at(30.4), settings=SETTINGS)
     assert dataclasses.replace(first, events=()) == dataclasses.replace(second, events=())
+
+
+def test_an_unready_canary_has_a_target_weight_but_no_actual_weight() -> None:
+    cluster = scenarios.canary_step0(ready=False)
+    rollout = cluster.status.rollout
+    assert rollout is not None and (rollout.weight, rollout.actual_weight) == (25, 0)
+
+
+def test_a_first_deploy_reports_the_share_of_its_ready_replicas() -> None:
+    cluster = scenarios.building()
+    cluster.finish_job(revision_of(cluster.wire), message=report())
+    cluster.reconcile(at(10))
+    cluster.ready(revision_of(cluster.wire), 1)
+    plan = cluster.reconcile(at(15))
+    rollout = plan.status.rollout
+    assert rollout is not None and (rollout.mode, rollout.weight, rollout.actual_weight) == ("Deploy", 100, 100)

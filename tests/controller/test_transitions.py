@@ -847,3 +847,119 @@ def test_a_spec_change_during_a_build_supersedes_the_building_revision() -> None
         ("Apply", "Job", "alerts-build-R2-1"),
         ("Delete", "Job", f"alerts-build-{newest}"),
     )
+
+
+# --- a rollback whose target never becomes ready ---
+
+ROLLBACK_DEADLINE = 240 + 300  # _rolling_back starts at 240; the test spec sets progressDeadlineSeconds 300
+
+
+def _rollback_stalled() -> Cluster:
+    cluster = _rolling_back()
+    cluster.reconcile(at(ROLLBACK_DEADLINE))
+    return cluster
+
+
+def test_a_rollback_waiting_for_its_target_wakes_at_the_progress_deadline() -> None:
+    cluster = _rolling_back()
+    plan = cluster.reconcile(at(300))
+    assert plan.requeue_after == ROLLBACK_DEADLINE - 300
+    assert labelled(summarize(plan)).rollout == ("Rollback", 0, 100, False, False)
+
+
+def test_a_rollback_past_its_deadline_stalls_and_leaves_what_serves_untouched() -> None:
+    cluster = _rolling_back()
+    cluster.ready(R1, 1)
+    plan = cluster.reconcile(at(ROLLBACK_DEADLINE))
+    assert labelled(summarize(plan)) == Summary(
+        (),
+        "RollingBack",
+        "R2",
+        "R1",
+        ("Rollback", 0, 100, False, True),
+        (("R2", "Active"), ("R1", "Built")),
+    )
+    assert plan.requeue_after is None
+    conditions = {c.type: c for c in plan.status.conditions}
+    for type_ in ("Stalled", "Degraded"):
+        assert conditions[type_].status == "True"
+        assert conditions[type_].reason == "RollbackStalled"
+        assert _label(conditions[type_].message) == (
+            "ProgressDeadlineExceeded: rollback to R1 has 1/4 replicas ready after 300s; "
+            "annotate faiss.dev/abort=true to cancel the rollback or faiss.dev/rollback to pick another revision"
+        )
+    assert conditions["Ready"].status == "True"
+    assert [e.reason for e in plan.events if e.type == "Warning"] == ["ProgressDeadlineExceeded"]
+
+
+def test_a_stalled_rollback_completes_if_its_target_becomes_ready_after_all() -> None:
+    cluster = _rollback_stalled()
+    cluster.ready_all()
+    plan = cluster.reconcile(at(ROLLBACK_DEADLINE + 10))
+    summary = labelled(summarize(plan))
+    assert (summary.phase, summary.current, summary.candidate, summary.rollout, summary.revisions) == (
+        "Ready",
+        "R1",
+        None,
+        None,
+        (("R2", "RolledBack"), ("R1", "Active")),
+    )
+
+
+@pytest.mark.parametrize("given", [_rolling_back, _rollback_stalled], ids=["in time", "stalled"])
+def test_faiss_dev_abort_cancels_a_rollback_and_the_serving_revision_stays(given: Callable[[], Cluster]) -> None:
+    cluster = given()
+    _annotate("abort", "true")(cluster)
+    plan = cluster.reconcile(at(ROLLBACK_DEADLINE + 1))
+    assert labelled(summarize(plan)) == Summary(
+        (
+            ("RemoveAnnotation", "faiss.dev/abort"),
+            ("Delete", "Deployment", "alerts-R1"),
+        ),
+        "Ready",
+        "R2",
+        None,
+        None,
+        (("R2", "Active"), ("R1", "Retired")),
+    )
+    conditions = {c.type: c for c in plan.status.conditions}
+    assert (conditions["Stalled"].status, conditions["Degraded"].status) == ("False", "False")
+    retired = plan.status.revision(R1)
+    assert retired is not None and retired.reason == "Aborted"
+
+
+# --- a complete build Job whose pod is not observed (yet) ---
+
+
+def _complete_without_pod() -> Cluster:
+    cluster = scenarios.candidate_building()
+    cluster.finish_job(R2, completed_at=at(38), pod_seen=False)
+    return cluster
+
+
+def test_a_complete_job_whose_pod_is_not_seen_yet_is_still_finishing() -> None:
+    cluster = _complete_without_pod()
+    plan = cluster.reconcile(at(40))
+    assert labelled(summarize(plan)) == Summary(
+        (), "Building", "R1", "R2", None, (("R2", "Building"), ("R1", "Active"))
+    )
+    assert plan.requeue_after == 5
+    cluster.show_build_pod(R2, report())
+    plan = cluster.reconcile(at(45))
+    assert labelled(summarize(plan)).revisions == (("R2", "Canary"), ("R1", "Active"))
+
+
+def test_a_complete_job_whose_pod_stays_unseen_fails_the_revision_saying_so() -> None:
+    cluster = _complete_without_pod()
+    plan = cluster.reconcile(at(97))
+    assert plan.requeue_after == 1  # the grace ends 60 s after completion, at 98
+    plan = cluster.reconcile(at(98))
+    assert labelled(summarize(plan)) == Summary(
+        (), "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))
+    )
+    failed = plan.status.revision(R2)
+    assert failed is not None and failed.reason == "BuildPodNotFound"
+    assert _label(failed.message or "") == (
+        "Job alerts-build-R2 completed but its pod was not found within 60s, so its report cannot be read; "
+        "annotate faiss.dev/retry=true to build again"
+    )

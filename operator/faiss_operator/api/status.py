@@ -84,8 +84,18 @@ class RolloutStatus(naming.WireModel):
 
     mode: RolloutMode
     step: Annotated[int, pydantic.Field(ge=0)] = 0
-    weight: Annotated[int, pydantic.Field(ge=0, le=100)] = 0
-    actual_weight: Annotated[int | None, pydantic.Field(ge=0, le=100)] = None
+    weight: Annotated[
+        int, pydantic.Field(ge=0, le=100, description="the current step's target percentage of replicas")
+    ] = 0
+    actual_weight: Annotated[
+        int | None,
+        pydantic.Field(
+            ge=0,
+            le=100,
+            description="the percentage of traffic the candidate really gets: its ready replicas over all "
+            "ready serving replicas, rounded down (printed as WEIGHT)",
+        ),
+    ] = None
     step_started_at: Timestamp
     step_ready_at: Timestamp | None = None
     analysis_passed: bool = False

@@ -30,8 +30,15 @@ def _abort(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
         draft.warn(state.REASON_ANNOTATION_IGNORED, f'{api_resource.ANNOTATION_ABORT}: expected "true", got {value!r}')
         return
     entry = draft.entry(draft.candidate)
-    if entry is None or (draft.rollout is not None and draft.rollout.mode == "Rollback"):
+    if entry is None:
         draft.warn(state.REASON_ANNOTATION_IGNORED, f"{api_resource.ANNOTATION_ABORT}: no rollout in progress")
+        return
+    if draft.rollout is not None and draft.rollout.mode == "Rollback":
+        # Cancelling a rollback leaves the revision that serves as it is; the target goes back
+        # to history, where a later faiss.dev/rollback can pick it again.
+        state.end_candidate(
+            draft, state="Retired", reason=state.REASON_ABORTED, message="rollback aborted by faiss.dev/abort"
+        )
         return
     ending: api_status.RevisionState = "Failed" if entry.state == "Building" else "RolledBack"
     state.end_candidate(draft, state=ending, reason=state.REASON_ABORTED, message="aborted by faiss.dev/abort")

@@ -7,6 +7,7 @@ labels the manifests put on it, never by listing order.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,12 +77,21 @@ class JobSucceeded:
 
 
 @dataclasses.dataclass(frozen=True)
+class JobCompletedPodUnseen:
+    """The Job says Complete but no succeeded pod of it is observed yet (the pod list lags, or
+    the pod was removed): its report cannot be read. `completed_at` is the Job's completionTime,
+    or its creation time when the API server gave none."""
+
+    completed_at: datetime.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
 class JobFailed:
     reason: str
     message: str
 
 
-JobOutcome = JobRunning | JobSucceeded | JobFailed
+JobOutcome = JobRunning | JobSucceeded | JobCompletedPodUnseen | JobFailed
 
 
 def job_outcome(job: KubeObject, pods: Sequence[KubeObject]) -> JobOutcome:
@@ -90,7 +100,10 @@ def job_outcome(job: KubeObject, pods: Sequence[KubeObject]) -> JobOutcome:
     conditions = {c.get("type"): c for c in status.get("conditions") or () if c.get("status") == "True"}
     if "Complete" in conditions or int(status.get("succeeded") or 0) > 0:
         succeeded = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Succeeded"]
-        terminated = _terminated(succeeded[-1]) if succeeded else None
+        if not succeeded:
+            created = (job.get("metadata") or {}).get("creationTimestamp")
+            return JobCompletedPodUnseen(completed_at=_timestamp(status.get("completionTime") or created))
+        terminated = _terminated(succeeded[-1])
         return JobSucceeded(termination_message=(terminated or {}).get("message"))
     if "Failed" in conditions:
         condition = conditions["Failed"]
@@ -115,3 +128,14 @@ def _terminated(pod: KubeObject) -> Mapping[str, Any] | None:
             terminated = state.get("terminated")
             return terminated if isinstance(terminated, Mapping) else None
     return None
+
+
+def _timestamp(value: object) -> datetime.datetime | None:
+    """An API server time (RFC 3339, e.g. 2026-11-25T15:00:00Z); None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.timezone.utc)

@@ -49,6 +49,7 @@ REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
 REVISION_FAILED = "RevisionFailed"
 REVISION_ROLLED_BACK = "RevisionRolledBack"
 ROLLOUT_PAUSED_ON_FAILURE = "PausedOnFailure"
+ROLLBACK_STALLED = "RollbackStalled"
 INVALID_SPEC = "InvalidSpec"
 AS_EXPECTED = "AsExpected"
 

@@ -7,11 +7,18 @@ the evaluation gates decide whether it may take traffic at all.
 
 from __future__ import annotations
 
+import datetime
+
 from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
 from faiss_operator.controller import canary, manifests, report, state, storage
 from faiss_operator.controller import children as observed
+
+# How long a complete build Job's pod may stay unseen before the revision fails, and how often
+# to look for it meanwhile.
+BUILD_POD_GRACE_SECONDS = 60
+BUILD_POD_RECHECK_SECONDS = 5
 
 
 def adopt_desired(inputs: state.Inputs, draft: state.Draft) -> None:
@@ -96,6 +103,9 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
     outcome = observed.job_outcome(job, inputs.children.build_pods(name))
     if isinstance(outcome, observed.JobRunning):
         return
+    if isinstance(outcome, observed.JobCompletedPodUnseen):
+        _await_build_pod(inputs, draft, name, outcome)
+        return
     if isinstance(outcome, observed.JobFailed):
         state.end_candidate(draft, state="Failed", reason=state.REASON_BUILD_FAILED, message=outcome.message)
         return
@@ -108,6 +118,26 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
     if metrics.k is None:
         metrics = metrics.model_copy(update={"k": inputs.spec.evaluation.k})
     draft.update(entry.name, state="Built", reason=None, message=None, metrics=metrics)
+
+
+def _await_build_pod(
+    inputs: state.Inputs, draft: state.Draft, job: str, outcome: observed.JobCompletedPodUnseen
+) -> None:
+    """A complete Job whose pod is not seen yet is still finishing: look again soon, and give up
+    only when the pod stays unseen for BUILD_POD_GRACE_SECONDS after the Job completed."""
+    if outcome.completed_at is not None:
+        deadline = outcome.completed_at + datetime.timedelta(seconds=BUILD_POD_GRACE_SECONDS)
+        if inputs.now >= deadline:
+            message = (
+                f"Job {job} completed but its pod was not found within {BUILD_POD_GRACE_SECONDS}s, "
+                "so its report cannot be read; annotate faiss.dev/retry=true to build again"
+            )
+            state.end_candidate(draft, state="Failed", reason=state.REASON_BUILD_POD_NOT_FOUND, message=message)
+            return
+        draft.wake_at.append(min(deadline, inputs.after(BUILD_POD_RECHECK_SECONDS)))
+        return
+    # A Job without completion or creation time (never from a real API server): keep looking.
+    draft.wake_at.append(inputs.after(BUILD_POD_RECHECK_SECONDS))
 
 
 def _gate_failures(spec: api_spec.FaissIndexSpec, metrics: api_status.RevisionMetrics | None) -> list[str]:

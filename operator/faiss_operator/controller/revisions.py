@@ -1,7 +1,8 @@
 """Revisions: a short stable hash of the fields that define an index.
 
 Two hashes per revision. The artifact key covers what shapes the built files (data, dimension,
-metric, index type and build-time parameters, the evaluation sample, the builder image); the
+metric, index type and build-time parameters, the evaluation sample, and spec.build.image when the
+user sets it, never the operator's own image, so an operator upgrade keeps every revision); the
 revision name adds the search-time parameters (efSearch, nprobe). So a change of search-time
 parameters only gives a new revision with the same artifact key, which reuses the built files.
 Serving-only fields (replicas, resources, serving image, port) are in neither.
@@ -88,8 +89,11 @@ def desired_revision(spec: api_spec.FaissIndexSpec, settings: operator_settings.
         "config": resolved.config.build_fields(),
         "source": spec.source.to_wire(),
         "evaluation": {"k": spec.evaluation.k, "queries": spec.evaluation.queries},
-        "builderImage": builder_image,
     }
+    # Only an image the user chose defines the index: the operator's own image (the default
+    # builder) changes with every operator upgrade, which must not rebuild every index.
+    if spec.build.image is not None:
+        artifact_fields["builderImage"] = spec.build.image
     artifact_key = ArtifactKey(short_hash(artifact_fields))
     name = Revision(short_hash({"artifact": artifact_key, "search": resolved.config.search_fields()}))
     return DesiredRevision(

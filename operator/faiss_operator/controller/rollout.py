@@ -22,18 +22,40 @@ def reconcile_rollout(inputs: state.Inputs, draft: state.Draft) -> None:
         _reconcile_first_deploy(inputs, draft, ready, deadline)
         return
     if rollout.mode == "Rollback":
-        if ready >= inputs.total:
-            previous = draft.current
-            _promote(inputs, draft)
-            if previous is not None:
-                draft.update(
-                    previous,
-                    state="RolledBack",
-                    reason=state.REASON_ROLLBACK_REQUESTED,
-                    message="rolled back by faiss.dev/rollback",
-                )
+        _reconcile_rollback(inputs, draft, ready, deadline)
         return
     _reconcile_canary(inputs, draft, ready)
+
+
+def _reconcile_rollback(inputs: state.Inputs, draft: state.Draft, ready: int, deadline: datetime.datetime) -> None:
+    """The target goes to all replicas while the revision it replaces keeps serving. Past the
+    progress deadline the rollback stops where it is (nothing that serves is touched) and waits
+    for an admin: faiss.dev/abort cancels it, faiss.dev/rollback picks another revision. Should
+    the target become ready after all, the rollback still completes."""
+    assert draft.rollout is not None and draft.candidate is not None
+    if ready >= inputs.total:
+        previous = draft.current
+        _promote(inputs, draft)
+        if previous is not None:
+            draft.update(
+                previous,
+                state="RolledBack",
+                reason=state.REASON_ROLLBACK_REQUESTED,
+                message="rolled back by faiss.dev/rollback",
+            )
+        return
+    if draft.rollout.paused:
+        return
+    if inputs.now >= deadline:
+        seconds = inputs.spec.rollout.progress_deadline_seconds
+        message = (
+            f"{state.REASON_PROGRESS_DEADLINE}: rollback to {draft.candidate} has "
+            f"{ready}/{inputs.total} replicas ready after {seconds}s"
+        )
+        draft.update_rollout(paused=True, pause_reason=message)
+        draft.warn(state.REASON_PROGRESS_DEADLINE, message)
+    else:
+        draft.wake_at.append(deadline)
 
 
 def _reconcile_first_deploy(inputs: state.Inputs, draft: state.Draft, ready: int, deadline: datetime.datetime) -> None:

@@ -38,12 +38,13 @@ def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexSta
     now, generation = inputs.now, inputs.resource.generation
     current = draft.entry(draft.current)
     rollout = draft.rollout
-    if rollout is not None and draft.candidate is not None and draft.current is not None:
+    if rollout is not None and draft.candidate is not None:
+        # Traffic splits by ready replicas: the stable keeps all of its until promotion.
+        stable_ready = inputs.children.ready_replicas(draft.current) if draft.current is not None else 0
         rollout = rollout.model_copy(
             update={
                 "actual_weight": canary.actual_weight(
-                    candidate_ready=inputs.children.ready_replicas(draft.candidate),
-                    stable_ready=inputs.children.ready_replicas(draft.current),
+                    candidate_ready=inputs.children.ready_replicas(draft.candidate), stable_ready=stable_ready
                 )
             }
         )
@@ -199,6 +200,12 @@ def _desired_problem(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str
         and rollout.paused
         and rollout.pause_reason not in (state.PAUSE_SPEC, state.PAUSE_AWAITING_PROMOTION)
     ):
+        if rollout.mode == "Rollback":
+            return (
+                c.ROLLBACK_STALLED,
+                f"{rollout.pause_reason}; annotate faiss.dev/abort=true to cancel the rollback "
+                "or faiss.dev/rollback to pick another revision",
+            )
         return (c.ROLLOUT_PAUSED_ON_FAILURE, f"{rollout.pause_reason}; annotate faiss.dev/promote, abort or rollback")
     desired = draft.entry(inputs.desired.name)
     if desired is None or desired.name == draft.current:
