@@ -64,6 +64,11 @@ class SearchRequest:
     single: bool  # answered in the single-vector form
 
 
+def _check_body_size(body: bytes, limits: Limits) -> None:
+    if len(body) > limits.max_body_bytes:
+        raise RequestError(413, f"request body of {len(body)} bytes is larger than the limit of {limits.max_body_bytes}")
+
+
 def parse_search(
     body: bytes,
     *,
@@ -72,8 +77,7 @@ def parse_search(
     config: Mapping[str, Any],
     limits: Limits,
 ) -> SearchRequest:
-    if len(body) > limits.max_body_bytes:
-        raise RequestError(413, f"request body of {len(body)} bytes is larger than the limit of {limits.max_body_bytes}")
+    _check_body_size(body, limits)
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -121,8 +125,7 @@ def parse_binary_search(
     config: Mapping[str, Any],
     limits: Limits,
 ) -> SearchRequest:
-    if len(body) > limits.max_body_bytes:
-        raise RequestError(413, f"request body of {len(body)} bytes is larger than the limit of {limits.max_body_bytes}")
+    _check_body_size(body, limits)
     row_bytes = 4 * dimension
     if not body:
         raise RequestError(400, "the body is empty; send one or more vectors as little-endian float32")
