@@ -112,3 +112,13 @@ def test_connection_refused_is_a_fetch_error(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     with pytest.raises(errors.SourceFetchError, match="after 3 attempts"):
         downloads.download(f"http://127.0.0.1:{port}/v.npy", tmp_path / "v.npy", policy=NO_WAIT)
+
+
+def test_a_full_disk_is_not_retried_as_a_network_error(tmp_path: Path, server: tuple[str, _Behaviour]) -> None:
+    url, behaviour = server
+    destination = tmp_path / "v.npy"
+    destination.symlink_to("/dev/full")  # every write fails with ENOSPC; unlinking removes only the link
+    with pytest.raises(errors.DownloadWriteError, match="No space left on device"):
+        downloads.download(f"{url}/v.npy", destination, policy=NO_WAIT)
+    assert behaviour.requests == 1
+    assert Path("/dev/full").exists()

@@ -48,6 +48,7 @@ class BuildError(Exception):
 _BY_CLASS: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (errors.SourceNotFoundError, ExitCode.SOURCE_NOT_FOUND),
     (errors.SourceFetchError, ExitCode.SOURCE_FETCH_FAILED),
+    (errors.DownloadWriteError, ExitCode.OUTPUT_FAILED),
     (errors.SourceTooLargeError, ExitCode.SOURCE_TOO_LARGE),
     (errors.UnsupportedSourceError, ExitCode.SOURCE_UNSUPPORTED),
     (errors.MalformedSourceError, ExitCode.SOURCE_MALFORMED),

@@ -54,3 +54,7 @@ class IdCountMismatchError(SourceError):
 
 class MetadataMismatchError(SourceError):
     """The metadata does not hold exactly one record per id."""
+
+
+class DownloadWriteError(SourceError):
+    """A download could not be written to local disk (full or read-only); retrying cannot help."""

@@ -15,6 +15,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,20 +84,36 @@ def _download_once(url: str, destination: Path, policy: DownloadPolicy) -> None:
             )
         received = 0
         try:
-            with open(destination, "wb") as out:
-                while chunk := response.read(CHUNK_BYTES):
-                    received += len(chunk)
-                    if received > policy.max_bytes:
-                        raise errors.SourceTooLargeError(
-                            f"{url}: more than the limit of {policy.max_bytes} bytes"
-                        )
+            out = open(destination, "wb")
+        except OSError as error:
+            raise errors.DownloadWriteError(f"{url}: cannot write {destination}: {error.strerror}") from None
+        with out:
+            while chunk := _read_chunk(response):
+                received += len(chunk)
+                if received > policy.max_bytes:
+                    raise errors.SourceTooLargeError(f"{url}: more than the limit of {policy.max_bytes} bytes")
+                try:
                     out.write(chunk)
+                except OSError as error:
+                    raise errors.DownloadWriteError(
+                        f"{url}: cannot write {destination} after {received - len(chunk)} bytes: {error.strerror}"
+                    ) from None
+            try:
                 out.flush()
                 os.fsync(out.fileno())
-        except (OSError, http.client.HTTPException) as error:
-            raise _Retryable(_describe(error)) from None
+            except OSError as error:
+                raise errors.DownloadWriteError(f"{url}: cannot write {destination}: {error.strerror}") from None
         if declared is not None and declared.isdigit() and received != int(declared):
             raise _Retryable(f"connection closed after {received} of {declared} bytes")
+
+
+def _read_chunk(response: Any) -> bytes:
+    """The next chunk of the body; a broken connection is worth another attempt."""
+    try:
+        chunk: bytes = response.read(CHUNK_BYTES)
+    except (OSError, http.client.HTTPException) as error:
+        raise _Retryable(_describe(error)) from None
+    return chunk
 
 
 def _describe(error: BaseException) -> str:
