@@ -58,9 +58,11 @@ def test_bad_constructor_arguments_name_the_field(kwargs: dict[str, Any], messag
     [
         ("IVFPQ", {"m_pq": 7}, "config.m_pq: 7 does not divide the dimension 32"),
         ("OPQ+HNSW", {"encoding": "PQ", "m_pq": 8, "n_subquantizers": 5}, "config.n_subquantizers: 5 does not divide"),
+        ("IVF", {"nlist": 100, "train_size": 50}, "config.train_size: 50 vectors cannot train IVF100,Flat, which needs at least 100"),
+        ("IVFPQ", {"nlist": 4, "m_pq": 8, "train_size": 100}, "config.train_size: 100 vectors cannot train IVF4,PQ8x8"),
     ],
 )
-def test_shapes_that_do_not_fit_the_dimension_are_refused_at_build(
+def test_configs_that_cannot_build_are_refused_at_build_naming_the_field(
     small: np.ndarray, index_type: str, values: dict[str, Any], message: str
 ) -> None:
     index = FAISSIndex(32, index_type, values, env={})
@@ -85,22 +87,6 @@ def test_too_few_vectors_to_train_is_a_clear_error(
         index.add_embeddings(small[:count])
     assert index.ntotal == 0
     assert index.faiss_index is None
-
-
-@pytest.mark.parametrize(
-    ("index_type", "values", "message"),
-    [
-        ("IVF", {"nlist": 100, "train_size": 50}, "config.train_size: 50 vectors cannot train IVF100,Flat, which needs at least 100"),
-        ("IVFPQ", {"nlist": 4, "m_pq": 8, "train_size": 100}, "config.train_size: 100 vectors cannot train IVF4,PQ8x8"),
-    ],
-)
-def test_a_training_sample_smaller_than_the_centroids_names_train_size(
-    small: np.ndarray, index_type: str, values: dict[str, Any], message: str
-) -> None:
-    index = FAISSIndex(32, index_type, values, env={})
-    with pytest.raises(ConfigError, match=message):
-        index.add_embeddings(small)
-    assert index.ntotal == 0
 
 
 def test_from_tuning_result_accepts_the_json_dict() -> None:
