@@ -104,7 +104,8 @@ def load(directory: Path, *, index: FAISSIndex, manifest: dict[str, Any], report
         raise SampleUnavailableError(
             f"artifact of revision {revision} stores no evaluation sample ({artifact.QUERIES_FILE} is absent)"
         )
-    evaluation = manifest.get("evaluation") if isinstance(manifest.get("evaluation"), dict) else {}
+    recorded = manifest.get("evaluation")
+    evaluation: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     k = evaluation.get("k", report.get("k"))
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise SampleUnavailableError(f"artifact of revision {revision} records no evaluation k")
