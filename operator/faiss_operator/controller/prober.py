@@ -205,20 +205,20 @@ async def _fetch_sample(
                         return None
                     if response.status != 200:
                         raise _ProbeError(f"{SAMPLE_PATH} answered {response.status}: {body[:200]!r}")
-            return _parse_sample(body, target, action.candidate)
+            return await asyncio.to_thread(_parse_sample, body, target, action.candidate)  # megabytes: off the loop
         except _ProbeError as error:
             tally.failed(target, str(error))
+        except TimeoutError:  # before OSError, of which it is a subclass
+            tally.failed(target, f"{SAMPLE_PATH}: no answer within {share:.1f} s")
         except (aiohttp.ClientError, OSError, ValueError) as error:
             tally.failed(target, f"{SAMPLE_PATH}: {type(error).__name__}: {error}")
-        except TimeoutError:
-            tally.failed(target, f"{SAMPLE_PATH}: no answer within {share:.1f} s")
     return None
 
 
 def _parse_sample(body: bytes, target: PodTarget, revision: str) -> Sample:
     """Raises _ProbeError when the answer is not the sample of `revision` in the documented shape."""
     try:
-        document = _json_object(body)
+        document = _json_object(body, SAMPLE_PATH)
         k, dimension, count = document["k"], document["dimension"], document["count"]
         if not all(isinstance(value, int) and not isinstance(value, bool) for value in (k, dimension, count)):
             raise _ProbeError(f"{SAMPLE_PATH}: k, dimension and count must be integers")
@@ -283,11 +283,11 @@ async def _search(
                     answer = await response.read()
                     seconds = time.perf_counter() - began
                     status, revision = response.status, response.headers.get(REVISION_HEADER)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            tally.failed(target, f"{SEARCH_PATH}: no answer within the {remaining:.1f} s left")
+            return False
         except (aiohttp.ClientError, OSError) as error:
             tally.failed(target, f"{SEARCH_PATH}: {type(error).__name__}: {error}")
-            return False
-        except TimeoutError:
-            tally.failed(target, f"{SEARCH_PATH}: no answer within the {remaining:.1f} s left")
             return False
     try:
         if status != 200:
@@ -311,7 +311,7 @@ async def _search(
 def _found_ids(body: bytes, queries: int) -> list[list[Any]]:
     """The ids of each result of a batch answer; _ProbeError when it is not {"results": [{"ids": [...]}...]}."""
     try:
-        results = _json_object(body)["results"]
+        results = _json_object(body, SEARCH_PATH)["results"]
         if not isinstance(results, list) or len(results) != queries:
             raise _ProbeError(f"{SEARCH_PATH}: expected {queries} results, got {type(results).__name__}")
         ids = [result["ids"] for result in results]
@@ -322,13 +322,13 @@ def _found_ids(body: bytes, queries: int) -> list[list[Any]]:
     return ids
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def _json_object(body: bytes, path: str) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise _ProbeError(f"not JSON ({error})") from None
+        raise _ProbeError(f"{path}: not JSON ({error})") from None
     if not isinstance(document, dict):
-        raise _ProbeError(f"expected a JSON object, got {type(document).__name__}")
+        raise _ProbeError(f"{path}: expected a JSON object, got {type(document).__name__}")
     return document
 
 
