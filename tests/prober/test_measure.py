@@ -209,3 +209,15 @@ def test_recall_at_a_smaller_k_than_the_sample(pods: dict[str, Server]) -> None:
 def test_arguments_out_of_range_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="measure: timeout_seconds must be > 0"):
         measure(analyze(), [], [], **options)
+
+
+@pytest.mark.parametrize("address", [
+    "10.0.0.1:8080", "http://:8080", "ftp://x", "http://[::1", "", "http://256.1.1.1:80", "http://localhost:99999",
+])
+def test_an_address_that_is_not_a_pod_url_is_an_error_not_an_exception(address: str) -> None:
+    pod = prober.PodTarget(revision=CANDIDATE, address=address)
+
+    measurement = measure(analyze(stable=STABLE), [pod], [pod], timeout_seconds=2.0)
+
+    assert measurement.candidate == analysis.Probe(samples=1, errors=1)
+    assert analysis.judge(measurement, GATES).verdict == "Fail"
