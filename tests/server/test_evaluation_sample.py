@@ -141,3 +141,39 @@ def strip_sample(artifact: Path) -> None:
         (artifact / name).unlink()
     manifest = index_artifact.read_manifest(artifact)
     index_artifact.write_manifest(artifact, **{k: v for k, v in manifest.items() if k not in ("files", "format_version")})
+
+
+def rewrite_manifest(artifact: Path) -> None:
+    manifest = index_artifact.read_manifest(artifact)
+    index_artifact.write_manifest(artifact, **{k: v for k, v in manifest.items() if k not in ("files", "format_version")})
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("fewer queries", "queries, ground truth and query rows do not match (10 queries, 50 ground-truth rows of at least 10)"),
+    ("truth not lists", "ground_truth_ids.json is not a list of lists"),
+])
+def test_a_sample_that_does_not_fit_is_404_with_the_reason(tmp_path: Path, damage: str, message: str) -> None:
+    artifact = make_artifact(tmp_path, index_type="Flat", count=300)
+    queries = np.load(artifact / "queries.npy")
+    if damage == "fewer queries":
+        np.save(artifact / "queries.npy", queries[:10])
+    else:
+        (artifact / "ground_truth_ids.json").write_text('{"a": 1}')
+    rewrite_manifest(artifact)  # a consistent checksum: the pod loads it, only the sample is unusable
+    with running_server(artifact, tmp_path / "log") as server:
+        server.wait_for("/readyz", 200)
+        answer = server.request("GET", SAMPLE)
+
+    assert (answer.status, answer.json()) == (404, {"error": f"no evaluation sample: artifact of revision rev-test: {message}"})
+
+
+def test_ground_truth_positions_alone_are_served_as_ids(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path, index_type="Flat", count=300)
+    expected = json.loads((artifact / "ground_truth_ids.json").read_text())
+    (artifact / "ground_truth_ids.json").unlink()
+    rewrite_manifest(artifact)
+    with running_server(artifact, tmp_path / "log") as server:
+        server.wait_for("/readyz", 200)
+        document = server.request("GET", SAMPLE).json()
+
+    assert document["groundTruthIds"] == expected
