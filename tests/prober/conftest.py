@@ -2,7 +2,7 @@
 
 One HNSW artifact (built by the real builder) served three ways: two pods of the candidate
 revision as built, and one pod of a "stable" revision serving the same artifact with efSearch 1,
-so its recall is measurably lower. Module-scoped: starting a server takes a second or two.
+so its recall is measurably lower. Package-scoped: starting a server takes a second or two.
 """
 
 from __future__ import annotations
@@ -39,18 +39,18 @@ def build_artifact(directory: Path, *, revision: str = CANDIDATE, index_type: st
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_artifact(tmp_path_factory.mktemp("artifact"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def build_report(artifact: Path) -> dict[str, object]:
     report: dict[str, object] = json.loads((artifact / "report.json").read_text())
     return report
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def pods(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     """"candidate-a", "candidate-b" (revision cand01 as built), "stable" (revision stab01, efSearch 1)."""
     logs = tmp_path_factory.mktemp("logs")

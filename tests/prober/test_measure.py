@@ -69,6 +69,8 @@ def test_a_stable_serving_with_ef_search_1_shows_lower_recall(pods: dict[str, Se
     assert measurement.candidate.recall is not None and measurement.stable.recall is not None
     assert measurement.stable.recall < measurement.candidate.recall - 0.03
     assert measurement.stable.p99_latency_ms is not None
+    # both p99s measured, so maxLatencyRatio can be judged (a generous bound: the timings are real)
+    assert analysis.judge(measurement, analysis.Thresholds(None, None, 1000.0)).verdict == "Pass"
 
 
 def test_a_candidate_serving_with_ef_search_1_fails_the_recall_gate(pods: dict[str, Server]) -> None:
