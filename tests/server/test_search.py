@@ -65,8 +65,8 @@ def test_info_and_metrics(server: Server, artifact: Path) -> None:
     server.search({"vector": [0.0] * 16, "k": 0})
     text = server.request("GET", "/metrics").body.decode()
     for needle in (
-        'faiss_requests_total{code="200",endpoint="search"}',
-        'faiss_requests_total{code="400",endpoint="search"}',
+        'faiss_requests_total{code="200",endpoint="search",source="client"}',
+        'faiss_requests_total{code="400",endpoint="search",source="client"}',
         "faiss_request_duration_seconds_bucket",
         "faiss_requests_in_flight 0.0",
         "faiss_index_vectors 2000.0",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 import faiss
 import numpy as np
@@ -21,6 +21,7 @@ from faiss_operator.index import config as index_config
 from faiss_operator.index import factory
 
 SearchFn = Callable[[np.ndarray, int], Any]
+T = TypeVar("T")
 
 
 class ArraySearcher(Protocol):
@@ -113,6 +114,37 @@ def recall_at_k(found_positions: np.ndarray, true_positions: np.ndarray, k: int)
     for row_found, row_true in zip(found[:, :k], truth[:, :k], strict=True):
         hits += len(set(row_found[row_found >= 0].tolist()) & set(row_true.tolist()))
     return hits / (k * int(found.shape[0]))
+
+
+def without_own(neighbors: Iterable[Sequence[T]], own: Sequence[T], k: int) -> list[list[T]]:
+    """Each query's first k neighbours other than its own row, shape (queries, <= k).
+
+    A query sampled from the indexed vectors finds itself at distance 0, which would inflate
+    recall; so the build searches k + 1 deep and leaves the query's own row out, wherever it
+    ranks (or does not). `neighbors` are positions or external ids (a 2-d array or lists);
+    `own[q]` is query q's own position or id, in the same space. A row keeps fewer than k
+    neighbours only when fewer than k + 1 were found. Raises ValueError when the lengths differ.
+    """
+    rows = list(neighbors)
+    if len(rows) != len(own):
+        raise ValueError(f"{len(rows)} answers but {len(own)} own rows: one own row per query is needed")
+    return [[found for found in row if found != mine][:k] for row, mine in zip(rows, own)]
+
+
+def hits_at_k(found: Iterable[Sequence[Hashable]], truth: Iterable[Sequence[Hashable]], k: int) -> int:
+    """Sum over queries of |found top-k ∩ true top-k|; recall@k is this over k x queries.
+
+    Works on positions or external ids alike; a missing hit (-1 or None) never counts, since
+    the ground truth holds none. Raises ValueError when the two have different lengths.
+    """
+    found_rows, truth_rows = list(found), list(truth)
+    if len(found_rows) != len(truth_rows):
+        raise ValueError(f"{len(found_rows)} answers but {len(truth_rows)} ground-truth rows")
+    hits = 0
+    for row_found, row_true in zip(found_rows, truth_rows):
+        true_ids = {value for value in list(row_true)[:k] if value is not None}
+        hits += len(true_ids.intersection(list(row_found)[:k]))
+    return hits
 
 
 def single_query_latency(

@@ -13,6 +13,7 @@ expects, and an unexpected error is logged and answered 500 as a bug, never cras
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -28,7 +29,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faiss_operator.index import InputError
-from faiss_operator.server import requests as search_requests
+from faiss_operator.server import evaluation_sample, requests as search_requests
+from faiss_operator.server.metrics import source_of
 from faiss_operator.server.service import NotReadyError, Phase, SearchService
 
 logger = logging.getLogger(__name__)
@@ -49,9 +51,9 @@ def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | No
     """The routes; `waiting_for_peers` (with --workers) counts the pod's other processes not yet ready."""
     m = service.metrics
 
-    def record(endpoint: str, status: int, started: float) -> None:
-        m.request_seconds.labels(endpoint=endpoint).observe(time.perf_counter() - started)
-        m.requests.labels(endpoint=endpoint, code=str(status)).inc()
+    def record(endpoint: str, status: int, started: float, source: str) -> None:
+        m.request_seconds.labels(endpoint=endpoint, source=source).observe(time.perf_counter() - started)
+        m.requests.labels(endpoint=endpoint, code=str(status), source=source).inc()
 
     async def healthz(request: Request) -> Response:
         return _json({"status": "alive", "phase": service.phase.value})
@@ -70,7 +72,24 @@ def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | No
             response = _json(service.info())
         except NotReadyError as error:
             response = _error(503, str(error))
-        record("info", response.status_code, started)
+        record("info", response.status_code, started, source_of(request.scope["headers"]))
+        return response
+
+    async def sample(request: Request) -> Response:
+        """GET /v1/evaluation-sample: the artifact's stored queries and ground truth (see evaluation_sample)."""
+        started = time.perf_counter()
+        try:
+            options = evaluation_sample.parse_request(request.scope["query_string"])
+            stored = await asyncio.to_thread(service.evaluation_sample)  # reads the files once, then cached
+            body = await asyncio.to_thread(evaluation_sample.encode, stored, options)
+            response = Response(body, media_type=JSON)
+        except search_requests.RequestError as error:
+            response = _error(error.status, error.message)
+        except NotReadyError as error:
+            response = _error(503, f"not ready: {error}")
+        except evaluation_sample.SampleUnavailableError as error:
+            response = _error(404, f"no evaluation sample: {error}")
+        record("evaluation-sample", response.status_code, started, source_of(request.scope["headers"]))
         return response
 
     async def metrics(request: Request) -> Response:
@@ -92,6 +111,7 @@ def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | No
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/v1/info", info, methods=["GET"]),
+            Route("/v1/evaluation-sample", sample, methods=["GET"]),
             Route("/v1/search", search, methods=["POST"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
@@ -114,7 +134,7 @@ def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | No
                 headers.append((b"x-faiss-revision", service.revision.encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
-            record("search", status, started)
+            record("search", status, started, source_of(scope["headers"]))
             return
         await router(scope, receive, send)
 

@@ -12,16 +12,31 @@ import prometheus_client
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+PROBE_HEADER = "x-faiss-probe"  # value "1" marks the operator's live-analysis traffic
+SOURCE_PROBE = "probe"
+SOURCE_CLIENT = "client"
+
+
+def source_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """The `source` label of a request, from its raw ASGI headers."""
+    for name, value in headers:
+        if name == b"x-faiss-probe" and value.strip() == b"1":
+            return SOURCE_PROBE
+    return SOURCE_CLIENT
+
+
 class ServerMetrics:
     def __init__(self) -> None:
         self.registry = prometheus_client.CollectorRegistry(auto_describe=True)
+        # source="probe" for the operator's live analysis (header X-Faiss-Probe: 1), "client" otherwise,
+        # so that dashboards and alerts on user traffic can leave the probes out.
         self.request_seconds = prometheus_client.Histogram(
-            "faiss_request_duration_seconds", "Time to answer a request, by endpoint.",
-            ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "faiss_request_duration_seconds", "Time to answer a request, by endpoint and traffic source.",
+            ["endpoint", "source"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )
         self.requests = prometheus_client.Counter(
-            "faiss_requests", "Requests answered, by endpoint and HTTP status code.",
-            ["endpoint", "code"], registry=self.registry,
+            "faiss_requests", "Requests answered, by endpoint, HTTP status code and traffic source.",
+            ["endpoint", "code", "source"], registry=self.registry,
         )
         self.in_flight = prometheus_client.Gauge(
             "faiss_requests_in_flight", "Requests being answered now.", registry=self.registry

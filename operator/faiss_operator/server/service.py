@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faiss_operator.index import config as index_config, faiss_index
-from faiss_operator.server import artifact_loader, batching, metrics as server_metrics, requests
+from faiss_operator.server import artifact_loader, batching, evaluation_sample, metrics as server_metrics, requests
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ class SearchService:
         self._config: dict[str, Any] = {}
         self._revision_override = revision
         self._search_defaults = dict(search_defaults or {})
+        self._sample: evaluation_sample.EvaluationSample | evaluation_sample.SampleUnavailableError | None = None
+        self._sample_lock = threading.Lock()
 
     @property
     def phase(self) -> Phase:
@@ -159,6 +161,26 @@ class SearchService:
             "phase": self._phase.value,
             "build": {key: loaded.report.get(key) for key in ("recall", "k", "p50_ms", "p99_ms", "memory_bytes")},
         }
+
+    def evaluation_sample(self) -> evaluation_sample.EvaluationSample:
+        """The artifact's stored query sample, read once (blocking: call it off the event loop).
+
+        Raises NotReadyError before the pod is ready, SampleUnavailableError when the artifact has none.
+        """
+        loaded = self._require_ready()
+        with self._sample_lock:
+            if self._sample is None:
+                try:
+                    self._sample = evaluation_sample.load(
+                        self.artifact_dir, index=loaded.index, manifest=loaded.manifest, report=loaded.report,
+                        revision=loaded.revision,
+                    )
+                except evaluation_sample.SampleUnavailableError as error:
+                    self._sample = error
+            sample = self._sample
+        if isinstance(sample, evaluation_sample.SampleUnavailableError):
+            raise sample
+        return sample
 
     def parse(self, body: bytes) -> requests.SearchRequest:
         loaded = self._require_ready()
