@@ -85,6 +85,16 @@ def test_a_pipeline_with_bad_documents_names_each_file_document_and_field(
     assert out == "5 FaissIndex checked in 2 files, 1 other object skipped: 4 problems\n"
 
 
+def test_unknown_fields_are_refused_at_the_top_and_in_the_spec() -> None:
+    body = copy.deepcopy(samples.DESIGN_EXAMPLE)
+    body["specs"] = {}
+    body["spec"]["rollout"]["stepz"] = []
+    assert validate.validate_object(body) == [
+        ("specs", "unknown field (kubectl's default strict field validation refuses it)"),
+        ("spec.rollout.stepz", "Extra inputs are not permitted"),
+    ]
+
+
 def test_the_status_is_ignored_as_the_api_server_ignores_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path / "x.yaml", {**samples.DESIGN_EXAMPLE, "status": {"phase": "Exploded", "recall": "high"}})
     assert _run(capsys, "-f", str(path))[0] == 0

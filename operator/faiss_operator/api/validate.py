@@ -145,6 +145,9 @@ def _metadata_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if obj.get("apiVersion") != resource.API_VERSION:
         problems.append(("apiVersion", f"must be {resource.API_VERSION} (the only version the CRD serves)"))
+    for key in obj:
+        if key not in ("apiVersion", "kind", "metadata", "spec", "status"):
+            problems.append((str(key), "unknown field (kubectl's default strict field validation refuses it)"))
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
         return [*problems, ("metadata", "required: an object with at least metadata.name")]
