@@ -116,7 +116,10 @@ META = {"name": "alerts", "generation": 3}
             {"status": "Degraded", "message": "phase Failed"},
         ),
         (
-            {"metadata": {"name": "alerts"}, "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]}},
+            {
+                "metadata": {"name": "alerts"},
+                "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]},
+            },
             {"status": "Healthy", "message": "Ready"},
         ),
         (
