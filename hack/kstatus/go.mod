@@ -1,5 +1,5 @@
 // A small tool that judges a FaissIndex with kstatus, the status library Flux and kpt read
-// (tests/integrations/test_kstatus.py builds and runs it).
+// (tests/gitops/test_kstatus.py builds and runs it).
 module github.com/faiss-operator/faiss-operator/hack/kstatus
 
 go 1.26.0

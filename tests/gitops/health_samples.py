@@ -5,7 +5,7 @@ feeds `decide()` its own plans), so its status is exactly what the operator writ
 revisions and the eight conditions with the operator's reasons and messages. The committed copies
 under `integrations/argocd/faiss.dev/FaissIndex/testdata/` are written by
 
-    .venv/bin/python -m tests.integrations.health_samples
+    .venv/bin/python -m tests.gitops.health_samples
 
 and read by both the Argo CD health check tests and the kstatus tests; the tests also judge the
 statuses the decision writes *now*, so a change of message in the controller cannot hide behind a

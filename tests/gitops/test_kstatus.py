@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integrations import health_samples
+from tests.gitops import health_samples
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "hack" / "kstatus"

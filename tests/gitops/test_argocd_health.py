@@ -16,7 +16,7 @@ from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import conditions
 
-from tests.integrations import argocd_lua, health_samples
+from tests.gitops import argocd_lua, health_samples
 
 CHECK = health_samples.ARGOCD
 SCRIPT = (CHECK / "health.lua").read_text()
