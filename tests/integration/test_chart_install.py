@@ -45,7 +45,8 @@ def _install(cluster: cluster_mod.Cluster, name: str, namespace: str, *sets: str
     helm = paths.bin_dir() / "helm"
     if not helm.exists():
         pytest.fail("helm is missing: hack/build-k8s.sh builds it with the control plane")
-    command = [str(helm), "install", name, str(CHART), "-n", namespace, "--set-string", "nodeSelector.no-such-node=true"]
+    command = [str(helm), "install", name, str(CHART), "-n", namespace]
+    command += ["--set-string", "nodeSelector.no-such-node=true"]
     for value in sets:
         command += ["--set", value]
     run = _run(*command, kubeconfig=cluster.kubeconfig)
