@@ -9,19 +9,14 @@ build (about 1 CPU-minute from an empty Go cache, 2 s after).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.gitops import health_samples
+from tests.gitops import health_samples, kstatus_tool
 
-ROOT = Path(__file__).resolve().parents[2]
-TOOL = ROOT / "hack" / "kstatus"
 TESTDATA = health_samples.TESTDATA
 
 pytestmark = pytest.mark.slow
@@ -38,27 +33,11 @@ KNOWN_GAPS = {
 
 @pytest.fixture(scope="module")
 def kstatus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs the Go toolchain to build hack/kstatus")
-        pytest.skip("needs the Go toolchain to build hack/kstatus")
-    binary = tmp_path_factory.mktemp("kstatus") / "kstatus"
-    build = subprocess.run(
-        [go, "build", "-o", str(binary), "."], cwd=TOOL, capture_output=True, text=True, timeout=1200
-    )
-    assert build.returncode == 0, build.stderr
-    return binary
+    return kstatus_tool.build(tmp_path_factory.mktemp("kstatus"))
 
 
-def _judge(binary: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binary), *args], input=stdin, capture_output=True, text=True, timeout=60)
-
-
-def _verdicts(binary: Path, bodies: list[dict[str, Any]]) -> list[dict[str, str]]:
-    run = _judge(binary, stdin=yaml.safe_dump_all(bodies))
-    assert run.returncode == 0, run.stderr
-    return [json.loads(line) for line in run.stdout.splitlines()]
+_judge = kstatus_tool.run
+_verdicts = kstatus_tool.verdicts
 
 
 def _expected(name: str, body: dict[str, Any]) -> dict[str, str]:
