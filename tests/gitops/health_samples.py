@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from faiss_operator.api import crd
 
 from tests.controller import scenarios
 from tests.controller.builders import NAME, NAMESPACE, Cluster, at, passing, report, revision_of, spec, with_config
@@ -65,6 +66,14 @@ R2 = revision_of(with_config(spec(), m=32))
 
 def _created() -> dict[str, Any]:
     return _object(Cluster(spec()), status=False)
+
+
+def _created_as_stored() -> dict[str, Any]:
+    """A new FaissIndex as the API server returns it before the operator's first status write:
+    the CRD defaults status to {observedGeneration: 0} and its schema adds phase Pending."""
+    body = _object(Cluster(spec()), status=False)
+    body["status"] = {**crd.STATUS_DEFAULT, "phase": "Pending"}
+    return body
 
 
 def _first_deploy() -> dict[str, Any]:
@@ -155,6 +164,7 @@ def _serving_with_a_replica_down() -> dict[str, Any]:
 
 SAMPLES: dict[str, Sample] = {
     "progressing_created": Sample(_created, "Progressing", None, "Current"),
+    "progressing_createdAsStored": Sample(_created_as_stored, "Progressing", None, "InProgress"),
     "progressing_firstBuild": Sample(lambda: _object(scenarios.building()), "Progressing", "Reconciling", "InProgress"),
     "progressing_firstDeploy": Sample(_first_deploy, "Progressing", "Reconciling", "InProgress"),
     "healthy_serving": Sample(lambda: _object(scenarios.serving()), "Healthy", "Ready", "Current"),
@@ -179,6 +189,7 @@ SAMPLES: dict[str, Sample] = {
 
 FIXED_MESSAGES = {
     "progressing_created": "Waiting for the operator to observe the FaissIndex",
+    "progressing_createdAsStored": "Waiting for the operator to observe generation 1",
     "progressing_specNotObserved": "Waiting for the operator to observe generation 2",
 }
 

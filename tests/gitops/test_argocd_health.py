@@ -56,6 +56,8 @@ def test_every_sample_is_a_faissindex_the_operator_can_have_written(path: Path) 
     if "status" not in body:
         return
     status = api_status.FaissIndexStatus.model_validate(body["status"])
+    if status.observed_generation == 0:
+        return  # the CRD's default status of a new object: the operator has written nothing yet
     assert status.to_wire() == body["status"]
     assert [c.type for c in status.conditions] == list(conditions.ORDER)
     reasons = {value for name, value in vars(conditions).items() if name.isupper() and isinstance(value, str)}

@@ -85,10 +85,11 @@ def test_status_the_decision_writes_now(kstatus: Path, name: str) -> None:
     assert _got(verdict, want) == want
 
 
-def test_an_object_the_operator_has_not_written_a_status_for_is_current_to_kstatus(kstatus: Path) -> None:
-    """Recorded, not wished: kstatus compares observedGeneration only when the status has one, and a
-    custom resource without conditions is Current. So between `kubectl apply` and the operator's
-    first status write, Flux would call a new FaissIndex ready (the Argo CD check says Progressing)."""
+def test_an_object_without_a_status_is_current_to_kstatus(kstatus: Path) -> None:
+    """Recorded: kstatus compares observedGeneration only when the status has one, and a custom
+    resource without conditions is Current. So the CRD defaults status to {observedGeneration: 0}
+    (`crd.STATUS_DEFAULT`): a new FaissIndex as the API server returns it is InProgress (the sample
+    progressing_createdAsStored; tests/integration/test_gitops_health_stored.py reads one back)."""
     created = yaml.safe_load((TESTDATA / "progressing_created.yaml").read_text())
     empty = {**created, "status": {}}
     verdicts = _verdicts(kstatus, [created, empty])
