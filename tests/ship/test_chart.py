@@ -317,3 +317,26 @@ def test_rendered_objects_are_valid_kubernetes_1_37(helm: str, tmp_path: Path, v
         if obj["kind"] == "ServiceMonitor":  # the Prometheus Operator's CRD, not in Kubernetes' schemas
             continue
         kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+
+
+# --- the Deployment's command line is one `faiss-operator run` accepts ---
+
+
+@pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["defaults", "non-default"])
+def test_the_operator_accepts_the_rendered_arguments(helm: str, tmp_path: Path, values: dict[str, Any] | None) -> None:
+    import argparse
+    import importlib
+
+    try:
+        command = importlib.import_module("faiss_operator.controller.command")
+    except ModuleNotFoundError as error:
+        if error.name != "faiss_operator.controller.command":
+            raise
+        pytest.skip("faiss-operator run (controller/command.py) comes with the operator-live issue")
+    parser = argparse.ArgumentParser(prog="faiss-operator run", exit_on_error=False)
+    command.add_arguments(parser)
+    args = _container(_render(helm, tmp_path, values))["args"]
+    assert args[0] == "run"
+    parsed = parser.parse_args(args[1:])
+    assert parsed.liveness == "http://0.0.0.0:8080/healthz"
+    assert parsed.metrics_port == 9090
