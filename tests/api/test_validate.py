@@ -212,3 +212,19 @@ def test_the_installed_command(tmp_path: Path) -> None:
     )
     assert run.returncode == 1
     assert run.stderr == f"{path}: document 1 (FaissIndex alerts): spec.dimension: 0 is less than the minimum of 1\n"
+
+
+def test_a_rule_under_a_list_or_map_is_evaluated_for_each_item_present() -> None:
+    # No CEL rule of today's CRD sits under a list or a map; the walk that finds where a rule
+    # applies must still reach each item and value, and skip what is absent.
+    body = {"spec": {"rollout": {"steps": [{"weight": 10}, {"weight": 20}]}, "labels": {"a": "x", "b": "y"}}}
+    walk = validate._values_at
+    assert list(walk(body, ("spec", "rollout", "steps", "[]", "weight"), [])) == [
+        (["spec", "rollout", "steps", 0, "weight"], 10),
+        (["spec", "rollout", "steps", 1, "weight"], 20),
+    ]
+    assert list(walk(body, ("spec", "labels", "{}"), [])) == [
+        (["spec", "labels", "a"], "x"),
+        (["spec", "labels", "b"], "y"),
+    ]
+    assert list(walk(body, ("spec", "build", "image"), [])) == []

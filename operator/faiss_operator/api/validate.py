@@ -217,9 +217,13 @@ def _is_sorted(values: celtypes.ListType) -> celtypes.BoolType:
     return celtypes.BoolType(all(a <= b for a, b in zip(items, items[1:])))
 
 
+_EACH_ITEM, _EACH_VALUE = "[]", "{}"  # path steps: every item of a list, every value of a map
+
+
 @functools.cache
 def _rules() -> tuple[tuple[tuple[str, ...], str, str, Any], ...]:
-    """(path of properties from the root, rule, message, compiled program) for every CEL rule."""
+    """(path from the root, rule, message, compiled program) for every CEL rule; a path step is a
+    property name, `[]` (each list item) or `{}` (each map value)."""
     environment = celpy.Environment()
     found: list[tuple[tuple[str, ...], str, str, Any]] = []
 
@@ -229,22 +233,32 @@ def _rules() -> tuple[tuple[tuple[str, ...], str, str, Any], ...]:
             found.append((path, rule["rule"], rule["message"], program))
         for name, child in node.get("properties", {}).items():
             walk(child, (*path, name))
-        if "items" in node or isinstance(node.get("additionalProperties"), dict):
-            # No rule sits under a list or a map today; rules there would need per-item evaluation.
-            assert not _has_rules(node.get("items", node.get("additionalProperties", {}))), path
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], (*path, _EACH_ITEM))
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], (*path, _EACH_VALUE))
 
     walk(_schema(), ())
     return tuple(found)
 
 
-def _has_rules(node: Mapping[str, Any]) -> bool:
-    if node.get("x-kubernetes-validations"):
-        return True
-    children = [*node.get("properties", {}).values()]
-    for key in ("items", "additionalProperties"):
-        if isinstance(node.get(key), dict):
-            children.append(node[key])
-    return any(_has_rules(child) for child in children)
+def _values_at(value: Any, path: tuple[str, ...], where: list[Any]) -> Iterator[tuple[list[Any], Any]]:
+    """(field path, value) for every node `path` reaches in `value`; absent nodes are left out, as
+    the API server evaluates a rule only where its node is present."""
+    if value is None:
+        return
+    if not path:
+        yield where, value
+        return
+    step, rest = path[0], path[1:]
+    if step == _EACH_ITEM and isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _values_at(item, rest, [*where, index])
+    elif step == _EACH_VALUE and isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _values_at(item, rest, [*where, key])
+    elif isinstance(value, Mapping):
+        yield from _values_at(value.get(step), rest, [*where, step])
 
 
 def schema_problems(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -265,18 +279,15 @@ def model_problems(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _rule_failures(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     for path, rule, message, program in _rules():
-        value: Any = obj
-        for part in path:
-            value = value.get(part) if isinstance(value, Mapping) else None
-        if value is None:
-            continue  # the API server evaluates a rule only where its node is present
-        try:
-            result = program.evaluate({"self": adapter.json_to_cel(value)})
-        except evaluation.CELEvalError as error:
-            yield ".".join(path), f"rule {rule!r} could not be evaluated: {error}"
-            continue
-        if not isinstance(result, celtypes.BoolType) or not result:
-            yield ".".join(path), message
+        for where, value in _values_at(obj, path, []):
+            field = _path(where)
+            try:
+                result = program.evaluate({"self": adapter.json_to_cel(value)})
+            except evaluation.CELEvalError as error:
+                yield field, f"rule {rule!r} could not be evaluated: {error}"
+                continue
+            if not isinstance(result, celtypes.BoolType) or not result:
+                yield field, message
 
 
 def _model_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
