@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "crd": ("faiss_operator.api.command", "write the FaissIndex CRD generated from the models"),
     "tune": ("faiss_operator.index.command", "sweep index parameters and rank the results"),
     "config": ("faiss_operator.index.config_command", "show the effective index config and its sources"),
+    "validate": ("faiss_operator.api.validate_command", "check FaissIndex files offline, before kubectl apply"),
 }
 
 

@@ -1,0 +1,92 @@
+{{/* The chart's object names: the release name, with "-faiss-operator" unless it contains it. */}}
+{{- define "faiss-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "faiss-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "faiss-operator.labels" -}}
+{{ include "faiss-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "faiss-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "faiss-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "faiss-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* An environment value: strings as they are, numbers as integers (never 1e+06). */}}
+{{- define "faiss-operator.envValue" -}}
+{{- if kindIs "string" . -}}{{ . | quote }}{{- else -}}{{ int64 . | toString | quote }}{{- end -}}
+{{- end -}}
+
+{{/*
+The operator's permissions. Kept equal to deploy/rbac.yaml (the least-privilege ClusterRole the
+operator-live tests prove against the code's calls) by tests/ship/test_chart.py: with
+watchNamespaces empty, the ClusterRole's rules are the namespaced rules followed by the cluster
+rules, exactly as there.
+*/}}
+{{- define "faiss-operator.namespacedRules" -}}
+# The FaissIndex: watched by Kopf, read fresh by each reconcile, metadata (finalizer,
+# admin annotations) and status patched.
+- apiGroups: [faiss.dev]
+  resources: [faissindexes]
+  verbs: [get, list, watch, patch]
+- apiGroups: [faiss.dev]
+  resources: [faissindexes/status]
+  verbs: [patch]
+# Children: build and cleanup Jobs, serving Deployments, the Service and the PDB are
+# server-side applied (patch) and deleted; Jobs and Deployments are watched.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [list, watch, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [list, watch, patch, delete]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [list, patch, delete]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [list, patch, delete]
+# Pods: build pods (their reports) and serving pods (readiness, IPs for live analysis).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+# The claims a spec mounts: a missing one becomes a condition.
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, list, watch]
+# Events about a FaissIndex (Kopf posts them).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
+
+{{- define "faiss-operator.clusterRules" -}}
+# Kopf's discovery of resources and namespaces.
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [list, watch]
+{{- end -}}
