@@ -56,6 +56,16 @@ def _truncated_fvecs(inputs: Path) -> list[str]:
     return [str(inputs / "t.fvecs")]
 
 
+def _metadata_line(value: str) -> Callable[[Path], list[str]]:
+    """Numeric ids (the vector's row) and one metadata line, line 3, holding `value`."""
+    def make(inputs: Path) -> list[str]:
+        lines = [json.dumps({"id": i}) for i in range(COUNT)]
+        lines[2] = '{"id": 2, "account": ' + value + "}"
+        (inputs / "odd.jsonl").write_text("\n".join(lines) + "\n")
+        return [str(inputs / "v.npy"), "--metadata", str(inputs / "odd.jsonl")]
+    return make
+
+
 CASES: list[tuple[str, Callable[[Path], list[str]], list[str], int, str]] = [
     ("missing file", lambda i: [str(i / "absent.npy")], [], 10, "no such file"),
     ("unsupported scheme", lambda i: ["s3://bucket/v.npy"], [], 13, "unsupported URI scheme"),
@@ -69,6 +79,10 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str], int, str]] = [
     ("metadata count", _short_metadata, [], 20, "2995 metadata records for 3000 ids"),
     ("config key of another type", lambda i: [str(i / "v.npy")], ["--index-type", "Flat", "--config", '{"nprobe": 4}'], 3, "nprobe"),
     ("config not JSON", lambda i: [str(i / "v.npy")], ["--config", "{m: 4"], 3, "not valid JSON"),
+    ("metadata int beyond 64 bits", _metadata_line("18446744073709551618"), [], 14,
+     "odd.jsonl: line 3: account: the integer 18446744073709551618 does not fit 64 bits"),
+    ("metadata NaN", _metadata_line("NaN"), [], 14, "odd.jsonl: line 3: account: nan is not a finite number"),
+    ("metadata Infinity", _metadata_line("Infinity"), [], 14, "odd.jsonl: line 3: account: inf is not a finite number"),
 ]
 
 

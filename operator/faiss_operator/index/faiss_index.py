@@ -403,10 +403,11 @@ class FAISSIndex:
         root = Path(path)
         _prepare_directory(root)
         faiss.write_index(self._index, str(root / INDEX_FILE))
-        (root / IDS_FILE).write_text(json.dumps(self._records.ids()))
+        # allow_nan=False: what entered was checked (records.py); a NaN here would be a bug.
+        (root / IDS_FILE).write_text(json.dumps(self._records.ids(), allow_nan=False))
         with (root / METADATA_FILE).open("w") as handle:
             for external_id in self._records.ids():
-                handle.write(json.dumps(self._metadata.get(external_id)) + "\n")
+                handle.write(json.dumps(self._metadata.get(external_id), allow_nan=False) + "\n")
         return artifact.write_manifest(root, **self.manifest_fields())
 
     @classmethod
@@ -529,7 +530,7 @@ def _read_ids(root: Path) -> list[records.ExternalId]:
         raw = json.loads((root / IDS_FILE).read_text())
         if not isinstance(raw, list):
             raise ValueError("not a JSON list")
-        return [records.normalize_id(value, where=IDS_FILE) for value in raw]
+        return [records.normalize_id(value, where=f"{IDS_FILE}[{position}]") for position, value in enumerate(raw)]
     except (ValueError, records.RecordError) as error:
         raise artifact.ArtifactError(f"artifact {root}: {IDS_FILE} is not a list of ids: {error}") from None
 
@@ -546,5 +547,10 @@ def _read_metadata(root: Path) -> list[records.Metadata | None]:
                 ) from None
             if value is not None and not isinstance(value, dict):
                 raise artifact.ArtifactError(f"artifact {root}: {METADATA_FILE} line {number} is not an object")
+            if value is not None:
+                try:
+                    records.check_metadata_value(value, where=f"{METADATA_FILE} line {number}")
+                except records.RecordError as error:
+                    raise artifact.ArtifactError(f"artifact {root}: {error}") from None
             rows.append(value)
     return rows
