@@ -150,7 +150,6 @@ CEL_REFUSALS = {
     "an HNSW config with nprobe": "config has a key that is not a parameter of indexType HNSW; "
                                   "valid keys for HNSW: efConstruction, efSearch, m",
     "decreasing step weights": "rollout.steps: weights must be strictly increasing (e.g. 10, 25, 50)",
-    "nprobe above nlist": "config.nprobe must not exceed config.nlist",
 }
 
 

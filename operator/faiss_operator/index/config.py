@@ -74,7 +74,9 @@ class FlatConfig(_IndexConfig):
 
 class IVFConfig(_IndexConfig):
     """IVF-Flat. Memory: 4*d + 8 (the id in its inverted list) bytes per vector, plus 4*d*nlist for
-    the centroids. nlist defaults to min(4*sqrt(N), N/39, 65536); training uses 256*nlist vectors."""
+    the centroids. nlist defaults to min(4*sqrt(N), N/39, 65536); training uses 256*nlist vectors.
+    nprobe above nlist is not an error: a search probes min(nprobe, nlist) lists
+    (index/search_params.py), so the default 10 fits any nlist the build chooses."""
 
     index_type: Literal["IVF"] = "IVF"
     nlist: Annotated[int | None, pydantic.Field(ge=1, le=1 << 20)] = None
@@ -85,19 +87,14 @@ class IVFConfig(_IndexConfig):
 
     @pydantic.model_validator(mode="before")
     @classmethod
-    def _default_nprobe_fits_nlist(cls, values: Any) -> Any:
-        # The default nprobe must not make a small explicit nlist invalid; an explicit one may.
+    def _default_nprobe_follows_an_explicit_nlist(cls, values: Any) -> Any:
+        # The rule of index/search_params.py applied to the default where nlist is already
+        # known: the default nprobe (10) with an explicit nlist of 4 is 4.
         if isinstance(values, dict) and "nprobe" not in values:
             nlist = values.get("nlist")
-            if isinstance(nlist, int) and not isinstance(nlist, bool) and 1 <= nlist < cls.model_fields["nprobe"].default:
-                return {**values, "nprobe": nlist}
+            if isinstance(nlist, int) and not isinstance(nlist, bool) and nlist >= 1:
+                return {**values, "nprobe": effective_nprobe(cls.model_fields["nprobe"].default, nlist)}
         return values
-
-    @pydantic.model_validator(mode="after")
-    def _nprobe_within_nlist(self) -> IVFConfig:
-        if self.nlist is not None and self.nprobe > self.nlist:
-            raise ValueError(f"nprobe ({self.nprobe}) must not exceed nlist ({self.nlist})")
-        return self
 
 
 class IVFPQConfig(IVFConfig):
@@ -230,6 +227,12 @@ def training_sample_size(train_size: int | None, num_centroids: int, num_vectors
     """Vectors used to train: as configured, else 256 per centroid (the wiki's useful maximum)."""
     wanted = train_size if train_size is not None else MAX_POINTS_PER_CENTROID * num_centroids
     return min(wanted, num_vectors)
+
+
+def effective_nprobe(nprobe: int, nlist: int) -> int:
+    """Lists probed per search: nprobe, at most nlist (probing more than exist probes them all,
+    as FAISS does); the one rule of index/search_params.py."""
+    return min(nprobe, nlist)
 
 
 def minimum_training_vectors(num_centroids: int) -> int:

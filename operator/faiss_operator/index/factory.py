@@ -14,7 +14,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from faiss_operator.index import config as index_config
+from faiss_operator.index import config as index_config, search_params as search_rules
 
 # faiss's bundled type stubs lag behind its SWIG module (SearchParametersHNSW is missing).
 _faiss: Any = faiss
@@ -146,7 +146,7 @@ def create_index(
         graph: Any = faiss.downcast_index(rotated.index)
         storage: Any = faiss.downcast_index(graph.storage)
         storage.do_polysemous_training = False
-    apply_search_defaults(index, config)
+    apply_search_defaults(index, search_rules.resolve(config, nlist=plan.nlist))
     return index, plan
 
 
@@ -172,9 +172,9 @@ def hnsw_of(index: Any) -> Any:
     return graph_index.hnsw
 
 
-def apply_search_defaults(index: Any, config: index_config.IndexConfig) -> None:
-    """Store the config's search-time parameters on the index, for calls without overrides."""
-    values = config.search_fields()
+def apply_search_defaults(index: Any, values: dict[str, int]) -> None:
+    """Store resolved search-time parameters (search_params.resolve) on the index, for calls
+    without overrides."""
     if "ef_search" in values:
         hnsw_of(index).efSearch = int(values["ef_search"])
     if "nprobe" in values:
@@ -208,3 +208,16 @@ def effective_nlist_of(index: Any) -> int | None:
         return int(faiss.extract_index_ivf(index).nlist)
     except RuntimeError:
         return None
+
+
+def built_fields(index: Any, config: index_config.IndexConfig) -> dict[str, Any]:
+    """Build-time values as the built `index` has them, including those chosen from the data
+    when the config left them unset: nlist (IVF, IVFPQ) and m_pq (IVFPQ)."""
+    fields: dict[str, Any] = {}
+    if isinstance(config, index_config.IVFConfig):
+        ivf: Any = faiss.extract_index_ivf(index)
+        fields["nlist"] = int(ivf.nlist)
+        if isinstance(config, index_config.IVFPQConfig):
+            ivfpq: Any = faiss.downcast_index(ivf)
+            fields["m_pq"] = int(ivfpq.pq.M)
+    return fields
