@@ -48,6 +48,9 @@ def test_ids_and_metadata_at_the_edges_are_served_exactly(tmp_path: Path) -> Non
         ("metadata.jsonl", 'null\n{"account": 18446744073709551618}\nnull\n',
          "metadata.jsonl line 2: account: the integer 18446744073709551618 does not fit 64 bits"),
         ("metadata.jsonl", '{"score": NaN}\nnull\nnull\n', "metadata.jsonl line 1: score: nan is not a finite number"),
+        ("report.json", '{"recall": 0.9, "memory_bytes": 36893488147419103232}',
+         "report.json is not usable: report.json: memory_bytes: the integer 36893488147419103232 does not fit 64 bits"),
+        ("report.json", "[1, 2]", "report.json is not usable: not a JSON object"),
     ],
 )
 def test_an_artifact_holding_an_unrepresentable_value_stays_unready(

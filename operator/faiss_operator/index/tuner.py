@@ -329,7 +329,8 @@ class FAISSTuner:
             memory = index.memory_bytes()
             for search_values in itertools.product(*(grid[key] for key in search_keys)):
                 params = dict(zip(search_keys, search_values, strict=True))
-                params = _clamp_nprobe(index, params)
+                # The values really searched (nprobe at most nlist), so equal searches dedupe.
+                params = {key: value for key, value in index.effective_search_params(params).items() if key in params}
                 results.append(self._measure(index, params, queries, truth, build_seconds, memory))
         return _unique(results)
 
@@ -363,13 +364,6 @@ class FAISSTuner:
             build_seconds=round(build_seconds, 3),
             batch_qps=round(qps, 1),
         )
-
-
-def _clamp_nprobe(index: faiss_index.FAISSIndex, params: dict[str, int]) -> dict[str, int]:
-    nlist = index.get_stats()["nlist"]
-    if "nprobe" in params and nlist is not None:
-        return {**params, "nprobe": min(int(params["nprobe"]), int(nlist))}
-    return params
 
 
 def _unique(results: list[TuningResult]) -> list[TuningResult]:
