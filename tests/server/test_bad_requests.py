@@ -98,3 +98,9 @@ def test_nprobe_above_the_built_nlist_probes_every_list_like_the_default(tmp_pat
     assert default.status == explicit.status == huge.status == one.status == 200
     assert explicit.json() == default.json() == huge.json()
     assert len(one.json()["ids"]) <= 5
+
+    # A search-parameters-only revision that sets the advertised value becomes ready.
+    with running_server(artifact, tmp_path / "log2", "--warmup-queries", "1", "--search-params", '{"nprobe": 10}') as pod:
+        pod.wait_for("/readyz", 200)
+        assert pod.request("GET", "/v1/info").json()["config"]["nprobe"] == 2
+        assert pod.search({"vector": GOOD, "k": 5}).json() == default.json()
