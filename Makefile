@@ -39,6 +39,6 @@ cluster-up: venv k8s sysdeps
 cluster-down: venv
 	$(BIN)/python -m e2e.harness down
 
-# Everything but the slow tier.
+# Everything but the slow tier and the integration tier: no control plane is built or started.
 test-fast: venv
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not integration"

@@ -31,6 +31,9 @@ import (
 type sampleResult struct {
 	Errors []string    `json:"errors"`
 	Spec   interface{} `json:"spec"`
+	// Fields the schema does not know, pruned: the API server refuses a request holding any under
+	// fieldValidation=Strict (kubectl's default) and answers Warn's warning header otherwise.
+	UnknownFields []string `json:"unknownFields"`
 }
 
 type result struct {
@@ -102,11 +105,14 @@ func judgeSamples(crd *apiextensions.CustomResourceDefinition, path string, out 
 		return err
 	}
 	for name, obj := range samples {
-		structuralpruning.Prune(obj, structural, true)
+		unknown := structuralpruning.PruneWithOptions(obj, structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
+		if unknown == nil {
+			unknown = []string{}
+		}
 		structuraldefaulting.Default(obj, structural)
 		errs := apiservervalidation.ValidateCustomResource(nil, obj, validator)
 		celErrs, _ := rules.Validate(context.Background(), nil, structural, obj, nil, celconfig.RuntimeCELCostBudget)
-		judged := sampleResult{Errors: []string{}, Spec: obj["spec"]}
+		judged := sampleResult{Errors: []string{}, Spec: obj["spec"], UnknownFields: unknown}
 		for _, e := range append(errs, celErrs...) {
 			judged.Errors = append(judged.Errors, e.Error())
 		}

@@ -232,3 +232,14 @@ def test_the_schema_and_the_models_agree_on_every_sample() -> None:
             resource.parse_spec(bad.body["spec"])
         refused_by_schema = bool(list(VALIDATOR.iter_errors(bad.body)))
         assert refused_by_schema == (bad.refused_by == "schema"), name
+
+
+def test_a_field_in_the_wrong_place_is_unknown_to_the_schema_not_preserved() -> None:
+    """`idsUri` directly under spec: the API server refuses it under field validation Strict
+    (kubectl's default) and drops it with a warning otherwise, because no node on its path
+    preserves unknown fields (tests/integration checks both against a real API server)."""
+    spec = SCHEMA["properties"]["spec"]
+    assert "idsUri" not in spec["properties"] and "metadataUri" not in spec["properties"]
+    assert {"uri", "idsUri", "metadataUri"} <= set(spec["properties"]["source"]["properties"])
+    for node in (SCHEMA, spec, spec["properties"]["source"]):
+        assert not node.get("x-kubernetes-preserve-unknown-fields")

@@ -8,6 +8,7 @@ do, and refuses each bad sample with the message a user will see.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -26,6 +27,25 @@ CRD = ROOT / "crds" / "faissindexes.faiss.dev.yaml"
 pytestmark = pytest.mark.slow
 
 
+def _with_extra(path: str, value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(samples.GOOD["the smallest spec"])
+    node = body
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return body
+
+
+# Fields in the wrong place: pruned by the API server, so refused only under strict field
+# validation (kubectl's default); tests/integration checks that against a real API server.
+UNKNOWN_FIELDS: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "idsUri under spec": (_with_extra("spec.idsUri", "file:///data/ids.txt"), ["spec.idsUri"]),
+    "metadataUri under spec": (_with_extra("spec.metadataUri", "file:///data/m.jsonl"), ["spec.metadataUri"]),
+    "a misspelt evaluation key": (_with_extra("spec.evaluation", {"minRecal": 0.9}), ["spec.evaluation.minRecal"]),
+}
+
+
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     go = shutil.which("go")
@@ -39,6 +59,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert build.returncode == 0, build.stderr
     bodies = {f"good: {name}": body for name, body in samples.GOOD.items()}
     bodies.update({f"bad: {name}": bad.body for name, bad in samples.BAD.items()})
+    bodies.update({f"unknown: {name}": body for name, (body, _) in UNKNOWN_FIELDS.items()})
     (work / "samples.json").write_text(json.dumps(bodies))
     run = subprocess.run(
         [str(binary), str(CRD), str(work / "samples.json")], capture_output=True, text=True, timeout=120
@@ -94,3 +115,16 @@ def test_bad_samples_are_refused_by_the_check_we_expect(judged: dict[str, Any], 
         assert by_rule == errors, errors
     else:
         assert by_rule == [], errors
+
+
+@pytest.mark.parametrize("name", sorted(UNKNOWN_FIELDS))
+def test_fields_in_the_wrong_place_are_unknown_to_the_api_server(judged: dict[str, Any], name: str) -> None:
+    outcome = judged["samples"][f"unknown: {name}"]
+    assert outcome["unknownFields"] == UNKNOWN_FIELDS[name][1]
+    assert "idsUri" not in outcome["spec"] and "metadataUri" not in outcome["spec"]
+
+
+def test_no_good_sample_has_an_unknown_field(judged: dict[str, Any]) -> None:
+    assert {name: judged["samples"][f"good: {name}"]["unknownFields"] for name in samples.GOOD} == {
+        name: [] for name in samples.GOOD
+    }

@@ -11,6 +11,7 @@ import pytest
 
 from faiss_operator import cli
 from faiss_operator.builder import exit_codes
+from faiss_operator.index import evaluation
 from faiss_operator.sources import errors
 from tests.builder.conftest import COUNT, build_args, leftovers
 
@@ -56,6 +57,16 @@ def _truncated_fvecs(inputs: Path) -> list[str]:
     return [str(inputs / "t.fvecs")]
 
 
+def _metadata_line(value: str) -> Callable[[Path], list[str]]:
+    """Numeric ids (the vector's row) and one metadata line, line 3, holding `value`."""
+    def make(inputs: Path) -> list[str]:
+        lines = [json.dumps({"id": i}) for i in range(COUNT)]
+        lines[2] = '{"id": 2, "account": ' + value + "}"
+        (inputs / "odd.jsonl").write_text("\n".join(lines) + "\n")
+        return [str(inputs / "v.npy"), "--metadata", str(inputs / "odd.jsonl")]
+    return make
+
+
 CASES: list[tuple[str, Callable[[Path], list[str]], list[str], int, str]] = [
     ("missing file", lambda i: [str(i / "absent.npy")], [], 10, "no such file"),
     ("unsupported scheme", lambda i: ["s3://bucket/v.npy"], [], 13, "unsupported URI scheme"),
@@ -69,6 +80,10 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str], int, str]] = [
     ("metadata count", _short_metadata, [], 20, "2995 metadata records for 3000 ids"),
     ("config key of another type", lambda i: [str(i / "v.npy")], ["--index-type", "Flat", "--config", '{"nprobe": 4}'], 3, "nprobe"),
     ("config not JSON", lambda i: [str(i / "v.npy")], ["--config", "{m: 4"], 3, "not valid JSON"),
+    ("metadata int beyond 64 bits", _metadata_line("18446744073709551618"), [], 14,
+     "odd.jsonl: line 3: account: the integer 18446744073709551618 does not fit 64 bits"),
+    ("metadata NaN", _metadata_line("NaN"), [], 14, "odd.jsonl: line 3: account: nan is not a finite number"),
+    ("metadata Infinity", _metadata_line("Infinity"), [], 14, "odd.jsonl: line 3: account: inf is not a finite number"),
 ]
 
 
@@ -103,3 +118,25 @@ def test_too_few_vectors_to_train_is_a_build_failure(inputs: Path, tmp_path: Pat
     assert code in (3, 32)
     assert json.loads((out_parent / "termination-log").read_text())["status"] == "Failed"
     assert leftovers(out_parent) == []
+
+
+def test_too_few_vectors_for_the_recommended_training_build_with_one_warning(
+    inputs: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: IVFPQ with nlist 256 on fewer than 39 x 256 vectors. It builds (exit 0),
+    says so once in the log, and FAISS's stderr WARNING lines (one per sub-quantizer) are gone."""
+    np.save(inputs / "some.npy", np.load(inputs / "v.npy")[:600])
+    out_parent = tmp_path / "out"
+    out_parent.mkdir()
+    with evaluation.faiss_threads(1):  # OpenMP spins on a busy shared machine
+        code = cli.main(build_args(inputs / "some.npy", out_parent / "rev", "--index-type", "IVFPQ", "--config", '{"nlist": 256}'))
+    assert code == 0
+    warnings = [r.getMessage() for r in caplog.records if "recommended" in r.getMessage()]
+    assert warnings == [
+        "Training IVF256,PQ32x8 on 600 vectors, fewer than the 9984 recommended (39 per centroid for 256 "
+        "centroids); recall may suffer: give at least 9984 vectors (or train_size), or fewer centroids"
+    ]
+    captured = capfd.readouterr()
+    assert "WARNING clustering" not in captured.err + captured.out
+    report = json.loads((out_parent / "termination-log").read_text())
+    assert report["effective_config"]["m_pq"] == 32 and report["config"]["m_pq"] is None

@@ -105,3 +105,22 @@ def test_index_type_and_config_from_the_environment(inputs: Path, tmp_path: Path
     report = json.loads((out / "report.json").read_text())
     assert report["index_type"] == "IVF" and report["config"]["nlist"] == 8 and report["config"]["nprobe"] == 8
     assert report["config_sources"]["nlist"] == "env:FAISS_NLIST"
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_ids_and_metadata_saved_with_a_bom_crlf_and_a_trailing_blank_line(
+    inputs: Path, tmp_path: Path, ending: str
+) -> None:
+    """Windows' "UTF-8 with BOM": the first id is doc-0, not "\\ufeffdoc-0", and metadata lines up."""
+    bom = "\ufeff"
+    ids = [f"doc-{i}" for i in range(COUNT)]
+    (inputs / "bom.txt").write_bytes((bom + ending.join(ids) + ending + ending).encode())
+    lines = [json.dumps({"id": f"doc-{i}", "n": i}) for i in range(COUNT)]
+    (inputs / "bom.jsonl").write_bytes((bom + ending.join(lines) + ending + ending).encode())
+    out = tmp_path / "out" / "rev"
+    assert cli.main(build_args(inputs / "v.npy", out, "--index-type", "Flat", "--ids", str(inputs / "bom.txt"),
+                               "--metadata", str(inputs / "bom.jsonl"))) == 0
+    index = FAISSIndex.load(out)
+    assert index.id_map.ids() == ids
+    hit = index.search(np.load(inputs / "v.npy")[0], k=1)[0]
+    assert (hit.ids, hit.metadata) == (["doc-0"], [{"id": "doc-0", "n": 0}])

@@ -60,7 +60,7 @@ def test_external_ids_maps_positions_and_missing_hits(small: np.ndarray) -> None
         ("abc", None, "expected a sequence"),
         (None, [{}, {}], "got 2 entries for 3 embeddings"),
         (None, {7: {}}, "id 7 is not among the ids being added"),
-        (None, [{"a": object()}, None, None], "not JSON-serialisable"),
+        (None, [{"a": object()}, None, None], "object .* is not a JSON value"),
         (None, ["text", None, None], "expected a dict"),
         (None, "meta", "expected a list aligned with the ids"),
     ],

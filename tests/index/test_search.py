@@ -73,7 +73,8 @@ def test_per_call_parameters_trade_speed_for_recall(
         ("HNSW", {"ef_search": 0}, "params.ef_search: expected a positive integer"),
         ("HNSW", {"ef_search": "64"}, "params.ef_search: expected a positive integer"),
         ("HNSW", {"ef_search": 10**6}, "params.ef_search"),
-        ("IVF", {"nprobe": 65}, "params.nprobe: 65 exceeds the index's nlist \\(64\\)"),
+        ("IVF", {"nprobe": 0}, "params.nprobe: expected a positive integer, got 0"),
+        ("IVF", {"nprobe": 2**21}, "params.nprobe: Input should be less than or equal to 1048576"),
         ("IVF", {"nprobe": True}, "expected a positive integer"),
     ],
 )
@@ -142,3 +143,21 @@ def test_an_all_zero_vector_has_no_cosine_similarity(small: np.ndarray) -> None:
     index.add_embeddings(small[:5])
     with pytest.raises(InputError, match="queries: 1 all-zero vector"):
         index.search(np.zeros(DIMENSION, np.float32))
+
+
+def test_one_rule_for_nprobe_above_the_nlist_the_build_chose() -> None:
+    """Issue 10's case: IVF on 100 x 8 vectors with no nlist. The build chooses nlist 2; the
+    default nprobe (10), the same value given per call, and any larger one all probe both lists."""
+    vectors = np.random.default_rng(4).standard_normal((100, 8)).astype(np.float32)
+    index = FAISSIndex(8, "IVF", env={})
+    index.add_embeddings(vectors)
+    assert index.config.nprobe == 10  # type: ignore[union-attr]
+    assert index.nlist == 2
+    assert index.effective_search_params() == {"nprobe": 2}
+    assert index.effective_config() == {"nlist": 2, "nprobe": 2, "train_size": None}
+    assert index.effective_config({"nprobe": 1}) == {"nlist": 2, "nprobe": 1, "train_size": None}
+    default = index.search_arrays(vectors[:20], 5)
+    for params in ({"nprobe": 10}, {"nprobe": 2}, {"nprobe": 1 << 20}):
+        found = index.search_arrays(vectors[:20], 5, params=params)
+        assert np.array_equal(found[1], default[1]) and np.array_equal(found[0], default[0])
+    assert index.get_stats()["effective_config"]["nprobe"] == 2

@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import json
 import pathlib
+import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -150,7 +151,6 @@ CEL_REFUSALS = {
     "an HNSW config with nprobe": "config has a key that is not a parameter of indexType HNSW; "
                                   "valid keys for HNSW: efConstruction, efSearch, m",
     "decreasing step weights": "rollout.steps: weights must be strictly increasing (e.g. 10, 25, 50)",
-    "nprobe above nlist": "config.nprobe must not exceed config.nlist",
 }
 
 
@@ -304,3 +304,49 @@ def test_the_serving_deployment_answers_searches_and_the_service_gets_its_endpoi
              30, "the disruption budget to count the serving pod")
     assert budget.metadata.owner_references[0].uid == resource.uid
 
+
+
+# A field in the wrong place: the schema is structural and preserves no unknown fields under
+# spec, so the API server either refuses it (field validation Strict: kubectl's default) or drops
+# it with a warning (the API's own default, Warn). A CEL rule cannot do better: pruning happens
+# before validation, so no rule ever sees the field.
+MISPLACED = "spec.idsUri"
+
+
+def _misplaced(name: str) -> dict[str, Any]:
+    body = copy.deepcopy(samples.GOOD["the smallest spec"])
+    body["metadata"]["name"] = name
+    body["spec"]["idsUri"] = "file:///data/ids.txt"  # belongs under spec.source
+    return body
+
+
+def test_ids_uri_under_spec_is_refused_under_strict_field_validation(
+        api: client.ApiClient, crd: None, namespace: str) -> None:
+    body = {**_misplaced("misplaced-strict"), "metadata": {"name": "misplaced-strict", "namespace": namespace}}
+    with pytest.raises(ApiException) as refused:
+        custom(api).create_namespaced_custom_object(api_resource.GROUP, api_resource.VERSION, namespace,
+                                                    api_resource.PLURAL, body, field_validation="Strict")
+    assert refused.value.status == 400
+    assert f'unknown field \\"{MISPLACED}\\"' in refused.value.body
+
+
+def test_kubectl_refuses_ids_uri_under_spec_by_default(
+        cluster: Any, crd: None, namespace: str, tmp_path: pathlib.Path) -> None:
+    from e2e.harness import paths
+
+    manifest = tmp_path / "misplaced.yaml"
+    manifest.write_text(yaml.safe_dump(_misplaced("misplaced-kubectl")))
+    run = subprocess.run([str(paths.bin_dir() / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), "-n", namespace,
+                          "create", "-f", str(manifest)], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert f'unknown field "{MISPLACED}"' in run.stderr
+
+
+def test_without_strict_validation_the_field_is_dropped_with_a_warning(
+        api: client.ApiClient, crd: None, namespace: str) -> None:
+    body = {**_misplaced("misplaced-warn"), "metadata": {"name": "misplaced-warn", "namespace": namespace}}
+    created, status, headers = custom(api).create_namespaced_custom_object_with_http_info(
+        api_resource.GROUP, api_resource.VERSION, namespace, api_resource.PLURAL, body)
+    assert status == 201
+    assert "idsUri" not in created["spec"] and "idsUri" not in created["spec"]["source"]
+    assert headers.get("Warning") == f'299 - "unknown field \\"{MISPLACED}\\""'

@@ -28,9 +28,9 @@ CASES = [
     ("both forms", {"vectors": [GOOD], "vector": GOOD}, 400, "exactly one of"),
     ("neither form", {"k": 3}, 400, "exactly one of"),
     ("unknown field", {"vector": GOOD, "limit": 3}, 400, "limit: unknown field"),
-    ("unknown param", {"vector": GOOD, "params": {"nprobe": 4}}, 400, "params.nprobe: not a search parameter of index type HNSW"),
+    ("unknown param", {"vector": GOOD, "params": {"nprobe": 4}}, 400, "params.nprobe: not a search-time parameter of index type 'HNSW'"),
     ("param out of range", {"vector": GOOD, "params": {"ef_search": 0}}, 400, "ef_search"),
-    ("param not integer", {"vector": GOOD, "params": {"ef_search": "64"}}, 400, "params.ef_search: must be an integer"),
+    ("param not integer", {"vector": GOOD, "params": {"ef_search": "64"}}, 400, "params.ef_search: expected a positive integer"),
     ("not an object", [GOOD], 400, "must be a JSON object"),
 ]
 
@@ -81,12 +81,26 @@ def test_the_server_is_still_healthy_after_all_that(server: Server) -> None:
     assert 'code="500"' not in text
 
 
-def test_nprobe_above_the_built_nlist_is_a_4xx(tmp_path: Path) -> None:
+def test_nprobe_above_the_built_nlist_probes_every_list_like_the_default(tmp_path: Path) -> None:
+    """The issue's case: 100 x 16 vectors, no nlist: the build chooses nlist 2, the default nprobe
+    is 10. Sending 10 explicitly answers exactly what the default answers; /v1/info says nprobe 2."""
     from tests.server.conftest import make_artifact, running_server
 
-    artifact = make_artifact(tmp_path, index_type="IVF", count=2000)  # nlist chosen from the data: 51
+    artifact = make_artifact(tmp_path, index_type="IVF", count=100)
     with running_server(artifact, tmp_path / "log", "--warmup-queries", "1") as ivf:
         ivf.wait_for("/readyz", 200)
-        answer = ivf.search({"vector": GOOD, "k": 3, "params": {"nprobe": 500}})
-        assert answer.status == 400 and "nlist" in answer.json()["error"]
-        assert ivf.search({"vector": GOOD, "k": 3, "params": {"nprobe": 4}}).status == 200
+        info = ivf.request("GET", "/v1/info").json()
+        default = ivf.search({"vector": GOOD, "k": 5})
+        explicit = ivf.search({"vector": GOOD, "k": 5, "params": {"nprobe": 10}})
+        huge = ivf.search({"vector": GOOD, "k": 5, "params": {"nprobe": 500}})
+        one = ivf.search({"vector": GOOD, "k": 5, "params": {"nprobe": 1}})
+    assert (info["config"]["nlist"], info["config"]["nprobe"]) == (2, 2)
+    assert default.status == explicit.status == huge.status == one.status == 200
+    assert explicit.json() == default.json() == huge.json()
+    assert len(one.json()["ids"]) <= 5
+
+    # A search-parameters-only revision that sets the advertised value becomes ready.
+    with running_server(artifact, tmp_path / "log2", "--warmup-queries", "1", "--search-params", '{"nprobe": 10}') as pod:
+        pod.wait_for("/readyz", 200)
+        assert pod.request("GET", "/v1/info").json()["config"]["nprobe"] == 2
+        assert pod.search({"vector": GOOD, "k": 5}).json() == default.json()

@@ -71,9 +71,9 @@ CASES = [
     ("k not integer", ROW, "k=ten", 400, "k: must be an integer, got 'ten'"),
     ("k empty", ROW, "k=", 400, "k: must be an integer"),
     ("k twice", ROW, "k=1&k=2", 400, "'k' given more than once"),
-    ("unknown param", ROW, "nprobe=4", 400, "params.nprobe: not a search parameter of index type HNSW"),
+    ("unknown param", ROW, "nprobe=4", 400, "params.nprobe: not a search-time parameter of index type 'HNSW'"),
     ("param out of range", ROW, "ef_search=0", 400, "ef_search"),
-    ("param not integer", ROW, "ef_search=1.5", 400, "params.ef_search: must be an integer"),
+    ("param not integer", ROW, "ef_search=1.5", 400, "params.ef_search: expected a positive integer, got '1.5'"),
     ("bad metadata flag", ROW, "include_metadata=yes", 400, "include_metadata: expected true or false"),
     ("malformed query", ROW, "k", 400, "malformed query string"),
 ]

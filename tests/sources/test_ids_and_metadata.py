@@ -81,3 +81,64 @@ def test_malformed_metadata_lines(tmp_path: Path) -> None:
     (tmp_path / "l.jsonl").write_text("[1, 2]\n")
     with pytest.raises(errors.MalformedSourceError, match="line 1 is not a JSON object"):
         metadata.read_metadata(tmp_path / "l.jsonl")
+
+
+# -- text files as people save them (BOM, CRLF, trailing blank lines) --------------------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (BOM + b"doc-1\ndoc-2\ndoc-3\n", ["doc-1", "doc-2", "doc-3"]),
+        (BOM + b"doc-1\r\ndoc-2\r\ndoc-3\r\n", ["doc-1", "doc-2", "doc-3"]),
+        (b"doc-1\r\ndoc-2\r\ndoc-3", ["doc-1", "doc-2", "doc-3"]),
+        (b"doc-1\rdoc-2\rdoc-3\r", ["doc-1", "doc-2", "doc-3"]),
+        (b"doc-1\ndoc-2\ndoc-3\n\n", ["doc-1", "doc-2", "doc-3"]),
+        (b"doc-1\r\ndoc-2\r\ndoc-3\r\n\r\n  \r\n", ["doc-1", "doc-2", "doc-3"]),
+        (b"doc 1\n\xc3\xa9t\xc3\xa9\n\xef\xbb\xbfinner\n", ["doc 1", "\u00e9t\u00e9", "\ufeffinner"]),
+    ],
+    ids=["bom", "bom-crlf", "crlf-no-final-newline", "old-mac-cr", "trailing-blank", "crlf-trailing-blanks",
+         "only-a-leading-bom-is-dropped"],
+)
+def test_text_ids_as_people_save_them(tmp_path: Path, content: bytes, expected: list[str]) -> None:
+    (tmp_path / "ids.txt").write_bytes(content)
+    assert ids.read_ids(tmp_path / "ids.txt") == expected
+
+
+def test_a_blank_line_before_the_last_id_is_still_an_error(tmp_path: Path) -> None:
+    (tmp_path / "ids.txt").write_bytes(BOM + b"a\r\n\r\nb\r\n\r\n")
+    with pytest.raises(errors.MalformedSourceError, match="line 2 is empty; every line must hold one id"):
+        ids.read_ids(tmp_path / "ids.txt")
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_metadata_with_bom_crlf_and_trailing_blank_lines(tmp_path: Path, ending: bytes) -> None:
+    lines = [b'{"id": "doc-1", "t": 1}', b'{"id": "doc-2", "t": 2}']
+    (tmp_path / "m.jsonl").write_bytes(BOM + ending.join(lines) + ending + ending)
+    (tmp_path / "ids.txt").write_bytes(BOM + b"doc-1" + ending + b"doc-2" + ending)
+    keys = ids.read_ids(tmp_path / "ids.txt")
+    records = metadata.read_metadata(tmp_path / "m.jsonl")
+    metadata.check_metadata(records, keys, name="m.jsonl")
+    assert metadata.aligned(records, keys) == [{"id": "doc-1", "t": 1}, {"id": "doc-2", "t": 2}]
+
+
+# -- values the serving pods could not return exactly -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": 2, "account": 18446744073709551618}',
+         r"m.jsonl: line 2: account: the integer 18446744073709551618 does not fit 64 bits"),
+        ('{"id": 2, "score": NaN}', r"m.jsonl: line 2: score: nan is not a finite number"),
+        ('{"id": 2, "score": -Infinity}', r"m.jsonl: line 2: score: -inf is not a finite number"),
+        ('{"id": 2, "score": 1e400}', r"m.jsonl: line 2: score: inf is not a finite number"),
+        ('{"id": 2, "tags": ["a", "\\udc80"]}', r"m.jsonl: line 2: tags\[1\] '\\udc80' is not valid Unicode text"),
+    ],
+)
+def test_metadata_values_beyond_json_are_refused_naming_the_line(tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "m.jsonl").write_text('{"id": 1}\n' + line + "\n")
+    with pytest.raises(errors.MalformedSourceError, match=message):
+        metadata.read_metadata(tmp_path / "m.jsonl", name="m.jsonl")

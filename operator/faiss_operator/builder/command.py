@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-download-bytes", type=int, default=http.DEFAULT_MAX_BYTES)
     parser.add_argument("--download-attempts", type=int, default=4)
-    parser.add_argument("--termination-log", type=Path, default=Path(reports.DEFAULT_TERMINATION_LOG))
+    parser.add_argument(
+        "--termination-log", type=Path, default=None,
+        help=f"file for the compact JSON report (default: {reports.DEFAULT_TERMINATION_LOG} inside a pod, else none)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    termination_log = args.termination_log or reports.default_termination_log(os.environ)
     try:
         request = _request(args)
         report = pipeline.build(request)
@@ -55,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
             logger.exception("Build failed unexpectedly")
         else:
             logger.error("Build failed: reason=%s error=%s", code.name, error)
-        reports.write_termination_log(args.termination_log, _failure(code, error, args))
+        if termination_log is not None:
+            reports.write_termination_log(termination_log, _failure(code, error, args))
         return int(code)
-    reports.write_termination_log(args.termination_log, report)
+    if termination_log is not None:
+        reports.write_termination_log(termination_log, report)
     logger.info("Build succeeded: artifact=%s vectors=%d recall=%.4f p99_ms=%.3f build_seconds=%.1f",
                 report["artifact"], report["vectors"], report["recall"], report["p99_ms"], report["build_seconds"])
     return 0

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faiss_operator.builder.exit_codes import BuildError, OutputError, OutputExistsError
-from faiss_operator.index import FAISSIndex, artifact, evaluation, faiss_index, settings
+from faiss_operator.index import FAISSIndex, artifact, evaluation, faiss_index, normalization, settings
 from faiss_operator.sources import dataset as datasets, embeddings as embeddings_io, http
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ def build(request: BuildRequest) -> dict[str, Any]:
             "dimension": data.dimension,
             "index_type": resolved.index_type,
             "config": resolved.config.model_dump(mode="json"),
+            # What was built and measured: nlist/m_pq as chosen from the data, nprobe <= nlist.
+            "effective_config": index.effective_config(),
             "config_sources": dict(resolved.sources),
             "metric": request.metric,
             "normalize": request.normalize,
@@ -175,7 +177,10 @@ def _evaluate(
     k = min(request.k, data.count - own_row)
     if k < 1:
         raise BuildError(f"too few vectors ({data.count}) to evaluate recall without the query's own row")
-    base, probes = (_normalized(data.embeddings), _normalized(queries)) if index.normalize else (data.embeddings, queries)
+    base, probes = (
+        (normalization.l2_normalized(data.embeddings), normalization.l2_normalized(queries))
+        if index.normalize else (data.embeddings, queries)
+    )
     truth = evaluation.exact_neighbors(base, probes, k + own_row, index.metric)
     _, found = index.search_arrays(queries, k + own_row)
     if query_rows is not None:
@@ -196,16 +201,6 @@ def _evaluate(
 def _without_rows(neighbors: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.int64]:
     """Each query's first k neighbours other than its own row; the live prober leaves it out alike."""
     return np.asarray(evaluation.without_own(neighbors.tolist(), rows.tolist(), k), dtype=np.int64).reshape(-1, k)
-
-
-def _normalized(vectors: Any) -> npt.NDArray[np.float32]:
-    """An L2-normalized float32 copy, made chunk by chunk (the input may be a float16 memory map)."""
-    out = np.empty(vectors.shape, dtype=np.float32)
-    for start in range(0, len(vectors), ADD_CHUNK_ROWS):
-        chunk = np.asarray(vectors[start : start + ADD_CHUNK_ROWS], dtype=np.float32)
-        norms = np.linalg.norm(chunk, axis=1, keepdims=True)
-        out[start : start + len(chunk)] = chunk / np.where(norms == 0, 1, norms)
-    return out
 
 
 def _write_artifact(

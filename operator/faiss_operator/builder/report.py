@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ logger = logging.getLogger(__name__)
 TERMINATION_MESSAGE_LIMIT = 4096
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 # Dropped in this order when the report is too long.
-_OPTIONAL_FIELDS = ("config_sources", "config", "source", "artifact")
+_OPTIONAL_FIELDS = ("config_sources", "effective_config", "config", "source", "artifact")
 
 
 def compact(report: dict[str, Any], limit: int = TERMINATION_MESSAGE_LIMIT) -> str:
@@ -48,6 +50,18 @@ def _shorten(text: str, size: int) -> str:
     if len(data) <= size:
         return text
     return data[: max(0, size - 3)].decode(errors="ignore") + "..." if size > 3 else ""
+
+
+def default_termination_log(env: Mapping[str, str], path: Path | None = None) -> Path | None:
+    """Where the report goes when --termination-log is not given: the kubelet's file inside a
+    pod (KUBERNETES_SERVICE_HOST is set, and `path` is writable or can be created), else nowhere
+    — run by hand, `build` writes no file outside its artifact. The controller passes
+    `--termination-log /dev/termination-log` explicitly (controller/programs.py)."""
+    if not env.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    path = Path(DEFAULT_TERMINATION_LOG) if path is None else path
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(path.parent, os.W_OK)
+    return path if writable else None
 
 
 def write_termination_log(path: Path, report: dict[str, Any]) -> None:

@@ -74,7 +74,9 @@ class FlatConfig(_IndexConfig):
 
 class IVFConfig(_IndexConfig):
     """IVF-Flat. Memory: 4*d + 8 (the id in its inverted list) bytes per vector, plus 4*d*nlist for
-    the centroids. nlist defaults to min(4*sqrt(N), N/39, 65536); training uses 256*nlist vectors."""
+    the centroids. nlist defaults to min(4*sqrt(N), N/39, 65536); training uses 256*nlist vectors.
+    nprobe above nlist is not an error: a search probes min(nprobe, nlist) lists
+    (index/search_params.py), so the default 10 fits any nlist the build chooses."""
 
     index_type: Literal["IVF"] = "IVF"
     nlist: Annotated[int | None, pydantic.Field(ge=1, le=1 << 20)] = None
@@ -85,30 +87,26 @@ class IVFConfig(_IndexConfig):
 
     @pydantic.model_validator(mode="before")
     @classmethod
-    def _default_nprobe_fits_nlist(cls, values: Any) -> Any:
-        # The default nprobe must not make a small explicit nlist invalid; an explicit one may.
+    def _default_nprobe_follows_an_explicit_nlist(cls, values: Any) -> Any:
+        # The rule of index/search_params.py applied to the default where nlist is already
+        # known: the default nprobe (10) with an explicit nlist of 4 is 4.
         if isinstance(values, dict) and "nprobe" not in values:
             nlist = values.get("nlist")
-            if isinstance(nlist, int) and not isinstance(nlist, bool) and 1 <= nlist < cls.model_fields["nprobe"].default:
-                return {**values, "nprobe": nlist}
+            if isinstance(nlist, int) and not isinstance(nlist, bool) and nlist >= 1:
+                return {**values, "nprobe": effective_nprobe(cls.model_fields["nprobe"].default, nlist)}
         return values
-
-    @pydantic.model_validator(mode="after")
-    def _nprobe_within_nlist(self) -> IVFConfig:
-        if self.nlist is not None and self.nprobe > self.nlist:
-            raise ValueError(f"nprobe ({self.nprobe}) must not exceed nlist ({self.nlist})")
-        return self
 
 
 class IVFPQConfig(IVFConfig):
     """IVF with product-quantized residuals.
 
     Memory: m_pq*nbits/8 bytes of code + 8 bytes of id per vector, plus the coarse centroids
-    (4*d*nlist) and the PQ codebooks (4*d*2**nbits).
+    (4*d*nlist) and the PQ codebooks (4*d*2**nbits). m_pq must divide the dimension; unset, it is
+    chosen from the dimension by `default_m_pq` (48 at d=384 and 768, 32 at 64, 25 at 100, 40 at 1000).
     """
 
     index_type: Literal["IVFPQ"] = "IVFPQ"  # type: ignore[assignment]
-    m_pq: Annotated[int, pydantic.Field(ge=1, le=1024)] = 48
+    m_pq: Annotated[int | None, pydantic.Field(ge=1, le=1024)] = None
     nbits: Annotated[int, pydantic.Field(ge=4, le=12)] = 8
 
 
@@ -137,12 +135,13 @@ class OPQHNSWConfig(_IndexConfig):
     encoding PQ: the seed's construction — an OPQ rotation trained for `n_subquantizers` blocks,
     then PQ codes of `m_pq` bytes inside the graph (FAISS "OPQ{n},HNSW{m_hnsw}_PQ{m_pq}"); memory
     m_pq + the same links per vector, plus 4*d*d (rotation) and 4*d*256 (codebooks) in total.
+    m_pq unset is chosen from the dimension by `default_m_pq` (64 at d=384 and 768, 50 at 100 and 1000).
     Smaller, but PQ codes of 32-96 bytes stay well below 0.95 recall@10 on 384-d embeddings.
     """
 
     index_type: Literal["OPQ+HNSW"] = "OPQ+HNSW"
     encoding: ScalarCodec = ScalarCodec.SQ6
-    m_pq: Annotated[int, pydantic.Field(ge=1, le=1024)] = 64
+    m_pq: Annotated[int | None, pydantic.Field(ge=1, le=1024)] = None
     n_subquantizers: Annotated[int | None, pydantic.Field(ge=1, le=1024)] = None
     m_hnsw: Annotated[int, pydantic.Field(ge=2, le=256)] = 16
     ef_construction: Annotated[int, pydantic.Field(ge=1, le=4096)] = 200
@@ -230,6 +229,46 @@ def training_sample_size(train_size: int | None, num_centroids: int, num_vectors
     """Vectors used to train: as configured, else 256 per centroid (the wiki's useful maximum)."""
     wanted = train_size if train_size is not None else MAX_POINTS_PER_CENTROID * num_centroids
     return min(wanted, num_vectors)
+
+
+# The m_pq aimed at when the config leaves it unset: the seed's defaults at d=384 (48 bytes of
+# IVFPQ code, sub-vectors of 8 dimensions; 64 bytes inside the OPQ+HNSW graph).
+IVFPQ_M_PQ_TARGET = 48
+OPQ_HNSW_M_PQ_TARGET = 64
+# A default finer than this many sub-quantizers is too coarse to be useful; see default_m_pq.
+MIN_DEFAULT_M_PQ = 8
+
+
+def default_m_pq(dimension: int, target: int) -> int:
+    """A product quantizer's number of sub-quantizers for `dimension` when none is configured.
+
+    FAISS requires m_pq to divide the dimension, so a fixed default (the seed's 48) fails on most
+    dimensions. The default is the largest divisor of `dimension` not above `target`; when that is
+    below MIN_DEFAULT_M_PQ while the dimension is larger (e.g. a prime dimension, whose only
+    divisor below is 1), the smallest divisor above `target` instead. With target 48: 64 -> 32,
+    100 -> 25, 384 -> 48, 768 -> 48, 1000 -> 40, 97 -> 97.
+    """
+    divisors = [m for m in range(1, dimension + 1) if dimension % m == 0]
+    below = max(m for m in divisors if m <= target)
+    if below < min(MIN_DEFAULT_M_PQ, dimension):
+        above = [m for m in divisors if m > target]
+        if above:
+            return above[0]
+    return below
+
+
+def effective_m_pq(config: IVFPQConfig | OPQHNSWConfig, dimension: int) -> int:
+    """m_pq as configured, else `default_m_pq` for the type's target."""
+    if config.m_pq is not None:
+        return config.m_pq
+    target = IVFPQ_M_PQ_TARGET if isinstance(config, IVFPQConfig) else OPQ_HNSW_M_PQ_TARGET
+    return default_m_pq(dimension, target)
+
+
+def effective_nprobe(nprobe: int, nlist: int) -> int:
+    """Lists probed per search: nprobe, at most nlist (probing more than exist probes them all,
+    as FAISS does); the one rule of index/search_params.py."""
+    return min(nprobe, nlist)
 
 
 def minimum_training_vectors(num_centroids: int) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from faiss_operator.index import artifact, evaluation, factory, latency, records, settings
+from faiss_operator.index import artifact, evaluation, factory, latency, normalization, records, search_params, settings
 from faiss_operator.index import config as index_config
 
 INDEX_FILE = "index.faiss"
@@ -202,6 +202,34 @@ class FAISSIndex:
     def is_trained(self) -> bool:
         return self._index is not None and bool(self._index.is_trained)
 
+    @property
+    def nlist(self) -> int | None:
+        """The built IVF index's number of lists (chosen from the data unless configured); None
+        before the first add and for other types."""
+        return None if self._index is None else factory.effective_nlist_of(self._index)
+
+    def check_search_params(self, params: Mapping[str, Any], *, where: str = "params") -> dict[str, int]:
+        """`params` validated for this index type (index/search_params.py); InputError naming the field."""
+        try:
+            return search_params.check(self.index_type, params, where=where)
+        except search_params.SearchParamsError as error:
+            raise InputError(str(error)) from None
+
+    def effective_search_params(self, overrides: Mapping[str, Any] | None = None) -> dict[str, int]:
+        """The search-time parameters a search with `overrides` uses: nprobe at most the built nlist."""
+        checked = self.check_search_params(overrides) if overrides else {}
+        return search_params.resolve(self._config, nlist=self.nlist, overrides=checked)
+
+    def effective_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The config as built and searched (snake_case, no index_type): values the build chose
+        from the data (nlist, m_pq) filled in, and the effective search-time parameters."""
+        values: dict[str, Any] = self._config.model_dump(mode="json")
+        values.pop("index_type", None)
+        if self._index is not None:
+            values.update(factory.built_fields(self._index, self._config))
+        values.update(self.effective_search_params(overrides))
+        return values
+
     # -- adding -------------------------------------------------------------------------------
 
     def add_embeddings(
@@ -283,30 +311,13 @@ class FAISSIndex:
     def _search_parameters(self, params: Mapping[str, Any] | None) -> Any:
         if not params:
             return None
-        if not isinstance(params, Mapping):
-            raise InputError(f"params: expected a mapping of search parameters, got {type(params).__name__}")
-        allowed = sorted(type(self._config).SEARCH_TIME_FIELDS)
-        for key, value in params.items():
-            if key not in allowed:
-                valid = ", ".join(allowed) if allowed else "none"
-                raise InputError(
-                    f"params.{key}: not a search-time parameter of index type {self.index_type!r}; valid: {valid}"
-                )
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise InputError(f"params.{key}: expected a positive integer, got {value!r}")
-        cache_key = tuple(sorted((k, int(v)) for k, v in params.items()))
+        checked = self.check_search_params(params)
+        cache_key = tuple(sorted(checked.items()))
         cached = self._param_cache.get(cache_key)
         if cached is not None:
             return cached
-        values = dict(cache_key)
-        nlist = factory.effective_nlist_of(self._index)
-        if nlist is not None and values.get("nprobe", 0) > nlist:
-            raise InputError(f"params.nprobe: {values['nprobe']} exceeds the index's nlist ({nlist})")
-        try:
-            index_config.parse_config(self.index_type, {**self._config.model_dump(), **values})
-        except index_config.ConfigError as error:
-            raise InputError(str(error).replace("config.", "params.")) from None
-        built = factory.search_parameters(self._index, values)
+        resolved = search_params.resolve(self._config, nlist=self.nlist, overrides=checked)
+        built = factory.search_parameters(self._index, {key: resolved[key] for key in checked})
         if len(self._param_cache) >= MAX_CACHED_PARAMS:
             self._param_cache.clear()
         self._param_cache[cache_key] = built
@@ -332,14 +343,13 @@ class FAISSIndex:
         if not np.isfinite(vectors).all():
             raise InputError(f"{name}: contains NaN or infinite values")
         if self._normalize:
-            zero_rows = np.flatnonzero(~np.any(vectors, axis=1))
+            zero_rows = normalization.zero_rows(vectors)
             if zero_rows.size:
                 raise InputError(
                     f"{name}: {zero_rows.size} all-zero vector(s) (first at row {int(zero_rows[0])}) have no "
                     "direction, so cosine similarity (normalize) is undefined for them"
                 )
-            vectors = vectors.copy() if vectors is array else vectors
-            faiss.normalize_L2(vectors)
+            vectors = normalization.l2_normalized(vectors)
         return vectors
 
     # -- stats --------------------------------------------------------------------------------
@@ -361,8 +371,9 @@ class FAISSIndex:
             "normalize": self._normalize,
             "index_type": self.index_type,
             "config": self._config.model_dump(mode="json"),
+            "effective_config": self.effective_config(),
             "factory": self.factory_string,
-            "nlist": None if self._index is None else factory.effective_nlist_of(self._index),
+            "nlist": self.nlist,
             "is_trained": self.is_trained,
             "memory_bytes": self.memory_bytes(),
             "vectors_with_metadata": len(self._metadata),
@@ -383,8 +394,9 @@ class FAISSIndex:
             "faiss_version": faiss.__version__,
             "index_type": self.index_type,
             "config": self._config.model_dump(mode="json"),
+            "effective_config": self.effective_config(),
             "factory": self.factory_string,
-            "nlist": None if self._index is None else factory.effective_nlist_of(self._index),
+            "nlist": self.nlist,
             "dimension": self._dimension,
             "metric": self._metric.value,
             "normalize": self._normalize,
@@ -403,10 +415,11 @@ class FAISSIndex:
         root = Path(path)
         _prepare_directory(root)
         faiss.write_index(self._index, str(root / INDEX_FILE))
-        (root / IDS_FILE).write_text(json.dumps(self._records.ids()))
+        # allow_nan=False: what entered was checked (records.py); a NaN here would be a bug.
+        (root / IDS_FILE).write_text(json.dumps(self._records.ids(), allow_nan=False))
         with (root / METADATA_FILE).open("w") as handle:
             for external_id in self._records.ids():
-                handle.write(json.dumps(self._metadata.get(external_id)) + "\n")
+                handle.write(json.dumps(self._metadata.get(external_id), allow_nan=False) + "\n")
         return artifact.write_manifest(root, **self.manifest_fields())
 
     @classmethod
@@ -485,6 +498,9 @@ class FAISSIndex:
                 factory=str(factory_string), needs_training=False, min_training_vectors=0,
                 training_vectors=0, nlist=manifest.get("nlist"),
             )
+            factory.apply_search_defaults(
+                index, search_params.resolve(parsed, nlist=factory.effective_nlist_of(index))
+            )
             self._records = id_map
             self._metadata = {i: m for i, m in zip(ids, metadata_rows, strict=True) if m is not None}
             self._param_cache.clear()
@@ -529,7 +545,7 @@ def _read_ids(root: Path) -> list[records.ExternalId]:
         raw = json.loads((root / IDS_FILE).read_text())
         if not isinstance(raw, list):
             raise ValueError("not a JSON list")
-        return [records.normalize_id(value, where=IDS_FILE) for value in raw]
+        return [records.normalize_id(value, where=f"{IDS_FILE}[{position}]") for position, value in enumerate(raw)]
     except (ValueError, records.RecordError) as error:
         raise artifact.ArtifactError(f"artifact {root}: {IDS_FILE} is not a list of ids: {error}") from None
 
@@ -546,5 +562,10 @@ def _read_metadata(root: Path) -> list[records.Metadata | None]:
                 ) from None
             if value is not None and not isinstance(value, dict):
                 raise artifact.ArtifactError(f"artifact {root}: {METADATA_FILE} line {number} is not an object")
+            if value is not None:
+                try:
+                    records.check_metadata_value(value, where=f"{METADATA_FILE} line {number}")
+                except records.RecordError as error:
+                    raise artifact.ArtifactError(f"artifact {root}: {error}") from None
             rows.append(value)
     return rows

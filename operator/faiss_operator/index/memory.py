@@ -29,7 +29,7 @@ def estimate_bytes(config: index_config.IndexConfig, *, dimension: int, num_vect
         return 4 * d * n
     if isinstance(config, index_config.IVFPQConfig):
         nlist = index_config.effective_nlist(config, n)
-        code = config.m_pq * config.nbits / 8
+        code = index_config.effective_m_pq(config, dimension) * config.nbits / 8
         return int(n * (code + ID_BYTES) + 4 * d * nlist + 4 * d * 2**config.nbits)
     if isinstance(config, index_config.IVFConfig):
         nlist = index_config.effective_nlist(config, n)
@@ -40,7 +40,7 @@ def estimate_bytes(config: index_config.IndexConfig, *, dimension: int, num_vect
     if config.encoding is index_config.ScalarCodec.PQ:
         rotation = 4 * d * d
         codebooks = 4 * d * PQ_CENTROIDS
-        return int(n * (config.m_pq + links) + rotation + codebooks)
+        return int(n * (index_config.effective_m_pq(config, dimension) + links) + rotation + codebooks)
     bits = int(config.encoding.value.removeprefix("SQ"))
     # The scalar quantizer keeps a min and a range per dimension.
     return int(n * (d * bits / 8 + links) + 2 * 4 * d)

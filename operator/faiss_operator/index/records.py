@@ -2,13 +2,16 @@
 
 FAISS numbers vectors by insertion position; users name them by their own ids (strings or
 integers) and attach metadata. This module keeps the two-way mapping and the metadata, and
-refuses ids or metadata that could not survive a save and load (duplicates, bools, floats,
-values that are not JSON).
+refuses, where they enter, ids or metadata that a later layer could not represent exactly: a
+save and load (duplicates, bools, floats, values that are not JSON), the int64 of FAISS and .npy
+ids, or the serving pods' JSON encoder (orjson: integers within 64 bits, finite floats, string
+keys, valid UTF-8, bounded nesting). The same checks run again when an artifact is loaded, so an
+artifact written by an older build cannot make a serving pod answer 500.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -18,18 +21,95 @@ ExternalId: TypeAlias = str | int
 Metadata: TypeAlias = dict[str, Any]
 
 
+# Integer ids are FAISS's and .npy's int64.
+ID_MIN = -(1 << 63)
+ID_MAX = (1 << 63) - 1
+# What the serving pods' JSON encoder (orjson) writes exactly: int64 and uint64.
+METADATA_INT_MIN = -(1 << 63)
+METADATA_INT_MAX = (1 << 64) - 1
+# Levels of nested objects and lists in one metadata record; orjson stops at 254 levels, and a
+# search answer wraps each record in four more.
+MAX_METADATA_DEPTH = 64
+
+
 class RecordError(ValueError):
     """Ids or metadata that cannot be stored; the message says which and why."""
 
 
 def normalize_id(value: Any, *, where: str) -> ExternalId:
+    """`value` as an external id (str, or int within int64); RecordError naming `where` otherwise."""
     if isinstance(value, (bool, np.bool_)):
         raise RecordError(f"{where}: ids must be str or int, got bool {value!r}")
     if isinstance(value, (int, np.integer)):
-        return int(value)
+        number = int(value)
+        if not ID_MIN <= number <= ID_MAX:
+            raise RecordError(
+                f"{where}: id {number} is outside the int64 range ({ID_MIN} .. {ID_MAX}) of FAISS and .npy ids; "
+                "use a string id"
+            )
+        return number
     if isinstance(value, str):
+        _check_text(value, where=where, what="id")
         return value
     raise RecordError(f"{where}: ids must be str or int, got {type(value).__name__} {value!r}")
+
+
+def _check_text(value: str, *, where: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise RecordError(
+            f"{where}: {what} {value!r} is not valid Unicode text (lone surrogate at character {error.start})"
+        ) from None
+
+
+def check_metadata_value(value: Any, *, where: str) -> None:
+    """Refuse a metadata record the serving pods could not return exactly, naming the field.
+
+    Allowed: dicts with string keys, lists (tuples), strings, booleans, None, integers from
+    -2**63 to 2**64-1, finite floats, nested at most MAX_METADATA_DEPTH levels. Raises RecordError
+    whose message starts with `where` and names the field's path (`account`, `tags[2]`).
+    """
+    _check_value(value, where=where, path="", depth=0)
+
+
+def _check_value(value: Any, *, where: str, path: str, depth: int) -> None:
+    field = path or "the record"
+    if depth > MAX_METADATA_DEPTH:
+        raise RecordError(f"{where}: {field} is nested more than {MAX_METADATA_DEPTH} levels deep")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not METADATA_INT_MIN <= value <= METADATA_INT_MAX:
+            raise RecordError(
+                f"{where}: {field}: the integer {value} does not fit 64 bits ({METADATA_INT_MIN} .. "
+                f"{METADATA_INT_MAX}); store it as a string"
+            )
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RecordError(f"{where}: {field}: {value!r} is not a finite number (JSON has no NaN or Infinity)")
+        return
+    if isinstance(value, str):
+        _check_text(value, where=where, what=field)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise RecordError(
+                    f"{where}: {field} has the key {key!r} of type {type(key).__name__}; keys must be strings"
+                )
+            _check_text(key, where=where, what=f"key of {field}")
+            _check_value(item, where=where, path=f"{path}.{key}" if path else key, depth=depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for number, item in enumerate(value):
+            _check_value(item, where=where, path=f"{path}[{number}]", depth=depth + 1)
+        return
+    raise RecordError(
+        f"{where}: {field}: {type(value).__name__} {value!r} is not a JSON value "
+        "(expected dict, list, str, int, float, bool or None)"
+    )
 
 
 class IdMap(Mapping[int, ExternalId]):
@@ -116,9 +196,6 @@ def prepare_metadata(metadata: Any, ids: Sequence[ExternalId]) -> dict[ExternalI
             continue
         if not isinstance(value, dict):
             raise RecordError(f"metadata for id {external_id!r}: expected a dict, got {type(value).__name__}")
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError) as error:
-            raise RecordError(f"metadata for id {external_id!r}: not JSON-serialisable: {error}") from None
+        check_metadata_value(value, where=f"metadata for id {external_id!r}")
         result[external_id] = value
     return result

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from faiss_operator.index import config as index_config
-from faiss_operator.index import evaluation, faiss_index, synthetic
+from faiss_operator.index import evaluation, faiss_index, normalization, synthetic
 
 Objective = Literal["memory", "latency", "build_time", "recall"]
 OBJECTIVES: tuple[Objective, ...] = ("memory", "latency", "build_time", "recall")
@@ -245,8 +245,8 @@ class FAISSTuner:
         index_for_truth = base
         query_vectors = held_out
         if self.normalize:
-            index_for_truth = _normalized(base)
-            query_vectors = _normalized(held_out)
+            index_for_truth = normalization.l2_normalized(base)
+            query_vectors = normalization.l2_normalized(held_out)
         truth = evaluation.exact_neighbors(index_for_truth, query_vectors, self.k, self.metric)
 
         measured: list[TuningResult] = []
@@ -329,7 +329,8 @@ class FAISSTuner:
             memory = index.memory_bytes()
             for search_values in itertools.product(*(grid[key] for key in search_keys)):
                 params = dict(zip(search_keys, search_values, strict=True))
-                params = _clamp_nprobe(index, params)
+                # The values really searched (nprobe at most nlist), so equal searches dedupe.
+                params = {key: value for key, value in index.effective_search_params(params).items() if key in params}
                 results.append(self._measure(index, params, queries, truth, build_seconds, memory))
         return _unique(results)
 
@@ -365,13 +366,6 @@ class FAISSTuner:
         )
 
 
-def _clamp_nprobe(index: faiss_index.FAISSIndex, params: dict[str, int]) -> dict[str, int]:
-    nlist = index.get_stats()["nlist"]
-    if "nprobe" in params and nlist is not None:
-        return {**params, "nprobe": min(int(params["nprobe"]), int(nlist))}
-    return params
-
-
 def _unique(results: list[TuningResult]) -> list[TuningResult]:
     seen: set[str] = set()
     kept = []
@@ -382,8 +376,3 @@ def _unique(results: list[TuningResult]) -> list[TuningResult]:
             kept.append(result)
     return kept
 
-
-def _normalized(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(vectors / norms, dtype=np.float32)

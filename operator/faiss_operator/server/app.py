@@ -177,7 +177,7 @@ async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -
         return 200, orjson.dumps(await service.search(parsed))
     except search_requests.RequestError as error:
         return error.status, orjson.dumps({"error": error.message})
-    except InputError as error:  # what only the loaded index can tell, e.g. nprobe above its nlist
+    except InputError as error:  # what only the loaded index can tell (vectors, k, params it refuses)
         return 400, orjson.dumps({"error": str(error)})
     except NotReadyError as error:
         return 503, orjson.dumps({"error": f"not ready: {error}"})

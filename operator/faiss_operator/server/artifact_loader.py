@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from faiss_operator.index import FAISSIndex, artifact
+from faiss_operator.index import FAISSIndex, artifact, records
 
 
 
@@ -33,9 +33,22 @@ def load_artifact(directory: Path, *, revision: str | None = None) -> LoadedArti
     index, manifest = FAISSIndex.load_with_manifest(directory)
     report: dict[str, Any] = {}
     if (directory / artifact.REPORT_FILE).is_file():
-        report = json.loads((directory / artifact.REPORT_FILE).read_text())
+        report = _read_report(directory)
     queries = None
     if (directory / artifact.QUERIES_FILE).is_file():
         queries = np.load(directory / artifact.QUERIES_FILE, allow_pickle=False).astype(np.float32, copy=False)
     revision = revision or str(manifest.get("revision") or report.get("revision") or directory.name)
     return LoadedArtifact(index=index, manifest=manifest, report=report, revision=revision, warmup_queries=queries)
+
+
+def _read_report(directory: Path) -> dict[str, Any]:
+    """report.json, which /v1/info quotes: a JSON object the server can encode (records.py's
+    rule), else an ArtifactError, so a bad file keeps the pod unready rather than failing /v1/info."""
+    try:
+        report = json.loads((directory / artifact.REPORT_FILE).read_text())
+        if not isinstance(report, dict):
+            raise ValueError("not a JSON object")
+        records.check_metadata_value(report, where=artifact.REPORT_FILE)
+    except (ValueError, records.RecordError) as error:
+        raise artifact.ArtifactError(f"artifact {directory}: {artifact.REPORT_FILE} is not usable: {error}") from None
+    return report

@@ -4,8 +4,8 @@ A JSON body is parsed with orjson (which refuses NaN and Infinity literals, as J
 shape checked by a strict pydantic model, so that a string, a boolean or a nested list where a
 number belongs is refused rather than coerced. The numeric checks (dimension, finiteness in
 float32, batch size, k) and the per-request search parameters come after, against the loaded
-index; parameters are validated by the index layer's own config model, so the server accepts
-exactly what the index type accepts, with the same bounds.
+index; parameters are validated by the index layer's one rule (index/search_params.py), so the
+server accepts exactly what the library accepts, with the same bounds and messages.
 
 The compact form (Content-Type application/octet-stream) carries the query vectors as
 little-endian float32, row after row, with k, include_metadata and search parameters in the query
@@ -17,7 +17,6 @@ batch size, k, parameters).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -26,7 +25,7 @@ import numpy.typing as npt
 import orjson
 import pydantic
 
-from faiss_operator.index import config as index_config
+from faiss_operator.index import search_params
 
 
 class RequestError(Exception):
@@ -74,7 +73,6 @@ def parse_search(
     *,
     dimension: int,
     index_type: str,
-    config: Mapping[str, Any],
     limits: Limits,
 ) -> SearchRequest:
     _check_body_size(body, limits)
@@ -110,7 +108,7 @@ def parse_search(
     return SearchRequest(
         queries=queries,
         k=parsed.k,
-        params=_check_params(parsed.params or {}, index_type, config),
+        params=_check_params(parsed.params or {}, index_type),
         include_metadata=parsed.include_metadata,
         single=parsed.vector is not None,
     )
@@ -122,7 +120,6 @@ def parse_binary_search(
     *,
     dimension: int,
     index_type: str,
-    config: Mapping[str, Any],
     limits: Limits,
 ) -> SearchRequest:
     _check_body_size(body, limits)
@@ -148,7 +145,7 @@ def parse_binary_search(
     return SearchRequest(
         queries=queries,
         k=k,
-        params=_check_params(params, index_type, config),
+        params=_check_params(params, index_type),
         include_metadata=include_metadata,
         single=False,
     )
@@ -184,29 +181,21 @@ def _query_options(query_string: bytes) -> tuple[int, bool, dict[str, Any]]:
 
 def _integer(key: str, value: str) -> int:
     if not value.lstrip("-").isdigit() or not value.isascii():
-        where = key if key == "k" else f"params.{key}"
-        raise RequestError(400, f"{where}: must be an integer, got {value!r}")
+        if key == "k":
+            raise RequestError(400, f"k: must be an integer, got {value!r}")
+        # Worded as index/search_params.py words the same fault in a JSON body.
+        raise RequestError(400, f"params.{key}: expected a positive integer, got {value!r}")
     return int(value)
 
 
-def _check_params(params: dict[str, Any], index_type: str, config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+def _check_params(params: dict[str, Any], index_type: str) -> tuple[tuple[str, int], ...]:
     if not params:
         return ()
-    model = index_config.config_model_for(index_type)
-    allowed = sorted(model.SEARCH_TIME_FIELDS)
-    for key, value in params.items():
-        if key not in allowed:
-            valid = ", ".join(allowed) if allowed else "none"
-            raise RequestError(
-                400, f"params.{key}: not a search parameter of index type {index_type}; valid: {valid}"
-            )
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RequestError(400, f"params.{key}: must be an integer, got {value!r}")
     try:
-        index_config.parse_config(index_type, {**config, **params})
-    except index_config.ConfigError as error:
-        raise RequestError(400, f"params: {error}") from None
-    return tuple(sorted(params.items()))
+        checked = search_params.check(index_type, params)
+    except search_params.SearchParamsError as error:
+        raise RequestError(400, str(error)) from None
+    return tuple(sorted(checked.items()))
 
 
 def _describe(error: pydantic.ValidationError) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from faiss_operator.index import config as index_config, faiss_index
+from faiss_operator.index import faiss_index
 from faiss_operator.server import artifact_loader, batching, evaluation_sample, metrics as server_metrics, requests
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,8 @@ class SearchService:
         started = time.monotonic()
         try:
             loaded = artifact_loader.load_artifact(self.artifact_dir, revision=self._revision_override)
-            self._config = _serving_config(loaded.index, self._search_defaults)
+            self._search_defaults = loaded.index.check_search_params(self._search_defaults, where="--search-params")
+            self._config = loaded.index.effective_config(self._search_defaults)
         except Exception as error:  # any failure to load means: never ready, say why
             self._set_phase(Phase.FAILED, f"artifact {self.artifact_dir} failed verification or loading: {error}")
             logger.error("Failed to load artifact, staying unready: artifact=%s error=%s", self.artifact_dir, error)
@@ -153,7 +154,7 @@ class SearchService:
         return {
             "revision": loaded.revision,
             "index_type": index.index_type,
-            "config": self._config,
+            "config": self._config,  # effective: nlist as built, nprobe at most nlist, --search-params applied
             "dimension": index.dimension,
             "vectors": index.ntotal,
             "metric": _metric_name(index.metric),
@@ -185,16 +186,13 @@ class SearchService:
     def parse(self, body: bytes) -> requests.SearchRequest:
         loaded = self._require_ready()
         index = loaded.index
-        return requests.parse_search(
-            body, dimension=index.dimension, index_type=index.index_type, config=self._config, limits=self.limits
-        )
+        return requests.parse_search(body, dimension=index.dimension, index_type=index.index_type, limits=self.limits)
 
     def parse_binary(self, body: bytes, query_string: bytes) -> requests.SearchRequest:
         loaded = self._require_ready()
         index = loaded.index
         return requests.parse_binary_search(
-            body, query_string, dimension=index.dimension, index_type=index.index_type, config=self._config,
-            limits=self.limits,
+            body, query_string, dimension=index.dimension, index_type=index.index_type, limits=self.limits,
         )
 
     async def search(self, request: requests.SearchRequest) -> dict[str, Any]:
@@ -227,21 +225,6 @@ class SearchService:
         if self._phase not in (Phase.READY, Phase.DRAINING):
             raise NotReadyError(f"{self._phase.value}: {self._reason}")
         return self._require_loaded()
-
-
-def _serving_config(index: faiss_index.FAISSIndex, search_defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """The effective config as served: the built config with the default search parameters applied."""
-    allowed = type(index.config).SEARCH_TIME_FIELDS
-    for key in search_defaults:
-        if key not in allowed:
-            raise ValueError(
-                f"--search-params: {key!r} is not a search-time parameter of index type {index.index_type!r}; "
-                f"valid: {', '.join(sorted(allowed)) or 'none'}"
-            )
-    values = {**index.config.model_dump(mode="json"), **search_defaults}
-    effective = index_config.parse_config(index.index_type, values).model_dump(mode="json")
-    effective.pop("index_type", None)
-    return effective
 
 
 def _metric_name(metric: Any) -> str:

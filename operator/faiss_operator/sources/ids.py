@@ -2,6 +2,11 @@
 
 Ids must be unique (a search result names one vector) and one per vector; both are checked here,
 before a build spends minutes, with messages that name the first offender.
+
+Text files are read as people save them: a UTF-8 byte-order mark (Windows' "UTF-8 with BOM") is
+not part of the first id, CRLF line endings end a line like LF, and blank lines at the end of
+the file are ignored. A blank line before the last id would shift every id after it, so it is
+an error naming the line.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from faiss_operator.sources import errors
 
 Ids = npt.NDArray[np.int64] | list[str]
 TEXT_EXTENSIONS = (".txt", ".ids", ".csv", ".tsv")
+# UTF-8 that drops a leading byte-order mark; the ids and metadata readers share it.
+TEXT_ENCODING = "utf-8-sig"
 
 
 def read_ids(path: Path, *, name: str | None = None) -> Ids:
@@ -50,12 +57,20 @@ def _read_npy(path: Path, label: str) -> npt.NDArray[np.int64]:
 
 def _read_text(path: Path, label: str) -> list[str]:
     ids: list[str] = []
+    first_blank: int | None = None
     try:
-        with open(path, encoding="utf-8") as lines:
+        # Universal newlines: "\r\n" and "\r" arrive as "\n", so only the line ending is cut.
+        with open(path, encoding=TEXT_ENCODING) as lines:
             for number, line in enumerate(lines, start=1):
-                value = line.rstrip("\r\n")
+                value = line.removesuffix("\n")
                 if not value.strip():
-                    raise errors.MalformedSourceError(f"{label}: line {number} is empty; every line must hold one id")
+                    first_blank = number if first_blank is None else first_blank
+                    continue
+                if first_blank is not None:
+                    raise errors.MalformedSourceError(
+                        f"{label}: line {first_blank} is empty; every line must hold one id "
+                        "(only blank lines at the end of the file are ignored)"
+                    )
                 ids.append(value)
     except UnicodeDecodeError as error:
         raise errors.MalformedSourceError(f"{label}: not UTF-8 text ({error.reason} at byte {error.start})") from None

@@ -4,6 +4,11 @@ Each line is a JSON object with the vector's id under `id_key` (default "id"); t
 is kept as that vector's metadata, so a search returns what the user stored. There must be
 exactly one record per id: a missing, extra, unknown or repeated id is an error, caught before
 the build starts. Numeric ids in the file match int64 ids; string ids match text ids.
+
+Files are read as people save them: a UTF-8 byte-order mark is skipped, CRLF line endings and
+blank lines are accepted. A value the serving pods could not return exactly (NaN or Infinity,
+an integer beyond 64 bits, a lone surrogate) is refused here, naming the line and the field,
+by the same check the index layer applies (`index.records.check_metadata_value`).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from faiss_operator.index import records as index_records
 from faiss_operator.sources import errors
-from faiss_operator.sources.ids import Ids
+from faiss_operator.sources.ids import TEXT_ENCODING, Ids
 
 DEFAULT_ID_KEY = "id"
 Metadata = dict[int | str, dict[str, Any]]
@@ -27,7 +33,7 @@ def read_metadata(path: Path, *, id_key: str = DEFAULT_ID_KEY, name: str | None 
         raise errors.SourceNotFoundError(f"{label}: no such file ({path})")
     records: Metadata = {}
     try:
-        with open(path, encoding="utf-8") as lines:
+        with open(path, encoding=TEXT_ENCODING) as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
@@ -37,6 +43,10 @@ def read_metadata(path: Path, *, id_key: str = DEFAULT_ID_KEY, name: str | None 
                     raise errors.MalformedSourceError(f"{label}: line {number} is not JSON: {error.msg}") from None
                 if not isinstance(record, dict):
                     raise errors.MalformedSourceError(f"{label}: line {number} is not a JSON object")
+                try:
+                    index_records.check_metadata_value(record, where=f"{label}: line {number}")
+                except index_records.RecordError as error:
+                    raise errors.MalformedSourceError(str(error)) from None
                 if id_key not in record:
                     raise errors.MetadataMismatchError(f"{label}: line {number} has no {id_key!r} field")
                 key = record[id_key]
