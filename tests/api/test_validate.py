@@ -125,10 +125,13 @@ def test_bad_samples_are_refused_by_the_check_that_refuses_them_and_name_a_spec_
 
 def test_a_cel_rule_and_its_model_mirror_are_said_once_in_the_model_s_words() -> None:
     # The API server would answer with the rule's message; the models name the values too.
-    body = _named("ivf", samples.DESIGN_EXAMPLE)
-    body["spec"] = {**body["spec"], "indexType": "IVF", "config": {"nlist": 8, "nprobe": 16}}
-    assert validate.rule_failures(body) == [("spec", "config.nprobe must not exceed config.nlist")]
-    assert validate.validate_object(body) == [("spec.config", "nprobe (16) must not exceed nlist (8)")]
+    body = _named("steps", samples.DESIGN_EXAMPLE)
+    body["spec"] = {**body["spec"], "rollout": {"steps": [{"weight": 50, "pauseSeconds": 1},
+                                                          {"weight": 25, "pauseSeconds": 1}]}}
+    assert validate.rule_failures(body) == [
+        ("spec.rollout", "rollout.steps: weights must be strictly increasing (e.g. 10, 25, 50)")]
+    assert validate.validate_object(body) == [
+        ("spec.rollout.steps", "weights must be strictly increasing (e.g. 10, 25, 50); got [50, 25]")]
 
 
 def test_a_rule_on_a_value_of_the_wrong_type_is_reported_not_raised() -> None:
