@@ -6,8 +6,12 @@ a `Plan`. It never performs I/O nor reads a clock, so the same inputs always giv
 and a restart at any moment continues where the previous run stopped.
 
 The steps run in a fixed order, each returning early while its part is unfinished (after Argo
-Rollouts' canary reconciler): adopt the spec's revision, act on admin annotations, build, gates,
-rollout, scale-downs, history, children; then conditions and phase are derived from the result.
+Rollouts' canary reconciler): adopt what serves but the status does not record, adopt the spec's
+revision, act on admin annotations, build, gates, rollout, scale-downs, history, children; then
+conditions and phase are derived from the result.
+
+No input makes it raise: a spec it cannot act on (including a pvc:// URI that leaves its claim)
+gives Stalled and Degraded with the reason, and what serves is left as it is.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from faiss_operator.controller import (
     lifecycle,
     manifests,
     patches,
+    recovery,
     revisions,
     rollout,
     state,
@@ -51,13 +56,14 @@ def decide(
         return _deletion(resource, children, settings)
     try:
         spec = api_resource.parse_spec(resource.spec)
-        desired = revisions.desired_revision(spec, settings)
+        desired = revisions.desired_revision(spec, settings, index_name=resource.name)
     except api_resource.SpecError as error:
-        return _refuse(resource, children, str(error), now)
+        return _refuse(resource, str(error), now)
     inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
     draft = state.draft_from(resource.status)
     if api_resource.FINALIZER not in resource.finalizers:
         draft.actions.append(plan_actions.AddFinalizer(api_resource.FINALIZER))
+    recovery.adopt_serving(inputs, draft)
     lifecycle.adopt_desired(inputs, draft)
     admin.handle_annotations(inputs, draft)
     lifecycle.reconcile_build(inputs, draft)
@@ -70,42 +76,55 @@ def decide(
     return _plan(resource.status, status, draft, now, inputs.settings)
 
 
-def _refuse(
-    resource: api_resource.Resource, children: observed.Children, message: str, now: datetime.datetime
-) -> plan_actions.Plan:
-    """Leave everything that serves untouched; say why in Stalled and Degraded."""
+def _refuse(resource: api_resource.Resource, message: str, now: datetime.datetime) -> plan_actions.Plan:
+    """Leave everything that serves untouched; say why in Stalled and Degraded. Admin annotations
+    are recorded and removed with a Warning Event: acting on them needs a spec to act with."""
     old = resource.status
+    draft = state.draft_from(old)
+    draft.events.clear()  # repairs are reported once the spec can be acted on
+    admin.refuse_all(resource, draft, f"the spec is invalid ({message})")
     found = list(old.conditions)
-    for type_ in (conditions.STALLED, conditions.DEGRADED):
+    values: list[tuple[str, api_status.ConditionStatus]] = [
+        (conditions.STALLED, conditions.TRUE),
+        (conditions.DEGRADED, conditions.TRUE),
+        (conditions.RECONCILING, conditions.FALSE),
+    ]
+    for type_, value in values:
         found = conditions.set_condition(
             found,
             type_=type_,
-            status="True",
+            status=value,
             reason=conditions.INVALID_SPEC,
             message=message,
             now=now,
             generation=resource.generation,
         )
-    found = conditions.set_condition(
-        found,
-        type_=conditions.RECONCILING,
-        status="False",
-        reason=conditions.INVALID_SPEC,
-        message=message,
-        now=now,
-        generation=resource.generation,
-    )
+    if conditions.get(found, conditions.READY) is None:
+        found = conditions.set_condition(
+            found,
+            type_=conditions.READY,
+            status=conditions.FALSE,
+            reason=conditions.NO_SERVING_REVISION,
+            message="no revision serves yet",
+            now=now,
+            generation=resource.generation,
+        )
     status = old.model_copy(
         update={
             "observed_generation": resource.generation,
             "conditions": found,
-            "phase": old.phase if old.current_revision else "Failed",
+            "phase": status_view.phase(found),
+            "handled_annotations": draft.handled,
         }
     )
-    events = (plan_actions.Event("Warning", conditions.INVALID_SPEC, message),) if status != old else ()
+    events = list(draft.events)
+    if status.conditions != old.conditions:
+        events.insert(0, plan_actions.Event("Warning", conditions.INVALID_SPEC, message))
     changed = status != old
     patch = patches.merge_patch(old.to_wire(), status.to_wire()) if changed else {}
-    return plan_actions.Plan(actions=(), status=status, status_changed=changed, status_patch=patch, events=events)
+    return plan_actions.Plan(
+        actions=tuple(draft.actions), status=status, status_changed=changed, status_patch=patch, events=tuple(events)
+    )
 
 
 def _deletion(

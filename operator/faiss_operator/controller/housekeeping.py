@@ -8,12 +8,15 @@ from faiss_operator.api import naming
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
 from faiss_operator.controller import children as observed
-from faiss_operator.controller import manifests, rollout, state
+from faiss_operator.controller import manifests, recovery, rollout, state
 from faiss_operator.index import config as index_config
 
 
 def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
-    """Keep at most revisionHistoryLimit + 1 revisions; remove the files no kept revision uses."""
+    """Keep at most revisionHistoryLimit + 1 revisions; remove the files no kept revision uses.
+
+    Files go whatever became of their build (built, failed, superseded or aborted while
+    building): a build that never completed may still have written part of them."""
     protected = {draft.current, draft.candidate, inputs.desired.name, *(s.revision for s in draft.scale_downs)}
     limit = inputs.spec.rollout.revision_history_limit + 1
     others_allowed = max(0, limit - sum(1 for e in draft.revisions if e.name in protected))
@@ -30,7 +33,7 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
     kept_keys = {e.artifact_key for e in kept}
     for entry in removed:
         draft.pruned.append(entry.name)
-        if entry.artifact_key not in kept_keys and (state.has_artifact(entry) or entry.state == "Building"):
+        if entry.artifact_key not in kept_keys:
             kept_keys.add(entry.artifact_key)
             draft.actions.append(
                 plan_actions.Apply(
@@ -49,19 +52,21 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
     """Apply each child whose live copy is missing or stale; delete the ones nothing needs."""
     resource, spec, children = inputs.resource, inputs.spec, inputs.children
     wanted = rollout.serving_replicas(inputs, draft)
-    desired_manifests: list[dict[str, object]] = []
+    desired_manifests: list[manifests.Manifest] = []
     for name, replicas in wanted.items():
         entry = draft.entry(name)
-        assert entry is not None
+        if entry is None:
+            continue
         desired_manifests.append(
             manifests.deployment(
                 resource,
                 spec,
                 revision=name,
                 artifact=entry.artifact,
-                search_params=_search_params(entry),
+                search_params=_search_params(inputs, entry),
                 replicas=replicas,
                 image=spec.serving.image or inputs.settings.image,
+                record=recovery.record_of(entry),
             )
         )
     if wanted:
@@ -77,13 +82,12 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
         for obj in group
     }
     for manifest in desired_manifests:
-        metadata = manifest["metadata"]
-        assert isinstance(metadata, dict)
-        current = live.get((str(manifest["kind"]), str(metadata["name"])))
+        current = live.get((str(manifest["kind"]), str(manifest["metadata"]["name"])))
         if current is None or _stale(current, manifest):
             draft.actions.append(plan_actions.Apply(manifest))
     for deployment in children.deployments:
-        if observed.revision_of(deployment) not in wanted:
+        revision = observed.revision_of(deployment)
+        if revision not in wanted and revision not in draft.untouchable:
             draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
     for job in children.jobs:
         if observed.component_of(job) != manifests.COMPONENT_BUILD:
@@ -93,10 +97,9 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
             draft.actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
 
 
-def _stale(live: observed.KubeObject, manifest: dict[str, object]) -> bool:
+def _stale(live: observed.KubeObject, manifest: manifests.Manifest) -> bool:
     """Our manifest changed (its hash), or someone scaled the Deployment by hand."""
     metadata, spec = manifest["metadata"], manifest["spec"]
-    assert isinstance(metadata, dict) and isinstance(spec, dict)
     if observed.spec_hash_of(live) != metadata["annotations"][manifests.ANNOTATION_SPEC_HASH]:
         return True
     return "replicas" in spec and (live.get("spec") or {}).get("replicas") != spec["replicas"]
@@ -115,7 +118,9 @@ def _job_needed(inputs: state.Inputs, entry: api_status.RevisionStatus, job: obs
     return not isinstance(running, observed.JobRunning)
 
 
-def _search_params(entry: api_status.RevisionStatus) -> dict[str, object]:
+def _search_params(inputs: state.Inputs, entry: api_status.RevisionStatus) -> dict[str, object]:
+    if entry.name == inputs.desired.name:
+        return dict(inputs.desired.search_params)  # resolved once, in decide
     # A config that no longer parses (written by another operator version) serves with the
     # parameters stored in the artifact itself rather than stopping the revision.
     try:
