@@ -1,28 +1,46 @@
 """Pure FAISS: index types and their typed configs, build, search, save/load, evaluation, tuning.
 
 Knows nothing of Kubernetes or HTTP; the build Job, the serving pods and the tuner stand on it.
+The names below load lazily (PEP 562), so that importing a light submodule such as
+`faiss_operator.index.config` (the operator reads configs) does not load libfaiss or numpy.
 """
 
-from faiss_operator.index.artifact import ArtifactError
-from faiss_operator.index.config import ConfigError, Metric
-from faiss_operator.index.factory import TrainingError
-from faiss_operator.index.faiss_index import FAISSIndex, IndexStateError, InputError, SearchResult
-from faiss_operator.index.records import RecordError
-from faiss_operator.index.tuner import FAISSTuner, TuningError, TuningReport, TuningResult, TuningTarget
+from __future__ import annotations
 
-__all__ = [
-    "ArtifactError",
-    "ConfigError",
-    "FAISSIndex",
-    "FAISSTuner",
-    "IndexStateError",
-    "InputError",
-    "Metric",
-    "RecordError",
-    "SearchResult",
-    "TrainingError",
-    "TuningError",
-    "TuningReport",
-    "TuningResult",
-    "TuningTarget",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faiss_operator.index.artifact import ArtifactError
+    from faiss_operator.index.config import ConfigError, Metric
+    from faiss_operator.index.factory import TrainingError
+    from faiss_operator.index.faiss_index import FAISSIndex, IndexStateError, InputError, SearchResult
+    from faiss_operator.index.records import RecordError
+    from faiss_operator.index.tuner import FAISSTuner, TuningError, TuningReport, TuningResult, TuningTarget
+
+_SOURCES = {
+    "ArtifactError": "artifact",
+    "ConfigError": "config",
+    "Metric": "config",
+    "TrainingError": "factory",
+    "FAISSIndex": "faiss_index",
+    "IndexStateError": "faiss_index",
+    "InputError": "faiss_index",
+    "SearchResult": "faiss_index",
+    "RecordError": "records",
+    "FAISSTuner": "tuner",
+    "TuningError": "tuner",
+    "TuningReport": "tuner",
+    "TuningResult": "tuner",
+    "TuningTarget": "tuner",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value
