@@ -423,7 +423,7 @@ def test_actual_weight_counts_a_revision_still_in_its_scale_down_delay() -> None
     cluster.reconcile(at(310))
     # R1, replaced earlier, is made to linger in its scale-down delay beside the stable R2.
     status = cluster.status
-    lingering = api_status.ScaleDown(revision=R1, after=at(1000))
+    lingering = api_status.ScaleDown(revision=api_status.Revision(R1), after=at(1000))
     r1 = api_status.RevisionStatus(
         name=api_status.Revision(R1),
         index_type="HNSW",

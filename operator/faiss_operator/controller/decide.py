@@ -42,6 +42,10 @@ from faiss_operator.controller import children as observed
 from faiss_operator.controller import settings as operator_settings
 
 
+# How soon to look again after acting on an admin annotation, to drop its record once removed.
+ANNOTATION_RECHECK_SECONDS = 1
+
+
 def decide(
     resource: api_resource.Resource,
     children: observed.Children,
@@ -69,6 +73,13 @@ def decide(
     lifecycle.reconcile_build(inputs, draft)
     lifecycle.reconcile_gates(inputs, draft)
     rollout.reconcile_rollout(inputs, draft)
+    if draft.candidate is None:
+        # A rollout that ended in this pass (a rollback completing, most of all) lets the spec's
+        # revision in at once, rather than at some later, unrelated event.
+        lifecycle.adopt_desired(inputs, draft)
+        lifecycle.reconcile_build(inputs, draft)
+        lifecycle.reconcile_gates(inputs, draft)
+        rollout.reconcile_rollout(inputs, draft)
     rollout.expire_scale_downs(inputs, draft)
     housekeeping.collect_garbage(inputs, draft)
     housekeeping.sync_children(inputs, draft)
@@ -122,8 +133,14 @@ def _refuse(resource: api_resource.Resource, message: str, now: datetime.datetim
         events.insert(0, plan_actions.Event("Warning", conditions.INVALID_SPEC, message))
     changed = status != old
     patch = patches.merge_patch(old.to_wire(), status.to_wire()) if changed else {}
+    removing = any(isinstance(a, plan_actions.RemoveAnnotation) for a in draft.actions)
     return plan_actions.Plan(
-        actions=tuple(draft.actions), status=status, status_changed=changed, status_patch=patch, events=tuple(events)
+        actions=tuple(draft.actions),
+        status=status,
+        status_changed=changed,
+        status_patch=patch,
+        events=tuple(events),
+        requeue_after=float(ANNOTATION_RECHECK_SECONDS) if removing else None,
     )
 
 
@@ -185,6 +202,9 @@ def _plan(
         events.append(plan_actions.Event("Normal", state.REASON_PRUNED, f"revision {name} removed from history"))
     if new.phase != old.phase:
         events.append(plan_actions.Event("Normal", f"Phase{new.phase}", f"phase {old.phase} -> {new.phase}"))
+    if any(isinstance(a, plan_actions.RemoveAnnotation) for a in draft.actions):
+        # The record of an annotation goes once its removal has landed: look again for that.
+        draft.wake_at.append(now + datetime.timedelta(seconds=ANNOTATION_RECHECK_SECONDS))
     requeue = None
     if draft.wake_at:
         requeue = max(0.0, (min(draft.wake_at) - now).total_seconds())

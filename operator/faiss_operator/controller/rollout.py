@@ -58,15 +58,13 @@ def _reconcile_rollback(inputs: state.Inputs, draft: state.Draft, ready: int) ->
         return
     deadline = progress_deadline(inputs, draft, ready=ready, wanted=inputs.total)
     if ready >= inputs.total:
-        previous = draft.current
-        _promote(inputs, draft)
-        if previous is not None:
-            draft.move(
-                previous,
-                "RolledBack",
-                reason=state.REASON_ROLLBACK_REQUESTED,
-                message="rolled back by faiss.dev/rollback",
-            )
+        _promote(
+            inputs,
+            draft,
+            replaced="RolledBack",
+            reason=state.REASON_ROLLBACK_REQUESTED,
+            message="rolled back by faiss.dev/rollback",
+        )
         return
     if draft.rollout.paused:
         return
@@ -277,8 +275,16 @@ def _fail_rollout(inputs: state.Inputs, draft: state.Draft, reason: str, message
         state.end_candidate(draft, state="Failed", reason=reason, message=message)
 
 
-def _promote(inputs: state.Inputs, draft: state.Draft) -> None:
-    """The candidate takes all traffic; the replaced revision keeps serving for the delay."""
+def _promote(
+    inputs: state.Inputs,
+    draft: state.Draft,
+    *,
+    replaced: api_status.RevisionState = "Retired",
+    reason: str | None = None,
+    message: str | None = None,
+) -> None:
+    """The candidate takes all traffic; the replaced revision (which becomes `replaced`) keeps
+    serving for the delay."""
     if draft.candidate is None:
         return
     previous = draft.current
@@ -288,7 +294,7 @@ def _promote(inputs: state.Inputs, draft: state.Draft) -> None:
     draft.rollout = None
     draft.scale_downs = [s for s in draft.scale_downs if s.revision != draft.current]
     if previous is not None:
-        draft.move(previous, "Retired", reason=None, message=f"replaced by {draft.current}")
+        draft.move(previous, replaced, reason=reason, message=message or f"replaced by {draft.current}")
         delay = inputs.spec.rollout.scale_down_delay_seconds
         if delay > 0:
             draft.scale_downs.append(api_status.ScaleDown(revision=previous, after=inputs.after(delay)))
