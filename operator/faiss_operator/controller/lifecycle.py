@@ -172,6 +172,6 @@ def reconcile_gates(inputs: state.Inputs, draft: state.Draft) -> None:
     if draft.current is None:
         draft.rollout = api_status.RolloutStatus(mode="Deploy", weight=100, step_started_at=inputs.now)
         return
-    first = canary.steps(inputs.spec.rollout)[0]
+    first = canary.step_at(inputs.spec.rollout, 0)
     draft.move(entry.name, "Canary", reason=entry.reason, message=entry.message)
     draft.rollout = api_status.RolloutStatus(mode="Canary", step=0, weight=first.weight, step_started_at=inputs.now)

@@ -144,9 +144,8 @@ def _reconcile_canary(inputs: state.Inputs, draft: state.Draft, ready: int) -> N
                 inputs, draft, state.REASON_PROGRESS_DEADLINE, f"{ready}/{inputs.total} replicas ready while promoting"
             )
         return
-    steps = canary.steps(spec.rollout)
-    step = steps[min(rollout.step, len(steps) - 1)]
-    wanted = canary.candidate_replicas(inputs.total, step.weight)
+    step = canary.step_at(spec.rollout, rollout.step)
+    wanted = canary.step_replicas(spec.rollout, total=inputs.total, position=rollout.step)
     deadline = progress_deadline(inputs, draft, ready=ready, wanted=wanted)
     if ready < wanted:
         if inputs.past(deadline, draft):
@@ -179,11 +178,13 @@ def advance(inputs: state.Inputs, draft: state.Draft) -> None:
     """On to the next canary step, or, after the last one, to all replicas before promotion."""
     if draft.rollout is None:
         return
-    steps = canary.steps(inputs.spec.rollout)
     position = draft.rollout.step + 1
-    if position < len(steps):
+    if canary.has_step(inputs.spec.rollout, position):
         draft.rollout = api_status.RolloutStatus(
-            mode="Canary", step=position, weight=steps[position].weight, step_started_at=inputs.now
+            mode="Canary",
+            step=position,
+            weight=canary.step_at(inputs.spec.rollout, position).weight,
+            step_started_at=inputs.now,
         )
     else:
         draft.update_rollout(
@@ -319,9 +320,9 @@ def serving_replicas(inputs: state.Inputs, draft: state.Draft) -> dict[str, int]
         if rollout.mode != "Canary" or rollout.promoting:
             wanted[draft.candidate] = inputs.total
         else:
-            steps = canary.steps(inputs.spec.rollout)
-            weight = steps[min(rollout.step, len(steps) - 1)].weight
-            wanted[draft.candidate] = canary.candidate_replicas(inputs.total, weight)
+            wanted[draft.candidate] = canary.step_replicas(
+                inputs.spec.rollout, total=inputs.total, position=rollout.step
+            )
     return wanted
 
 
