@@ -342,16 +342,56 @@ def test_a_uri_that_leaves_its_claim_stalls_with_the_reason_and_touches_nothing(
     assert says in stalled.message
 
 
-def test_an_invalid_spec_still_records_and_removes_admin_annotations_with_a_warning() -> None:
+def test_an_invalid_spec_does_not_freeze_abort() -> None:
     cluster = scenarios.canary_analysed()
     cluster.wire = {**cluster.wire, "dimension": 0}
     cluster.generation += 1
     cluster.annotations["faiss.dev/abort"] = "true"
     plan = cluster.reconcile(at(60))
+    assert labelled(plan) == Summary(
+        (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R2")),
+        "Failed",
+        "R1",
+        None,
+        None,
+        (("R2", "RolledBack"), ("R1", "Active")),
+    )
+    assert plan.status.handled_annotations == {"faiss.dev/abort": "true"}
+    stalled = next(c for c in plan.status.conditions if c.type == "Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "InvalidSpec")
+    assert [r for r, _ in warnings(plan)] == ["InvalidSpec", "RevisionRolledBack"]
+
+
+def test_an_invalid_spec_does_not_freeze_the_progress_deadline() -> None:
+    cluster = scenarios.canary_step0(ready=False)  # R2's step started at 40, never ready
+    cluster.wire = {**cluster.wire, "dimension": 0}
+    cluster.generation += 1
+    plan = cluster.reconcile(at(100))
+    assert plan.requeue_after == 340 - 100 and plan.status.candidate_revision == R2
+    plan = cluster.reconcile(at(340))
+    assert labelled(plan).revisions == (("R2", "RolledBack"), ("R1", "Active"))
+    assert summarize(plan).actions == (("Delete", "Deployment", manifests.deployment_name("alerts", R2)),)
+
+
+def test_an_invalid_spec_keeps_the_serving_children_in_sync() -> None:
+    cluster = scenarios.serving()
+    cluster.wire = {**cluster.wire, "dimension": 0, "serving": {"replicas": 6}}
+    cluster.generation += 1
+    plan = cluster.reconcile(at(30))
+    assert replicas_asked(plan, R1) == 6
+    assert plan.status.current_revision == R1
+
+
+def test_an_invalid_spec_with_nothing_in_flight_or_serving_refuses_annotations_with_a_warning() -> None:
+    cluster = Cluster({**spec(), "dimension": 0})
+    cluster.annotations["faiss.dev/abort"] = "true"
+    plan = cluster.reconcile(at(0))
     assert summarize(plan).actions == (("RemoveAnnotation", "faiss.dev/abort"),)
     assert plan.status.handled_annotations == {"faiss.dev/abort": "true"}
     assert [r for r, _ in warnings(plan)] == ["InvalidSpec", "AnnotationIgnored"]
-    assert cluster.reconcile(at(61)).events == ()
+    assert plan.status.phase == "Failed"
+    cluster.reconcile(at(1))
+    assert cluster.reconcile(at(2)).events == ()
 
 
 # --- conditions kstatus and kubectl read right ------------------------------------------------

@@ -259,7 +259,7 @@ def test_an_invalid_spec_leaves_the_serving_revision_untouched_and_says_why() ->
     )
     assert condition(plan.status, "Ready")[0] == "True"
     assert plan.status.observed_generation == 2
-    assert [e.reason for e in plan.events] == ["InvalidSpec"]
+    assert [e.reason for e in plan.events] == ["InvalidSpec", "PhaseFailed"]
 
 
 def test_a_config_key_of_another_index_type_is_refused_with_the_camel_case_name() -> None:

@@ -27,6 +27,7 @@ from faiss_operator.controller import (
     admin,
     analysis,
     conditions,
+    hold,
     housekeeping,
     lifecycle,
     manifests,
@@ -62,44 +63,65 @@ def decide(
         spec = api_resource.parse_spec(resource.spec)
         desired = revisions.desired_revision(spec, settings, index_name=resource.name)
     except api_resource.SpecError as error:
-        return _refuse(resource, str(error), now)
-    inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
+        held = hold.hold(resource.spec, resource.status, settings)
+        if held is None:
+            return _refuse(resource, str(error), now)
+        spec, desired = held
+        inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
+        return _run(inputs, invalid=str(error))
+    return _run(state.Inputs(resource, spec, desired, children, measurements, now, settings), invalid=None)
+
+
+def _run(inputs: state.Inputs, *, invalid: str | None) -> plan_actions.Plan:
+    """The steps in their order. With an `invalid` spec the revision in flight is held (see
+    hold.py): nothing new is adopted, built or started, everything under way goes on."""
+    resource, now = inputs.resource, inputs.now
     draft = state.draft_from(resource.status)
     if api_resource.FINALIZER not in resource.finalizers:
         draft.actions.append(plan_actions.AddFinalizer(api_resource.FINALIZER))
     recovery.adopt_serving(inputs, draft)
-    lifecycle.adopt_desired(inputs, draft)
-    admin.handle_annotations(inputs, draft)
-    lifecycle.reconcile_build(inputs, draft)
-    lifecycle.reconcile_gates(inputs, draft)
-    rollout.reconcile_rollout(inputs, draft)
-    if draft.candidate is None:
-        # A rollout that ended in this pass (a rollback completing, most of all) lets the spec's
-        # revision in at once, rather than at some later, unrelated event.
-        lifecycle.adopt_desired(inputs, draft)
-        lifecycle.reconcile_build(inputs, draft)
-        lifecycle.reconcile_gates(inputs, draft)
+    passes = 1 if invalid is not None else 2
+    for position in range(passes):
+        if position == 1 and draft.candidate is not None:
+            break
+        # A second pass only when the rollout ended in the first (a rollback completing, most of
+        # all): the spec's revision goes in at once, rather than at some later, unrelated event.
+        if invalid is None:
+            lifecycle.adopt_desired(inputs, draft)
+        if position == 0:
+            admin.handle_annotations(inputs, draft)
+        if invalid is None:
+            lifecycle.reconcile_build(inputs, draft)
+            lifecycle.reconcile_gates(inputs, draft)
         rollout.reconcile_rollout(inputs, draft)
     rollout.expire_scale_downs(inputs, draft)
     housekeeping.collect_garbage(inputs, draft)
     housekeeping.sync_children(inputs, draft)
     status = status_view.finish(inputs, draft)
+    if invalid is not None:
+        status = _invalid_spec(status, invalid, now, resource.generation, before=resource.status.conditions)
+        if status.conditions != resource.status.conditions:
+            draft.events.insert(0, plan_actions.Event("Warning", conditions.INVALID_SPEC, invalid))
     return _plan(resource.status, status, draft, now, inputs.settings)
 
 
-def _refuse(resource: api_resource.Resource, message: str, now: datetime.datetime) -> plan_actions.Plan:
-    """Leave everything that serves untouched; say why in Stalled and Degraded. Admin annotations
-    are recorded and removed with a Warning Event: acting on them needs a spec to act with."""
-    old = resource.status
-    draft = state.draft_from(old)
-    draft.events.clear()  # repairs are reported once the spec can be acted on
-    admin.refuse_all(resource, draft, f"the spec is invalid ({message})")
-    found = list(old.conditions)
+def _invalid_spec(
+    status: api_status.FaissIndexStatus,
+    message: str,
+    now: datetime.datetime,
+    generation: int,
+    *,
+    before: Sequence[api_status.Condition] = (),
+) -> api_status.FaissIndexStatus:
+    """`status` saying, in Stalled and Degraded, that the spec cannot be acted on; the
+    lastTransitionTime of those conditions moves only against `before` (the stored ones)."""
     values: list[tuple[str, api_status.ConditionStatus]] = [
         (conditions.STALLED, conditions.TRUE),
         (conditions.DEGRADED, conditions.TRUE),
         (conditions.RECONCILING, conditions.FALSE),
     ]
+    overlaid = {type_ for type_, _ in values}
+    found = [c for c in status.conditions if c.type not in overlaid] + [c for c in before if c.type in overlaid]
     for type_, value in values:
         found = conditions.set_condition(
             found,
@@ -108,7 +130,7 @@ def _refuse(resource: api_resource.Resource, message: str, now: datetime.datetim
             reason=conditions.INVALID_SPEC,
             message=message,
             now=now,
-            generation=resource.generation,
+            generation=generation,
         )
     if conditions.get(found, conditions.READY) is None:
         found = conditions.set_condition(
@@ -118,15 +140,22 @@ def _refuse(resource: api_resource.Resource, message: str, now: datetime.datetim
             reason=conditions.NO_SERVING_REVISION,
             message="no revision serves yet",
             now=now,
-            generation=resource.generation,
+            generation=generation,
         )
-    status = old.model_copy(
-        update={
-            "observed_generation": resource.generation,
-            "conditions": found,
-            "phase": status_view.phase(found),
-            "handled_annotations": draft.handled,
-        }
+    return status.model_copy(
+        update={"observed_generation": generation, "conditions": found, "phase": status_view.phase(found)}
+    )
+
+
+def _refuse(resource: api_resource.Resource, message: str, now: datetime.datetime) -> plan_actions.Plan:
+    """Leave everything that serves untouched; say why in Stalled and Degraded. Admin annotations
+    are recorded and removed with a Warning Event: acting on them needs a spec to act with."""
+    old = resource.status
+    draft = state.draft_from(old)
+    draft.events.clear()  # repairs are reported once the spec can be acted on
+    admin.refuse_all(resource, draft, f"the spec is invalid ({message})")
+    status = _invalid_spec(old, message, now, resource.generation, before=old.conditions).model_copy(
+        update={"handled_annotations": draft.handled}
     )
     events = list(draft.events)
     if status.conditions != old.conditions:
