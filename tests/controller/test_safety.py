@@ -342,6 +342,61 @@ def test_a_uri_that_leaves_its_claim_stalls_with_the_reason_and_touches_nothing(
     assert says in stalled.message
 
 
+def _edit_revisions(**changes: Any) -> Any:
+    def edit(status: api_status.FaissIndexStatus) -> api_status.FaissIndexStatus:
+        return status.model_copy(update={"revisions": [e.model_copy(update=changes) for e in status.revisions]})
+
+    return edit
+
+
+def _edit_rollout(**changes: Any) -> Any:
+    def edit(status: api_status.FaissIndexStatus) -> api_status.FaissIndexStatus:
+        assert status.rollout is not None
+        return status.model_copy(update={"rollout": status.rollout.model_copy(update=changes)})
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _edit_revisions(artifact="s3://bucket/x"),
+        _edit_revisions(artifact="pvc://x/../../y"),
+        _edit_revisions(config={"bogus": 1}),
+        _edit_revisions(index_type="LSH"),
+        _edit_revisions(state="Building", metrics=None),
+        _edit_rollout(step=99),
+        _edit_rollout(mode="Rollback"),
+        _edit_rollout(mode="Deploy", step_ready_at=None),
+        lambda s: s.model_copy(update={"candidate_revision": s.current_revision}),
+        lambda s: s.model_copy(update={"scale_downs": [api_status.ScaleDown(revision="nope", after=at(0))]}),
+        lambda s: s.model_copy(update={"handled_annotations": {"faiss.dev/unknown": "x"}}),
+    ],
+    ids=[
+        "artifact-not-pvc",
+        "artifact-leaves-claim",
+        "unknown-config-key",
+        "unknown-index-type",
+        "all-building",
+        "step-past-the-last",
+        "rollout-mode-flipped",
+        "deploy-mode-with-a-stable",
+        "candidate-is-current",
+        "scale-down-of-unknown",
+        "foreign-record",
+    ],
+)
+def test_a_hand_edited_status_never_makes_decide_raise_nor_removes_the_stable(edit: Any) -> None:
+    cluster = scenarios.canary_analysed()
+    cluster.annotations = {"faiss.dev/rollback": "previous", "faiss.dev/promote": "true"}
+    cluster.status = edit(cluster.status)
+    for now in (60, 61, 400):
+        plan = cluster.reconcile(at(now))
+        assert ("Deployment", manifests.deployment_name("alerts", R1)) not in [
+            (a.kind, a.name) for a in plan.actions if isinstance(a, actions.Delete)
+        ]
+
+
 def test_an_invalid_spec_does_not_freeze_abort() -> None:
     cluster = scenarios.canary_analysed()
     cluster.wire = {**cluster.wire, "dimension": 0}

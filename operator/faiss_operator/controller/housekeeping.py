@@ -8,7 +8,7 @@ from faiss_operator.api import naming
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
 from faiss_operator.controller import children as observed
-from faiss_operator.controller import manifests, recovery, rollout, state
+from faiss_operator.controller import manifests, recovery, rollout, state, storage
 from faiss_operator.index import config as index_config
 
 
@@ -35,17 +35,18 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
         draft.pruned.append(entry.name)
         if entry.artifact_key not in kept_keys:
             kept_keys.add(entry.artifact_key)
-            draft.actions.append(
-                plan_actions.Apply(
-                    manifests.cleanup_job(
-                        inputs.resource,
-                        target=entry.artifact,
-                        key=entry.artifact_key,
-                        image=inputs.settings.image,
-                        ttl_seconds=inputs.settings.cleanup_ttl_seconds,
-                    )
+            try:
+                cleanup = manifests.cleanup_job(
+                    inputs.resource,
+                    target=entry.artifact,
+                    key=entry.artifact_key,
+                    image=inputs.settings.image,
+                    ttl_seconds=inputs.settings.cleanup_ttl_seconds,
                 )
-            )
+            except storage.StorageError as error:  # a hand-edited status: nothing safe to remove
+                draft.warn(state.REASON_STATUS_REPAIRED, f"revision {entry.name}: files not removed: {error}")
+                continue
+            draft.actions.append(plan_actions.Apply(cleanup))
 
 
 def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
@@ -57,18 +58,23 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
         entry = draft.entry(name)
         if entry is None:
             continue
-        desired_manifests.append(
-            manifests.deployment(
-                resource,
-                spec,
-                revision=name,
-                artifact=entry.artifact,
-                search_params=_search_params(inputs, entry),
-                replicas=replicas,
-                image=spec.serving.image or inputs.settings.image,
-                record=recovery.record_of(entry),
+        try:
+            desired_manifests.append(
+                manifests.deployment(
+                    resource,
+                    spec,
+                    revision=name,
+                    artifact=entry.artifact,
+                    search_params=_search_params(inputs, entry),
+                    replicas=replicas,
+                    image=spec.serving.image or inputs.settings.image,
+                    record=recovery.record_of(entry),
+                )
             )
-        )
+        except storage.StorageError as error:
+            # Only a hand-edited status holds such an artifact: leave its Deployment as it is.
+            draft.untouchable.add(name)
+            draft.warn(state.REASON_STATUS_REPAIRED, f"revision {name}: Deployment left as it is: {error}")
     if wanted:
         desired_manifests += [manifests.service(resource, spec), manifests.disruption_budget(resource)]
     # Items of a list response carry no kind of their own: the group they were listed in says it.

@@ -11,7 +11,7 @@ import datetime
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
-from faiss_operator.controller import canary, gates, manifests, report, state
+from faiss_operator.controller import canary, gates, manifests, report, state, storage
 from faiss_operator.controller import children as observed
 
 # How long a complete build Job's pod may stay unseen before the revision fails, and how often
@@ -94,20 +94,21 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
             draft.wake_at.append(inputs.after(CLEANUP_RECHECK_SECONDS))
             return
         desired = inputs.desired
-        draft.actions.append(
-            plan_actions.Apply(
-                manifests.build_job(
-                    inputs.resource,
-                    inputs.spec,
-                    revision=entry.name,
-                    attempt=entry.build_attempt,
-                    artifact=entry.artifact,
-                    index_type=desired.index_type,
-                    build_config=desired.build_config,
-                    image=desired.builder_image,
-                )
+        try:
+            build = manifests.build_job(
+                inputs.resource,
+                inputs.spec,
+                revision=entry.name,
+                attempt=entry.build_attempt,
+                artifact=entry.artifact,
+                index_type=desired.index_type,
+                build_config=desired.build_config,
+                image=desired.builder_image,
             )
-        )
+        except storage.StorageError as error:  # an artifact from a hand-edited status
+            state.end_candidate(draft, state="Failed", reason=state.REASON_BAD_ARTIFACT, message=str(error))
+            return
+        draft.actions.append(plan_actions.Apply(build))
         return
     outcome = observed.job_outcome(job, inputs.children.build_pods(name))
     if isinstance(outcome, observed.JobRunning):
