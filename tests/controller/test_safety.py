@@ -589,3 +589,12 @@ def test_importing_the_controller_does_not_import_faiss_or_numpy() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
+
+
+def test_the_lazy_index_package_still_gives_every_public_name() -> None:
+    import faiss_operator.index as index_package
+
+    for name in index_package.__all__:
+        assert getattr(index_package, name).__name__ == name
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        index_package.Nope  # noqa: B018

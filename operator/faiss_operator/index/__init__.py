@@ -11,12 +11,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from faiss_operator.index.artifact import ArtifactError
-    from faiss_operator.index.config import ConfigError, Metric
-    from faiss_operator.index.factory import TrainingError
-    from faiss_operator.index.faiss_index import FAISSIndex, IndexStateError, InputError, SearchResult
-    from faiss_operator.index.records import RecordError
-    from faiss_operator.index.tuner import FAISSTuner, TuningError, TuningReport, TuningResult, TuningTarget
+    from faiss_operator.index.artifact import ArtifactError as ArtifactError
+    from faiss_operator.index.config import ConfigError as ConfigError
+    from faiss_operator.index.config import Metric as Metric
+    from faiss_operator.index.factory import TrainingError as TrainingError
+    from faiss_operator.index.faiss_index import FAISSIndex as FAISSIndex
+    from faiss_operator.index.faiss_index import IndexStateError as IndexStateError
+    from faiss_operator.index.faiss_index import InputError as InputError
+    from faiss_operator.index.faiss_index import SearchResult as SearchResult
+    from faiss_operator.index.records import RecordError as RecordError
+    from faiss_operator.index.tuner import FAISSTuner as FAISSTuner
+    from faiss_operator.index.tuner import TuningError as TuningError
+    from faiss_operator.index.tuner import TuningReport as TuningReport
+    from faiss_operator.index.tuner import TuningResult as TuningResult
+    from faiss_operator.index.tuner import TuningTarget as TuningTarget
 
 _SOURCES = {
     "ArtifactError": "artifact",
@@ -35,7 +43,22 @@ _SOURCES = {
     "TuningTarget": "tuner",
 }
 
-__all__ = sorted(_SOURCES)
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "FAISSIndex",
+    "FAISSTuner",
+    "IndexStateError",
+    "InputError",
+    "Metric",
+    "RecordError",
+    "SearchResult",
+    "TrainingError",
+    "TuningError",
+    "TuningReport",
+    "TuningResult",
+    "TuningTarget",
+]
 
 
 def __getattr__(name: str) -> Any:
