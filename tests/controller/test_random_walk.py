@@ -137,14 +137,18 @@ class Walk:
         assert plan == decide.decide(resource, children, self.measurements, now, settings=SETTINGS), "determinism"
         self.check_plan(before, plan)
         loss = self.rng.random()
-        if loss < 0.05:
-            kept = tuple(a for a in plan.actions if not isinstance(a, actions.RemoveAnnotation))
-            cluster.apply(dataclasses.replace(plan, actions=kept))
-            self.log.append("annotation removal lost")
-            return
-        if loss < 0.1:
-            cluster.apply(dataclasses.replace(plan, status_changed=False))
-            self.log.append("status write lost")
+        if loss < 0.15:
+            # A write lost, in the Kopf layer's order (actions.py): the annotation removal alone;
+            # the status write (and so everything after it); or everything after the status write.
+            mode = ("annotation removal lost", "status write lost", "writes after the status lost")[int(loss / 0.05)]
+            if mode == "annotation removal lost":
+                kept = tuple(a for a in plan.actions if not isinstance(a, actions.RemoveAnnotation))
+                cluster.apply(dataclasses.replace(plan, actions=kept))
+            else:
+                first = tuple(a for a in plan.actions if isinstance(a, actions.AddFinalizer))
+                lands = mode == "writes after the status lost"
+                cluster.apply(dataclasses.replace(plan, actions=first, status_changed=plan.status_changed and lands))
+            self.log.append(mode)
             return
         cluster.apply(plan)
         again = decide.decide(cluster.resource(), cluster.children(), self.measurements, now, settings=SETTINGS)

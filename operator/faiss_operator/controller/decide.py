@@ -100,6 +100,7 @@ def _run(inputs: state.Inputs, *, invalid: str | None) -> plan_actions.Plan:
     status = status_view.finish(inputs, draft)
     if invalid is not None:
         status = _invalid_spec(status, invalid, now, resource.generation, before=resource.status.conditions)
+        status = status.model_copy(update={"index_type": resource.status.index_type or status.index_type})
         if status.conditions != resource.status.conditions:
             draft.events.insert(0, plan_actions.Event("Warning", conditions.INVALID_SPEC, invalid))
     return _plan(resource.status, status, draft, now, inputs.settings)
@@ -121,7 +122,11 @@ def _invalid_spec(
         (conditions.RECONCILING, conditions.FALSE),
     ]
     overlaid = {type_ for type_, _ in values}
-    found = [c for c in status.conditions if c.type not in overlaid] + [c for c in before if c.type in overlaid]
+    # What the spec's revision measures is unknown while the spec is invalid: kept as it was.
+    kept = {conditions.INDEX_BUILT, conditions.RECALL_TARGET_MET, conditions.LATENCY_TARGET_MET}
+    kept = {c.type for c in before if c.type in kept}
+    found = [c for c in status.conditions if c.type not in overlaid | kept]
+    found += [c for c in before if c.type in overlaid | kept]
     for type_, value in values:
         found = conditions.set_condition(
             found,
