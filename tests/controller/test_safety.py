@@ -598,3 +598,24 @@ def test_the_lazy_index_package_still_gives_every_public_name() -> None:
         assert getattr(index_package, name).__name__ == name
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         index_package.Nope  # noqa: B018
+
+
+def test_rollback_previous_after_an_upgrade_finds_a_revision_replaced_by_a_promotion() -> None:
+    """A status written before promotedAt existed: Retired with no reason = replaced by a
+    promotion (it served); Retired with reason Superseded never did."""
+    cluster = promoted_r2()
+    legacy = [
+        e.model_copy(update={"promoted_at": None, **({"state": "Retired", "reason": None} if e.name == R1 else {})})
+        for e in cluster.status.revisions
+    ]
+    cluster.status = cluster.status.model_copy(update={"revisions": legacy})
+    cluster.annotations["faiss.dev/rollback"] = "previous"
+    plan = cluster.reconcile(at(300))
+    assert plan.status.candidate_revision == R1
+    superseded = [e.model_copy(update={"reason": "Superseded"}) if e.name == R1 else e for e in legacy]
+    cluster = promoted_r2()
+    cluster.status = cluster.status.model_copy(update={"revisions": superseded})
+    cluster.annotations["faiss.dev/rollback"] = "previous"
+    plan = cluster.reconcile(at(300))
+    assert plan.status.candidate_revision is None
+    assert [r for r, _ in warnings(plan)] == ["RollbackRefused"]

@@ -82,24 +82,34 @@ def _abort(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
 
 
 def served(entry: api_status.RevisionStatus) -> bool:
-    """A revision took all traffic once (it was Active) and its files are kept."""
-    return entry.promoted_at is not None and state.has_artifact(entry)
+    """A revision took all traffic once (it was Active) and its files are kept.
+
+    A status written before revisions[].promotedAt existed marks a revision replaced by a
+    promotion as Retired with no reason (a superseded one had reason Superseded): that one
+    served too."""
+    legacy = entry.promoted_at is None and entry.state == "Retired" and entry.reason is None
+    return (entry.promoted_at is not None or legacy) and state.has_artifact(entry)
 
 
 def previous_revision(draft: state.Draft) -> api_status.RevisionStatus | None:
     """`rollback: previous`: the revision that was Active before the current one (the latest
-    promoted other than the current), so two rollbacks in a row go back and forth."""
+    promoted other than the current), so two rollbacks in a row go back and forth. Revisions
+    from an older status without promotedAt come after those with it, newest first."""
     current = draft.entry(draft.current)
     since = current.promoted_at if current is not None else None
-    served_before = [
-        e
-        for e in draft.revisions
+    candidates = [
+        (position, e)
+        for position, e in enumerate(draft.revisions)
         if e.name != draft.current
         and served(e)
-        and e.promoted_at is not None
-        and (since is None or e.promoted_at <= since)
+        and (since is None or e.promoted_at is None or e.promoted_at <= since)
     ]
-    return max(served_before, key=lambda e: e.promoted_at or e.created_at, default=None)
+    if not candidates:
+        return None
+    dated = [(e.promoted_at, -position, e) for position, e in candidates if e.promoted_at is not None]
+    if dated:
+        return max(dated, key=lambda t: (t[0], t[1]))[2]
+    return min(candidates, key=lambda t: t[0])[1]  # history is newest first
 
 
 def _rollback(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
