@@ -45,7 +45,13 @@ def _entry_from(deployment: observed.KubeObject, **values: object) -> api_status
 
 
 def adopt_serving(inputs: state.Inputs, draft: state.Draft) -> None:
-    """Give back to the draft the serving Deployments with ready pods that it does not account for."""
+    """Give back to the draft the serving Deployments with ready pods that it does not account for.
+
+    Only when no revision is current (the status was lost, or never written): with a current
+    revision, a Deployment the status does not know is a stray (or one whose deletion has not
+    landed yet) and goes as before."""
+    if draft.current is not None:
+        return
     accounted = {draft.current, draft.candidate, *(s.revision for s in draft.scale_downs)}
     live = [
         (inputs.children.ready_replicas(revision), revision, deployment)
