@@ -7,6 +7,7 @@ removal, or the status write). After every decision:
 
 * the decision is deterministic: the same inputs give the same plan;
 * a second decision at the same instant, after the plan was applied, changes nothing;
+* a wiped status deletes no Deployment with ready pods;
 * no traffic gap: a revision that served keeps a Deployment with every replica until another
   one serves all replicas, and the plan never deletes the Deployment of the revision it leaves
   current nor asks it for fewer replicas than spec.serving.replicas;
@@ -40,6 +41,10 @@ ANNOTATIONS = (
 )
 
 
+def manifests_revision(deployment: Any) -> str | None:
+    return (deployment.get("metadata") or {}).get("labels", {}).get(manifests.LABEL_REVISION)
+
+
 def _checked_move(original: Any) -> Any:
     """`Draft.move` that first checks the move against `state.TRANSITIONS`."""
 
@@ -59,6 +64,7 @@ class Walk:
     now: float = 0.0
     measurements: tuple[Any, ...] = ()
     log: list[str] = dataclasses.field(default_factory=list)
+    wiped: bool = False
 
     def wire(self) -> dict[str, Any]:
         wire = with_config(spec(), **self.rng.choice(CONFIGS))
@@ -82,6 +88,7 @@ class Walk:
     def move_world(self) -> None:
         rng, cluster = self.rng, self.cluster
         self.measurements = ()
+        self.wiped = False
         self.now += rng.choice((0, 1, 5, 20, 31, 61, 61, 120, 301))
         roll = rng.random()
         if roll < 0.2:
@@ -124,6 +131,7 @@ class Walk:
                 self.log.append(f"measured {candidate} step {rollout.step} recall {recall}")
         elif roll < 0.92:
             cluster.status = api_status.FaissIndexStatus()
+            self.wiped = True
             self.log.append("status wiped")
 
     # One decision, applied as the Kopf layer would (sometimes losing a write), with the checks.
@@ -168,6 +176,14 @@ class Walk:
         after = plan.status
         total = int(self.cluster.wire.get("serving", {}).get("replicas", 4))
         deletes = {a.name for a in plan.actions if isinstance(a, actions.Delete) and a.kind == "Deployment"}
+        if self.wiped:
+            children = self.cluster.children()
+            serving = {
+                manifests.deployment_name("alerts", revision)
+                for d in children.deployments
+                if (revision := manifests_revision(d)) is not None and children.ready_replicas(revision) > 0
+            }
+            assert not deletes & serving, f"a wiped status deleted serving Deployments {deletes & serving}"
         if before.current_revision is not None and self.cluster.children().ready_replicas(before.current_revision):
             assert after.current_revision is not None, "the serving revision was dropped"
         if after.current_revision is not None:

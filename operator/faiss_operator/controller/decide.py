@@ -11,7 +11,8 @@ revision, act on admin annotations, build, gates, rollout, scale-downs, history,
 conditions and phase are derived from the result.
 
 No input makes it raise: a spec it cannot act on (including a pvc:// URI that leaves its claim)
-gives Stalled and Degraded with the reason, and what serves is left as it is.
+gives Stalled and Degraded with the reason, and the revision in flight or serving is held
+(hold.py): its rollout goes on, admin annotations act, children stay in sync.
 """
 
 from __future__ import annotations
