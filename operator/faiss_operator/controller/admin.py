@@ -134,17 +134,10 @@ def _rollback(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
     else:
         target = draft.entry(value)
         if target is None or target.name == draft.current or not served(target):
-            why = (
-                "is the revision that serves"
-                if target is not None and target.name == draft.current
-                else "is the rollout in progress (faiss.dev/abort=true stops it)"
-                if target is not None and target.name == draft.candidate
-                else "never served (or its files are gone)"
-            )
             known = ", ".join(e.name for e in draft.revisions if e.name != draft.current and served(e))
             draft.warn(
                 state.REASON_ROLLBACK_REFUSED,
-                f"{key}: {value!r} {why}; revisions that served: {known or 'none'}",
+                f"{key}: {value!r} {_why_not(draft, target)}; revisions that served: {known or 'none'}",
             )
             return
     failures = gates.failures(inputs.spec, target.metrics)
@@ -155,13 +148,23 @@ def _rollback(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
         )
         return
     if draft.candidate is not None:
-        ending: api_status.RevisionState = "Retired" if draft.rollout and draft.rollout.mode == "Rollback" else "RolledBack"
-        state.end_candidate(
-            draft, state=ending, reason=state.REASON_ROLLBACK_REQUESTED, message=f"replaced by the rollback to {target.name}"
-        )
+        # A rollback target that served goes back to history; a revision in progress is rolled back.
+        in_rollback = draft.rollout is not None and draft.rollout.mode == "Rollback"
+        ending: api_status.RevisionState = "Retired" if in_rollback else "RolledBack"
+        message = f"replaced by the rollback to {target.name}"
+        state.end_candidate(draft, state=ending, reason=state.REASON_ROLLBACK_REQUESTED, message=message)
     draft.move(target.name, "Built", reason=state.REASON_ROLLBACK_REQUESTED, message=f"rollback target of {key}")
     draft.candidate = target.name
     draft.rollout = api_status.RolloutStatus(mode="Rollback", weight=100, step_started_at=inputs.now)
+
+
+def _why_not(draft: state.Draft, target: api_status.RevisionStatus | None) -> str:
+    """Why `target` cannot be rolled back to, in words."""
+    if target is not None and target.name == draft.current:
+        return "is the revision that serves"
+    if target is not None and target.name == draft.candidate:
+        return "is the rollout in progress (faiss.dev/abort=true stops it)"
+    return "never served (or its files are gone)"
 
 
 def _retry(inputs: state.Inputs, draft: state.Draft, value: str) -> None:

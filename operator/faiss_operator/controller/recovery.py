@@ -18,7 +18,16 @@ from faiss_operator.controller import children as observed
 from faiss_operator.controller import manifests, state
 
 # The fields of a revision's status entry that never change once it serves: the record.
-RECORD_FIELDS = ("name", "index_type", "config", "artifact", "artifact_key", "reused_from", "build_attempt", "created_at")
+RECORD_FIELDS = (
+    "name",
+    "index_type",
+    "config",
+    "artifact",
+    "artifact_key",
+    "reused_from",
+    "build_attempt",
+    "created_at",
+)
 
 
 def record_of(entry: api_status.RevisionStatus) -> str:
