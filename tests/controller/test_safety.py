@@ -506,6 +506,39 @@ def test_a_step_that_is_whole_again_forgets_its_unready_time() -> None:
     assert plan.status.rollout is not None and plan.status.rollout.unready_since is None
 
 
+def test_a_first_deploy_with_some_ready_replicas_at_its_deadline_keeps_them_and_says_degraded() -> None:
+    cluster = scenarios.building()
+    cluster.finish_job(R1, message=report())
+    cluster.reconcile(at(10))
+    cluster.ready(R1, 1)
+    plan = cluster.reconcile(at(310))
+    assert labelled(plan) == Summary((), "Ready", "R1", None, None, (("R1", "Active"),))
+    found = {c.type: (c.status, c.reason, c.message) for c in plan.status.conditions}
+    assert found["Ready"] == ("True", "Serving", f"revision {R1} serves 1/4 replicas")
+    assert found["Degraded"] == ("True", "ReplicasUnavailable", f"1/4 replicas of {R1} ready")
+    assert warnings(plan)[0] == ("PromotedDegraded", "revision R1 serves with 1/4 replicas ready after 300s")
+
+
+def test_a_first_deploy_that_still_needs_its_live_analysis_at_its_deadline_pauses_serving_what_it_has() -> None:
+    cluster = scenarios.building()
+    cluster.finish_job(R1, message=report())
+    cluster.reconcile(at(10))  # R1 deploying
+    cluster.wire = with_config(cluster.wire, efSearch=64)  # R4: R1's artifact, no build-time recall
+    cluster.generation += 1
+    r4 = revision_of(cluster.wire)
+    cluster.reconcile(at(20))
+    cluster.ready(r4, 2)
+    plan = cluster.reconcile(at(320))
+    assert plan.status.current_revision is None and plan.status.candidate_revision == r4
+    assert plan.status.rollout is not None
+    assert (plan.status.rollout.paused, plan.status.rollout.pause_reason) == (True, "Failure")
+    assert deleted(plan) == []
+    cluster.ready(r4)  # all replicas ready after all: the deploy goes on, to its live analysis
+    plan = cluster.reconcile(at(330))
+    assert plan.status.rollout is not None and not plan.status.rollout.paused
+    assert summarize(plan).actions == (("Analyze", r4, 0),)
+
+
 # --- nothing leaks ----------------------------------------------------------------------------
 
 
