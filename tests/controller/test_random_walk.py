@@ -6,7 +6,9 @@ or fail, the status is wiped) and the Kopf layer's writes are sometimes lost (th
 removal, or the status write). After every decision:
 
 * the decision is deterministic: the same inputs give the same plan;
-* a second decision at the same instant, after the plan was applied, changes nothing;
+* a second decision at the same instant, after the plan was applied, changes nothing, except
+  what needs the plan's writes to have landed, which the plan asks for (requeue_after): records
+  of removed annotations dropped, revisions whose build Job is gone leaving history;
 * a wiped status deletes no Deployment with ready pods;
 * no traffic gap: a revision that served keeps a Deployment with every replica until another
   one serves all replicas, and the plan never deletes the Deployment of the revision it leaves
@@ -76,6 +78,7 @@ class Walk:
         rollout["autoRollback"] = self.rng.random() < 0.7
         rollout["onFailure"] = self.rng.choice(("Pause", "Abort"))
         rollout["scaleDownDelaySeconds"] = self.rng.choice((0, 30))
+        rollout["revisionHistoryLimit"] = self.rng.choice((0, 1, 2))
         wire["rollout"] = rollout
         wire["evaluation"] = {**wire["evaluation"], "minRecall": self.rng.choice((0.9, 0.9, 0.9, 0.98))}
         wire["paused"] = self.rng.random() < 0.1
@@ -161,16 +164,27 @@ class Walk:
         cluster.apply(plan)
         again = decide.decide(cluster.resource(), cluster.children(), self.measurements, now, settings=SETTINGS)
         changed = [a for a in again.actions if not isinstance(a, actions.Analyze)]
-        # Only one change is allowed, and asked for (requeue_after): records of annotations whose
-        # removal has now landed are dropped.
-        dropped = set(plan.status.handled_annotations) - set(again.status.handled_annotations)
-        if dropped:
-            assert plan.requeue_after is not None and plan.requeue_after <= 1
-            assert again.status == plan.status.model_copy(update={"handled_annotations": again.status.handled_annotations})
+        if again.status_changed or changed:
+            # Only the changes that need the first plan's writes to have landed are allowed, and
+            # the first plan must have asked for them (requeue_after): records of annotations
+            # whose removal landed are dropped; revisions whose build Job is now gone leave
+            # history, with the cleanup of their files.
+            assert plan.requeue_after is not None and plan.requeue_after <= 5, "another pass not asked for"
+            kept = {e.name for e in again.status.revisions}
+            assert kept <= {e.name for e in plan.status.revisions}
+            assert again.status == plan.status.model_copy(
+                update={
+                    "handled_annotations": again.status.handled_annotations,
+                    "revisions": [e for e in plan.status.revisions if e.name in kept],
+                    "conditions": again.status.conditions,
+                }
+            ), "another pass changed more than records and history"
+            assert set(again.status.handled_annotations) <= set(plan.status.handled_annotations)
+            assert all(isinstance(a, actions.Apply) and "cleanup" in a.name for a in changed), changed
             cluster.apply(again)
             again = decide.decide(cluster.resource(), cluster.children(), self.measurements, now, settings=SETTINGS)
             changed = [a for a in again.actions if not isinstance(a, actions.Analyze)]
-        assert not again.status_changed and changed == [], f"a second decision changed {changed or again.status_patch}"
+        assert not again.status_changed and changed == [], f"a third decision changed {changed or again.status_patch}"
 
     def check_plan(self, before: api_status.FaissIndexStatus, plan: actions.Plan) -> None:
         after = plan.status

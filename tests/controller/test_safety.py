@@ -575,15 +575,26 @@ def test_actual_weight_counts_a_revision_still_in_its_scale_down_delay() -> None
     assert plan.status.rollout.actual_weight == 11
 
 
-def test_the_artifact_of_a_build_that_never_completed_is_removed_when_it_leaves_history() -> None:
-    wire = spec(rollout={**spec()["rollout"], "revisionHistoryLimit": 0})
+def _r2_superseded_while_building(wire: dict[str, Any]) -> Cluster:
     cluster = scenarios.serving(wire)
     cluster.wire = with_config(wire, m=32)
     cluster.generation += 1
     cluster.reconcile(at(30))  # R2 building
     cluster.wire = with_config(wire, m=48)
     cluster.generation += 1
-    plan = cluster.reconcile(at(31))  # R2 superseded while building, and pruned (limit 0)
+    return cluster
+
+
+def test_the_artifact_of_a_build_that_never_completed_is_removed_when_it_leaves_history() -> None:
+    wire = spec(rollout={**spec()["rollout"], "revisionHistoryLimit": 0})
+    cluster = _r2_superseded_while_building(wire)
+    plan = cluster.reconcile(at(31))
+    # R2 stays in history while its build Job still runs, so that its files are not removed
+    # under a build that may still write them; the Job goes first.
+    assert labelled(plan).revisions == (("R3", "Building"), ("R2", "Superseded"), ("R1", "Active"))
+    assert ("Delete", "Job", _label(manifests.job_name("alerts", R2, 0))) in labelled(plan).actions
+    assert plan.requeue_after == 5
+    plan = cluster.reconcile(at(36))
     r2_key = artifact_key_of(with_config(wire, m=32))
     cleanups = [a.name for a in plan.actions if isinstance(a, actions.Apply) and "cleanup" in a.name]
     assert cleanups == [manifests.cleanup_job_name("alerts", r2_key)]
@@ -592,23 +603,18 @@ def test_the_artifact_of_a_build_that_never_completed_is_removed_when_it_leaves_
 
 def test_a_build_waits_for_a_running_cleanup_job_of_the_same_artifact() -> None:
     wire = spec(rollout={**spec()["rollout"], "revisionHistoryLimit": 0})
-    cluster = scenarios.serving(wire)
-    cluster.wire = with_config(wire, m=32)
-    cluster.generation += 1
-    cluster.reconcile(at(30))
-    cluster.wire = with_config(wire, m=48)
-    cluster.generation += 1
-    cluster.reconcile(at(31))  # R2's artifact is being removed by its cleanup Job
+    cluster = _r2_superseded_while_building(wire)
+    cluster.reconcile(at(31))
+    cluster.reconcile(at(36))  # R2 left history: its cleanup Job runs
     cluster.wire = with_config(wire, m=32)  # back to R2: a rebuild of the same artifact
     cluster.generation += 1
-    plan = cluster.reconcile(at(32))
-    assert ("Apply", "Job", manifests.job_name("alerts", R2, 0)) not in summarize(plan).actions
-    assert ("Apply", "Job", manifests.job_name("alerts", R2, 1)) not in summarize(plan).actions
+    plan = cluster.reconcile(at(37))
+    assert not [a for a in summarize(plan).actions if a[:2] == ("Apply", "Job") and "build" in a[2]]
     assert plan.requeue_after == 5
     cleanup = next(o for (k, n), o in cluster.objects.items() if k == "Job" and "cleanup" in n)
     cleanup["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
-    plan = cluster.reconcile(at(40))
-    assert any(a[0] == "Apply" and a[1] == "Job" and "build" in a[2] for a in summarize(plan).actions)
+    plan = cluster.reconcile(at(42))
+    assert ("Apply", "Job", manifests.job_name("alerts", R2, 0)) in summarize(plan).actions
 
 
 def test_importing_the_controller_does_not_import_faiss_or_numpy() -> None:

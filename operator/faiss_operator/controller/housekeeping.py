@@ -12,12 +12,28 @@ from faiss_operator.controller import manifests, recovery, rollout, state, stora
 from faiss_operator.index import config as index_config
 
 
+# How soon to look again for a build Job being deleted, whose revision then leaves history.
+BUILD_JOB_RECHECK_SECONDS = 5
+
+
 def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
     """Keep at most revisionHistoryLimit + 1 revisions; remove the files no kept revision uses.
 
     Files go whatever became of their build (built, failed, superseded or aborted while
     building): a build that never completed may still have written part of them."""
     protected = {draft.current, draft.candidate, inputs.desired.name, *(s.revision for s in draft.scale_downs)}
+    # A revision whose build Job still runs stays until that Job is gone (sync_children deletes
+    # it): removing its files while the build may still write them would race.
+    building = {
+        entry.name
+        for entry in draft.revisions
+        if (job := inputs.children.job(manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt)))
+        is not None
+        and isinstance(observed.job_outcome(job, ()), observed.JobRunning)
+    }
+    if building - protected:
+        draft.wake_at.append(inputs.after(BUILD_JOB_RECHECK_SECONDS))
+    protected |= building
     limit = inputs.spec.rollout.revision_history_limit + 1
     others_allowed = max(0, limit - sum(1 for e in draft.revisions if e.name in protected))
     kept, removed = [], []
