@@ -96,7 +96,8 @@ def _run(inputs: state.Inputs, *, invalid: str | None) -> plan_actions.Plan:
             lifecycle.reconcile_gates(inputs, draft)
         rollout.reconcile_rollout(inputs, draft)
     rollout.expire_scale_downs(inputs, draft)
-    housekeeping.collect_garbage(inputs, draft)
+    if invalid is None:  # while the spec is invalid no revision is added: history waits too
+        housekeeping.collect_garbage(inputs, draft)
     housekeeping.sync_children(inputs, draft)
     status = status_view.finish(inputs, draft)
     if invalid is not None:
