@@ -128,6 +128,15 @@ BAD: dict[str, Bad] = {
     "source on s3": Bad(
         _with("spec.source.uri", "s3://bucket/x.npy"), "schema", "spec.source.uri: String should match pattern"
     ),
+    "source leaving its claim": Bad(
+        _with("spec.source.uri", "pvc://x/../../y.npy"), "cel", "spec.source.uri: a pvc:// path may not contain"
+    ),
+    "ids leaving their claim": Bad(
+        _with("spec.source.idsUri", "pvc://embeddings/a/.."), "cel", "spec.source.idsUri: a pvc:// path may not"
+    ),
+    "artifacts leaving their claim": Bad(
+        _with("spec.artifacts.uri", "pvc://store/../other"), "cel", "spec.artifacts.uri: a pvc:// path may not"
+    ),
     "artifacts not on a claim": Bad(_with("spec.artifacts.uri", "file:///tmp"), "schema", "spec.artifacts.uri"),
     "minRecall 0": Bad(
         _with("spec.evaluation.minRecall", 0), "schema", "spec.evaluation.minRecall: Input should be greater than 0"

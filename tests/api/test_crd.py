@@ -212,7 +212,7 @@ def test_cel_rules_compile_and_name_only_fields_of_their_node(path: str, rule: d
     for reference in re.findall(r"self((?:\.\w+)+)", rule["rule"]):
         target = node
         for part in reference.strip(".").split("."):
-            if part in ("map", "all", "exists_one", "isSorted"):
+            if part in ("map", "all", "exists_one", "isSorted", "matches"):
                 break
             target = target["properties"][part] if "properties" in target else target["items"]["properties"][part]
 

@@ -53,11 +53,11 @@ def with_config(wire: dict[str, Any], **config: Any) -> dict[str, Any]:
 
 
 def revision_of(wire: dict[str, Any]) -> str:
-    return revisions.desired_revision(api_resource.parse_spec(wire), SETTINGS).name
+    return revisions.desired_revision(api_resource.parse_spec(wire), SETTINGS, index_name=NAME).name
 
 
 def artifact_key_of(wire: dict[str, Any]) -> str:
-    return revisions.desired_revision(api_resource.parse_spec(wire), SETTINGS).artifact_key
+    return revisions.desired_revision(api_resource.parse_spec(wire), SETTINGS, index_name=NAME).artifact_key
 
 
 def make_resource(

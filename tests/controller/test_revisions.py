@@ -13,7 +13,7 @@ from tests.controller.builders import SETTINGS, spec, with_config
 
 
 def desired(wire: dict[str, Any], settings: operator_settings.OperatorSettings = SETTINGS) -> revisions.DesiredRevision:
-    return revisions.desired_revision(resource.parse_spec(wire), settings)
+    return revisions.desired_revision(resource.parse_spec(wire), settings, index_name="alerts")
 
 
 BASE = desired(spec())

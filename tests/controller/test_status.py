@@ -249,7 +249,8 @@ def test_an_invalid_spec_leaves_the_serving_revision_untouched_and_says_why() ->
     cluster.generation = 2
     plan = cluster.reconcile(at(30))
     assert plan.actions == ()
-    assert plan.status.current_revision == R1 and plan.status.phase == "Ready"
+    # Stalled True reads as Failed (kstatus); Ready stays True: the old revision serves on.
+    assert plan.status.current_revision == R1 and plan.status.phase == "Failed"
     assert plan.status.revisions == before.revisions
     assert condition(plan.status, "Stalled") == (
         "True",
@@ -258,7 +259,7 @@ def test_an_invalid_spec_leaves_the_serving_revision_untouched_and_says_why() ->
     )
     assert condition(plan.status, "Ready")[0] == "True"
     assert plan.status.observed_generation == 2
-    assert [e.reason for e in plan.events] == ["InvalidSpec"]
+    assert [e.reason for e in plan.events] == ["InvalidSpec", "PhaseFailed"]
 
 
 def test_a_config_key_of_another_index_type_is_refused_with_the_camel_case_name() -> None:
@@ -307,9 +308,9 @@ def test_a_status_naming_revisions_it_does_not_hold_is_repaired() -> None:
     broken = cluster.status.model_copy(update={"current_revision": "feedface00", "candidate_revision": "deadbeef00"})
     plan = decide.decide(make_resource(cluster.wire, broken), cluster.children(), (), at(30), settings=SETTINGS)
     reasons = [e.reason for e in plan.events]
-    assert reasons.count("StatusRepaired") == 2
-    # With no trusted serving revision, the spec's revision is deployed again: it is built, and
-    # its Deployment already has every replica ready, so it is Active again in the same pass.
+    assert reasons.count("StatusRepaired") == 3
+    # With no trusted serving revision, the Active revision whose Deployment serves is adopted
+    # back as the current one (the third repair), and nothing is rebuilt or redeployed.
     assert plan.status.current_revision == R1 and plan.status.candidate_revision is None
     assert plan.actions == ()
 

@@ -220,8 +220,14 @@ CASES = [
         want=Summary((), "Ready", "R1", None, None, (("R1", "Active"),)),
     ),
     TestCase(
-        "a first deploy that misses progressDeadlineSeconds fails and its Deployment goes",
+        "a first deploy with some replicas ready at progressDeadlineSeconds keeps them: Active, Degraded",
         given=lambda: _at_first_deploy(ready=1),
+        now=10 + 300,
+        want=Summary((), "Ready", "R1", None, None, (("R1", "Active"),)),
+    ),
+    TestCase(
+        "a first deploy with no replica ready at progressDeadlineSeconds fails and its Deployment goes",
+        given=lambda: _at_first_deploy(ready=0),
         now=10 + 300,
         want=Summary((("Delete", "Deployment", "alerts-R1"),), "Failed", None, None, None, (("R1", "Failed"),)),
     ),
@@ -348,7 +354,7 @@ CASES = [
         now=55,
         want=Summary(
             (("Delete", "Deployment", "alerts-R2"),),
-            "RollingBack",
+            "Failed",
             "R1",
             None,
             None,
@@ -369,7 +375,7 @@ CASES = [
         now=55,
         want=Summary(
             (("Delete", "Deployment", "alerts-R2"),),
-            "RollingBack",
+            "Failed",
             "R1",
             None,
             None,
@@ -398,7 +404,7 @@ CASES = [
         now=40 + 300,
         want=Summary(
             (("Delete", "Deployment", "alerts-R2"),),
-            "RollingBack",
+            "Failed",
             "R1",
             None,
             None,
@@ -531,7 +537,7 @@ CASES = [
         now=51,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R2")),
-            "RollingBack",
+            "Failed",
             "R1",
             None,
             None,
@@ -545,7 +551,7 @@ CASES = [
         now=15,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R1")),
-            "RollingBack",
+            "Failed",
             None,
             None,
             None,
@@ -579,7 +585,7 @@ CASES = [
         now=51,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/rollback"), ("Delete", "Deployment", "alerts-R2")),
-            "RollingBack",
+            "Failed",
             "R1",
             None,
             None,
@@ -619,7 +625,7 @@ CASES = [
         given=lambda: _rolling_back(),
         change=lambda c: c.ready_all(),
         now=250,
-        want=Summary((), "Ready", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary((), "Failed", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
     ),
     TestCase(
         "faiss.dev/rollback to a revision that is not in history is refused",
@@ -686,7 +692,7 @@ CASES = [
         "a rolled-back revision the spec still asks for is not rolled out again on its own",
         given=lambda: _rolled_back_by_analysis(),
         now=70,
-        want=Summary((), "Ready", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary((), "Failed", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
     ),
     # --- GitOps reverts and search-time changes -----------------------------------------------
     TestCase(
@@ -709,7 +715,7 @@ CASES = [
         change=lambda c: setattr(c, "wire", spec()),
         now=51,
         want=Summary(
-            (("Delete", "Deployment", "alerts-R2"),), "Ready", "R1", None, None, (("R2", "Retired"), ("R1", "Active"))
+            (("Delete", "Deployment", "alerts-R2"),), "Ready", "R1", None, None, (("R2", "Superseded"), ("R1", "Active"))
         ),
     ),
     TestCase(
@@ -836,7 +842,7 @@ def test_a_spec_change_during_a_build_supersedes_the_building_revision() -> None
         "R1",
         newest,
         None,
-        ((newest, "Building"), ("R2", "Retired"), ("R1", "Active")),
+        ((newest, "Building"), ("R2", "Superseded"), ("R1", "Active")),
     )
     superseded = plan.status.revision(R2)
     assert superseded is not None and superseded.reason == "Superseded"
@@ -898,7 +904,7 @@ def test_a_stalled_rollback_completes_if_its_target_becomes_ready_after_all() ->
     plan = cluster.reconcile(at(ROLLBACK_DEADLINE + 10))
     summary = labelled(summarize(plan))
     assert (summary.phase, summary.current, summary.candidate, summary.rollout, summary.revisions) == (
-        "Ready",
+        "Failed",  # R1 serves; the spec still asks for R2, rolled back: Stalled
         "R1",
         None,
         None,

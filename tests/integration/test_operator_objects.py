@@ -214,7 +214,7 @@ def built(api: client.ApiClient, crd: None) -> Iterator[Built]:
         stored = create_index(api, namespace, faiss_index("vectors", namespace, SPEC))
         resource = api_resource.Resource.from_body(stored)
         spec = api_resource.parse_spec(resource.spec)
-        desired = revisions.desired_revision(spec, SETTINGS)
+        desired = revisions.desired_revision(spec, SETTINGS, index_name=resource.name)
         artifact = storage.artifact_uri(spec.artifacts.uri, resource.name, desired.artifact_key)
 
         for name in (SOURCE_CLAIM, ARTIFACTS_CLAIM):

@@ -95,18 +95,45 @@ def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.I
         raise index_config.ConfigError(renamed) from None
 
 
+# A pvc:// path with a `..` segment could leave its claim: refused by the API server (CEL) and here.
+PVC_PARENT_SEGMENT = r"^pvc://[^/]*/(.*/)?[.][.](/|$)"
+_PVC_PARENT_MESSAGE = "a pvc:// path may not contain a '..' segment (it must stay inside its claim)"
+
+
+def _inside_claim(uri: str) -> str:
+    if re.match(PVC_PARENT_SEGMENT, uri):
+        raise ValueError(_PVC_PARENT_MESSAGE)
+    return uri
+
+
+def _uri_field(pattern: str) -> Any:
+    return pydantic.Field(
+        pattern=pattern,
+        max_length=2048,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"!self.matches('{PVC_PARENT_SEGMENT}')", "message": _PVC_PARENT_MESSAGE}
+            ]
+        },
+    )
+
+
+Uri = Annotated[str, _uri_field(URI_PATTERN), pydantic.AfterValidator(_inside_claim)]
+PvcUri = Annotated[str, _uri_field(PVC_URI_PATTERN), pydantic.AfterValidator(_inside_claim)]
+
+
 class SourceSpec(naming.WireModel):
     """Where the embeddings live: pvc://<claim>/<path> (mounted read-only), file:// or http(s)://."""
 
-    uri: Annotated[str, pydantic.Field(pattern=URI_PATTERN, max_length=2048)]
-    ids_uri: Annotated[str | None, pydantic.Field(pattern=URI_PATTERN, max_length=2048)] = None
-    metadata_uri: Annotated[str | None, pydantic.Field(pattern=URI_PATTERN, max_length=2048)] = None
+    uri: Uri
+    ids_uri: Uri | None = None
+    metadata_uri: Uri | None = None
 
 
 class ArtifactsSpec(naming.WireModel):
     """Where built revisions are stored: pvc://<claim>[/<prefix>]; each revision gets a directory."""
 
-    uri: Annotated[str, pydantic.Field(pattern=PVC_URI_PATTERN, max_length=2048)] = DEFAULT_ARTIFACTS_URI
+    uri: PvcUri = DEFAULT_ARTIFACTS_URI
 
 
 class EvaluationSpec(naming.WireModel):

@@ -1,13 +1,15 @@
 """The FaissIndex status: what the operator observed and decided, as users read it.
 
 Timestamps are RFC 3339 in UTC with second precision, as Kubernetes writes them, so a status read
-back from the API server compares equal to the one that was written.
+back from the API server compares equal to the one that was written. Unknown fields are ignored
+(not refused): a status written by an older or newer operator, or with fields another tool added,
+still reads, so that the operator never mistakes it for a lost status.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NewType
 
 import pydantic
 
@@ -26,10 +28,28 @@ Timestamp = Annotated[
     pydantic.PlainSerializer(_rfc3339, return_type=str, when_used="json"),
 ]
 
-Phase = Literal["Pending", "Building", "Deploying", "Ready", "Progressing", "RollingBack", "Failed"]
-RevisionState = Literal["Building", "Built", "Canary", "Active", "Retired", "Failed", "RolledBack"]
+# A revision's name: a hash of the spec fields that define it (see controller.revisions).
+Revision = NewType("Revision", str)
+
+Phase = Literal["Pending", "Building", "Deploying", "Ready", "Degraded", "Progressing", "RollingBack", "Failed"]
+RevisionState = Literal[
+    "Building", "Built", "Canary", "Active", "Retired", "Failed", "RolledBack", "Superseded"
+]
 ConditionStatus = Literal["True", "False", "Unknown"]
 RolloutMode = Literal["Deploy", "Canary", "Rollback"]
+# Why a rollout waits: for faiss.dev/promote at a step without pauseSeconds, for spec.paused to be
+# cleared, or for an admin after a failure (onFailure: Pause, or a stalled rollback).
+PauseReason = Literal["AwaitingPromotion", "SpecPaused", "Failure"]
+_LEGACY_PAUSE_TEXT = {
+    "step without pauseSeconds: annotate faiss.dev/promote=true to continue": "AwaitingPromotion",
+    "spec.paused is true": "SpecPaused",
+}
+
+
+class StatusModel(naming.WireModel):
+    """Base of the status models: like every wire model, but unknown fields are ignored."""
+
+    model_config = pydantic.ConfigDict(extra="ignore")
 
 
 def _keyed_by(key: str) -> dict[str, pydantic.JsonValue]:
@@ -37,7 +57,7 @@ def _keyed_by(key: str) -> dict[str, pydantic.JsonValue]:
     return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
 
 
-class Condition(naming.WireModel):
+class Condition(StatusModel):
     """metav1.Condition."""
 
     type: Annotated[str, pydantic.Field(max_length=316)]
@@ -48,7 +68,7 @@ class Condition(naming.WireModel):
     observed_generation: Annotated[int | None, pydantic.Field(ge=0)] = None
 
 
-class RevisionMetrics(naming.WireModel):
+class RevisionMetrics(StatusModel):
     """Measured by the build Job (or, for a revision that reuses an artifact, live at its canary)."""
 
     vectors: int | None = None
@@ -60,10 +80,10 @@ class RevisionMetrics(naming.WireModel):
     build_seconds: float | None = None
 
 
-class RevisionStatus(naming.WireModel):
+class RevisionStatus(StatusModel):
     """One revision in the history, newest first."""
 
-    name: str
+    name: Revision
     index_type: str
     config: dict[str, Any] = pydantic.Field(
         default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
@@ -77,9 +97,13 @@ class RevisionStatus(naming.WireModel):
     reused_from: str | None = pydantic.Field(default=None, description="revision whose built artifact this one serves")
     build_attempt: Annotated[int, pydantic.Field(ge=0)] = 0
     created_at: Timestamp
+    promoted_at: Timestamp | None = pydantic.Field(
+        default=None,
+        description="when this revision last became Active (took all traffic); unset for one that never served",
+    )
 
 
-class RolloutStatus(naming.WireModel):
+class RolloutStatus(StatusModel):
     """Where the candidate's rollout stands."""
 
     mode: RolloutMode
@@ -103,28 +127,51 @@ class RolloutStatus(naming.WireModel):
     last_analysis_at: Timestamp | None = None
     promoting: bool = False
     paused: bool = False
-    pause_reason: str | None = None
+    pause_reason: PauseReason | None = None
+    pause_message: str | None = None
+    unready_since: Timestamp | None = pydantic.Field(
+        default=None,
+        description="when the step, once ready, lost a ready replica; progressDeadlineSeconds counts from here",
+    )
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _legacy_pause_reason(cls, raw: Any) -> Any:
+        """An older operator wrote the pause reason as free text: read it as the typed reason."""
+        if isinstance(raw, dict):
+            reason = raw.get("pauseReason", raw.get("pause_reason"))
+            if isinstance(reason, str) and reason not in ("AwaitingPromotion", "SpecPaused", "Failure"):
+                raw = {k: v for k, v in raw.items() if k not in ("pauseReason", "pause_reason")}
+                raw["pauseReason"] = _LEGACY_PAUSE_TEXT.get(reason, "Failure")
+                if raw["pauseReason"] == "Failure":
+                    raw.setdefault("pauseMessage", reason)
+        return raw
 
 
-class ScaleDown(naming.WireModel):
+class ScaleDown(StatusModel):
     """A replaced revision whose Deployment keeps serving until `after` (scaleDownDelaySeconds)."""
 
-    revision: str
+    revision: Revision
     after: Timestamp
 
 
-class FaissIndexStatus(naming.WireModel):
+class FaissIndexStatus(StatusModel):
     observed_generation: int | None = None
     phase: Phase = "Pending"
     index_type: str | None = None
-    current_revision: str | None = None
-    candidate_revision: str | None = None
+    current_revision: Revision | None = None
+    candidate_revision: Revision | None = None
     rollout: RolloutStatus | None = None
     recall: float | None = None
     p99_latency_ms: float | None = None
     revisions: list[RevisionStatus] = pydantic.Field(default_factory=list, json_schema_extra=_keyed_by("name"))
     scale_downs: list[ScaleDown] = pydantic.Field(default_factory=list, json_schema_extra=_keyed_by("revision"))
     conditions: list[Condition] = pydantic.Field(default_factory=list, json_schema_extra=_keyed_by("type"))
+    handled_annotations: dict[str, str] = pydantic.Field(
+        default_factory=dict,
+        description="the admin annotations (key: value) already acted on; an entry goes once its annotation is "
+        "gone, so the same value set again later acts again",
+    )
 
     def revision(self, name: str | None) -> RevisionStatus | None:
         return next((entry for entry in self.revisions if entry.name == name), None)

@@ -1,7 +1,22 @@
 """What the decision asks the Kopf layer to do, and the plan that carries it.
 
-Plain frozen values, applied in order by the layer above; "already exists" on Apply and
-"not found" on Delete count as success there.
+Plain frozen values, applied by the layer above; "already exists" on Apply and "not found" on
+Delete count as success there.
+
+The WRITE ORDER for one plan (the Kopf layer keeps it):
+
+1. AddFinalizer actions (one metadata patch);
+2. the status patch (a merge patch on the status subresource), when `status_changed`;
+3. Apply / Delete / Analyze actions, in plan order (Analyze: run the prober, then decide again);
+4. RemoveAnnotation actions (one metadata patch);
+5. RemoveFinalizer actions;
+6. Events, only once the writes succeeded.
+
+The status records what was decided, including which admin annotation values were acted on
+(status.handledAnnotations), and lands before the annotation is removed. So losing the removal is
+harmless (the annotation is seen again with its value recorded: it is only removed again), and so
+is losing the status write (the annotation is still there, the status still the old one: the same
+decision is taken again).
 """
 
 from __future__ import annotations
@@ -11,6 +26,7 @@ from typing import Any, Literal
 
 from faiss_operator.api import status as api_status
 
+Revision = api_status.Revision
 Manifest = dict[str, Any]
 
 
@@ -57,8 +73,8 @@ class RemoveFinalizer:
 class Analyze:
     """Probe candidate and stable pods with the candidate's stored query sample, then decide again."""
 
-    candidate: str
-    stable: str | None  # None on a first deploy: nothing serves to compare with
+    candidate: Revision
+    stable: Revision | None  # None on a first deploy: nothing serves to compare with
     step: int
     artifact: str
     k: int

@@ -21,9 +21,9 @@ RECONCILING = "Reconciling"  # kstatus
 STALLED = "Stalled"  # kstatus
 ORDER = (READY, PROGRESSING, DEGRADED, INDEX_BUILT, RECALL_TARGET_MET, LATENCY_TARGET_MET, RECONCILING, STALLED)
 
-TRUE = "True"
-FALSE = "False"
-UNKNOWN = "Unknown"
+TRUE: api_status.ConditionStatus = "True"
+FALSE: api_status.ConditionStatus = "False"
+UNKNOWN: api_status.ConditionStatus = "Unknown"
 
 # Reasons.
 SERVING = "Serving"

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import datetime
 
-from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
-from faiss_operator.controller import canary, manifests, report, state, storage
+from faiss_operator.controller import canary, gates, manifests, report, state, storage
 from faiss_operator.controller import children as observed
 
 # How long a complete build Job's pod may stay unseen before the revision fails, and how often
 # to look for it meanwhile.
 BUILD_POD_GRACE_SECONDS = 60
 BUILD_POD_RECHECK_SECONDS = 5
+# How often to look again while a cleanup Job of the same artifact still runs before a build.
+CLEANUP_RECHECK_SECONDS = 5
 
 
 def adopt_desired(inputs: state.Inputs, draft: state.Draft) -> None:
@@ -29,28 +30,30 @@ def adopt_desired(inputs: state.Inputs, draft: state.Draft) -> None:
     if name == draft.current:
         if draft.candidate is not None and not in_rollback:
             state.end_candidate(
-                draft, state="Retired", reason=state.REASON_SUPERSEDED, message=f"the spec returned to {name}"
+                draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"the spec returned to {name}"
             )
         return
     if name == draft.candidate or in_rollback:
         return
     if entry is not None and entry.state in ("Failed", "RolledBack"):
         if draft.candidate is not None:
-            state.end_candidate(draft, state="Retired", reason=state.REASON_SUPERSEDED, message=f"superseded by {name}")
+            state.end_candidate(
+                draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"superseded by {name}"
+            )
         return
     if draft.candidate is not None:
-        state.end_candidate(draft, state="Retired", reason=state.REASON_SUPERSEDED, message=f"superseded by {name}")
+        state.end_candidate(draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"superseded by {name}")
     if entry is not None and state.has_artifact(entry):
-        draft.update(name, state="Built", reason=state.REASON_REVERTED, message="the spec returned to this revision")
+        draft.move(name, "Built", reason=state.REASON_REVERTED, message="the spec returned to this revision")
         draft.candidate = name
         return
     if entry is not None:  # known but never built (superseded while building): build it now
-        draft.update(name, state="Building", reason=None, message=None, build_attempt=entry.build_attempt + 1)
+        draft.move(name, "Building", reason=None, message=None, build_attempt=entry.build_attempt + 1)
         draft.candidate = name
         return
     desired = inputs.desired
     donor = next((e for e in draft.revisions if e.artifact_key == desired.artifact_key and state.has_artifact(e)), None)
-    artifact = storage.artifact_uri(inputs.spec.artifacts.uri, inputs.resource.name, desired.artifact_key)
+    artifact = desired.artifact
     draft.revisions.insert(
         0,
         api_status.RevisionStatus(
@@ -84,21 +87,28 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
     name = manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt)
     job = inputs.children.job(name)
     if job is None:
+        cleanup = inputs.children.job(manifests.cleanup_job_name(inputs.resource.name, entry.artifact_key))
+        if cleanup is not None and isinstance(observed.job_outcome(cleanup, ()), observed.JobRunning):
+            # The files of this very artifact are being removed (it left history earlier): build
+            # only once that is over, or the cleanup would delete what the build writes.
+            draft.wake_at.append(inputs.after(CLEANUP_RECHECK_SECONDS))
+            return
         desired = inputs.desired
-        draft.actions.append(
-            plan_actions.Apply(
-                manifests.build_job(
-                    inputs.resource,
-                    inputs.spec,
-                    revision=entry.name,
-                    attempt=entry.build_attempt,
-                    artifact=entry.artifact,
-                    index_type=desired.index_type,
-                    build_config=desired.build_config,
-                    image=desired.builder_image,
-                )
+        try:
+            build = manifests.build_job(
+                inputs.resource,
+                inputs.spec,
+                revision=entry.name,
+                attempt=entry.build_attempt,
+                artifact=entry.artifact,
+                index_type=desired.index_type,
+                build_config=desired.build_config,
+                image=desired.builder_image,
             )
-        )
+        except storage.StorageError as error:  # an artifact from a hand-edited status
+            state.end_candidate(draft, state="Failed", reason=state.REASON_BAD_ARTIFACT, message=str(error))
+            return
+        draft.actions.append(plan_actions.Apply(build))
         return
     outcome = observed.job_outcome(job, inputs.children.build_pods(name))
     if isinstance(outcome, observed.JobRunning):
@@ -117,7 +127,7 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
     metrics = built.metrics()
     if metrics.k is None:
         metrics = metrics.model_copy(update={"k": inputs.spec.evaluation.k})
-    draft.update(entry.name, state="Built", reason=None, message=None, metrics=metrics)
+    draft.move(entry.name, "Built", reason=None, message=None, metrics=metrics)
 
 
 def _await_build_pod(
@@ -140,19 +150,6 @@ def _await_build_pod(
     draft.wake_at.append(inputs.after(BUILD_POD_RECHECK_SECONDS))
 
 
-def _gate_failures(spec: api_spec.FaissIndexSpec, metrics: api_status.RevisionMetrics | None) -> list[str]:
-    if metrics is None:
-        return []
-    failures = []
-    evaluation = spec.evaluation
-    if evaluation.min_recall is not None and metrics.recall is not None and metrics.recall < evaluation.min_recall:
-        failures.append(f"recall@{metrics.k or evaluation.k} {metrics.recall:.3f} < minRecall {evaluation.min_recall}")
-    limit = evaluation.max_p99_latency_ms
-    if limit is not None and metrics.p99_latency_ms is not None and metrics.p99_latency_ms > limit:
-        failures.append(f"p99 {metrics.p99_latency_ms:.3f} ms > maxP99LatencyMs {limit}")
-    return failures
-
-
 def reconcile_gates(inputs: state.Inputs, draft: state.Draft) -> None:
     """Judge a built candidate by its build's evaluation, then start its rollout."""
     desired_entry = draft.entry(inputs.desired.name)
@@ -161,21 +158,21 @@ def reconcile_gates(inputs: state.Inputs, draft: state.Draft) -> None:
         and desired_entry is not None
         and desired_entry.state == "Failed"
         and desired_entry.reason == state.REASON_GATES_NOT_MET
-        and not _gate_failures(inputs.spec, desired_entry.metrics)
+        and not gates.failures(inputs.spec, desired_entry.metrics)
     ):
         # The gates were lowered (which makes no new revision): the built revision now qualifies.
-        draft.update(desired_entry.name, state="Built", reason=None, message=None)
+        draft.move(desired_entry.name, "Built", reason=None, message=None)
         draft.candidate = desired_entry.name
     entry = draft.entry(draft.candidate)
     if entry is None or entry.state != "Built" or draft.rollout is not None:
         return
-    failures = _gate_failures(inputs.spec, entry.metrics)
+    failures = gates.failures(inputs.spec, entry.metrics)
     if failures:
         state.end_candidate(draft, state="Failed", reason=state.REASON_GATES_NOT_MET, message="; ".join(failures))
         return
     if draft.current is None:
         draft.rollout = api_status.RolloutStatus(mode="Deploy", weight=100, step_started_at=inputs.now)
         return
-    first = canary.steps(inputs.spec.rollout)[0]
-    draft.update(entry.name, state="Canary")
+    first = canary.step_at(inputs.spec.rollout, 0)
+    draft.move(entry.name, "Canary", reason=entry.reason, message=entry.message)
     draft.rollout = api_status.RolloutStatus(mode="Canary", step=0, weight=first.weight, step_started_at=inputs.now)

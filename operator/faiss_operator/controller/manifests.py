@@ -23,6 +23,9 @@ LABEL_REVISION = "faiss.dev/revision"
 LABEL_COMPONENT = "faiss.dev/component"
 LABEL_BUILD_JOB = "faiss.dev/build-job"
 ANNOTATION_SPEC_HASH = "faiss.dev/spec-hash"
+# On a serving Deployment: the revision record it serves (its status.revisions entry, without the
+# metrics), so that a lost status can be rebuilt from the Deployments that serve.
+ANNOTATION_REVISION_RECORD = "faiss.dev/revision-record"
 COMPONENT_BUILD = "build"
 COMPONENT_SERVING = "serving"
 COMPONENT_CLEANUP = "cleanup"
@@ -207,8 +210,12 @@ def deployment(
     search_params: dict[str, Any],
     replicas: int,
     image: str,
+    record: str | None = None,
 ) -> Manifest:
-    """The Deployment serving one revision's artifact; its pods join the index's one Service."""
+    """The Deployment serving one revision's artifact; its pods join the index's one Service.
+
+    `record` (JSON of the revision's status entry) goes into the faiss.dev/revision-record
+    annotation, read back when the status was lost."""
     artifact_path = storage.parse_pvc(artifact)
     volumes, mounts = _claim_volumes({artifact_path.claim: True})
     argv = programs.serve_args(
@@ -235,11 +242,14 @@ def deployment(
         "resources": _resources(spec.serving.resources),
         "volumeMounts": mounts,
     }
+    metadata = _metadata(resource, deployment_name(resource.name, revision), pod_labels)
+    if record is not None:
+        metadata["annotations"] = {ANNOTATION_REVISION_RECORD: record}
     return with_spec_hash(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": _metadata(resource, deployment_name(resource.name, revision), pod_labels),
+            "metadata": metadata,
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": {**serving_selector(resource.name), LABEL_REVISION: revision}},

@@ -18,11 +18,13 @@ from typing import Any, NewType
 from faiss_operator.api import naming
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
+from faiss_operator.api import status as api_status
 from faiss_operator.controller import settings as operator_settings
+from faiss_operator.controller import storage
 from faiss_operator.index import config as index_config
 from faiss_operator.index import settings as index_settings
 
-Revision = NewType("Revision", str)
+Revision = api_status.Revision
 ArtifactKey = NewType("ArtifactKey", str)
 
 HASH_LENGTH = 10
@@ -37,6 +39,7 @@ class DesiredRevision:
     index_type: index_config.IndexTypeName
     config: index_config.IndexConfig
     builder_image: str
+    artifact: str  # pvc://<claim>/<prefix>/<index>/<artifact key>
 
     @property
     def wire_config(self) -> dict[str, Any]:
@@ -61,11 +64,15 @@ def short_hash(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
 
 
-def desired_revision(spec: api_spec.FaissIndexSpec, settings: operator_settings.OperatorSettings) -> DesiredRevision:
-    """The revision of `spec`, its config completed from the operator's defaults.
+def desired_revision(
+    spec: api_spec.FaissIndexSpec, settings: operator_settings.OperatorSettings, *, index_name: str
+) -> DesiredRevision:
+    """The revision of `spec`, its config completed from the operator's defaults: resolved once
+    per reconcile, and everything later steps need from the spec's URIs checked here.
 
     Raises SpecError when the config cannot describe an index of the effective type (for
-    example a key of another type when the type comes from the operator's FAISS_INDEX_TYPE).
+    example a key of another type when the type comes from the operator's FAISS_INDEX_TYPE), or
+    when a pvc:// URI of the spec leaves its claim (`pvc://x/../../y`).
     """
     # FAISS_CONFIG_FILE is left out: reading a file has no place in a pure decision.
     env = {k: v for k, v in settings.index_env.items() if k != index_settings.ENV_CONFIG_FILE}
@@ -96,13 +103,32 @@ def desired_revision(spec: api_spec.FaissIndexSpec, settings: operator_settings.
         artifact_fields["builderImage"] = spec.build.image
     artifact_key = ArtifactKey(short_hash(artifact_fields))
     name = Revision(short_hash({"artifact": artifact_key, "search": resolved.config.search_fields()}))
+    try:
+        for field, uri in (
+            ("source.uri", spec.source.uri),
+            ("source.idsUri", spec.source.ids_uri),
+            ("source.metadataUri", spec.source.metadata_uri),
+        ):
+            if uri is not None:
+                _check_location(field, uri)
+        artifact = storage.artifact_uri(spec.artifacts.uri, index_name, artifact_key)
+    except storage.StorageError as error:
+        raise api_resource.SpecError(str(error)) from None
     return DesiredRevision(
         name=name,
         artifact_key=artifact_key,
         index_type=resolved.index_type,
         config=resolved.config,
         builder_image=builder_image,
+        artifact=artifact,
     )
+
+
+def _check_location(field: str, uri: str) -> None:
+    try:
+        storage.container_location(uri)
+    except storage.StorageError as error:
+        raise storage.StorageError(f"spec.{field}: {error}") from None
 
 
 def _wire_message(message: str) -> str:

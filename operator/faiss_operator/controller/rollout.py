@@ -17,121 +17,154 @@ def reconcile_rollout(inputs: state.Inputs, draft: state.Draft) -> None:
     if draft.candidate is None or rollout is None:
         return
     ready = inputs.children.ready_replicas(draft.candidate)
-    deadline = rollout.step_started_at + datetime.timedelta(seconds=inputs.spec.rollout.progress_deadline_seconds)
     if rollout.mode == "Deploy":
-        _reconcile_first_deploy(inputs, draft, ready, deadline)
+        _reconcile_first_deploy(inputs, draft, ready)
         return
     if rollout.mode == "Rollback":
-        _reconcile_rollback(inputs, draft, ready, deadline)
+        _reconcile_rollback(inputs, draft, ready)
         return
     _reconcile_canary(inputs, draft, ready)
 
 
-def _reconcile_rollback(inputs: state.Inputs, draft: state.Draft, ready: int, deadline: datetime.datetime) -> None:
+def progress_deadline(inputs: state.Inputs, draft: state.Draft, *, ready: int, wanted: int) -> datetime.datetime:
+    """When the current step runs out of time: progressDeadlineSeconds after its last progress.
+
+    Progress is the step starting, and the step's replicas being all ready: a step that was
+    ready and lost a replica (a pod restart during a long pause) counts from that loss, recorded
+    in rollout.unreadySince and cleared once the step is whole again."""
+    rollout = draft.rollout
+    seconds = inputs.spec.rollout.progress_deadline_seconds
+    if rollout is None:
+        return inputs.after(seconds)
+    if ready >= wanted:
+        if rollout.unready_since is not None:
+            draft.update_rollout(unready_since=None)
+        since = rollout.step_started_at
+    elif rollout.step_ready_at is not None:
+        if rollout.unready_since is None:
+            draft.update_rollout(unready_since=inputs.now)
+        since = max(rollout.step_started_at, rollout.unready_since or inputs.now)
+    else:
+        since = rollout.step_started_at
+    return since + datetime.timedelta(seconds=seconds)
+
+
+def _reconcile_rollback(inputs: state.Inputs, draft: state.Draft, ready: int) -> None:
     """The target goes to all replicas while the revision it replaces keeps serving. Past the
     progress deadline the rollback stops where it is (nothing that serves is touched) and waits
     for an admin: faiss.dev/abort cancels it, faiss.dev/rollback picks another revision. Should
     the target become ready after all, the rollback still completes."""
-    assert draft.rollout is not None and draft.candidate is not None
+    if draft.rollout is None or draft.candidate is None:
+        return
+    deadline = progress_deadline(inputs, draft, ready=ready, wanted=inputs.total)
     if ready >= inputs.total:
-        previous = draft.current
-        _promote(inputs, draft)
-        if previous is not None:
-            draft.update(
-                previous,
-                state="RolledBack",
-                reason=state.REASON_ROLLBACK_REQUESTED,
-                message="rolled back by faiss.dev/rollback",
-            )
+        _promote(
+            inputs,
+            draft,
+            replaced="RolledBack",
+            reason=state.REASON_ROLLBACK_REQUESTED,
+            message="rolled back by faiss.dev/rollback",
+        )
         return
     if draft.rollout.paused:
         return
-    if inputs.now >= deadline:
+    if inputs.past(deadline, draft):
         seconds = inputs.spec.rollout.progress_deadline_seconds
         message = (
             f"{state.REASON_PROGRESS_DEADLINE}: rollback to {draft.candidate} has "
             f"{ready}/{inputs.total} replicas ready after {seconds}s"
         )
-        draft.update_rollout(paused=True, pause_reason=message)
+        draft.update_rollout(paused=True, pause_reason=state.PAUSE_FAILURE, pause_message=message)
         draft.warn(state.REASON_PROGRESS_DEADLINE, message)
-    else:
-        draft.wake_at.append(deadline)
 
 
-def _reconcile_first_deploy(inputs: state.Inputs, draft: state.Draft, ready: int, deadline: datetime.datetime) -> None:
+def _reconcile_first_deploy(inputs: state.Inputs, draft: state.Draft, ready: int) -> None:
     """All replicas at once (nothing serves yet). A revision that reuses an artifact has no
-    build-time recall, so its gates are checked live before it becomes Active."""
-    assert draft.rollout is not None and draft.candidate is not None
-    if ready < inputs.total:
-        if inputs.now >= deadline:
-            message = f"{ready}/{inputs.total} replicas ready after {inputs.spec.rollout.progress_deadline_seconds}s"
-            state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
-        else:
-            draft.wake_at.append(deadline)
+    build-time recall, so its gates are checked live before it becomes Active.
+
+    At the progress deadline, a revision with no ready replica fails; one with some keeps them:
+    it becomes Active if it needs no live analysis (Degraded shows the missing replicas), and
+    otherwise waits paused for an admin, serving what it has."""
+    rollout = draft.rollout
+    if rollout is None or draft.candidate is None:
         return
-    if draft.rollout.step_ready_at is None:
-        draft.update_rollout(step_ready_at=inputs.now)
+    if rollout.paused:
+        if ready < inputs.total:
+            return
+        # All replicas became ready after all: go on from here.
+        rollout = rollout.model_copy(
+            update={"paused": False, "pause_reason": None, "pause_message": None, "step_started_at": inputs.now}
+        )
+        draft.rollout = rollout
+    deadline = progress_deadline(inputs, draft, ready=ready, wanted=inputs.total)
     entry = draft.entry(draft.candidate)
     unmeasured = entry is not None and entry.metrics is not None and entry.metrics.recall is None
-    if unmeasured and not draft.rollout.analysis_passed and not _analyse(inputs, draft):
-        if draft.rollout is not None:
-            if inputs.now >= deadline:
-                message = "live analysis inconclusive"
-                state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
-            else:
-                draft.wake_at.append(deadline)
+    if ready < inputs.total:
+        if not inputs.past(deadline, draft):
+            return
+        message = f"{ready}/{inputs.total} replicas ready after {inputs.spec.rollout.progress_deadline_seconds}s"
+        if ready == 0:
+            state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
+        elif unmeasured and not rollout.analysis_passed:
+            draft.update_rollout(paused=True, pause_reason=state.PAUSE_FAILURE, pause_message=message)
+            draft.warn(state.REASON_PROGRESS_DEADLINE, message)
+        else:
+            draft.warn(state.REASON_PROMOTED_DEGRADED, f"revision {draft.candidate} serves with {message}")
+            _promote(inputs, draft)
+        return
+    if draft.rollout is not None and draft.rollout.step_ready_at is None:
+        draft.update_rollout(step_ready_at=inputs.now)
+    if unmeasured and not rollout.analysis_passed and not _analyse(inputs, draft):
+        if draft.rollout is not None and inputs.past(deadline, draft):
+            message = "live analysis inconclusive"
+            state.end_candidate(draft, state="Failed", reason=state.REASON_PROGRESS_DEADLINE, message=message)
         return
     _promote(inputs, draft)
 
 
 def _reconcile_canary(inputs: state.Inputs, draft: state.Draft, ready: int) -> None:
-    assert draft.rollout is not None and draft.candidate is not None
+    if draft.rollout is None or draft.candidate is None:
+        return
     spec = inputs.spec
     if spec.paused:
         if not draft.rollout.paused:
-            draft.update_rollout(paused=True, pause_reason=state.PAUSE_SPEC)
+            draft.update_rollout(paused=True, pause_reason=state.PAUSE_SPEC, pause_message=None)
         return
     if draft.rollout.paused and draft.rollout.pause_reason == state.PAUSE_SPEC:
-        draft.update_rollout(paused=False, pause_reason=None, step_started_at=inputs.now)
+        draft.update_rollout(paused=False, pause_reason=None, pause_message=None, step_started_at=inputs.now)
     rollout = draft.rollout
     if rollout.paused:
         return
-    deadline = rollout.step_started_at + datetime.timedelta(seconds=spec.rollout.progress_deadline_seconds)
     if rollout.promoting:
+        deadline = progress_deadline(inputs, draft, ready=ready, wanted=inputs.total)
         if ready >= inputs.total:
             _promote(inputs, draft)
-        elif inputs.now >= deadline:
+        elif inputs.past(deadline, draft):
             _fail_rollout(
                 inputs, draft, state.REASON_PROGRESS_DEADLINE, f"{ready}/{inputs.total} replicas ready while promoting"
             )
-        else:
-            draft.wake_at.append(deadline)
         return
-    steps = canary.steps(spec.rollout)
-    step = steps[min(rollout.step, len(steps) - 1)]
-    wanted = canary.candidate_replicas(inputs.total, step.weight)
+    step = canary.step_at(spec.rollout, rollout.step)
+    wanted = canary.step_replicas(spec.rollout, total=inputs.total, position=rollout.step)
+    deadline = progress_deadline(inputs, draft, ready=ready, wanted=wanted)
     if ready < wanted:
-        if inputs.now >= deadline:
+        if inputs.past(deadline, draft):
             message = f"step {rollout.step + 1}: {ready}/{wanted} candidate replicas ready"
             _fail_rollout(inputs, draft, state.REASON_PROGRESS_DEADLINE, message)
-        else:
-            draft.wake_at.append(deadline)
         return
     if rollout.step_ready_at is None:
         draft.update_rollout(step_ready_at=inputs.now)
     if not draft.rollout.analysis_passed and not _analyse(inputs, draft):
-        if draft.rollout is not None and not draft.rollout.paused:
-            if inputs.now >= deadline:
-                _fail_rollout(
-                    inputs, draft, state.REASON_PROGRESS_DEADLINE, f"step {rollout.step + 1}: analysis inconclusive"
-                )
-            else:
-                draft.wake_at.append(deadline)
+        if draft.rollout is not None and not draft.rollout.paused and inputs.past(deadline, draft):
+            _fail_rollout(
+                inputs, draft, state.REASON_PROGRESS_DEADLINE, f"step {rollout.step + 1}: analysis inconclusive"
+            )
         return
     rollout = draft.rollout
-    assert rollout.step_ready_at is not None
+    if rollout.step_ready_at is None:
+        return
     if step.pause_seconds is None:
-        draft.update_rollout(paused=True, pause_reason=state.PAUSE_AWAITING_PROMOTION)
+        draft.update_rollout(paused=True, pause_reason=state.PAUSE_AWAITING_PROMOTION, pause_message=None)
         return
     resume = rollout.step_ready_at + datetime.timedelta(seconds=step.pause_seconds)
     if inputs.now < resume:
@@ -143,21 +176,32 @@ def _reconcile_canary(inputs: state.Inputs, draft: state.Draft, ready: int) -> N
 
 def advance(inputs: state.Inputs, draft: state.Draft) -> None:
     """On to the next canary step, or, after the last one, to all replicas before promotion."""
-    assert draft.rollout is not None
-    steps = canary.steps(inputs.spec.rollout)
+    if draft.rollout is None:
+        return
     position = draft.rollout.step + 1
-    if position < len(steps):
+    if canary.has_step(inputs.spec.rollout, position):
         draft.rollout = api_status.RolloutStatus(
-            mode="Canary", step=position, weight=steps[position].weight, step_started_at=inputs.now
+            mode="Canary",
+            step=position,
+            weight=canary.step_at(inputs.spec.rollout, position).weight,
+            step_started_at=inputs.now,
         )
     else:
-        draft.update_rollout(promoting=True, paused=False, pause_reason=None, step_started_at=inputs.now)
+        draft.update_rollout(
+            promoting=True,
+            paused=False,
+            pause_reason=None,
+            pause_message=None,
+            step_started_at=inputs.now,
+            unready_since=None,
+        )
 
 
 def _analyse(inputs: state.Inputs, draft: state.Draft) -> bool:
     """Judge the newest fresh measurement of this step; True once the step's analysis passed."""
     rollout = draft.rollout
-    assert rollout is not None and draft.candidate is not None and rollout.step_ready_at is not None
+    if rollout is None or draft.candidate is None or rollout.step_ready_at is None:
+        return False
     fresh = [
         m
         for m in inputs.measurements
@@ -187,7 +231,8 @@ def _analyse(inputs: state.Inputs, draft: state.Draft) -> bool:
                 return False
             draft.warn(state.REASON_ANALYSIS_FAILED, f"step {rollout.step + 1}: {result.message} (failure {failures})")
     entry = draft.entry(draft.candidate)
-    assert entry is not None
+    if entry is None:
+        return False
     draft.actions.append(
         plan_actions.Analyze(
             candidate=draft.candidate,
@@ -226,22 +271,31 @@ def _fail_rollout(inputs: state.Inputs, draft: state.Draft, reason: str, message
     elif rollout_spec.auto_rollback:
         state.end_candidate(draft, state="RolledBack", reason=reason, message=message)
     elif rollout_spec.on_failure == "Pause":
-        draft.update_rollout(paused=True, pause_reason=f"{reason}: {message}")
+        draft.update_rollout(paused=True, pause_reason=state.PAUSE_FAILURE, pause_message=f"{reason}: {message}")
     else:
         state.end_candidate(draft, state="Failed", reason=reason, message=message)
 
 
-def _promote(inputs: state.Inputs, draft: state.Draft) -> None:
-    """The candidate takes all traffic; the replaced revision keeps serving for the delay."""
-    assert draft.candidate is not None
+def _promote(
+    inputs: state.Inputs,
+    draft: state.Draft,
+    *,
+    replaced: api_status.RevisionState = "Retired",
+    reason: str | None = None,
+    message: str | None = None,
+) -> None:
+    """The candidate takes all traffic; the replaced revision (which becomes `replaced`) keeps
+    serving for the delay."""
+    if draft.candidate is None:
+        return
     previous = draft.current
-    draft.update(draft.candidate, state="Active", reason=None, message=None)
+    draft.move(draft.candidate, "Active", reason=None, message=None, promoted_at=inputs.now)
     draft.current = draft.candidate
     draft.candidate = None
     draft.rollout = None
     draft.scale_downs = [s for s in draft.scale_downs if s.revision != draft.current]
     if previous is not None:
-        draft.update(previous, state="Retired", reason=None, message=f"replaced by {draft.current}")
+        draft.move(previous, replaced, reason=reason, message=message or f"replaced by {draft.current}")
         delay = inputs.spec.rollout.scale_down_delay_seconds
         if delay > 0:
             draft.scale_downs.append(api_status.ScaleDown(revision=previous, after=inputs.after(delay)))
@@ -266,9 +320,9 @@ def serving_replicas(inputs: state.Inputs, draft: state.Draft) -> dict[str, int]
         if rollout.mode != "Canary" or rollout.promoting:
             wanted[draft.candidate] = inputs.total
         else:
-            steps = canary.steps(inputs.spec.rollout)
-            weight = steps[min(rollout.step, len(steps) - 1)].weight
-            wanted[draft.candidate] = canary.candidate_replicas(inputs.total, weight)
+            wanted[draft.candidate] = canary.step_replicas(
+                inputs.spec.rollout, total=inputs.total, position=rollout.step
+            )
     return wanted
 
 

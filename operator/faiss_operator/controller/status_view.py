@@ -8,30 +8,39 @@ from __future__ import annotations
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import canary, conditions, state
-from faiss_operator.controller import children as observed
 
 
-def phase(inputs: state.Inputs, draft: state.Draft) -> api_status.Phase:
-    candidate = draft.entry(draft.candidate)
-    desired = draft.entry(inputs.desired.name)
-    # A rolled-back revision still running, other than for the scale-down delay, is on its way out.
-    lingering = {s.revision for s in draft.scale_downs}
-    rolled_back_running = any(
-        (e := draft.entry(observed.revision_of(d))) is not None and e.state == "RolledBack" and e.name not in lingering
-        for d in inputs.children.deployments
-    )
-    if (draft.rollout is not None and draft.rollout.mode == "Rollback") or rolled_back_running:
-        return "RollingBack"
-    if candidate is not None:
-        if candidate.state == "Building":
-            return "Building"
-        return "Deploying" if draft.current is None else "Progressing"
-    if desired is not None and desired.name != draft.current and desired.state in ("Failed", "RolledBack"):
-        # After a rollback the old revision serves on: Ready. With nothing serving, it failed.
-        return "Failed" if desired.state == "Failed" or draft.current is None else "Ready"
-    if draft.current is not None:
+def phase(found: list[api_status.Condition]) -> api_status.Phase:
+    """The phase, read from the conditions only, so `kubectl get` (phase) and `kubectl wait`
+    (conditions) never disagree: a rollout in progress names its kind (Progressing's reason);
+    otherwise Stalled True is Failed (as kstatus reads it: the spec's revision cannot go on
+    without a change of spec or an admin, even if an older revision serves on), Ready True is
+    Ready, a serving revision with no ready replica is Degraded, and an index that never served
+    is Pending."""
+    c = conditions
+
+    def is_true(type_: str) -> api_status.Condition | None:
+        found_condition = c.get(found, type_)
+        return found_condition if found_condition is not None and found_condition.status == c.TRUE else None
+
+    progressing = is_true(c.PROGRESSING)
+    if progressing is not None:
+        return _PHASE_OF_PROGRESS.get(progressing.reason, "Progressing")
+    if is_true(c.STALLED) is not None:
+        return "Failed"
+    if is_true(c.READY) is not None:
         return "Ready"
+    ready = c.get(found, c.READY)
+    if ready is not None and ready.reason == c.NOT_SERVING:
+        return "Degraded"
     return "Pending"
+
+
+_PHASE_OF_PROGRESS: dict[str, api_status.Phase] = {
+    conditions.BUILDING: "Building",
+    conditions.DEPLOYING: "Deploying",
+    conditions.ROLLING_BACK: "RollingBack",
+}
 
 
 def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexStatus:
@@ -39,8 +48,10 @@ def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexSta
     current = draft.entry(draft.current)
     rollout = draft.rollout
     if rollout is not None and draft.candidate is not None:
-        # Traffic splits by ready replicas: the stable keeps all of its until promotion.
-        stable_ready = inputs.children.ready_replicas(draft.current) if draft.current is not None else 0
+        # Traffic splits by ready replicas over one Service: every other revision that still
+        # serves (the stable, and any in its scale-down delay) shares it with the candidate.
+        others = {draft.current, *(s.revision for s in draft.scale_downs)} - {draft.candidate, None}
+        stable_ready = sum(inputs.children.ready_replicas(name) for name in others if name is not None)
         rollout = rollout.model_copy(
             update={
                 "actual_weight": canary.actual_weight(
@@ -55,7 +66,7 @@ def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexSta
         )
     return api_status.FaissIndexStatus(
         observed_generation=generation,
-        phase=phase(inputs, draft),
+        phase=phase(found),
         index_type=inputs.desired.index_type,
         current_revision=draft.current,
         candidate_revision=draft.candidate,
@@ -65,6 +76,7 @@ def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexSta
         revisions=draft.revisions,
         scale_downs=draft.scale_downs,
         conditions=found,
+        handled_annotations=draft.handled,
     )
 
 
@@ -85,15 +97,20 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
         values.append((c.READY, "False", c.NO_SERVING_REVISION, "no revision serves yet"))
 
     progress = _progress(inputs, draft)
+    problem = _desired_problem(inputs, draft)
     if progress is not None:
         values.append((c.PROGRESSING, "True", *progress))
-        values.append((c.RECONCILING, "True", *progress))
     else:
         values.append((c.PROGRESSING, "False", c.IDLE, "no rollout in progress"))
+    # kstatus reads Reconciling True as InProgress even when Stalled is True: never both.
+    if problem is not None:
+        values.append((c.RECONCILING, "False", problem[0], "stalled: waiting for a change of spec or an admin"))
+    elif progress is not None:
+        values.append((c.RECONCILING, "True", *progress))
+    else:
         values.append((c.RECONCILING, "False", c.IDLE, "no rollout in progress"))
 
     desired = draft.entry(inputs.desired.name)
-    problem = _desired_problem(inputs, draft)
     if problem is not None:
         values.append((c.STALLED, "True", *problem))
     else:
@@ -185,28 +202,33 @@ def _progress(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str] | Non
     if rollout.mode == "Rollback":
         return (c.ROLLING_BACK, f"rolling back to revision {candidate.name}")
     if rollout.paused:
-        return (c.PAUSED, f"paused at {rollout.weight}% on {candidate.name}: {rollout.pause_reason}")
+        return (c.PAUSED, f"paused at {rollout.weight}% on {candidate.name}: {pause_text(rollout)}")
     if rollout.promoting:
         return (c.PROMOTING, f"promoting revision {candidate.name} to all replicas")
     total_steps = len(canary.steps(inputs.spec.rollout))
     return (c.CANARY_STEP, f"step {rollout.step + 1}/{total_steps}: {rollout.weight}% on {candidate.name}")
 
 
+def pause_text(rollout: api_status.RolloutStatus) -> str:
+    """What a paused rollout waits for, in words."""
+    if rollout.pause_message:
+        return rollout.pause_message
+    if rollout.pause_reason is not None:
+        return state.PAUSE_MESSAGES.get(rollout.pause_reason, rollout.pause_reason)
+    return "paused"
+
+
 def _desired_problem(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str] | None:
     c = conditions
     rollout = draft.rollout
-    if (
-        rollout is not None
-        and rollout.paused
-        and rollout.pause_reason not in (state.PAUSE_SPEC, state.PAUSE_AWAITING_PROMOTION)
-    ):
+    if rollout is not None and rollout.paused and rollout.pause_reason == state.PAUSE_FAILURE:
         if rollout.mode == "Rollback":
             return (
                 c.ROLLBACK_STALLED,
-                f"{rollout.pause_reason}; annotate faiss.dev/abort=true to cancel the rollback "
+                f"{pause_text(rollout)}; annotate faiss.dev/abort=true to cancel the rollback "
                 "or faiss.dev/rollback to pick another revision",
             )
-        return (c.ROLLOUT_PAUSED_ON_FAILURE, f"{rollout.pause_reason}; annotate faiss.dev/promote, abort or rollback")
+        return (c.ROLLOUT_PAUSED_ON_FAILURE, f"{pause_text(rollout)}; annotate faiss.dev/promote, abort or rollback")
     desired = draft.entry(inputs.desired.name)
     if desired is None or desired.name == draft.current:
         return None
