@@ -192,7 +192,7 @@ def test_rollback_previous_seen_again_after_its_removal_was_lost_acts_once() -> 
     # Only the removal again: the stable is not rolled back as well.
     assert labelled(second) == Summary(
         (("RemoveAnnotation", "faiss.dev/rollback"),),
-        "Failed",
+        "Degraded",
         "R1",
         None,
         None,
@@ -405,7 +405,7 @@ def test_an_invalid_spec_does_not_freeze_abort() -> None:
     plan = cluster.reconcile(at(60))
     assert labelled(plan) == Summary(
         (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R2")),
-        "Failed",
+        "Degraded",
         "R1",
         None,
         None,

@@ -249,8 +249,8 @@ def test_an_invalid_spec_leaves_the_serving_revision_untouched_and_says_why() ->
     cluster.generation = 2
     plan = cluster.reconcile(at(30))
     assert plan.actions == ()
-    # Stalled True reads as Failed (kstatus); Ready stays True: the old revision serves on.
-    assert plan.status.current_revision == R1 and plan.status.phase == "Failed"
+    # Stalled True (kstatus: Failed) while Ready stays True, the old revision serving on: phase Degraded.
+    assert plan.status.current_revision == R1 and plan.status.phase == "Degraded"
     assert plan.status.revisions == before.revisions
     assert condition(plan.status, "Stalled") == (
         "True",
@@ -259,7 +259,7 @@ def test_an_invalid_spec_leaves_the_serving_revision_untouched_and_says_why() ->
     )
     assert condition(plan.status, "Ready")[0] == "True"
     assert plan.status.observed_generation == 2
-    assert [e.reason for e in plan.events] == ["InvalidSpec", "PhaseFailed"]
+    assert [e.reason for e in plan.events] == ["InvalidSpec", "PhaseDegraded"]
 
 
 def test_a_config_key_of_another_index_type_is_refused_with_the_camel_case_name() -> None:

@@ -296,7 +296,7 @@ CASES = [
         given=scenarios.candidate_building,
         change=_finish(R2, failed="boom"),
         now=40,
-        want=Summary((), "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))),
+        want=Summary((), "Degraded", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))),
     ),
     TestCase(
         "a built candidate starts step 1: ceil(4*25/100) = 1 replica beside the stable's 4",
@@ -354,7 +354,7 @@ CASES = [
         now=55,
         want=Summary(
             (("Delete", "Deployment", "alerts-R2"),),
-            "Failed",
+            "Degraded",
             "R1",
             None,
             None,
@@ -375,7 +375,7 @@ CASES = [
         now=55,
         want=Summary(
             (("Delete", "Deployment", "alerts-R2"),),
-            "Failed",
+            "Degraded",
             "R1",
             None,
             None,
@@ -395,7 +395,7 @@ CASES = [
         measurements=(passing(R2, 0, at(52), recall=0.5),),
         now=55,
         want=Summary(
-            (("Delete", "Deployment", "alerts-R2"),), "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))
+            (("Delete", "Deployment", "alerts-R2"),), "Degraded", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))
         ),
     ),
     TestCase(
@@ -404,7 +404,7 @@ CASES = [
         now=40 + 300,
         want=Summary(
             (("Delete", "Deployment", "alerts-R2"),),
-            "Failed",
+            "Degraded",
             "R1",
             None,
             None,
@@ -537,7 +537,7 @@ CASES = [
         now=51,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R2")),
-            "Failed",
+            "Degraded",
             "R1",
             None,
             None,
@@ -571,7 +571,7 @@ CASES = [
         now=31,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Job", "alerts-build-R2")),
-            "Failed",
+            "Degraded",
             "R1",
             None,
             None,
@@ -585,7 +585,7 @@ CASES = [
         now=51,
         want=Summary(
             (("RemoveAnnotation", "faiss.dev/rollback"), ("Delete", "Deployment", "alerts-R2")),
-            "Failed",
+            "Degraded",
             "R1",
             None,
             None,
@@ -625,7 +625,7 @@ CASES = [
         given=lambda: _rolling_back(),
         change=lambda c: c.ready_all(),
         now=250,
-        want=Summary((), "Failed", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary((), "Degraded", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
     ),
     TestCase(
         "faiss.dev/rollback to a revision that is not in history is refused",
@@ -686,13 +686,13 @@ CASES = [
         "a failed revision the spec still asks for is not rebuilt on its own",
         given=_failed_build,
         now=60,
-        want=Summary((), "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))),
+        want=Summary((), "Degraded", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))),
     ),
     TestCase(
         "a rolled-back revision the spec still asks for is not rolled out again on its own",
         given=lambda: _rolled_back_by_analysis(),
         now=70,
-        want=Summary((), "Failed", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary((), "Degraded", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
     ),
     # --- GitOps reverts and search-time changes -----------------------------------------------
     TestCase(
@@ -904,7 +904,7 @@ def test_a_stalled_rollback_completes_if_its_target_becomes_ready_after_all() ->
     plan = cluster.reconcile(at(ROLLBACK_DEADLINE + 10))
     summary = labelled(summarize(plan))
     assert (summary.phase, summary.current, summary.candidate, summary.rollout, summary.revisions) == (
-        "Failed",  # R1 serves; the spec still asks for R2, rolled back: Stalled
+        "Degraded",  # R1 serves; the spec still asks for R2, rolled back: Stalled
         "R1",
         None,
         None,
@@ -961,7 +961,7 @@ def test_a_complete_job_whose_pod_stays_unseen_fails_the_revision_saying_so() ->
     assert plan.requeue_after == 1  # the grace ends 60 s after completion, at 98
     plan = cluster.reconcile(at(98))
     assert labelled(summarize(plan)) == Summary(
-        (), "Failed", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))
+        (), "Degraded", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))
     )
     failed = plan.status.revision(R2)
     assert failed is not None and failed.reason == "BuildPodNotFound"

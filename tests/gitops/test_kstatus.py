@@ -21,16 +21,6 @@ TESTDATA = health_samples.TESTDATA
 
 pytestmark = pytest.mark.slow
 
-# Where kstatus and the wish part, recorded rather than hidden.
-KNOWN_GAPS = {
-    # The operator writes Reconciling=True (reason Paused / RollingBack) beside Stalled=True, and
-    # kstatus takes whichever of the two comes first in the list; conditions.ORDER puts Reconciling
-    # first. Flux then waits (InProgress) until its timeout instead of failing at once.
-    "degraded_pausedOnFailure": "Reconciling=True is listed before Stalled=True",
-    "degraded_rollbackStalled": "Reconciling=True is listed before Stalled=True",
-}
-
-
 @pytest.fixture(scope="module")
 def kstatus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return kstatus_tool.build(tmp_path_factory.mktemp("kstatus"))
@@ -60,13 +50,9 @@ def _got(verdict: dict[str, str], want: dict[str, str]) -> dict[str, str]:
 
 
 def _cases() -> list[Any]:
-    return [
-        pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_GAPS[name], strict=True))
-        if name in KNOWN_GAPS
-        else name
-        for name in sorted(health_samples.SAMPLES)
-        if name != "progressing_created"
-    ]
+    # Reconciling is never True beside Stalled (conditions are decided that way), so kstatus reads a
+    # paused-on-failure canary and a stalled rollback as Failed, not InProgress.
+    return [name for name in sorted(health_samples.SAMPLES) if name != "progressing_created"]
 
 
 @pytest.mark.parametrize("name", _cases())

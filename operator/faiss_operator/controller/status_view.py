@@ -13,10 +13,10 @@ from faiss_operator.controller import canary, conditions, state
 def phase(found: list[api_status.Condition]) -> api_status.Phase:
     """The phase, read from the conditions only, so `kubectl get` (phase) and `kubectl wait`
     (conditions) never disagree: a rollout in progress names its kind (Progressing's reason);
-    otherwise Stalled True is Failed (as kstatus reads it: the spec's revision cannot go on
-    without a change of spec or an admin, even if an older revision serves on), Ready True is
-    Ready, a serving revision with no ready replica is Degraded, and an index that never served
-    is Pending."""
+    otherwise Stalled True (the spec's revision cannot go on without a change of spec or an
+    admin) is Degraded while an older revision still serves (Ready True; Argo Rollouts' phase
+    after an aborted update) and Failed when nothing serves; Ready True is Ready, a serving
+    revision with no ready replica is Degraded, and an index that never served is Pending."""
     c = conditions
 
     def is_true(type_: str) -> api_status.Condition | None:
@@ -27,7 +27,7 @@ def phase(found: list[api_status.Condition]) -> api_status.Phase:
     if progressing is not None:
         return _PHASE_OF_PROGRESS.get(progressing.reason, "Progressing")
     if is_true(c.STALLED) is not None:
-        return "Failed"
+        return "Degraded" if is_true(c.READY) is not None else "Failed"
     if is_true(c.READY) is not None:
         return "Ready"
     ready = c.get(found, c.READY)
