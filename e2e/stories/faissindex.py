@@ -1,0 +1,181 @@
+"""One FaissIndex seen from outside: its spec and status, its children, waits with deadlines.
+
+Everything here reads the API server the way a user's tools do; nothing calls the operator.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from e2e.harness.waiting import wait_for
+
+GROUP, VERSION, PLURAL, KIND = "faiss.dev", "v1alpha1", "faissindexes", "FaissIndex"
+LABEL_INDEX, LABEL_REVISION, LABEL_COMPONENT = "faiss.dev/index", "faiss.dev/revision", "faiss.dev/component"
+FINALIZER = "faiss.dev/cleanup"
+Obj = dict[str, Any]
+
+
+def body(name: str, spec: Obj, *, annotations: dict[str, str] | None = None) -> Obj:
+    """A FaissIndex manifest (namespace left to the caller's kubectl -n / client call)."""
+    metadata: Obj = {"name": name}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": metadata, "spec": copy.deepcopy(spec)}
+
+
+def condition(obj: Obj, type_: str) -> Obj | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == type_), None)
+
+
+def revision(obj: Obj, name: str | None) -> Obj | None:
+    return next((r for r in (obj.get("status") or {}).get("revisions") or [] if r.get("name") == name), None)
+
+
+def describe_status(obj: Obj) -> str:
+    """A short line for failure messages: phase, revisions and their states, non-default conditions."""
+    status = obj.get("status") or {}
+    revisions = ", ".join(f"{r.get('name')}={r.get('state')}" + (f"({r.get('reason')}: {r.get('message')})"
+                                                                   if r.get("reason") else "")
+                          for r in status.get("revisions") or [])
+    conditions = "; ".join(f"{c['type']}={c['status']} {c.get('reason')}: {c.get('message')}"
+                           for c in status.get("conditions") or [])
+    return (f"phase={status.get('phase')} current={status.get('currentRevision')} "
+            f"candidate={status.get('candidateRevision')} rollout={status.get('rollout')} "
+            f"revisions=[{revisions}] conditions=[{conditions}]")
+
+
+@dataclasses.dataclass
+class Index:
+    """The FaissIndex `name` in `namespace`, read through `api`."""
+
+    api: client.ApiClient
+    namespace: str
+    name: str
+
+    @property
+    def _custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def get(self) -> Obj:
+        obj: Obj = self._custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, self.name)
+        return obj
+
+    def exists(self) -> bool:
+        try:
+            self.get()
+            return True
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+
+    def status(self) -> Obj:
+        status: Obj = self.get().get("status") or {}
+        return status
+
+    def patch(self, patch: Obj) -> Obj:
+        """A JSON merge patch of the resource (spec or metadata)."""
+        obj: Obj = self._custom.api_client.call_api(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}/{self.name}", "PATCH",
+            header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+            body=patch, response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True)
+        return obj
+
+    def annotate(self, key: str, value: str) -> None:
+        self.patch({"metadata": {"annotations": {key: value}}})
+
+    def annotations(self) -> dict[str, str]:
+        return dict(self.get()["metadata"].get("annotations") or {})
+
+    # -- waiting -------------------------------------------------------------------------
+    def wait(self, check: Callable[[Obj], Any], timeout: float, what: str,
+             *, alive: Callable[[], None] = lambda: None) -> Obj:
+        """Wait until `check(resource)` is truthy and return the resource. `alive` is called on every
+        round and may raise (e.g. the operator exited); the timeout message has the last status."""
+        seen: list[Obj] = []
+
+        def probe() -> Obj | None:
+            alive()
+            obj = self.get()
+            seen[:] = [obj]
+            return obj if check(obj) else None
+        try:
+            result: Obj = wait_for(probe, timeout, f"FaissIndex {self.namespace}/{self.name}: {what}")
+        except AssertionError as error:
+            last = describe_status(seen[0]) if seen else "(never read)"
+            raise AssertionError(f"{error}; last status: {last}") from None
+        return result
+
+    def wait_phase(self, phase: str, timeout: float, *, current: str | None = None,
+                   alive: Callable[[], None] = lambda: None) -> Obj:
+        """Wait for `phase` (and `currentRevision == current` when given) at the latest generation."""
+        def check(obj: Obj) -> bool:
+            status = obj.get("status") or {}
+            return (status.get("phase") == phase and status.get("observedGeneration") == obj["metadata"]["generation"]
+                    and (current is None or status.get("currentRevision") == current))
+        return self.wait(check, timeout, f"phase {phase}" + (f" serving {current}" if current else ""), alive=alive)
+
+    def wait_ready(self, timeout: float, *, alive: Callable[[], None] = lambda: None) -> Obj:
+        """Phase Ready, no candidate, Ready=True, at the latest generation."""
+        def check(obj: Obj) -> bool:
+            status = obj.get("status") or {}
+            ready = condition(obj, "Ready")
+            return (status.get("phase") == "Ready" and not status.get("candidateRevision")
+                    and status.get("observedGeneration") == obj["metadata"]["generation"]
+                    and ready is not None and ready["status"] == "True")
+        return self.wait(check, timeout, "Ready with no candidate", alive=alive)
+
+    # -- children ------------------------------------------------------------------------
+    def _selector(self, **extra: str) -> str:
+        labels = {LABEL_INDEX: self.name, **extra}
+        return ",".join(f"{k}={v}" for k, v in labels.items())
+
+    def jobs(self, component: str | None = None) -> list[client.V1Job]:
+        extra = {LABEL_COMPONENT: component} if component else {}
+        items: list[client.V1Job] = client.BatchV1Api(self.api).list_namespaced_job(
+            self.namespace, label_selector=self._selector(**extra)).items
+        return items
+
+    def build_jobs(self) -> list[str]:
+        """Names of the build Jobs that exist now, sorted."""
+        return sorted(j.metadata.name for j in self.jobs("build"))
+
+    def deployments(self) -> dict[str, client.V1Deployment]:
+        """Serving Deployments by revision (only those not being deleted)."""
+        items = client.AppsV1Api(self.api).list_namespaced_deployment(
+            self.namespace, label_selector=self._selector(**{LABEL_COMPONENT: "serving"})).items
+        return {d.metadata.labels[LABEL_REVISION]: d for d in items if d.metadata.deletion_timestamp is None}
+
+    def ready_pods(self) -> dict[str, list[client.V1Pod]]:
+        """Ready serving pods by revision."""
+        pods = client.CoreV1Api(self.api).list_namespaced_pod(
+            self.namespace, label_selector=self._selector(**{LABEL_COMPONENT: "serving"})).items
+        out: dict[str, list[client.V1Pod]] = {}
+        for pod in pods:
+            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+            if ready and pod.metadata.deletion_timestamp is None:
+                out.setdefault(pod.metadata.labels[LABEL_REVISION], []).append(pod)
+        return out
+
+    def service_address(self) -> tuple[str, int]:
+        """ClusterIP and port of the index's Service (named after the index)."""
+        service = client.CoreV1Api(self.api).read_namespaced_service(self.name, self.namespace)
+        return service.spec.cluster_ip, int(service.spec.ports[0].port)
+
+    def endpoint_addresses(self) -> set[str]:
+        """Ready addresses in the Service's EndpointSlices."""
+        slices = client.DiscoveryV1Api(self.api).list_namespaced_endpoint_slice(
+            self.namespace, label_selector=f"kubernetes.io/service-name={self.name}").items
+        return {a for s in slices for e in s.endpoints or [] if e.conditions and e.conditions.ready
+                for a in e.addresses}
+
+    def events(self) -> list[client.CoreV1Event]:
+        items: list[client.CoreV1Event] = client.CoreV1Api(self.api).list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={self.name},involvedObject.kind={KIND}").items
+        return items
