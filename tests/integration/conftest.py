@@ -28,6 +28,8 @@ CRD_NAME = "faissindexes.faiss.dev"
 # Operators started by tests; a failing test's report gets the tail of their logs.
 RUNNING_OPERATORS: list[operator_mod.OperatorProcess] = []
 OPERATOR_LOG_LINES = 200
+# Short timings so a story's canary is measured within a second of its pods being ready.
+OPERATOR_ARGS = ["--analysis-interval", "1", "--analysis-timeout", "15"]
 
 
 def unavailable(reason: str) -> None:
@@ -126,7 +128,8 @@ def start_operator(cluster: cluster_mod.Cluster,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorFactory]:
     """Start `faiss-operator run` as a process with KUBECONFIG = the test cluster's.
 
-    `start_operator(namespaces=[...], args=[...], env={...})` returns the started process; every
+    `start_operator(namespaces=[...], args=[...], env={...})` returns the started process (flags:
+    OPERATOR_ARGS, then `args`); every
     operator started is stopped when the module ends, and a failing test's report carries the tail
     of its log (section "operator log").
     """
@@ -136,7 +139,7 @@ def start_operator(cluster: cluster_mod.Cluster,
               env: dict[str, str] | None = None) -> operator_mod.OperatorProcess:
         log = pathlib.Path(tmp_path_factory.mktemp("operator")) / "operator.log"
         process = operator_mod.OperatorProcess(cluster.kubeconfig, log, namespaces=namespaces,
-                                               args=args or [], env=env)
+                                               args=[*OPERATOR_ARGS, *(args or [])], env=env)
         process.start()
         started.append(process)
         RUNNING_OPERATORS.append(process)
