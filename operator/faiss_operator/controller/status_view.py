@@ -9,6 +9,7 @@ from __future__ import annotations
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import canary, conditions, state
 from faiss_operator.controller import children as observed
+from faiss_operator.controller import claims
 
 
 def phase(inputs: state.Inputs, draft: state.Draft) -> api_status.Phase:
@@ -49,7 +50,7 @@ def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexSta
             }
         )
     found = list(inputs.resource.status.conditions)
-    for type_, status, reason, message in _conditions(inputs, draft):
+    for type_, status, reason, message in [*_conditions(inputs, draft), *claims.condition_values(inputs)]:
         found = conditions.set_condition(
             found, type_=type_, status=status, reason=reason, message=message, now=now, generation=generation
         )

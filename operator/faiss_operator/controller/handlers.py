@@ -1,0 +1,90 @@
+"""The Kopf handlers: watch events become triggers of the per-index reconcile loop.
+
+Only `@kopf.on.event` handlers are registered (plus startup and cleanup). They store nothing:
+Kopf keeps no progress and no diff-base for them and adds no finalizer of its own, so Kopf never
+writes to a FaissIndex (its status schema would drop Kopf's `status.kopf` anyway, see Kopf's
+"Patching failed with inconsistencies"). As a guard should a state-keeping handler ever be
+added, the startup handler points Kopf's progress and diff-base storage at annotations
+(`kopf.faiss.dev/...`), never at `status`. The operator's own finalizer `faiss.dev/cleanup` is
+written by the reconcile, as decided by `decide()`.
+
+The child watches are filtered by the API server (`settings.watching.label_selectors`): only
+objects labelled `faiss.dev/index` are streamed to the operator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+
+from faiss_operator.api import resource as api_resource
+from faiss_operator.controller import actions, manifests
+from faiss_operator.controller import reconciler as reconciling
+
+STATE_PREFIX = "kopf.faiss.dev"
+# What Kopf watches, as RBAC (API group, resource, verbs); kube_api.CALLS lists the rest.
+CHILD_WATCHES: tuple[tuple[str, str, str], ...] = (
+    ("batch", "v1", "jobs"),
+    ("", "v1", "pods"),
+    ("apps", "v1", "deployments"),
+)
+CLAIM_WATCH = ("", "v1", "persistentvolumeclaims")
+WATCHED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (api_resource.GROUP, api_resource.PLURAL, ("list", "watch")),
+    *((group, plural, ("list", "watch")) for group, _, plural in (*CHILD_WATCHES, CLAIM_WATCH)),
+    ("", "events", ("create", "patch")),
+    # Kopf's discovery of resources and namespaces
+    ("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")),
+    ("", "namespaces", ("list", "watch")),
+)
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    """Kopf's settings for this operator (called from the startup handler; changes only `settings`)."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STATE_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=STATE_PREFIX, key="last-handled-configuration"
+    )
+    for group, version, plural in CHILD_WATCHES:
+        settings.watching.label_selectors[group, version, plural] = manifests.LABEL_INDEX
+    settings.posting.level = logging.INFO  # kopf.event() posts Normal Events too
+
+
+def post_event(body: Mapping[str, Any], event: actions.Event) -> None:
+    """Queue an Event about the FaissIndex `body` (Kopf posts it, retrying, in the background)."""
+    kopf.event(kopf.Body(cast(kopf.RawBody, dict(body))), type=event.type, reason=event.reason, message=event.message)
+
+
+def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler) -> None:
+    """Register the handlers that feed `reconciler` on `registry`."""
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_kopf(settings)
+
+    @kopf.on.event(api_resource.GROUP, api_resource.VERSION, api_resource.PLURAL, registry=registry)
+    def index_event(namespace: str | None, name: str | None, **_: Any) -> None:
+        if namespace and name:
+            reconciler.index_seen(namespace, name)
+
+    def child_event(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+        value = labels.get(manifests.LABEL_INDEX)
+        if namespace and value:
+            reconciler.child_changed(namespace, value)
+
+    for group, version, plural in CHILD_WATCHES:
+        kopf.on.event(
+            group, version, plural, labels={manifests.LABEL_INDEX: kopf.PRESENT}, registry=registry, id=f"child-{plural}"
+        )(child_event)
+
+    @kopf.on.event(*CLAIM_WATCH, registry=registry)
+    def claim_event(namespace: str | None, **_: Any) -> None:
+        if namespace:
+            reconciler.namespace_changed(namespace)
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        await reconciler.stop()

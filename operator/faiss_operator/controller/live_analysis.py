@@ -1,0 +1,155 @@
+"""Live analysis for the Kopf layer: run the prober in the background, keep the newest result.
+
+At an `Analyze` action the reconcile starts one measurement per FaissIndex (never two at once)
+against the ready serving pods of the candidate and of the stable revision, by pod IP, and goes
+on; when the measurement ends the FaissIndex is reconciled again and the measurement goes into
+`decide()`. The prober module (`controller.prober`, an I/O edge) is imported when the first
+analysis starts, so the operator runs without it; then no measurement is made and the rollout
+waits (logged once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import importlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from faiss_operator.controller import actions, analysis, manifests, programs
+from faiss_operator.controller import children as observed
+
+LOGGER = logging.getLogger("faiss_operator.controller")
+PROBER_MODULE = "faiss_operator.controller.prober"
+
+Key = tuple[str, str]  # (namespace, name) of a FaissIndex
+
+
+def ready_addresses(pods: Sequence[observed.KubeObject], revision: str | None) -> list[tuple[str, str]]:
+    """[(revision, "http://<podIP>:<port>")] of the Ready, not terminating serving pods of `revision`,
+    in name order; the port is the serving container's port named `http`."""
+    if revision is None:
+        return []
+    found = []
+    for pod in sorted(pods, key=observed.name_of):
+        metadata = pod.get("metadata") or {}
+        status = pod.get("status") or {}
+        if observed.revision_of(pod) != revision or metadata.get("deletionTimestamp") or not status.get("podIP"):
+            continue
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+        port = _serving_port(pod)
+        if ready and port is not None:
+            found.append((revision, f"http://{status['podIP']}:{port}"))
+    return found
+
+
+def _serving_port(pod: observed.KubeObject) -> int | None:
+    for container in (pod.get("spec") or {}).get("containers") or ():
+        if container.get("name") == manifests.SERVING_CONTAINER:
+            for port in container.get("ports") or ():
+                if port.get("name") == programs.PORT_NAME:
+                    return int(port["containerPort"])
+    return None
+
+
+def load_prober() -> ModuleType | None:
+    """The prober module, or None while it is not part of the installed package."""
+    try:
+        return importlib.import_module(PROBER_MODULE)
+    except ModuleNotFoundError as error:
+        if error.name == PROBER_MODULE:
+            return None
+        raise
+
+
+class Analyses:
+    """The newest measurement and the one in flight, per FaissIndex."""
+
+    def __init__(
+        self,
+        *,
+        interval_seconds: float,
+        timeout_seconds: float,
+        clock: Callable[[], datetime.datetime],
+        on_done: Callable[[Key], None],
+        prober: Callable[[], ModuleType | None] = load_prober,
+    ) -> None:
+        self._interval = interval_seconds
+        self._timeout = timeout_seconds
+        self._clock = clock
+        self._on_done = on_done
+        self._prober = prober
+        self._latest: dict[Key, analysis.Measurement] = {}
+        self._running: dict[Key, asyncio.Task[None]] = {}
+        self._warned = False
+
+    def measurements(self, key: Key) -> list[analysis.Measurement]:
+        latest = self._latest.get(key)
+        return [latest] if latest is not None else []
+
+    def in_flight(self, key: Key) -> bool:
+        return key in self._running
+
+    def start(self, key: Key, action: actions.Analyze, children: observed.Children) -> bool:
+        """Start measuring unless one runs for `key` or a measurement of the same candidate and
+        step is younger than the analysis interval; True when one was started."""
+        if key in self._running:
+            return False
+        latest = self._latest.get(key)
+        if (
+            latest is not None
+            and (latest.revision, latest.step) == (action.candidate, action.step)
+            and (self._clock() - latest.taken_at).total_seconds() < self._interval
+        ):
+            return False
+        prober = self._prober()
+        if prober is None:
+            if not self._warned:
+                LOGGER.warning("Live analysis unavailable: %s is not installed; rollouts wait for a measurement", PROBER_MODULE)
+                self._warned = True
+            return False
+        candidates = [prober.PodTarget(revision=r, address=a) for r, a in ready_addresses(children.serving_pods, action.candidate)]
+        stables = [prober.PodTarget(revision=r, address=a) for r, a in ready_addresses(children.serving_pods, action.stable)]
+        task = asyncio.create_task(self._measure(key, prober, action, candidates, stables), name=f"analysis {key[0]}/{key[1]}")
+        self._running[key] = task
+        return True
+
+    async def _measure(
+        self, key: Key, prober: ModuleType, action: actions.Analyze, candidates: Sequence[Any], stables: Sequence[Any]
+    ) -> None:
+        try:
+            measurement: analysis.Measurement = await prober.measure(
+                action, candidates=candidates, stables=stables, clock=self._clock, timeout_seconds=self._timeout
+            )
+            self._latest[key] = measurement
+            LOGGER.info(
+                "Measured revision=%s step=%d recall=%s p99_ms=%s errors=%d samples=%d index=%s/%s",
+                measurement.revision, measurement.step, measurement.candidate.recall,
+                measurement.candidate.p99_latency_ms, measurement.candidate.errors, measurement.candidate.samples,
+                *key,
+            )  # fmt: skip
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the prober promises not to raise; a bug must not stop the operator
+            LOGGER.exception("Analysis of revision=%s failed index=%s/%s", action.candidate, *key)
+        finally:
+            self._running.pop(key, None)
+        self._on_done(key)
+
+    def forget(self, key: Key) -> None:
+        self._latest.pop(key, None)
+        task = self._running.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    async def stop(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._running.clear()
+
+    def snapshot(self) -> Mapping[Key, analysis.Measurement]:
+        return dict(self._latest)
