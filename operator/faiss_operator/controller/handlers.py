@@ -14,6 +14,8 @@ objects labelled `faiss.dev/index` are streamed to the operator.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
@@ -25,6 +27,7 @@ from faiss_operator.controller import actions, manifests
 from faiss_operator.controller import reconciler as reconciling
 
 STATE_PREFIX = "kopf.faiss.dev"
+API_THREADS = 16  # worker threads for the blocking Kubernetes client calls (asyncio.to_thread)
 # What Kopf watches, as RBAC (API group, resource, verbs); kube_api.CALLS lists the rest.
 CHILD_WATCHES: tuple[tuple[str, str, str], ...] = (
     ("batch", "v1", "jobs"),
@@ -61,16 +64,21 @@ def post_event(body: Mapping[str, Any], event: actions.Event) -> None:
 def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler) -> None:
     """Register the handlers that feed `reconciler` on `registry`."""
 
+    # All handlers are coroutines: Kopf runs them on its event loop, where the reconciler's
+    # events and tasks live (a plain function would run in Kopf's thread pool).
     @kopf.on.startup(registry=registry)
-    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure_kopf(settings)
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
+        )
 
     @kopf.on.event(api_resource.GROUP, api_resource.VERSION, api_resource.PLURAL, registry=registry)
-    def index_event(namespace: str | None, name: str | None, **_: Any) -> None:
+    async def index_event(namespace: str | None, name: str | None, **_: Any) -> None:
         if namespace and name:
             reconciler.index_seen(namespace, name)
 
-    def child_event(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+    async def child_event(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
         value = labels.get(manifests.LABEL_INDEX)
         if namespace and value:
             reconciler.child_changed(namespace, value)
@@ -81,7 +89,7 @@ def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler
         )(child_event)
 
     @kopf.on.event(*CLAIM_WATCH, registry=registry)
-    def claim_event(namespace: str | None, **_: Any) -> None:
+    async def claim_event(namespace: str | None, **_: Any) -> None:
         if namespace:
             reconciler.namespace_changed(namespace)
 
