@@ -97,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, quiet=args.quiet, log_prefix=False)
+    if not args.verbose:
+        # Kopf logs "Handler ... succeeded." for every watch event; our own lines say what was done.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings = dataclasses.replace(
         operator_settings.OperatorSettings.from_environment(os.environ),
         analysis_interval_seconds=args.analysis_interval,

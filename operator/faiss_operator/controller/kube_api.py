@@ -111,7 +111,8 @@ class KubeApi:
     """The API server behind the operator's kubeconfig (or in-cluster ServiceAccount).
 
     Discovery of the kinds in `KINDS` happens once, in `__init__`, so that later calls from
-    worker threads share a filled cache.
+    worker threads share a filled cache; LookupError when the API server lacks one of them (the
+    FaissIndex CRD not installed), the client's errors when the API server cannot be reached.
     """
 
     def __init__(self, api_client: kube_client.ApiClient | None = None) -> None:
@@ -119,7 +120,13 @@ class KubeApi:
             kube_config.load_config()
             api_client = kube_client.ApiClient()
         self._dynamic = DynamicClient(api_client)
-        self._resources = {kind: self._dynamic.resources.get(api_version=kind[0], kind=kind[1]) for kind in KINDS}
+        self._resources: dict[tuple[str, str], Any] = {}
+        for api_version, kind in KINDS:
+            try:
+                self._resources[(api_version, kind)] = self._dynamic.resources.get(api_version=api_version, kind=kind)
+            except dynamic_errors.ResourceNotFoundError:
+                hint = " (install the CRD: kubectl apply -f crds/)" if kind == api_resource.KIND else ""
+                raise LookupError(f"the API server does not serve {kind} {api_version}{hint}") from None
 
     def _resource(self, api_version: str, kind: str) -> Any:
         try:
