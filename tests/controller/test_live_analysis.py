@@ -105,6 +105,21 @@ def test_one_measurement_in_flight_per_index_then_the_index_is_triggered() -> No
     assert [(m.revision, m.step, m.taken_at) for m in measured] == [("new", 1, builders.T0)]
 
 
+def test_nothing_is_started_without_a_ready_candidate_pod() -> None:
+    calls: list[tuple[list[str], list[str]]] = []
+
+    async def scenario() -> bool:
+        module = fake_prober(calls, asyncio.Event())
+        runs = live_analysis.Analyses(
+            interval_seconds=10, timeout_seconds=5, clock=lambda: builders.T0, on_done=lambda k: None, prober=lambda: module
+        )
+        only_stable = children.Children(serving_pods=[pod("f", "old"), pod("c", "new", ready=False)])
+        return runs.start(("search", "alerts"), ACTION, only_stable)
+
+    assert asyncio.run(scenario()) is False
+    assert calls == []
+
+
 def test_without_the_prober_module_nothing_is_started() -> None:
     async def scenario() -> bool:
         runs = live_analysis.Analyses(

@@ -93,8 +93,8 @@ class Analyses:
         return key in self._running
 
     def start(self, key: Key, action: actions.Analyze, children: observed.Children) -> bool:
-        """Start measuring unless one runs for `key` or a measurement of the same candidate and
-        step is younger than the analysis interval; True when one was started."""
+        """Start measuring unless one runs for `key`, no candidate pod is ready, or a measurement
+        of the same candidate and step is younger than the analysis interval; True when started."""
         if key in self._running:
             return False
         latest = self._latest.get(key)
@@ -104,13 +104,16 @@ class Analyses:
             and (self._clock() - latest.taken_at).total_seconds() < self._interval
         ):
             return False
+        ready_candidates = ready_addresses(children.serving_pods, action.candidate)
+        if not ready_candidates:
+            return False  # nothing to measure yet; the next pass asks again
         prober = self._prober()
         if prober is None:
             if not self._warned:
                 LOGGER.warning("Live analysis unavailable: %s is not installed; rollouts wait for a measurement", PROBER_MODULE)
                 self._warned = True
             return False
-        candidates = [prober.PodTarget(revision=r, address=a) for r, a in ready_addresses(children.serving_pods, action.candidate)]
+        candidates = [prober.PodTarget(revision=r, address=a) for r, a in ready_candidates]
         stables = [prober.PodTarget(revision=r, address=a) for r, a in ready_addresses(children.serving_pods, action.stable)]
         task = asyncio.create_task(self._measure(key, prober, action, candidates, stables), name=f"analysis {key[0]}/{key[1]}")
         self._running[key] = task
