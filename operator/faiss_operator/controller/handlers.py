@@ -73,6 +73,12 @@ def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler
             concurrent.futures.ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
         )
 
+    # A registry of our own has no default login: log in as the official client does
+    # (kubeconfig from $KUBECONFIG, or the pod's ServiceAccount in the cluster).
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.event(api_resource.GROUP, api_resource.VERSION, api_resource.PLURAL, registry=registry)
     async def index_event(namespace: str | None, name: str | None, **_: Any) -> None:
         if namespace and name:
