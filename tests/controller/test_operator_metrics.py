@@ -24,19 +24,20 @@ def status(**values: object) -> api_status.FaissIndexStatus:
 
 def test_builds_rollbacks_and_per_index_series() -> None:
     m = operator_metrics.OperatorMetrics(prometheus_client.CollectorRegistry())
-    before = status(phase="Progressing", revisions=[revision("new", "Building")])
+    before = status(phase="Progressing", revisions=[revision("new", "Building"), revision("bad", "Building"), revision("old", "Active")])
     after = status(
         phase="RollingBack",
         recall=0.97,
         p99LatencyMs=1.5,
         rollout={"mode": "Rollback", "actualWeight": 25, "stepStartedAt": "2026-01-01T00:00:00Z"},
-        revisions=[revision("new", "Built")],
+        revisions=[revision("new", "Canary"), revision("bad", "Failed"), revision("old", "Active")],
     )
     seen = children.Children(deployments=[deployment("old", 3), deployment("new", 1)])
     m.record("search", "alerts", before, after, seen)
     m.record("search", "alerts", after, after, seen)  # the same status again counts nothing twice
     value = m.registry.get_sample_value
-    assert value("faiss_operator_builds_total", {"result": "Built"}) == 1.0
+    assert value("faiss_operator_builds_total", {"result": "Succeeded"}) == 1.0  # Building -> Canary in one pass
+    assert value("faiss_operator_builds_total", {"result": "Failed"}) == 1.0
     assert value("faiss_operator_rollbacks_total") == 1.0
     labels = {"namespace": "search", "name": "alerts"}
     assert value("faiss_index_phase", {**labels, "phase": "RollingBack"}) == 1.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import socket
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -54,6 +55,10 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     for group, version, plural in CHILD_WATCHES:
         settings.watching.label_selectors[group, version, plural] = manifests.LABEL_INDEX
     settings.posting.level = logging.INFO  # kopf.event() posts Normal Events too
+    # `kubectl describe` shows who reported an Event (FROM): the operator, not the framework.
+    settings.posting.reporting_component = "faiss-operator"
+    settings.posting.reporting_instance = socket.gethostname()
+    settings.posting.event_name_prefix = "faiss-operator-"
 
 
 def post_event(body: Mapping[str, Any], event: actions.Event) -> None:

@@ -126,13 +126,7 @@ class Analyses:
             measurement: analysis.Measurement = await prober.measure(
                 action, candidates=candidates, stables=stables, clock=self._clock, timeout_seconds=self._timeout
             )
-            self._latest[key] = measurement
-            LOGGER.info(
-                "Measured revision=%s step=%d recall=%s p99_ms=%s errors=%d samples=%d index=%s/%s",
-                measurement.revision, measurement.step, measurement.candidate.recall,
-                measurement.candidate.p99_latency_ms, measurement.candidate.errors, measurement.candidate.samples,
-                *key,
-            )  # fmt: skip
+            self._latest[key] = measurement  # the prober logs what it measured
         except asyncio.CancelledError:
             raise
         except Exception:  # the prober promises not to raise; a bug must not stop the operator

@@ -17,8 +17,9 @@ from faiss_operator.api import status as api_status
 from faiss_operator.controller import children as observed
 
 PHASES = ("Pending", "Building", "Deploying", "Ready", "Progressing", "RollingBack", "Failed")
-# Revision states a build ends in (status.revisions[].state after Building).
-BUILD_RESULTS = ("Built", "Failed")
+# A build ended when its revision leaves the Building state: Failed, or anything else (Built,
+# Canary, Active, ... as far as one pass takes it) = Succeeded.
+BUILDING, FAILED = "Building", "Failed"
 
 
 class OperatorMetrics:
@@ -37,7 +38,7 @@ class OperatorMetrics:
             "faiss_operator_reconcile_errors", "Reconciles that failed and were retried later", registry=r
         )
         self.builds = prometheus_client.Counter(
-            "faiss_operator_builds", "Build Jobs finished, by result (Built, Failed)", ["result"], registry=r
+            "faiss_operator_builds", "Builds finished, by result (Succeeded, Failed)", ["result"], registry=r
         )
         self.rollbacks = prometheus_client.Counter(
             "faiss_operator_rollbacks", "Rollbacks started (automatic or by annotation)", registry=r
@@ -75,8 +76,8 @@ class OperatorMetrics:
         """Update the series of one FaissIndex from the status written and the children seen."""
         old_states = {entry.name: entry.state for entry in before.revisions}
         for entry in after.revisions:
-            if old_states.get(entry.name) == "Building" and entry.state in BUILD_RESULTS:
-                self.builds.labels(entry.state).inc()
+            if old_states.get(entry.name) == BUILDING and entry.state != BUILDING:
+                self.builds.labels(FAILED if entry.state == FAILED else "Succeeded").inc()
         if after.phase == "RollingBack" and before.phase != "RollingBack":
             self.rollbacks.inc()
         for phase in PHASES:
