@@ -69,7 +69,8 @@ def _calls() -> tuple[Call, ...]:
         calls.add(Call(group, plural, "list"))
     for kind in APPLIED_KINDS:
         group, plural = KINDS[kind]
-        calls.update(Call(group, plural, verb) for verb in ("patch", "delete"))
+        # Server-side apply is a PATCH, but one that creates the object needs `create` as well.
+        calls.update(Call(group, plural, verb) for verb in ("create", "patch", "delete"))
     calls.add(Call("", "persistentvolumeclaims", "get"))
     return tuple(sorted(calls))
 
