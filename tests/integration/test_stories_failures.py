@@ -107,7 +107,9 @@ def test_story_4_a_build_below_the_recall_gate_fails_and_the_serving_revision_is
 
         status = obj["status"]
         assert status["currentRevision"] == serving and not status.get("candidateRevision")
-        assert status["phase"] == "Ready"
+        # The phase says the spec's revision failed (DESIGN §3: "fails: Failed (old keeps serving)");
+        # Ready stays True while the old revision serves.
+        assert status["phase"] == "Failed"
         degraded = condition(obj, "Degraded")
         assert degraded is not None and degraded["status"] == "True" and degraded["reason"] == "RevisionFailed"
         assert failed["name"] in degraded["message"] and "GatesNotMet" in degraded["message"]
@@ -148,5 +150,7 @@ def test_story_9_a_missing_source_file_fails_the_build_with_the_builders_message
         built = condition(obj, "IndexBuilt")
         assert built is not None and built["status"] == "False" and built["reason"] == "BuildFailed"
         assert builder_says in built["message"], built
-        assert obj["status"]["currentRevision"] == serving and obj["status"]["phase"] == "Ready"
+        assert obj["status"]["currentRevision"] == serving and obj["status"]["phase"] == "Failed"
+        ready = condition(obj, "Ready")
+        assert ready is not None and ready["status"] == "True" and ready["reason"] == "Serving"
         assert revision(obj, serving) is not None and set(failures.index.deployments()) == {serving}
