@@ -81,10 +81,9 @@ class Index:
 
     def patch(self, patch: Obj) -> Obj:
         """A JSON merge patch of the resource (spec or metadata)."""
-        obj: Obj = self._custom.api_client.call_api(
-            f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}/{self.name}", "PATCH",
-            header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
-            body=patch, response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True)
+        obj: Obj = self._custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, self.name, patch,
+            _content_type="application/merge-patch+json")
         return obj
 
     def annotate(self, key: str, value: str) -> None:
