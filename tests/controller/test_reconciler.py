@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, cast
 
 import prometheus_client
+import pytest
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.controller import applier, kube_api, manifests, reconciler
@@ -115,3 +117,31 @@ def test_backoff_doubles_to_its_limit() -> None:
     timing = reconciler.Timing(error_backoff_seconds=1, max_error_backoff_seconds=60)
     assert [timing.backoff(n) for n in (1, 2, 3, 6, 7, 20)] == [1, 2, 4, 32, 60, 60]
 
+
+
+def test_a_bug_in_a_pass_is_logged_with_its_traceback_and_the_next_pass_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = reconciler.deciding.decide
+    calls = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reconciler.deciding, "decide", flaky)
+    api = RecordingApi(index=body(), claims={"embeddings", "faiss-artifacts"})
+
+    async def scenario() -> None:
+        loop, _ = make(api)
+        loop.trigger(("search", "alerts"))
+        await until(lambda: any(c[0] == "patch_status" for c in api.calls))
+        await loop.stop()
+
+    with caplog.at_level(logging.ERROR, logger="faiss_operator.controller"):
+        asyncio.run(scenario())
+    (failure,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.getMessage().startswith("Failed to reconcile FaissIndex search/alerts (RuntimeError: a bug); retrying in")
+    assert failure.exc_info is not None

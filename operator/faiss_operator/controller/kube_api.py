@@ -99,6 +99,11 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def is_api_error(error: BaseException) -> bool:
+    """An answer of the API server or a transport failure (not a bug of the operator)."""
+    return isinstance(error, (dynamic_errors.DynamicApiError, urllib3.exceptions.HTTPError, OSError))
+
+
 def is_not_found(error: BaseException) -> bool:
     return isinstance(error, dynamic_errors.NotFoundError)
 

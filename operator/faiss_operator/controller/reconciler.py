@@ -136,7 +136,8 @@ class Reconciler:
                 LOGGER.error(
                     "Failed to reconcile FaissIndex %s/%s (%s); retrying in %.1f s (failure %d)",
                     *key, kube_api.describe(error)[:2000], delay, failures,
-                    exc_info=LOGGER.isEnabledFor(logging.DEBUG),
+                    # an API or network error says all in one line; anything else is a bug: show where
+                    exc_info=not kube_api.is_api_error(error) or LOGGER.isEnabledFor(logging.DEBUG),
                 )  # fmt: skip
                 continue
             finally:
