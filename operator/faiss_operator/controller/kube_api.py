@@ -25,6 +25,9 @@ from kubernetes.dynamic import exceptions as dynamic_errors
 from faiss_operator.api import resource as api_resource
 
 FIELD_MANAGER = "faiss-operator"
+# (connect, read) seconds for each call, so a silent connection cannot hold a worker forever;
+# a timeout is a transport error and retried.
+REQUEST_TIMEOUT = (10.0, 60.0)
 MERGE_PATCH = "application/merge-patch+json"
 
 # (apiVersion, kind) -> (API group, resource): the kinds the operator creates, lists or deletes.
@@ -143,7 +146,9 @@ class KubeApi:
     def get_index(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The FaissIndex as stored, or None when it is gone."""
         try:
-            found = self._dynamic.get(self._resource(api_resource.API_VERSION, api_resource.KIND), name, namespace)
+            found = self._dynamic.get(
+                self._resource(api_resource.API_VERSION, api_resource.KIND), name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
         except dynamic_errors.NotFoundError:
             return None
         return _plain(found)
@@ -151,13 +156,18 @@ class KubeApi:
     def list_children(self, api_version: str, kind: str, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         """The objects of one kind in `namespace` carrying all `labels`."""
         found = self._dynamic.get(
-            self._resource(api_version, kind), namespace=namespace, label_selector=label_selector(labels)
+            self._resource(api_version, kind),
+            namespace=namespace,
+            label_selector=label_selector(labels),
+            _request_timeout=REQUEST_TIMEOUT,
         )
         return [dict(item) for item in _plain(found).get("items") or ()]
 
     def claim_exists(self, namespace: str, name: str) -> bool:
         try:
-            self._dynamic.get(self._resource("v1", "PersistentVolumeClaim"), name, namespace)
+            self._dynamic.get(
+                self._resource("v1", "PersistentVolumeClaim"), name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
         except dynamic_errors.NotFoundError:
             return False
         return True
@@ -173,13 +183,16 @@ class KubeApi:
             namespace=metadata.get("namespace"),
             field_manager=FIELD_MANAGER,
             force_conflicts=True,
+            _request_timeout=REQUEST_TIMEOUT,
         )
         return _plain(applied)
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete in the background (a Job's pods go with it); raises NotFoundError when absent."""
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        self._dynamic.delete(self._resource(api_version, kind), name=name, namespace=namespace, body=body)
+        self._dynamic.delete(
+            self._resource(api_version, kind), name=name, namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT
+        )
 
     def patch_index(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """A merge patch of the FaissIndex's metadata (annotations, finalizers)."""
@@ -190,6 +203,7 @@ class KubeApi:
             namespace=namespace,
             content_type=MERGE_PATCH,
             field_manager=FIELD_MANAGER,
+            _request_timeout=REQUEST_TIMEOUT,
         )
         return _plain(patched)
 
@@ -203,6 +217,7 @@ class KubeApi:
             namespace=namespace,
             content_type=MERGE_PATCH,
             field_manager=FIELD_MANAGER,
+            _request_timeout=REQUEST_TIMEOUT,
         )
         return _plain(patched)
 
