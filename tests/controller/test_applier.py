@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, cast
 
 import pytest
+import urllib3
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
@@ -164,3 +165,25 @@ def test_a_finalizer_removal_on_a_vanished_index_is_success() -> None:
     sink = applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None, retry=FAST)
     lines = asyncio.run(sink.apply(snapshot, plan, lambda a: False))
     assert lines == ["Removed finalizer faiss.dev/cleanup from FaissIndex alerts"]
+
+
+@pytest.mark.parametrize(
+    ("error", "again"),
+    [
+        (api_error(409, "Conflict"), True),
+        (api_error(429, "Too Many Requests"), True),
+        (api_error(500, "Internal Server Error"), True),
+        (api_error(503, "Service Unavailable"), True),
+        (api_error(400, "Bad Request"), False),
+        (api_error(403, "Forbidden"), False),
+        (api_error(404, "Not Found"), False),
+        (api_error(422, "Unprocessable Entity"), False),
+        (urllib3.exceptions.ReadTimeoutError(None, "/apis", "read timed out"), True),
+        (urllib3.exceptions.MaxRetryError(None, "/apis"), True),
+        (ConnectionRefusedError(), True),
+        (ValueError("a bug"), False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_which_errors_are_tried_again(error: BaseException, again: bool) -> None:
+    assert kube_api.retryable(error) is again

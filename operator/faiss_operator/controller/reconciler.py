@@ -50,6 +50,9 @@ def utc_now() -> datetime.datetime:
 
 
 class Reconciler:
+    """The workers of every FaissIndex the operator has seen; `trigger` is called from Kopf's
+    event handlers and from finished measurements, on the event loop."""
+
     def __init__(
         self,
         *,
