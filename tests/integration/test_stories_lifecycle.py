@@ -97,6 +97,14 @@ def search(host: str, port: int, vector: np.ndarray[Any, np.dtype[np.float32]], 
     return result
 
 
+def answers(host: str, port: int, vector: np.ndarray[Any, np.dtype[np.float32]], k: int) -> Obj | None:
+    """A search's answer, or None while the Service does not route yet (refused, reset)."""
+    try:
+        return search(host, port, vector, k)
+    except OSError:  # urllib.error.URLError is one
+        return None
+
+
 def queries(count: int = 20, seed: int = 99) -> np.ndarray[Any, np.dtype[np.float32]]:
     """Queries that are not rows of the index (so the exact answer is not just the row itself)."""
     return np.random.default_rng(seed).standard_normal((count, data.DIMENSION), dtype=np.float32)
@@ -119,8 +127,10 @@ def test_story_1_first_index_becomes_ready_reports_recall_and_p99_and_serves_exa
         life: Life, kubectl: Kubectl) -> None:
     with life.chain.story("story 1"):
         life.apply(spec(IVF))
-        building = life.index.wait(lambda o: (o.get("status") or {}).get("phase") == "Building", 120,
-                                   "phase Building", alive=life.operator.check_running)
+        # The status (phase Building) is written before the Job is applied (the write order).
+        building = life.index.wait(lambda o: (o.get("status") or {}).get("phase") == "Building"
+                                   and life.index.build_jobs(), 120, "phase Building with its Job",
+                                   alive=life.operator.check_running)
         candidate = building["status"]["candidateRevision"]
         assert life.index.build_jobs() == [f"{NAME}-build-{candidate}"]
 
@@ -153,7 +163,7 @@ def test_story_1_first_index_becomes_ready_reports_recall_and_p99_and_serves_exa
                  "the Service's endpoint is the serving pod")
         vectors = data.vectors()
         first = queries()[0]
-        wait_for(lambda: search(host, port, first, 10), 30, f"a search through the Service {host}:{port}")
+        wait_for(lambda: answers(host, port, first, 10), 30, f"a search through the Service {host}:{port}")
         for query in queries():
             answer = search(host, port, query, 10)
             ids, distances = data.exact_neighbours(vectors, query, 10)
