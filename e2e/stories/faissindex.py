@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from e2e.harness.waiting import wait_for
@@ -178,3 +179,89 @@ class Index:
         items: list[client.CoreV1Event] = client.CoreV1Api(self.api).list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={self.name},involvedObject.kind={KIND}").items
         return items
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    """One version of the FaissIndex as a watch delivered it."""
+
+    resource_version: str
+    generation: int
+    phase: str | None
+    current: str | None
+    candidate: str | None
+
+
+class PhaseRecorder:
+    """Every version of one FaissIndex, from a watch in a thread, so that a status that flickers
+    between two polls (Ready -> RollingBack -> Ready within 100 ms) is still seen."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"watch-{index.name}", daemon=True)
+
+    def start(self) -> PhaseRecorder:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        version: str | None = None
+        objects = client.CustomObjectsApi(self.index.api)
+        while not self._stop.is_set():
+            stream = watch.Watch()
+            kwargs: dict[str, Any] = {"field_selector": f"metadata.name={self.index.name}", "timeout_seconds": 2}
+            if version:
+                kwargs["resource_version"] = version
+            try:
+                for event in stream.stream(objects.list_namespaced_custom_object, GROUP, VERSION,
+                                           self.index.namespace, PLURAL, **kwargs):
+                    obj = event["object"]
+                    if event["type"] == "ERROR":  # e.g. 410 Gone: list again
+                        version = None
+                        break
+                    version = obj["metadata"]["resourceVersion"]
+                    status = obj.get("status") or {}
+                    with self._lock:
+                        self.seen.append(Seen(version, obj["metadata"]["generation"], status.get("phase"),
+                                              status.get("currentRevision"), status.get("candidateRevision")))
+                    if self._stop.is_set():
+                        stream.stop()
+            except (ApiException, OSError, ValueError):
+                version = None
+                self._stop.wait(0.2)
+
+    def caught_up(self) -> list[Seen]:
+        """Wait until the watch has delivered the version the API server has now; all seen so far."""
+        now = self.index.get()["metadata"]["resourceVersion"]
+        wait_for(lambda: any(s.resource_version == now for s in self.snapshot()), 30,
+                 f"the watch of {self.index.name} to deliver resourceVersion {now}")
+        return self.snapshot()
+
+    def snapshot(self) -> list[Seen]:
+        with self._lock:
+            return list(self.seen)
+
+    def mark(self) -> int:
+        """A position in what was seen, for `phases_after(..., since=)`."""
+        return len(self.snapshot())
+
+    def phases_after(self, phase: str, current: str, *, since: int = 0, passing: str | None = None) -> list[str | None]:
+        """The phases of every version from the first one (at or after position `since`, and after a
+        version with phase `passing` when given) with `phase` and `current` on; the watch is caught
+        up with the API server first."""
+        seen = self.caught_up()
+        if passing is not None:
+            through = next((i for i, s in enumerate(seen) if i >= since and s.phase == passing), None)
+            assert through is not None, f"never seen phase {passing} since #{since}: {seen[since:]}"
+            since = through
+        first = next((i for i, s in enumerate(seen) if i >= since and s.phase == phase and s.current == current),
+                     None)
+        assert first is not None, f"never seen phase {phase} serving {current} since #{since}: {seen[since:]}"
+        return [s.phase for s in seen[first:]]

@@ -27,7 +27,7 @@ from e2e.harness.operator import OperatorProcess
 from e2e.harness.waiting import wait_for
 from e2e.stories import data, environment
 from e2e.stories.chain import Chain
-from e2e.stories.faissindex import Index, Obj, body, condition, revision
+from e2e.stories.faissindex import Index, Obj, PhaseRecorder, body, condition, revision
 from e2e.stories.traffic import SearchLoop
 
 pytestmark = pytest.mark.integration
@@ -64,6 +64,7 @@ class Life:
     operator: OperatorProcess
     kubectl: Kubectl
     chain: Chain
+    phases: PhaseRecorder
     loop: SearchLoop | None = None
 
     def apply(self, spec_: Obj) -> None:
@@ -74,15 +75,23 @@ class Life:
         assert entry is not None, f"revision {name} not in status.revisions: {obj['status'].get('revisions')}"
         return entry
 
+    def assert_stayed_ready(self, current: str, since: int, *, passing: str | None = None) -> None:
+        """Since it first was Ready serving `current` (after position `since`, and after phase
+        `passing` when given), every status was Ready."""
+        phases = self.phases.phases_after("Ready", current, since=since, passing=passing)
+        assert set(phases) == {"Ready"}, f"phase left Ready after serving {current}: {phases}"
+
 
 @pytest.fixture(scope="module")
 def life(api: client.ApiClient, crd: None, kubectl: Kubectl, start_operator: Any) -> Iterator[Life]:
     story_ns = environment.create(api, "life")
     operator = start_operator(namespaces=[story_ns.name])
-    state = Life(story_ns.name, Index(api, story_ns.name, NAME), operator, kubectl, Chain())
+    index = Index(api, story_ns.name, NAME)
+    state = Life(story_ns.name, index, operator, kubectl, Chain(), PhaseRecorder(index).start())
     try:
         yield state
     finally:
+        state.phases.stop()
         if state.loop is not None:
             state.loop.stop()
         environment.delete(api, story_ns.name)
@@ -182,6 +191,7 @@ def test_story_2_migration_ivf_to_hnsw_by_canary_then_the_old_deployment_goes_af
         host, port = life.index.service_address()
         life.loop = SearchLoop(host, port, queries(50, seed=5), k=5).start()
 
+        since = life.phases.mark()
         life.apply(spec(HNSW))
         obj = life.index.wait(lambda o: (o.get("status") or {}).get("candidateRevision") not in (None, ivf),
                               60, "a candidate revision", alive=life.operator.check_running)
@@ -214,6 +224,7 @@ def test_story_2_migration_ivf_to_hnsw_by_canary_then_the_old_deployment_goes_af
         # Due scaleDownDelaySeconds after the promotion (seen here up to a few seconds late).
         delay = ROLLOUT["scaleDownDelaySeconds"]
         assert promoted_at + delay - 3 <= after <= promoted_at + delay + 1, (after, promoted_at)
+        life.assert_stayed_ready(hnsw, since)
 
         events = describe_events(kubectl, life.namespace)
         for reason in ("PhaseBuilding", "PhaseProgressing", "PhaseReady"):
@@ -229,6 +240,7 @@ def test_story_5_a_search_parameters_only_revision_failing_live_analysis_is_roll
     with life.chain.story("story 5"):
         ivf, hnsw = life.chain.values["ivf"], life.chain.values["hnsw"]
         jobs = life.index.build_jobs()
+        since = life.phases.mark()
         life.apply(spec(HNSW_EF1, analysis={"minRecall": 0.9}))
 
         def rolled_back(o: Obj) -> bool:
@@ -253,6 +265,8 @@ def test_story_5_a_search_parameters_only_revision_failing_live_analysis_is_roll
         stable_ips = {p.status.pod_ip for p in life.index.ready_pods()[hnsw]}
         wait_for(lambda: set(life.index.ready_pods()) == {hnsw}
                  and life.index.endpoint_addresses() == stable_ips, 60, "only the stable's pods behind the Service")
+        # From the Ready that ended the rollback on, Ready stays (the stable was Ready before it too).
+        life.assert_stayed_ready(hnsw, since, passing="RollingBack")
         life.chain.values["ef1"] = bad["name"]
 
 
@@ -264,12 +278,14 @@ def test_story_7_gitops_revert_to_a_retained_revision_rolls_back_to_its_artifact
     with life.chain.story("story 7"):
         ivf = life.chain.values["ivf"]
         jobs = life.index.build_jobs()
+        since = life.phases.mark()
         life.apply(spec(IVF))  # the first spec again, as `git revert` would put it back
         obj = life.index.wait_ready(ROLLOUT_SECONDS, alive=life.operator.check_running)
         assert obj["status"]["currentRevision"] == ivf and obj["status"]["indexType"] == "IVF"
         assert life.revision_named(obj, ivf)["state"] == "Active"
         assert life.index.build_jobs() == jobs, "a retained revision comes back without a build"
         wait_for(lambda: set(life.index.deployments()) == {ivf}, 60, "only the IVF Deployment left")
+        life.assert_stayed_ready(ivf, since)
 
 
 # --- story 6 -------------------------------------------------------------------------------------
@@ -311,9 +327,11 @@ def test_story_6_admin_annotations_promote_abort_retry_and_rollback_previous(lif
         paused = awaiting_promotion(life, {hnsw})
         ef48 = paused["status"]["candidateRevision"]
         life.index.annotate("faiss.dev/abort", "true")
+        # RollingBack while the canary's pods go (status_view.phase), then Ready.
         obj = life.index.wait(lambda o: (revision(o, ef48) or {}).get("state") == "RolledBack"
-                              and not o["status"].get("candidateRevision"), ROLLOUT_SECONDS,
-                              f"{ef48} RolledBack by faiss.dev/abort", alive=life.operator.check_running)
+                              and not o["status"].get("candidateRevision") and o["status"].get("phase") == "Ready",
+                              ROLLOUT_SECONDS, f"{ef48} RolledBack by faiss.dev/abort",
+                              alive=life.operator.check_running)
         assert life.revision_named(obj, ef48)["reason"] == "Aborted"
         assert obj["status"]["currentRevision"] == hnsw and obj["status"]["phase"] == "Ready"
         annotation_removed(life, "faiss.dev/abort")
@@ -330,6 +348,7 @@ def test_story_6_admin_annotations_promote_abort_retry_and_rollback_previous(lif
         annotation_removed(life, "faiss.dev/promote")
 
         # rollback=previous: back to the revision that served before, no Job
+        since = life.phases.mark()
         life.index.annotate("faiss.dev/rollback", "previous")
         obj = life.index.wait(lambda o: o["status"].get("currentRevision") == hnsw
                               and o["status"].get("phase") == "Ready"
@@ -339,6 +358,7 @@ def test_story_6_admin_annotations_promote_abort_retry_and_rollback_previous(lif
         annotation_removed(life, "faiss.dev/rollback")
         wait_for(lambda: set(life.index.deployments()) == {hnsw}, 60, f"the Deployment of {ef48} removed")
         assert life.index.build_jobs() == jobs, "no annotation here needs a build"
+        life.assert_stayed_ready(hnsw, since)
 
 
 # --- story 3 -------------------------------------------------------------------------------------

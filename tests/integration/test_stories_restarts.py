@@ -20,7 +20,7 @@ from e2e.harness.operator import OperatorProcess
 from e2e.harness.waiting import wait_for
 from e2e.stories import data, environment
 from e2e.stories.chain import Chain
-from e2e.stories.faissindex import Index, Obj, body, revision
+from e2e.stories.faissindex import Index, Obj, PhaseRecorder, body, revision
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +47,7 @@ class Restarts:
     operator: OperatorProcess
     kubectl: Kubectl
     chain: Chain
+    phases: PhaseRecorder
 
     def apply(self, spec_: Obj) -> None:
         self.kubectl.apply({**body(NAME, spec_), "metadata": {"name": NAME, "namespace": self.namespace}})
@@ -75,9 +76,12 @@ class Restarts:
 def restarts(api: client.ApiClient, crd: None, kubectl: Kubectl, start_operator: Any) -> Iterator[Restarts]:
     story_ns = environment.create(api, "kill")
     operator = start_operator(namespaces=[story_ns.name])
+    index = Index(api, story_ns.name, NAME)
+    phases = PhaseRecorder(index).start()
     try:
-        yield Restarts(story_ns.name, Index(api, story_ns.name, NAME), operator, kubectl, Chain())
+        yield Restarts(story_ns.name, index, operator, kubectl, Chain(), phases)
     finally:
+        phases.stop()
         environment.delete(api, story_ns.name)
 
 
@@ -130,6 +134,7 @@ def test_story_8_killed_mid_rollback_the_restarted_operator_completes_the_rollba
     with restarts.chain.story("story 8 (rollback)"):
         first, second = restarts.chain.values["first"], restarts.chain.values["second"]
         jobs = restarts.index.build_jobs()
+        since = restarts.phases.mark()
         restarts.index.annotate("faiss.dev/rollback", "previous")
         restarts.index.wait(lambda o: (o.get("status") or {}).get("phase") == "RollingBack", 60,
                             "phase RollingBack", alive=restarts.operator.check_running)
@@ -144,4 +149,6 @@ def test_story_8_killed_mid_rollback_the_restarted_operator_completes_the_rollba
         wait_for(lambda: set(restarts.index.deployments()) == {first}, 60, f"the Deployment of {second} gone")
         assert restarts.index.build_jobs() == jobs, "a rollback never builds"
         assert restarts.orphans() == []
+        phases = restarts.phases.phases_after("Ready", first, since=since)
+        assert set(phases) == {"Ready"}, f"phase left Ready after the rollback to {first} completed: {phases}"
         restarts.operator.check_running()
