@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import children, manifests, report, revisions, storage
@@ -34,7 +33,6 @@ from tests.api import samples
 
 pytestmark = pytest.mark.integration
 
-CRD_FILE = pathlib.Path(__file__).resolve().parents[2] / "crds" / "faissindexes.faiss.dev.yaml"
 SETTINGS = operator_settings.OperatorSettings(image="faiss-operator:dev")
 VECTORS, DIMENSION, SEED = 2000, 16, 7
 SOURCE_CLAIM, ARTIFACTS_CLAIM = "embeddings", "faiss-artifacts"
@@ -105,26 +103,7 @@ def claim(name: str) -> dict[str, Any]:
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
 
 
-# --- the CRD ---
-
-
-@pytest.fixture(scope="module")
-def crd(api: client.ApiClient) -> None:
-    """The generated CRD, applied (or replaced) and Established, its API served."""
-    extensions = client.ApiextensionsV1Api(api)
-    body = yaml.safe_load(CRD_FILE.read_text())
-    try:
-        extensions.create_custom_resource_definition(body)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        live = extensions.read_custom_resource_definition(api_resource.CRD_NAME)
-        body["metadata"]["resourceVersion"] = live.metadata.resource_version
-        extensions.replace_custom_resource_definition(api_resource.CRD_NAME, body)
-    wait_for(lambda: condition_true(extensions.read_custom_resource_definition(api_resource.CRD_NAME), "Established"),
-             30, f"CRD {api_resource.CRD_NAME} Established")
-    wait_for(lambda: custom(api).list_cluster_custom_object(
-        api_resource.GROUP, api_resource.VERSION, api_resource.PLURAL) is not None, 30, "the FaissIndex API served")
+# --- the CRD (fixture `crd` in conftest.py) ---
 
 
 def test_a_valid_faissindex_is_stored_with_the_schema_defaults_filled_in(

@@ -23,6 +23,10 @@ class Children:
     deployments: Sequence[KubeObject] = ()
     services: Sequence[KubeObject] = ()
     disruption_budgets: Sequence[KubeObject] = ()
+    serving_pods: Sequence[KubeObject] = ()  # pods labelled faiss.dev/component=serving
+    # The PersistentVolumeClaims the spec references that exist in the namespace; None when not
+    # observed (then nothing is said about claims).
+    claims: frozenset[str] | None = None
 
     def job(self, name: str) -> KubeObject | None:
         return next((job for job in self.jobs if _name(job) == name), None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import canary, conditions, state
+from faiss_operator.controller import claims
 
 
 def phase(found: list[api_status.Condition]) -> api_status.Phase:
@@ -97,7 +98,7 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
         values.append((c.READY, "False", c.NO_SERVING_REVISION, "no revision serves yet"))
 
     progress = _progress(inputs, draft)
-    problem = _desired_problem(inputs, draft)
+    problem = claims.problem(inputs) or _desired_problem(inputs, draft)
     if progress is not None:
         values.append((c.PROGRESSING, "True", *progress))
     else:

@@ -1,0 +1,246 @@
+"""The operator on the local control plane: how long a user waits, and what the operator costs.
+
+Starts its own local cluster (e2e/harness; or uses `--kubeconfig` of a running one), the CRD, and
+`faiss-operator run` as a process, then measures:
+
+1. apply -> Ready of a first index (IVF on 2000 x 16 vectors in a claim), split into the build Job
+   (apply -> Job complete), the serving pods (-> a ready pod) and analysis (-> phase Ready);
+2. verdict -> all traffic on the stable revision, for an automatic rollback (a search-parameters-only
+   revision that fails live analysis: from the status write that rolls it back) and an admin rollback
+   (`faiss.dev/rollback: previous` at a paused canary: from the annotation); "all traffic" = the
+   Service's ready endpoints are exactly the stable's pods. Goal (issue 9): at most 2 s, since the
+   stable pods are already ready;
+3. N FaissIndex objects (default 100) applied at once in a namespace without an artifacts claim
+   (the operator answers each with a status and no Job): apply -> first status write, p50/p99,
+   and the operator's RSS and CPU seconds over that burst.
+
+    python benchmarks/rollout.py [--objects 100] [--kubeconfig PATH]
+
+Times are observed by polling the API server every 50 ms, so each is late by up to ~0.1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import yaml
+from kubernetes import client, config, watch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from e2e.harness import cluster as cluster_mod  # noqa: E402
+from e2e.harness import operator as operator_mod  # noqa: E402
+from e2e.harness import paths  # noqa: E402
+from e2e.stories import data, environment  # noqa: E402
+from e2e.stories.faissindex import GROUP, PLURAL, VERSION, Index, Obj, body  # noqa: E402
+
+POLL = 0.05
+NAME = "bench"
+ROLLOUT: dict[str, Any] = {"steps": [{"weight": 50}], "scaleDownDelaySeconds": 2, "progressDeadlineSeconds": 300}
+IVF = {"indexType": "IVF", "config": {"nlist": 16, "nprobe": 16}}
+IVF_NPROBE1 = {"indexType": "IVF", "config": {"nlist": 16, "nprobe": 1}}
+IVF_NPROBE8 = {"indexType": "IVF", "config": {"nlist": 16, "nprobe": 8}}
+
+
+def spec(index: dict[str, Any], *, analysis: dict[str, Any] | None = None, steps: bool = True) -> Obj:
+    rollout = {**ROLLOUT, **({"analysis": analysis} if analysis else {})}
+    if not steps:
+        rollout["steps"] = []
+    return {"dimension": data.DIMENSION, **index, "source": {"uri": environment.SOURCE_URI},
+            "evaluation": {"k": 10, "queries": 100}, "serving": {"replicas": 1}, "rollout": rollout}
+
+
+def until(check: Callable[[], Any], timeout: float, what: str) -> float:
+    """Poll `check` every POLL seconds; the monotonic time it first held. Raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached in {timeout:.0f}s")
+        time.sleep(POLL)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+@dataclasses.dataclass
+class Bench:
+    api: client.ApiClient
+    namespace: str
+    index: Index
+
+    def create(self, spec_: Obj) -> None:
+        client.CustomObjectsApi(self.api).create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, body(NAME, spec_))
+
+    def replace_spec(self, spec_: Obj) -> None:
+        self.index.patch({"spec": spec_})
+
+    def status(self) -> Obj:
+        return self.index.status()
+
+    def only_stable_serves(self, stable: str) -> bool:
+        pods = self.index.ready_pods()
+        ips = {p.status.pod_ip for p in pods.get(stable, [])}
+        return bool(ips) and self.index.endpoint_addresses() == ips
+
+
+def first_index(bench: Bench) -> dict[str, float]:
+    started = time.monotonic()
+    bench.create(spec(IVF, steps=False))
+    job_done = until(lambda: any(any(c.type == "Complete" and c.status == "True" for c in j.status.conditions or [])
+                                 for j in bench.index.jobs("build")), 600, "the build Job Complete")
+    pod_ready = until(lambda: bench.index.ready_pods(), 600, "a ready serving pod")
+    ready = until(lambda: bench.status().get("phase") == "Ready", 600, "phase Ready")
+    return {"build Job (apply -> Job complete)": job_done - started,
+            "serving pods (-> pod ready)": pod_ready - job_done,
+            "analysis (-> phase Ready)": ready - pod_ready,
+            "apply -> Ready": ready - started}
+
+
+def automatic_rollback(bench: Bench, stable: str) -> float:
+    bench.replace_spec(spec(IVF_NPROBE1, analysis={"minRecall": 0.99}))
+
+    def verdict() -> bool:
+        status = bench.status()
+        return any(r["state"] == "RolledBack" for r in status.get("revisions") or [])
+    decided = until(verdict, 600, "the candidate RolledBack")
+    settled = until(lambda: bench.only_stable_serves(stable), 120, "only the stable behind the Service")
+    return settled - decided
+
+
+def admin_rollback(bench: Bench, stable: str) -> float:
+    bench.replace_spec(spec(IVF_NPROBE8))
+    until(lambda: ((bench.status().get("rollout") or {}).get("paused") is True
+                   and len(bench.index.ready_pods()) == 2), 600, "a paused canary beside the stable")
+    asked = time.monotonic()
+    bench.index.annotate("faiss.dev/rollback", "previous")
+    settled = until(lambda: bench.only_stable_serves(stable), 120, "only the stable behind the Service")
+    return settled - asked
+
+
+def many_objects(api: client.ApiClient, operator: operator_mod.OperatorProcess, count: int) -> dict[str, float]:
+    """`count` objects in a namespace without the artifacts claim: apply -> first status write."""
+    core, objects = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    namespace = f"bench-many-{os.getpid()}"
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    created: dict[str, float] = {}
+    first_status: dict[str, float] = {}
+    done = threading.Event()
+
+    def observe() -> None:
+        stream = watch.Watch()
+        for event in stream.stream(objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+                                   timeout_seconds=600):
+            obj = event["object"]
+            name = obj["metadata"]["name"]
+            if obj.get("status") and name not in first_status:
+                first_status[name] = time.monotonic()
+                if len(first_status) == count:
+                    stream.stop()
+        done.set()
+    watcher = threading.Thread(target=observe, daemon=True)
+    watcher.start()
+    time.sleep(0.5)  # the watch is open before the first create (a start-up wait, not a measurement)
+    pid = operator.pid
+    assert pid is not None
+    cpu_before = cpu_seconds(pid)
+    for i in range(count):
+        name = f"many-{i:04d}"
+        created[name] = time.monotonic()
+        objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, {
+            **body(name, spec(IVF, steps=False)), "metadata": {"name": name}})
+    done.wait(600)
+    cpu = cpu_seconds(pid) - cpu_before
+    latencies = [first_status[n] - created[n] for n in created if n in first_status]
+    result = {"objects": float(count), "with a status": float(len(latencies)),
+              "apply -> first status p50 (s)": percentile(latencies, 50),
+              "apply -> first status p99 (s)": percentile(latencies, 99),
+              "operator RSS (MiB)": rss_mib(pid), "operator CPU over the burst (s)": cpu}
+    core.delete_namespace(namespace)
+    return result
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def apply_crd(api: client.ApiClient) -> None:
+    extensions = client.ApiextensionsV1Api(api)
+    crd = yaml.safe_load((paths.REPO_ROOT / "crds" / "faissindexes.faiss.dev.yaml").read_text())
+    try:
+        extensions.create_custom_resource_definition(crd)
+    except client.exceptions.ApiException as error:
+        if error.status != 409:
+            raise
+    until(lambda: any(c.type == "Established" and c.status == "True" for c in
+                      extensions.read_custom_resource_definition(crd["metadata"]["name"]).status.conditions or []),
+          60, "the CRD Established")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--objects", type=int, default=100, help="FaissIndex objects for the burst (default 100)")
+    parser.add_argument("--kubeconfig", type=pathlib.Path, help="a running cluster (default: start one)")
+    args = parser.parse_args(argv)
+
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="rollout-bench-"))
+    own_cluster = None
+    kubeconfig = args.kubeconfig
+    if kubeconfig is None:
+        own_cluster = cluster_mod.Cluster(workdir / "cluster")
+        own_cluster.up(timeout=180)
+        kubeconfig = own_cluster.kubeconfig
+    operator: operator_mod.OperatorProcess | None = None
+    try:
+        api = config.new_client_from_config(config_file=str(kubeconfig))
+        apply_crd(api)
+        story = environment.create(api, "bench")
+        operator = operator_mod.OperatorProcess(kubeconfig, workdir / "operator.log")
+        operator.start()
+        bench = Bench(api, story.name, Index(api, story.name, NAME))
+
+        rows: list[tuple[str, str]] = []
+        for what, seconds in first_index(bench).items():
+            rows.append((what, f"{seconds:.2f} s"))
+        stable = bench.status()["currentRevision"]
+        rows.append(("automatic rollback: verdict -> all traffic on stable", f"{automatic_rollback(bench, stable):.2f} s"))
+        # The failed revision stays asked for by the spec; a new spec moves on.
+        rows.append(("admin rollback: annotation -> all traffic on stable", f"{admin_rollback(bench, stable):.2f} s"))
+        for what, value in many_objects(api, operator, args.objects).items():
+            rows.append((what, f"{value:.2f}" if not float(value).is_integer() else f"{int(value)}"))
+        width = max(len(r[0]) for r in rows)
+        print(f"| {'measurement'.ljust(width)} | value |")
+        print(f"|{'-' * (width + 2)}|-------|")
+        for what, value in rows:
+            print(f"| {what.ljust(width)} | {value} |")
+        print(f"operator log: {operator.log}", file=sys.stderr)
+        return 0
+    finally:
+        if operator is not None:
+            operator.stop()
+        if own_cluster is not None:
+            own_cluster.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
