@@ -54,19 +54,20 @@ rules, exactly as there.
   resources: [faissindexes/status]
   verbs: [patch]
 # Children: build and cleanup Jobs, serving Deployments, the Service and the PDB are
-# server-side applied (patch) and deleted; Jobs and Deployments are watched.
+# server-side applied (a patch that needs create too when the object is new) and deleted;
+# Jobs and Deployments are watched.
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [list, watch, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [list, watch, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services]
-  verbs: [list, patch, delete]
+  verbs: [list, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [list, patch, delete]
+  verbs: [list, create, patch, delete]
 # Pods: build pods (their reports) and serving pods (readiness, IPs for live analysis).
 - apiGroups: [""]
   resources: [pods]
