@@ -75,11 +75,15 @@ class Life:
         assert entry is not None, f"revision {name} not in status.revisions: {obj['status'].get('revisions')}"
         return entry
 
-    def assert_stayed_ready(self, current: str, since: int, *, passing: str | None = None) -> None:
-        """Since it first was Ready serving `current` (after position `since`, and after phase
-        `passing` when given), every status was Ready."""
-        phases = self.phases.phases_after("Ready", current, since=since, passing=passing)
-        assert set(phases) == {"Ready"}, f"phase left Ready after serving {current}: {phases}"
+    def assert_stayed_ready(
+        self, current: str, since: int, *, passing: str | None = None, phase: str = "Ready"
+    ) -> None:
+        """Since it first had `phase` serving `current` (after position `since`, and after phase
+        `passing` when given), every status had that phase: no flicker once a rollout ended.
+        After a rollback the spec still names the rolled-back revision (Stalled), so that phase is
+        Degraded while Ready stays True."""
+        phases = self.phases.phases_after(phase, current, since=since, passing=passing)
+        assert set(phases) == {phase}, f"phase left {phase} after serving {current}: {phases}"
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +249,7 @@ def test_story_5_a_search_parameters_only_revision_failing_live_analysis_is_roll
 
         def rolled_back(o: Obj) -> bool:
             entries = [r for r in (o.get("status") or {}).get("revisions") or [] if r["name"] not in (ivf, hnsw)]
-            return (bool(entries) and entries[0]["state"] == "RolledBack" and o["status"].get("phase") == "Ready"
+            return (bool(entries) and entries[0]["state"] == "RolledBack" and o["status"].get("phase") == "Degraded"
                     and o["status"].get("observedGeneration") == o["metadata"]["generation"])
         obj = life.index.wait(rolled_back, ROLLOUT_SECONDS, "the efSearch-1 revision RolledBack",
                               alive=life.operator.check_running)
@@ -266,7 +270,10 @@ def test_story_5_a_search_parameters_only_revision_failing_live_analysis_is_roll
         wait_for(lambda: set(life.index.ready_pods()) == {hnsw}
                  and life.index.endpoint_addresses() == stable_ips, 60, "only the stable's pods behind the Service")
         # From the Ready that ended the rollback on, Ready stays (the stable was Ready before it too).
-        life.assert_stayed_ready(hnsw, since, passing="RollingBack")
+        assert condition(obj, "Ready")["status"] == "True"  # the stable serves on
+        # A canary's rollback only removes the canary (the stable never moved): the phase goes from
+        # Progressing straight to Degraded and stays there.
+        life.assert_stayed_ready(hnsw, since, passing="Progressing", phase="Degraded")
         life.chain.values["ef1"] = bad["name"]
 
 
@@ -296,7 +303,7 @@ def awaiting_promotion(life: Life, candidate_not_in: set[str]) -> Obj:
         status = o.get("status") or {}
         rollout = status.get("rollout") or {}
         return (status.get("candidateRevision") not in (None, *candidate_not_in) and rollout.get("paused") is True
-                and "faiss.dev/promote" in (rollout.get("pauseReason") or "")
+                and rollout.get("pauseReason") == "AwaitingPromotion"
                 and status.get("observedGeneration") == o["metadata"]["generation"])
     return life.index.wait(check, ROLLOUT_SECONDS, "a canary paused for faiss.dev/promote",
                            alive=life.operator.check_running)
@@ -327,13 +334,15 @@ def test_story_6_admin_annotations_promote_abort_retry_and_rollback_previous(lif
         paused = awaiting_promotion(life, {hnsw})
         ef48 = paused["status"]["candidateRevision"]
         life.index.annotate("faiss.dev/abort", "true")
-        # RollingBack while the canary's pods go (status_view.phase), then Ready.
+        # Degraded once the canary is out (Ready True; the spec still names
+        # the aborted revision, so Stalled until the spec changes or faiss.dev/retry).
         obj = life.index.wait(lambda o: (revision(o, ef48) or {}).get("state") == "RolledBack"
-                              and not o["status"].get("candidateRevision") and o["status"].get("phase") == "Ready",
+                              and not o["status"].get("candidateRevision") and o["status"].get("phase") == "Degraded",
                               ROLLOUT_SECONDS, f"{ef48} RolledBack by faiss.dev/abort",
                               alive=life.operator.check_running)
         assert life.revision_named(obj, ef48)["reason"] == "Aborted"
-        assert obj["status"]["currentRevision"] == hnsw and obj["status"]["phase"] == "Ready"
+        assert obj["status"]["currentRevision"] == hnsw and obj["status"]["phase"] == "Degraded"
+        assert condition(obj, "Ready")["status"] == "True"
         annotation_removed(life, "faiss.dev/abort")
         wait_for(lambda: set(life.index.deployments()) == {hnsw}, 60, f"the aborted canary {ef48} removed")
 
@@ -351,14 +360,14 @@ def test_story_6_admin_annotations_promote_abort_retry_and_rollback_previous(lif
         since = life.phases.mark()
         life.index.annotate("faiss.dev/rollback", "previous")
         obj = life.index.wait(lambda o: o["status"].get("currentRevision") == hnsw
-                              and o["status"].get("phase") == "Ready"
+                              and o["status"].get("phase") == "Degraded"
                               and (revision(o, ef48) or {}).get("state") == "RolledBack", ROLLOUT_SECONDS,
                               f"rolled back from {ef48} to {hnsw}", alive=life.operator.check_running)
         assert life.revision_named(obj, ef48)["reason"] == "RollbackRequested"
         annotation_removed(life, "faiss.dev/rollback")
         wait_for(lambda: set(life.index.deployments()) == {hnsw}, 60, f"the Deployment of {ef48} removed")
         assert life.index.build_jobs() == jobs, "no annotation here needs a build"
-        life.assert_stayed_ready(hnsw, since)
+        life.assert_stayed_ready(hnsw, since, phase="Degraded")
 
 
 # --- story 3 -------------------------------------------------------------------------------------
