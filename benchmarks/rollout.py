@@ -85,7 +85,12 @@ class Bench:
             GROUP, VERSION, self.namespace, PLURAL, body(NAME, spec_))
 
     def replace_spec(self, spec_: Obj) -> None:
-        self.index.patch({"spec": spec_})
+        """The whole spec replaced, as `kubectl apply` of a new file would (a merge patch would keep
+        keys the new spec leaves out, such as rollout.analysis)."""
+        obj = self.index.get()
+        obj["spec"] = spec_
+        client.CustomObjectsApi(self.api).replace_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, NAME, obj)
 
     def status(self) -> Obj:
         return self.index.status()
@@ -123,7 +128,7 @@ def automatic_rollback(bench: Bench, stable: str) -> float:
 def admin_rollback(bench: Bench, stable: str) -> float:
     bench.replace_spec(spec(IVF_NPROBE8))
     until(lambda: ((bench.status().get("rollout") or {}).get("paused") is True
-                   and len(bench.index.ready_pods()) == 2), 600, "a paused canary beside the stable")
+                   and len(bench.index.ready_pods()) == 2), 300, "a paused canary beside the stable")
     asked = time.monotonic()
     bench.index.annotate("faiss.dev/rollback", "previous")
     settled = until(lambda: bench.only_stable_serves(stable), 120, "only the stable behind the Service")
