@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import datetime
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from faiss_operator.api import resource as api_resource
@@ -150,6 +151,22 @@ def summarize(plan: actions.Plan) -> Summary:
         ),
         revisions=tuple((e.name, e.state) for e in status.revisions),
     )
+
+
+def relabel(value: Any, labels: Mapping[str, str]) -> Any:
+    """`value` (a string, or tuples of them) with each revision name replaced by its label (R1, ...),
+    so that expectations read as names instead of hashes."""
+    if isinstance(value, str):
+        for name, label in labels.items():
+            value = value.replace(name, label)
+        return value
+    if isinstance(value, tuple):
+        return tuple(relabel(v, labels) for v in value)
+    return value
+
+
+def relabel_summary(summary: Summary, labels: Mapping[str, str]) -> Summary:
+    return Summary(*(relabel(getattr(summary, f.name), labels) for f in dataclasses.fields(summary)))
 
 
 # --- a simulated cluster: stores applied children, lets tests finish Jobs and ready replicas ---

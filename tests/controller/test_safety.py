@@ -23,6 +23,8 @@ from tests.controller.builders import (
     at,
     artifact_key_of,
     passing,
+    relabel,
+    relabel_summary,
     report,
     revision_of,
     spec,
@@ -37,18 +39,11 @@ LABELS = {R1: "R1", R2: "R2", R3: "R3"}
 
 
 def _label(value: Any) -> Any:
-    if isinstance(value, str):
-        for name, label in LABELS.items():
-            value = value.replace(name, label)
-        return value
-    if isinstance(value, tuple):
-        return tuple(_label(v) for v in value)
-    return value
+    return relabel(value, LABELS)
 
 
 def labelled(plan: actions.Plan) -> Summary:
-    summary = summarize(plan)
-    return Summary(*(_label(getattr(summary, f)) for f in Summary.__dataclass_fields__))
+    return relabel_summary(summarize(plan), LABELS)
 
 
 def warnings(plan: actions.Plan) -> list[tuple[str, str]]:

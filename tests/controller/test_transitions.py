@@ -22,6 +22,8 @@ from tests.controller.builders import (
     Summary,
     at,
     passing,
+    relabel,
+    relabel_summary,
     report,
     revision_of,
     spec,
@@ -36,17 +38,11 @@ LABELS = {R1: "R1", R2: "R2", R3: "R3"}
 
 
 def _label(value: Any) -> Any:
-    if isinstance(value, str):
-        for name, label in LABELS.items():
-            value = value.replace(name, label)
-        return value
-    if isinstance(value, tuple):
-        return tuple(_label(v) for v in value)
-    return value
+    return relabel(value, LABELS)
 
 
 def labelled(summary: Summary) -> Summary:
-    return Summary(*(_label(getattr(summary, f.name)) for f in dataclasses.fields(summary)))
+    return relabel_summary(summary, LABELS)
 
 
 @dataclasses.dataclass(frozen=True)
