@@ -9,6 +9,8 @@ from tests.controller.builders import Cluster, at, passing, report, revision_of,
 # Times at which each scenario leaves its cluster; tests continue from there.
 SERVING_AT = 20
 CANARY_AT = 50
+PROMOTED_AT = 191
+SCALED_DOWN_AT = 230
 
 
 def building(wire: dict[str, Any] | None = None) -> Cluster:
@@ -55,4 +57,27 @@ def canary_analysed(wire: dict[str, Any] | None = None) -> Cluster:
     cluster = canary_step0(wire)
     candidate = revision_of(cluster.wire)
     cluster.reconcile(at(55), (passing(candidate, 0, at(52)),))
+    return cluster
+
+
+def promoted(wire: dict[str, Any] | None = None) -> Cluster:
+    """The second revision through both canary steps and promoted at t=PROMOTED_AT; the first
+    still scaled up for the scale-down delay (30 s)."""
+    cluster = canary_analysed(wire)
+    candidate = revision_of(cluster.wire)
+    cluster.reconcile(at(120))
+    cluster.ready_all()
+    cluster.reconcile(at(121))
+    cluster.reconcile(at(125), (passing(candidate, 1, at(122)),))
+    cluster.reconcile(at(190))
+    cluster.ready_all()
+    cluster.reconcile(at(PROMOTED_AT))
+    assert cluster.status.current_revision == candidate, cluster.status.current_revision
+    return cluster
+
+
+def promoted_and_scaled_down(wire: dict[str, Any] | None = None) -> Cluster:
+    """`promoted`, then past the scale-down delay: the first revision Retired, its Deployment gone."""
+    cluster = promoted(wire)
+    cluster.reconcile(at(SCALED_DOWN_AT))
     return cluster

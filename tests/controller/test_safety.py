@@ -62,21 +62,6 @@ def deleted(plan: actions.Plan) -> list[tuple[str, str]]:
     return [(a.kind, _label(a.name)) for a in plan.actions if isinstance(a, actions.Delete)]
 
 
-def promoted_r2() -> Cluster:
-    """R2 promoted over R1 (both steps passed), R1 scaled down: R1 Retired, R2 Active."""
-    cluster = scenarios.canary_analysed()
-    cluster.reconcile(at(120))
-    cluster.ready_all()
-    cluster.reconcile(at(121))
-    cluster.reconcile(at(125), (passing(R2, 1, at(122)),))
-    cluster.reconcile(at(190))
-    cluster.ready_all()
-    cluster.reconcile(at(191))
-    cluster.reconcile(at(230))
-    assert cluster.status.current_revision == R2
-    return cluster
-
-
 def promote_through(cluster: Cluster, revision: str, start: float) -> float:
     """Ready every replica and pass every analysis of `revision` until it is Active; the time then."""
     now = start
@@ -294,7 +279,7 @@ def test_rollback_to_the_canary_in_progress_does_not_promote_it() -> None:
 
 
 def test_rollback_to_a_revision_that_fails_todays_gates_is_refused() -> None:
-    cluster = promoted_r2()
+    cluster = scenarios.promoted_and_scaled_down()
     cluster.wire = {**cluster.wire, "evaluation": {**cluster.wire["evaluation"], "minRecall": 0.99}}
     cluster.generation += 1
     cluster.annotations["faiss.dev/rollback"] = "previous"
@@ -467,7 +452,7 @@ def test_reconciling_is_false_while_stalled_is_true() -> None:
 
 
 def test_a_finished_rollback_does_not_flip_its_phase_when_the_scale_down_delay_expires() -> None:
-    cluster = promoted_r2()
+    cluster = scenarios.promoted_and_scaled_down()
     cluster.annotations["faiss.dev/rollback"] = "previous"
     cluster.reconcile(at(300))
     cluster.ready_all()
@@ -538,7 +523,7 @@ def test_a_first_deploy_that_still_needs_its_live_analysis_at_its_deadline_pause
 
 
 def test_actual_weight_counts_a_revision_still_in_its_scale_down_delay() -> None:
-    cluster = promoted_r2()  # R1 gone, R2 Active
+    cluster = scenarios.promoted_and_scaled_down()  # R1 gone, R2 Active
     cluster.wire = with_config(cluster.wire, m=48)
     cluster.generation += 1
     cluster.reconcile(at(300))
@@ -637,7 +622,7 @@ def test_the_lazy_index_package_still_gives_every_public_name() -> None:
 def test_rollback_previous_after_an_upgrade_finds_a_revision_replaced_by_a_promotion() -> None:
     """A status written before promotedAt existed: Retired with no reason = replaced by a
     promotion (it served); Retired with reason Superseded never did."""
-    cluster = promoted_r2()
+    cluster = scenarios.promoted_and_scaled_down()
     legacy = [
         e.model_copy(update={"promoted_at": None, **({"state": "Retired", "reason": None} if e.name == R1 else {})})
         for e in cluster.status.revisions
@@ -647,7 +632,7 @@ def test_rollback_previous_after_an_upgrade_finds_a_revision_replaced_by_a_promo
     plan = cluster.reconcile(at(300))
     assert plan.status.candidate_revision == R1
     superseded = [e.model_copy(update={"reason": "Superseded"}) if e.name == R1 else e for e in legacy]
-    cluster = promoted_r2()
+    cluster = scenarios.promoted_and_scaled_down()
     cluster.status = cluster.status.model_copy(update={"revisions": superseded})
     cluster.annotations["faiss.dev/rollback"] = "previous"
     plan = cluster.reconcile(at(300))

@@ -92,26 +92,6 @@ def _then(*changes: Callable[[Cluster], None]) -> Callable[[Cluster], None]:
     return change
 
 
-def _promoted() -> Cluster:
-    """R2 promoted at t=191 after both steps; R1 still scaled up for the delay (30 s)."""
-    cluster = scenarios.canary_analysed()
-    cluster.reconcile(at(120))
-    cluster.ready_all()
-    cluster.reconcile(at(121))
-    cluster.reconcile(at(125), (passing(R2, 1, at(122)),))
-    cluster.reconcile(at(190))
-    cluster.ready_all()
-    cluster.reconcile(at(191))
-    assert cluster.status.current_revision == R2
-    return cluster
-
-
-def _promoted_and_scaled_down() -> Cluster:
-    cluster = _promoted()
-    cluster.reconcile(at(230))
-    return cluster
-
-
 def _failed_build() -> Cluster:
     cluster = scenarios.candidate_building()
     cluster.finish_job(R2, failed="ValueError: dimension mismatch")
@@ -484,7 +464,7 @@ CASES = [
     ),
     TestCase(
         "after scaleDownDelaySeconds the old Deployment goes",
-        given=_promoted,
+        given=scenarios.promoted,
         now=191 + 30,
         want=Summary(
             (("Delete", "Deployment", "alerts-R1"),), "Ready", "R2", None, None, (("R2", "Active"), ("R1", "Retired"))
@@ -590,7 +570,7 @@ CASES = [
     ),
     TestCase(
         "faiss.dev/rollback=previous after a promotion brings the retired revision back on all replicas",
-        given=_promoted_and_scaled_down,
+        given=scenarios.promoted_and_scaled_down,
         change=_annotate("rollback", "previous"),
         now=240,
         want=Summary(
@@ -604,7 +584,7 @@ CASES = [
     ),
     TestCase(
         "faiss.dev/rollback naming a revision brings that one back",
-        given=_promoted_and_scaled_down,
+        given=scenarios.promoted_and_scaled_down,
         change=_annotate("rollback", R1),
         now=240,
         want=Summary(
@@ -625,7 +605,7 @@ CASES = [
     ),
     TestCase(
         "faiss.dev/rollback to a revision that is not in history is refused",
-        given=_promoted_and_scaled_down,
+        given=scenarios.promoted_and_scaled_down,
         change=_annotate("rollback", "0123456789"),
         now=240,
         want=Summary(
@@ -693,7 +673,7 @@ CASES = [
     # --- GitOps reverts and search-time changes -----------------------------------------------
     TestCase(
         "a spec reverted to a retained revision rolls to its artifact with no Job",
-        given=_promoted_and_scaled_down,
+        given=scenarios.promoted_and_scaled_down,
         change=lambda c: setattr(c, "wire", spec()),
         now=240,
         want=Summary(
@@ -805,7 +785,7 @@ def _rolled_back_by_analysis() -> Cluster:
 
 
 def _rolling_back() -> Cluster:
-    cluster = _promoted_and_scaled_down()
+    cluster = scenarios.promoted_and_scaled_down()
     cluster.annotations["faiss.dev/rollback"] = "previous"
     cluster.reconcile(at(240))
     return cluster

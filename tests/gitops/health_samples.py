@@ -124,25 +124,12 @@ def _migration_gate_failed() -> dict[str, Any]:
     return _object(cluster)
 
 
-def _promoted() -> Cluster:
-    cluster = scenarios.canary_analysed()
-    cluster.reconcile(at(120))
-    cluster.ready_all()
-    cluster.reconcile(at(121))
-    cluster.reconcile(at(125), (passing(R2, 1, at(122)),))
-    cluster.reconcile(at(190))
-    cluster.ready_all()
-    cluster.reconcile(at(191))
-    cluster.reconcile(at(230))
-    return cluster
-
-
 def _migrated() -> dict[str, Any]:
-    return _object(_promoted())
+    return _object(scenarios.promoted_and_scaled_down())
 
 
 def _rolling_back() -> Cluster:
-    cluster = _promoted()
+    cluster = scenarios.promoted_and_scaled_down()
     cluster.annotations["faiss.dev/rollback"] = "previous"
     cluster.reconcile(at(240))
     return cluster
