@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from faiss_operator.index import faiss_index
+from faiss_operator.index import artifact, faiss_index
 from faiss_operator.server import artifact_loader, batching, evaluation_sample, metrics as server_metrics, requests
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,18 @@ class SearchService:
         warmup_queries: int = DEFAULT_WARMUP_QUERIES,
         revision: str | None = None,
         search_defaults: Mapping[str, Any] | None = None,
+        verify: artifact_loader.Verifier = artifact.verify_artifact,
+        mmap: bool = False,
+        metrics_dir: Path | None = None,
     ) -> None:
+        """`workers`: search threads, 0 to search on the event loop's thread (batching.MicroBatcher);
+        `verify`, `mmap`: how the artifact is checked and read (artifact_loader.load_artifact);
+        `metrics_dir`: the pod's shared metric files with several processes (metrics.ServerMetrics)."""
         self.artifact_dir = artifact_dir
         self.limits = limits
-        self.metrics = server_metrics.ServerMetrics()
+        self.metrics = server_metrics.ServerMetrics(metrics_dir)
+        self._verify = verify
+        self._mmap = mmap
         self._workers = workers
         self._warmup_queries = warmup_queries
         self._lock = threading.Lock()
@@ -89,7 +97,9 @@ class SearchService:
         """Verify, load and warm up; never raises: a failure leaves the service unready."""
         started = time.monotonic()
         try:
-            loaded = artifact_loader.load_artifact(self.artifact_dir, revision=self._revision_override)
+            loaded = artifact_loader.load_artifact(
+                self.artifact_dir, revision=self._revision_override, verify=self._verify, mmap=self._mmap,
+            )
             self._search_defaults = loaded.index.check_search_params(self._search_defaults, where="--search-params")
             self._config = loaded.index.effective_config(self._search_defaults)
         except Exception as error:  # any failure to load means: never ready, say why
