@@ -120,27 +120,26 @@ def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | No
         exception_handlers={HTTPException: not_found, Exception: unexpected},
     )
 
-    in_flight = m.in_flight
-
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/v1/search" and scope["method"] == "POST":
             started = time.perf_counter()
-            in_flight.inc()
-            queries = 0
+            tally.start()
             try:
-                status, body, queries = await _fast_search(service, scope, receive)
-            except Exception:
-                logger.exception("Failed to answer request: path=/v1/search")
-                status, body = 500, orjson.dumps({"error": "internal error"})
+                queries = 0
+                try:
+                    status, body, queries = await _fast_search(service, scope, receive)
+                except Exception:
+                    logger.exception("Failed to answer request: path=/v1/search")
+                    status, body = 500, orjson.dumps({"error": "internal error"})
+                headers = [(b"content-type", JSON_BYTES), (b"content-length", b"%d" % len(body))]
+                revision = service.revision
+                if revision:  # which revision answered, when a Service spreads probes over several
+                    headers.append((b"x-faiss-revision", revision.encode()))
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                tally.record(status, source_of(scope["headers"]), time.perf_counter() - started, queries)
             finally:
-                in_flight.dec()
-            headers = [(b"content-type", JSON_BYTES), (b"content-length", b"%d" % len(body))]
-            revision = service.revision
-            if revision:  # which revision answered, when a Service spreads probes over several
-                headers.append((b"x-faiss-revision", revision.encode()))
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            tally.record(status, source_of(scope["headers"]), time.perf_counter() - started, queries)
+                tally.stop()
             return
         await router(scope, receive, send)
 

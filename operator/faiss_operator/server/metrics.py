@@ -88,10 +88,11 @@ class ServerMetrics:
 
 
 class SearchTally:
-    """Counts of answered searches, kept in plain integers and added to the Prometheus counters
-    once per turn of the event loop: under load one turn answers a whole batch, and a labelled
-    counter increment costs a lock and a label lookup per call. The latency histogram is still
-    observed per request (through pre-bound children), since its buckets need every value."""
+    """Counts of searches, kept in plain integers and added to the Prometheus metrics once per turn
+    of the event loop: under load one turn answers a whole batch, and a metric update costs a lock
+    and a label lookup per call (and a file write with several processes). The requests in flight
+    are published at the same moments, and before every /metrics answer. The latency histogram is
+    still observed per request (through pre-bound children), since its buckets need every value."""
 
     def __init__(self, metrics: ServerMetrics) -> None:
         self._metrics = metrics
@@ -101,7 +102,19 @@ class SearchTally:
         }
         self._counts: dict[tuple[int, str], int] = {}
         self._queries = 0
+        self._in_flight = 0
+        self._published_in_flight = 0
         self._scheduled = False
+
+    def start(self) -> None:
+        """A search request begins (counted in faiss_requests_in_flight until `stop`)."""
+        self._in_flight += 1
+        self._schedule()
+
+    def stop(self) -> None:
+        """A search request ends, answered or not."""
+        self._in_flight -= 1
+        self._schedule()
 
     def record(self, status: int, source: str, seconds: float, queries: int) -> None:
         """One answered search: its HTTP status, traffic source, seconds taken and query vectors."""
@@ -109,6 +122,9 @@ class SearchTally:
         key = (status, source)
         self._counts[key] = self._counts.get(key, 0) + 1
         self._queries += queries
+        self._schedule()
+
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             try:
@@ -124,3 +140,6 @@ class SearchTally:
         if self._queries:
             self._metrics.queries.inc(self._queries)
             self._queries = 0
+        if self._in_flight != self._published_in_flight:
+            self._metrics.in_flight.set(self._in_flight)
+            self._published_in_flight = self._in_flight

@@ -100,9 +100,8 @@ def parse_search(
             where = "'vector'" if parsed.vector is not None else f"vectors[{number}]"
             raise RequestError(400, f"{where} has dimension {len(row)}; this index has dimension {dimension}")
     queries = np.array(rows, dtype=np.float32)
-    finite = np.isfinite(queries).all(axis=1)
-    if not finite.all():
-        first = int(np.flatnonzero(~finite)[0])
+    if not np.isfinite(queries).all():  # one pass in the usual case; the row only to name it
+        first = int(np.flatnonzero(~np.isfinite(queries).all(axis=1))[0])
         raise RequestError(400, f"vectors[{first}] holds a value outside the float32 range")
     if parsed.k > limits.max_k:
         raise RequestError(400, f"k={parsed.k} is above the limit of {limits.max_k}")
@@ -140,9 +139,8 @@ def parse_binary_search(
     if k > limits.max_k:
         raise RequestError(400, f"k={k} is above the limit of {limits.max_k}")
     queries = np.frombuffer(body, dtype="<f4").reshape(rows, dimension).astype(np.float32)  # a writable native copy
-    finite = np.isfinite(queries).all(axis=1)
-    if not finite.all():
-        first = int(np.flatnonzero(~finite)[0])
+    if not np.isfinite(queries).all():  # one pass in the usual case; the row only to name it
+        first = int(np.flatnonzero(~np.isfinite(queries).all(axis=1))[0])
         raise RequestError(400, f"vectors[{first}] holds NaN or an infinity")
     return SearchRequest(
         queries=queries,
