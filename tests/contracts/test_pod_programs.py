@@ -125,3 +125,33 @@ def test_a_search_parameter_revision_with_nprobe_above_the_automatic_nlist_becom
 
     assert info["revision"] == "c0ffee"
     assert (info["config"]["nlist"], info["config"]["nprobe"]) == (nlist, nlist)
+
+
+def test_serve_runs_one_process_per_cpu_of_the_serving_containers_limit(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path)
+    workers = programs.serving_workers({"limits": {"cpu": "1500m", "memory": "1Gi"}, "requests": {"cpu": "500m"}})
+    argv = programs.serve_args(artifact=str(artifact), port=0, search_params={}, revision="b7e1c0", workers=workers)
+    flags = argv[argv.index("--revision"):]
+    assert flags[flags.index("--workers") + 1] == "2"
+
+    with running_server(artifact, tmp_path / "server.log", *flags) as server:
+        server.wait_for("/readyz", 200)
+        pid = server.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+    assert len(children) == 2
+
+
+def test_the_serving_worker_count_comes_from_the_cpu_limit_else_the_request() -> None:
+    cases = {
+        "limit 2": ({"limits": {"cpu": 2}}, 2),
+        "limit 500m": ({"limits": {"cpu": "500m"}}, 1),
+        "limit 1.5": ({"limits": {"cpu": "1.5"}, "requests": {"cpu": "4"}}, 2),
+        "request only": ({"requests": {"cpu": "3"}}, 3),
+        "memory only": ({"limits": {"memory": "1Gi"}}, None),
+        "nothing": ({}, None),
+        "unreadable": ({"limits": {"cpu": "lots"}}, None),
+    }
+    got = {name: programs.serving_workers(resources) for name, (resources, _) in cases.items()}
+    assert got == {name: expected for name, (_, expected) in cases.items()}
+    assert "--workers" not in programs.serve_args(artifact="/a", port=8080, search_params={}, revision="r")

@@ -142,7 +142,7 @@ def test_a_hung_pod_ends_within_the_deadline_without_blocking_the_event_loop(art
         ticker.cancel()
         return result, elapsed, longest_gap
 
-    with running_server(artifact, tmp_path / "hung.log", "--revision", STABLE) as hung:
+    with running_server(artifact, tmp_path / "hung.log", "--revision", STABLE, "--workers", "1") as hung:  # one process to SIGSTOP
         hung.wait_for("/readyz", 200)
         os.kill(hung.process.pid, signal.SIGSTOP)  # accepts connections (the kernel does), answers nothing
         try:

@@ -96,7 +96,7 @@ def test_a_failing_search_fails_only_its_batch() -> None:
 
 def test_invalid_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="workers"):
-        MicroBatcher(lambda q, k, p: (q, q.astype(np.int64)), workers=0)  # type: ignore[arg-type,return-value]
+        MicroBatcher(lambda q, k, p: (q, q.astype(np.int64)), workers=-1)  # type: ignore[arg-type,return-value]
 
 
 def test_an_idle_batcher_searches_a_single_query_on_the_calling_thread() -> None:
@@ -133,3 +133,55 @@ def test_queries_arriving_together_go_to_the_worker_threads_not_inline() -> None
 
     asyncio.run(scenario())
     assert threads and all(name.startswith("search") for name in threads)
+
+
+def test_on_the_loop_queries_of_one_turn_are_one_batch_per_group_each_caller_gets_its_rows() -> None:
+    recorder = _Recorder()
+    recorder.gate.set()
+    threads: list[str] = []
+    initialized: list[str] = []
+
+    def search(queries: np.ndarray, k: int, params: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        threads.append(threading.current_thread().name)
+        return recorder(queries, k, params)
+
+    async def scenario() -> list[tuple[np.ndarray, np.ndarray]]:
+        batcher = MicroBatcher(search, workers=0, max_batch=64, thread_initializer=lambda: initialized.append("yes"))
+        calls = [batcher.search(_query(v), 2) for v in range(5)]
+        calls += [batcher.search(_query(7, rows=2), 3, (("ef_search", 16),))]
+        calls += [batcher.search(_query(9), 2)]
+        answers = await asyncio.gather(*calls)
+        assert batcher.queued == 0 and batcher.in_flight == 0
+        later = await batcher.search(_query(11), 2)  # a later turn: a batch of its own
+        batcher.close()
+        return [*answers, later]
+
+    answers = asyncio.run(scenario())
+    assert recorder.batches == [(6, 2, None), (2, 3, (("ef_search", 16),)), (1, 2, None)]
+    assert set(threads) == {threading.main_thread().name}
+    assert initialized == ["yes"]  # the loop's thread is set up once, like a search thread
+    positions = [a[1] for a in answers]
+    assert [p.tolist() for p in positions] == [
+        [[2000, 2000]], [[2001, 2001]], [[2002, 2002]], [[2003, 2003]], [[2004, 2004]],
+        [[3007, 3007, 3007], [3007, 3007, 3007]], [[2009, 2009]], [[2011, 2011]],
+    ]
+
+
+def test_on_the_loop_a_batch_over_max_batch_is_split_and_an_error_reaches_only_its_batch() -> None:
+    batches: list[int] = []
+
+    def search(queries: np.ndarray, k: int, params: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        batches.append(len(queries))
+        if k == 5:
+            raise RuntimeError("boom")
+        return np.zeros((len(queries), k), np.float32), np.zeros((len(queries), k), np.int64)
+
+    async def scenario() -> list[object]:
+        batcher = MicroBatcher(search, workers=0, max_batch=3)
+        calls = [batcher.search(_query(v), 2) for v in range(7)] + [batcher.search(_query(1), 5)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    answers = asyncio.run(scenario())
+    assert batches == [3, 3, 1, 1]
+    assert all(isinstance(a, tuple) for a in answers[:7])
+    assert isinstance(answers[7], RuntimeError) and str(answers[7]) == "boom"

@@ -68,8 +68,9 @@ def test_missing_artifact_directory_is_unready(tmp_path: Path) -> None:
 def test_sigterm_finishes_in_flight_requests_then_exits(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path, index_type="Flat", count=100_000)
     log = tmp_path / "log"
+    # One process, so that /metrics is answered by the process whose search thread is busy.
     with running_server(artifact, log, "--max-batch", "4096", "--max-body-bytes", str(64 << 20),
-                        "--warmup-queries", "1") as server:
+                        "--warmup-queries", "1", "--workers", "1") as server:
         server.wait_for("/readyz", 200)
         queries = np.random.default_rng(0).standard_normal((2048, 16)).round(3).tolist()
         body = json.dumps({"vectors": queries, "k": 50}).encode()
@@ -107,7 +108,7 @@ def test_during_the_drain_delay_readiness_fails_but_searches_are_still_answered(
         assert server.process.wait(timeout=DEADLINE_S) == 0
 
 
-@pytest.mark.parametrize("flags", [["--drain-delay", "-1"], ["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "0"], ["--max-batch", "-1"], ["--workers", "0"]])
+@pytest.mark.parametrize("flags", [["--drain-delay", "-1"], ["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "-1"], ["--max-batch", "-1"], ["--workers", "0"]])
 def test_bad_serve_flags_exit_2_before_listening(tmp_path: Path, flags: list[str]) -> None:
     from faiss_operator import cli
 

@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from faiss_operator.index import FAISSIndex
+from faiss_operator.server import processes
 from tests.server.conftest import DEADLINE_S, make_artifact, running_server
 
 
@@ -86,3 +89,66 @@ def test_port_in_use_fails_the_pod_with_the_reason(tmp_path: Path) -> None:
         )
     assert result.returncode == 1
     assert "Address already in use" in result.stderr and "Serving process failed to start" in result.stderr
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
+def test_workers_verify_once_map_the_index_and_report_metrics_summed_over_processes(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path)
+    log = tmp_path / "log"
+    with running_server(artifact, log, "--workers", "2") as server:
+        server.wait_for("/readyz", 200)
+        workers = children(server.process.pid)
+        assert len(workers) == 2
+        for pid in workers:  # each process maps the one index file instead of holding a copy
+            assert str(artifact / "index.faiss") in Path(f"/proc/{pid}/maps").read_text()
+        queries = np.load(artifact / "queries.npy")[:40]
+        for q in queries:  # a new connection each: the kernel spreads them over both processes
+            assert server.search({"vector": q.tolist(), "k": 5}).status == 200
+        assert server.search({"vector": [0.0] * 3}).status == 400
+        for _ in range(6):  # whichever process answers /metrics counts both processes' requests
+            samples = _samples(server.request("GET", "/metrics").body.decode())
+            client = (("code", "200"), ("endpoint", "search"), ("source", "client"))
+            assert samples[("faiss_requests_total", client)] == 40
+            assert samples[("faiss_requests_total", (("code", "400"), ("endpoint", "search"), ("source", "client")))] == 1
+            assert samples[("faiss_queries_total", ())] == 40
+            assert samples[("faiss_request_duration_seconds_count", (("endpoint", "search"), ("source", "client")))] == 41
+            assert samples[("faiss_ready", ())] == 1
+            assert samples[("faiss_index_vectors", ())] == 2000
+            assert samples[("faiss_requests_in_flight", ())] == 0
+    assert log.read_text().count("Verified artifact checksums for every serving process") == 1
+
+
+def test_a_corrupt_artifact_keeps_every_worker_unready_with_the_verdict(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path)
+    index_file = artifact / "index.faiss"
+    data = bytearray(index_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    index_file.write_bytes(bytes(data))
+    with running_server(artifact, tmp_path / "log", "--workers", "2") as server:
+        server.wait_for_phase("Failed")
+        for _ in range(6):
+            answer = server.request("GET", "/readyz")
+            assert answer.status == 503
+            assert answer.json()["phase"] == "Failed"
+            assert "file index.faiss is corrupt (sha256 does not match the manifest)" in answer.json()["reason"]
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("50000 100000\n", 1), ("150000 100000\n", 2), ("100000 100000\n", 1), ("max 100000\n", None), (None, None),
+     ("garbage\n", None)],
+)
+def test_workers_default_to_the_cgroup_cpu_quota_else_the_affinity(
+    tmp_path: Path, cpu_max: str | None, expected: int | None,
+) -> None:
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+    assert processes.available_cpus(path) == (min(expected, affinity) if expected else affinity)

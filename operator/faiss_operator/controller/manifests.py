@@ -219,7 +219,8 @@ def deployment(
     artifact_path = storage.parse_pvc(artifact)
     volumes, mounts = _claim_volumes({artifact_path.claim: True})
     argv = programs.serve_args(
-        artifact=artifact_path.container_path, port=spec.serving.port, search_params=search_params, revision=revision
+        artifact=artifact_path.container_path, port=spec.serving.port, search_params=search_params, revision=revision,
+        workers=programs.serving_workers(_resources(spec.serving.resources)),
     )
     pod_labels = labels(resource.name, component=COMPONENT_SERVING, revision=revision)
     probe_port = programs.PORT_NAME

@@ -8,6 +8,7 @@ passes is spelled here, so aligning with those programs means reading this one f
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,15 +70,34 @@ def build_args(
     return args
 
 
-def serve_args(*, artifact: str, port: int, search_params: Mapping[str, Any], revision: str) -> list[str]:
-    """`faiss-operator serve ...`: load and verify the artifact, then answer on `port`."""
+def serve_args(
+    *, artifact: str, port: int, search_params: Mapping[str, Any], revision: str, workers: int | None = None,
+) -> list[str]:
+    """`faiss-operator serve ...`: load and verify the artifact, then answer on `port` with
+    `workers` processes (None: serve's own default, the CPUs its cgroup allows)."""
     args = [
         PROGRAM, "serve", "--artifact", artifact, "--port", str(port), "--revision", revision,
         "--drain-delay", str(DRAIN_DELAY_SECONDS), "--drain-seconds", str(DRAIN_SECONDS),
     ]  # fmt: skip
+    if workers is not None:
+        args += ["--workers", str(workers)]
     if search_params:
         args += ["--search-params", json.dumps(dict(search_params), sort_keys=True, separators=(",", ":"))]
     return args
+
+
+def serving_workers(resources: Mapping[str, Mapping[str, Any]] | None) -> int | None:
+    """One serving process per CPU of the container: its CPU limit, else its CPU request, rounded
+    up (500m -> 1, 2 -> 2, "1.5" -> 2); None when neither is set or readable."""
+    for kind in ("limits", "requests"):
+        cpu = ((resources or {}).get(kind) or {}).get("cpu")
+        try:
+            cores = int(str(cpu)[:-1]) / 1000 if str(cpu).endswith("m") else float(str(cpu))
+        except ValueError:
+            continue
+        if cores > 0:
+            return max(1, math.ceil(cores))
+    return None
 
 
 def remove_args(path: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import threading
@@ -23,6 +24,8 @@ import numpy as np
 
 from faiss_operator.index import artifact, evaluation, factory, latency, normalization, records, search_params, settings
 from faiss_operator.index import config as index_config
+
+logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
@@ -428,14 +431,22 @@ class FAISSIndex:
         return cls.load_with_manifest(path)[0]
 
     @classmethod
-    def load_with_manifest(cls, path: str | os.PathLike[str]) -> tuple[FAISSIndex, dict[str, Any]]:
-        """The index and its verified manifest, hashing every file once (gigabytes at 1M vectors)."""
-        manifest = artifact.verify_artifact(path)
+    def load_with_manifest(
+        cls, path: str | os.PathLike[str], *, verified_manifest: dict[str, Any] | None = None, mmap: bool = False,
+    ) -> tuple[FAISSIndex, dict[str, Any]]:
+        """The index and its verified manifest, hashing every file once (gigabytes at 1M vectors).
+
+        `verified_manifest`: the manifest a caller has already verified (serve --workers verifies
+        once for all its processes); the files are then not hashed again. `mmap`: map index.faiss
+        read-only (faiss.IO_FLAG_MMAP_IFC) so that processes reading the same file share its pages;
+        an index FAISS cannot map is read into memory instead.
+        """
+        manifest = verified_manifest if verified_manifest is not None else artifact.verify_artifact(path)
         dimension = manifest.get("dimension")
         if not isinstance(dimension, int):
             raise artifact.ArtifactError(f"artifact {path}: manifest has no valid dimension")
         loaded = cls(dimension, "Flat", env={})
-        loaded._read_artifact(Path(path), manifest)
+        loaded._read_artifact(Path(path), manifest, mmap=mmap)
         return loaded, manifest
 
     def load_index(self, path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -449,7 +460,7 @@ class FAISSIndex:
         self._read_artifact(Path(path), manifest)
         return manifest
 
-    def _read_artifact(self, root: Path, manifest: dict[str, Any]) -> None:
+    def _read_artifact(self, root: Path, manifest: dict[str, Any], *, mmap: bool = False) -> None:
         for name in ARTIFACT_FILES:
             if name not in manifest["files"]:
                 raise artifact.ArtifactError(f"artifact {root}: the manifest lists no {name}")
@@ -460,7 +471,7 @@ class FAISSIndex:
         except (KeyError, index_config.ConfigError) as error:
             raise artifact.ArtifactError(f"artifact {root}: manifest describes no valid index: {error}") from None
         try:
-            index = faiss.read_index(str(root / INDEX_FILE))
+            index = _read_faiss_index(root / INDEX_FILE, mmap=mmap)
         except RuntimeError as error:
             raise artifact.ArtifactError(f"artifact {root}: {INDEX_FILE} is not a FAISS index: {error}") from None
         if int(index.metric_type) != factory.faiss_metric(metric):
@@ -538,6 +549,15 @@ def _prepare_directory(root: Path) -> None:
             else:
                 child.unlink()
     root.mkdir(parents=True, exist_ok=True)
+
+
+def _read_faiss_index(path: Path, *, mmap: bool) -> Any:
+    if mmap:
+        try:
+            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+        except RuntimeError as error:
+            logger.warning("Cannot map the index, reading it into memory: path=%s error=%s", path, error)
+    return faiss.read_index(str(path))
 
 
 def _read_ids(root: Path) -> list[records.ExternalId]:

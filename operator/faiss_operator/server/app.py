@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faiss_operator.index import InputError
 from faiss_operator.server import evaluation_sample, requests as search_requests
-from faiss_operator.server.metrics import source_of
+from faiss_operator.server.metrics import SearchTally, source_of
 from faiss_operator.server.service import NotReadyError, Phase, SearchService
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ def _error(status: int, message: str) -> Response:
 def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | None = None) -> ASGIApp:
     """The routes; `waiting_for_peers` (with --workers) counts the pod's other processes not yet ready."""
     m = service.metrics
+    tally = SearchTally(m)
 
     def record(endpoint: str, status: int, started: float, source: str) -> None:
         m.request_seconds.labels(endpoint=endpoint, source=source).observe(time.perf_counter() - started)
@@ -93,6 +94,7 @@ def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | No
         return response
 
     async def metrics(request: Request) -> Response:
+        tally.flush()
         return Response(service.metrics.exposition(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
 
     async def search(request: Request) -> Response:
@@ -121,31 +123,34 @@ def create_app(service: SearchService, waiting_for_peers: Callable[[], int] | No
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/v1/search" and scope["method"] == "POST":
             started = time.perf_counter()
-            m.in_flight.inc()
+            tally.start()
             try:
-                status, body = await _fast_search(service, scope, receive)
-            except Exception:
-                logger.exception("Failed to answer request: path=/v1/search")
-                status, body = 500, orjson.dumps({"error": "internal error"})
+                queries = 0
+                try:
+                    status, body, queries = await _fast_search(service, scope, receive)
+                except Exception:
+                    logger.exception("Failed to answer request: path=/v1/search")
+                    status, body = 500, orjson.dumps({"error": "internal error"})
+                headers = [(b"content-type", JSON_BYTES), (b"content-length", b"%d" % len(body))]
+                revision = service.revision
+                if revision:  # which revision answered, when a Service spreads probes over several
+                    headers.append((b"x-faiss-revision", revision.encode()))
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                tally.record(status, source_of(scope["headers"]), time.perf_counter() - started, queries)
             finally:
-                m.in_flight.dec()
-            headers = _json_headers(len(body))
-            if service.revision:  # which revision answered, when a Service spreads probes over several
-                headers.append((b"x-faiss-revision", service.revision.encode()))
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            record("search", status, started, source_of(scope["headers"]))
+                tally.stop()
             return
         await router(scope, receive, send)
 
     return app
 
 
-def _json_headers(length: int) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", JSON.encode()), (b"content-length", str(length).encode())]
+JSON_BYTES = JSON.encode()
 
 
-async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -> tuple[int, bytes, int]:
+    """(status, body, query vectors searched) for one POST /v1/search."""
     limit = service.limits.max_body_bytes
     binary = False
     try:
@@ -165,7 +170,7 @@ async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return 400, orjson.dumps({"error": "client disconnected"})
+                return 400, orjson.dumps({"error": "client disconnected"}), 0
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -174,10 +179,10 @@ async def _fast_search(service: SearchService, scope: Scope, receive: Receive) -
             more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         parsed = service.parse_binary(body, scope["query_string"]) if binary else service.parse(body)
-        return 200, orjson.dumps(await service.search(parsed))
+        return 200, await service.search_encoded(parsed), len(parsed.queries)
     except search_requests.RequestError as error:
-        return error.status, orjson.dumps({"error": error.message})
+        return error.status, orjson.dumps({"error": error.message}), 0
     except InputError as error:  # what only the loaded index can tell (vectors, k, params it refuses)
-        return 400, orjson.dumps({"error": str(error)})
+        return 400, orjson.dumps({"error": str(error)}), 0
     except NotReadyError as error:
-        return 503, orjson.dumps({"error": f"not ready: {error}"})
+        return 503, orjson.dumps({"error": f"not ready: {error}"}), 0

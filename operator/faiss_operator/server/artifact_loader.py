@@ -2,13 +2,17 @@
 
 Verification reads every file of the artifact (the index, ids, metadata, the query sample) and
 compares it with the manifest, so a truncated copy or a flipped byte on the volume keeps the pod
-unready with the file named in the log, instead of serving wrong answers.
+unready with the file named in the log, instead of serving wrong answers. With several serving
+processes (serve --workers) one of them verifies and the others use its verdict
+(processes.VerifyOnce), and each maps the index file (FAISS's IO_FLAG_MMAP_IFC) so that they
+share its pages instead of holding a copy each.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +32,19 @@ class LoadedArtifact:
     warmup_queries: npt.NDArray[np.float32] | None
 
 
-def load_artifact(directory: Path, *, revision: str | None = None) -> LoadedArtifact:
-    """Raises artifact.ArtifactError (checksum, missing or extra file) or OSError."""
-    index, manifest = FAISSIndex.load_with_manifest(directory)
+Verifier = Callable[[Path], dict[str, Any]]
+"""directory -> its manifest once every file checks out; raises artifact.ArtifactError or OSError."""
+
+
+def load_artifact(
+    directory: Path, *, revision: str | None = None, verify: Verifier = artifact.verify_artifact, mmap: bool = False,
+) -> LoadedArtifact:
+    """Raises artifact.ArtifactError (checksum, missing or extra file) or OSError.
+
+    `verify` checks every file against the manifest (default: artifact.verify_artifact, which
+    hashes them); `mmap` maps index.faiss instead of reading it (FAISSIndex.load_with_manifest).
+    """
+    index, manifest = FAISSIndex.load_with_manifest(directory, verified_manifest=verify(directory), mmap=mmap)
     report: dict[str, Any] = {}
     if (directory / artifact.REPORT_FILE).is_file():
         report = _read_report(directory)

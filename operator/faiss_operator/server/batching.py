@@ -12,6 +12,12 @@ a worker thread and back costs two thread wake-ups, which on a busy 2-core machi
 CPU as the search itself, and an idle server has nothing else to do meanwhile. FAISS releases
 the GIL while it searches, so the threads run on separate cores; each thread searches with one
 OpenMP thread, so the parallelism is exactly the number of workers and nothing oversubscribes.
+
+With `workers=0` nothing leaves the event loop's thread: every query that arrives in one turn of
+the loop is queued, and once that turn's requests have all been read, one callback searches each
+group as one batch right there. That is the mode of `serve --workers N` (one process per core):
+the process has one core to use, and handing a query to another thread and back costs that core
+more than the search it saves from blocking (README "Benchmarks: serving").
 """
 
 from __future__ import annotations
@@ -52,8 +58,8 @@ class MicroBatcher:
         thread_initializer: Callable[[], None] | None = None,
         inline_when_idle: bool = True,
     ) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1 (got {workers})")
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0 (got {workers})")
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1 (got {max_batch})")
         self._search = search
@@ -61,7 +67,8 @@ class MicroBatcher:
         self._max_batch = max_batch
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="search", initializer=thread_initializer
-        )
+        ) if workers else None
+        self._flush_scheduled = False
         self._queues: collections.OrderedDict[tuple[int, Hashable], collections.deque[_Pending]] = (
             collections.OrderedDict()
         )
@@ -82,6 +89,8 @@ class MicroBatcher:
 
     async def search(self, vectors: Float32Array, k: int, params: Hashable = None) -> tuple[Float32Array, Int64Array]:
         """Search `vectors` (n, d); returns this request's own rows of the batch's results."""
+        if self._executor is None:
+            return await self._search_on_loop(vectors, k, params)
         if self._inline_when_idle and len(vectors) == 1 and self._in_flight == 0 and not self._queues:
             # Requests read in the same loop iteration run one after another; yield once so that
             # they all announce themselves, and search inline only when this one is alone.
@@ -102,6 +111,66 @@ class MicroBatcher:
         self._dispatch(loop)
         return await future
 
+    async def _search_on_loop(
+        self, vectors: Float32Array, k: int, params: Hashable
+    ) -> tuple[Float32Array, Int64Array]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Float32Array, Int64Array]] = loop.create_future()
+        key = (k, params)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = collections.deque()
+        queue.append(_Pending(vectors, future))
+        self._queued_rows += len(vectors)
+        if not self._flush_scheduled:
+            # call_soon runs after the callbacks already due in this turn: every request read
+            # alongside this one has queued its query by then.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush_on_loop)
+        return await future
+
+    def _flush_on_loop(self) -> None:
+        self._flush_scheduled = False
+        while self._queues:
+            key, queue = next(iter(self._queues.items()))
+            batch = self._take(queue)
+            if not queue:
+                del self._queues[key]
+            if not batch:
+                continue
+            stacked = batch[0].vectors if len(batch) == 1 else np.concatenate([p.vectors for p in batch])
+            try:
+                result = self._search_inline(stacked, key[0], key[1])
+            except Exception as error:  # handed to each request, which answers it as its own
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(error)
+                continue
+            self._deliver(batch, result)
+
+    def _take(self, queue: collections.deque[_Pending]) -> list[_Pending]:
+        """Up to max_batch rows from the head of `queue` (always at least one request), skipping cancelled ones."""
+        batch: list[_Pending] = []
+        rows = 0
+        while queue and (not batch or rows + len(queue[0].vectors) <= self._max_batch):
+            item = queue.popleft()
+            self._queued_rows -= len(item.vectors)
+            if item.future.cancelled():
+                continue
+            batch.append(item)
+            rows += len(item.vectors)
+        return batch
+
+    @staticmethod
+    def _deliver(batch: list[_Pending], result: tuple[Float32Array, Int64Array]) -> None:
+        distances, positions = result
+        start = 0
+        for item in batch:
+            end = start + len(item.vectors)
+            if not item.future.done():
+                item.future.set_result((distances[start:end], positions[start:end]))
+            start = end
+
     def _search_inline(self, vectors: Float32Array, k: int, params: Hashable) -> tuple[Float32Array, Int64Array]:
         if not self._inline_ready:
             assert self._thread_initializer is not None
@@ -116,24 +185,16 @@ class MicroBatcher:
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._in_flight < self._workers and self._queues:
             key, queue = next(iter(self._queues.items()))
-            batch: list[_Pending] = []
-            rows = 0
-            while queue and (not batch or rows + len(queue[0].vectors) <= self._max_batch):
-                item = queue.popleft()
-                if item.future.cancelled():
-                    self._queued_rows -= len(item.vectors)
-                    continue
-                batch.append(item)
-                rows += len(item.vectors)
+            batch = self._take(queue)
             if not queue:
                 del self._queues[key]
             else:
                 self._queues.move_to_end(key)  # other (k, params) groups get the next turn
             if not batch:
                 continue
-            self._queued_rows -= rows
             self._in_flight += 1
             stacked = batch[0].vectors if len(batch) == 1 else np.concatenate([p.vectors for p in batch])
+            assert self._executor is not None
             work = loop.run_in_executor(self._executor, self._search, stacked, key[0], key[1])
             work.add_done_callback(functools.partial(self._finish, loop, batch))
 
@@ -150,15 +211,10 @@ class MicroBatcher:
                 if not item.future.done():
                     item.future.set_exception(error)
         else:
-            distances, positions = done.result()
-            start = 0
-            for item in batch:
-                end = start + len(item.vectors)
-                if not item.future.done():
-                    item.future.set_result((distances[start:end], positions[start:end]))
-                start = end
+            self._deliver(batch, done.result())
         self._dispatch(loop)
 
     def close(self) -> None:
         """Waits for running batches; call once no new searches can arrive."""
-        self._executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import uvicorn
 
-from faiss_operator.index import faiss_index
+from faiss_operator.index import artifact, faiss_index
 from faiss_operator.server import app as server_app, processes, requests, service as server_service
 
 logger = logging.getLogger("faiss_operator.server")
@@ -34,10 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "search-parameter-only revision serves an artifact built for another")
     parser.add_argument("--search-params", type=_search_params, default={},
                         help='default search-time parameters as JSON, e.g. \'{"ef_search": 128}\'')
-    parser.add_argument("--workers", type=int, default=1,
-                        help="serving processes sharing the port (SO_REUSEPORT), each with its own copy of the index")
-    parser.add_argument("--search-threads", type=int, default=_cores(),
-                        help="threads searching in parallel (default: the cores this process may use)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="serving processes sharing the port (SO_REUSEPORT) and one mapped copy of the index "
+                             "(default: the CPUs the pod may use, from its cgroup CPU limit, else its CPU affinity)")
+    parser.add_argument("--search-threads", type=int, default=None,
+                        help="threads searching in parallel in each process; 0 searches on the event loop's thread, "
+                             "a batch per loop turn (default: 0 with several workers, else the cores this process "
+                             "may use)")
     parser.add_argument("--max-k", type=int, default=requests.Limits.max_k)
     parser.add_argument("--max-batch", type=int, default=requests.Limits.max_batch,
                         help="most query vectors in one request")
@@ -59,13 +62,6 @@ def _search_params(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
     return value
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 class _DrainingServer(uvicorn.Server):
@@ -107,30 +103,50 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for name, value in (("--workers", args.workers), ("--search-threads", args.search_threads), ("--max-k", args.max_k),
+    if args.workers is None:
+        args.workers = processes.available_cpus()
+    if args.search_threads is None:
+        args.search_threads = 0 if args.workers > 1 else processes.available_cpus()
+    for name, value in (("--workers", args.workers), ("--max-k", args.max_k),
                         ("--max-batch", args.max_batch), ("--max-body-bytes", args.max_body_bytes)):
         if value < 1:
             logger.error("Refused argument: %s must be >= 1 (got %d)", name, value)
             return 2
+    if args.search_threads < 0:
+        logger.error("Refused argument: --search-threads must be >= 0 (got %d)", args.search_threads)
+        return 2
     if args.drain_delay < 0:
         logger.error("Refused argument: --drain-delay must be >= 0 (got %s)", args.drain_delay)
         return 2
     if args.max_k > faiss_index.MAX_K:
         logger.error("Refused argument: --max-k must be <= %d (got %d)", faiss_index.MAX_K, args.max_k)
         return 2
+    logger.info("Serving: workers=%d search_threads=%d", args.workers, args.search_threads)
     if args.workers == 1:
-        return _serve(args, None, None)
+        return _serve(args, None, None, None)
     gate = processes.ReadyGate(args.workers)
-    return processes.supervise(
-        args.workers, lambda number: _serve(args, processes.reuseport_socket(args.host, args.port), gate)
-    )
+    verification = processes.VerifyOnce()
+    with processes.metrics_directory() as metrics_dir:
+        return processes.supervise(
+            args.workers,
+            lambda number: _serve(
+                args, processes.reuseport_socket(args.host, args.port), gate, (verification, metrics_dir)
+            ),
+            metrics_dir,
+        )
 
 
-def _serve(args: argparse.Namespace, sock: socket.socket | None, gate: processes.ReadyGate | None) -> int:
+def _serve(
+    args: argparse.Namespace, sock: socket.socket | None, gate: processes.ReadyGate | None,
+    shared: tuple[processes.VerifyOnce, Path] | None,
+) -> int:
     limits = requests.Limits(max_k=args.max_k, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
     service = server_service.SearchService(
         args.artifact, limits=limits, workers=args.search_threads, warmup_queries=args.warmup_queries,
         revision=args.revision, search_defaults=args.search_params,
+        verify=shared[0].verify if shared else artifact.verify_artifact,
+        mmap=shared is not None,
+        metrics_dir=shared[1] if shared else None,
     )
     config = uvicorn.Config(
         server_app.create_app(service, gate.waiting_for if gate else None),

@@ -2,10 +2,13 @@
 
 One Python process answers HTTP on one event-loop thread, and that thread, not FAISS, limits a
 serving pod's throughput (README "Benchmarks: serving"). With --workers N the main process forks
-N serving processes before anything is loaded; each binds the port with SO_REUSEPORT (the kernel
-spreads connections over them) and loads its own copy of the index, so memory is N times the
-index. The pod reports ready only when every process is: each /readyz consults a counter shared
-by all of them. SIGTERM to the main process is passed on to every serving process, each drains
+N serving processes before anything is loaded, so each answers /healthz at once; each binds the
+port with SO_REUSEPORT (the kernel spreads connections over them). The first process to get there
+verifies the artifact's checksums and the others use its verdict (VerifyOnce); each then maps the
+index file read-only (IO_FLAG_MMAP_IFC), so the N processes share one copy of the index in the
+page cache. The pod reports ready only when every process is: each /readyz consults a counter
+shared by all of them. Metrics are written by every process to a per-pod directory and /metrics
+adds them up (prometheus-client's multiprocess mode, `metrics_directory`). SIGTERM to the main process is passed on to every serving process, each drains
 as a single process does, and the main process exits 0 once all have exited 0. A serving process
 that dies on its own takes the others down (exit 1), so that the kubelet restarts the pod rather
 than leaving it serving at reduced capacity.
@@ -15,14 +18,95 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
+from typing import Any
+
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+from faiss_operator.index import artifact
 
 logger = logging.getLogger(__name__)
+
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+MESSAGE_BYTES = 4096
+
+
+def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this pod may use: its cgroup v2 quota (`cpu.max`, "QUOTA PERIOD", i.e. the
+    container's CPU limit) rounded up, else the CPUs the process may run on
+    (os.sched_getaffinity), at least 1. The default of `serve --workers`."""
+    cpus = _affinity()
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def _affinity() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class VerifyOnce:
+    """The artifact's checksums verified by one of the pod's processes, its verdict shared.
+
+    Created before the fork; the first process to call `verify` hashes the files, the others
+    wait for it and get the manifest (read again, not re-hashed) or the same error."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self._lock = context.Lock()
+        self._state = context.Value("i", 0, lock=False)  # 0 not yet, 1 verified, 2 refused
+        self._message = context.Array("c", MESSAGE_BYTES, lock=False)
+
+    def verify(self, directory: Path) -> dict[str, Any]:
+        """Raises artifact.ArtifactError (this process's or the verifying process's) or OSError."""
+        with self._lock:
+            if self._state.value == 1:
+                return artifact.read_manifest(directory)
+            if self._state.value == 2:
+                raise artifact.ArtifactError(self._message.value.decode(errors="replace"))
+            try:
+                manifest = artifact.verify_artifact(directory)
+            except Exception as error:
+                self._message.value = str(error).encode()[: MESSAGE_BYTES - 1]
+                self._state.value = 2
+                raise
+            self._state.value = 1
+            logger.info("Verified artifact checksums for every serving process: artifact=%s pid=%d", directory, os.getpid())
+            return manifest
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """A fresh directory for the processes' metric files, removed afterwards; sets
+    PROMETHEUS_MULTIPROC_DIR so that metrics created after the fork write there."""
+    directory = Path(tempfile.mkdtemp(prefix="faiss-metrics-"))
+    previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    try:
+        yield directory
+    finally:
+        if previous is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -50,8 +134,10 @@ class ReadyGate:
         return max(0, self.processes - int(self._count.value))
 
 
-def supervise(processes: int, serve_one: Callable[[int], int]) -> int:
-    """Fork `processes` children running serve_one(number); return the exit code for the pod."""
+def supervise(processes: int, serve_one: Callable[[int], int], metrics_dir: Path | None = None) -> int:
+    """Fork `processes` children running serve_one(number); return the exit code for the pod.
+
+    A child that exits has its live gauges (in flight, ready) dropped from `metrics_dir`."""
     children: dict[int, int] = {}
     for number in range(processes):
         pid = os.fork()
@@ -86,6 +172,8 @@ def supervise(processes: int, serve_one: Callable[[int], int]) -> int:
         except ChildProcessError:
             break
         number = children.pop(pid, -1)
+        if metrics_dir is not None:
+            prometheus_multiprocess.mark_process_dead(pid, str(metrics_dir))  # type: ignore[no-untyped-call]
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             logger.error("Serving process failed: number=%d pid=%d exit=%d", number, pid, code)

@@ -17,6 +17,7 @@ batch size, k, parameters).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -99,9 +100,8 @@ def parse_search(
             where = "'vector'" if parsed.vector is not None else f"vectors[{number}]"
             raise RequestError(400, f"{where} has dimension {len(row)}; this index has dimension {dimension}")
     queries = np.array(rows, dtype=np.float32)
-    finite = np.isfinite(queries).all(axis=1)
-    if not finite.all():
-        first = int(np.flatnonzero(~finite)[0])
+    if not np.isfinite(queries).all():  # one pass in the usual case; the row only to name it
+        first = int(np.flatnonzero(~np.isfinite(queries).all(axis=1))[0])
         raise RequestError(400, f"vectors[{first}] holds a value outside the float32 range")
     if parsed.k > limits.max_k:
         raise RequestError(400, f"k={parsed.k} is above the limit of {limits.max_k}")
@@ -134,13 +134,13 @@ def parse_binary_search(
     rows = len(body) // row_bytes
     if rows > limits.max_batch:
         raise RequestError(413, f"{rows} vectors in one request is more than the limit of {limits.max_batch}")
-    k, include_metadata, params = _query_options(query_string)
+    k, include_metadata, options = _query_options(query_string)
+    params = dict(options)
     if k > limits.max_k:
         raise RequestError(400, f"k={k} is above the limit of {limits.max_k}")
     queries = np.frombuffer(body, dtype="<f4").reshape(rows, dimension).astype(np.float32)  # a writable native copy
-    finite = np.isfinite(queries).all(axis=1)
-    if not finite.all():
-        first = int(np.flatnonzero(~finite)[0])
+    if not np.isfinite(queries).all():  # one pass in the usual case; the row only to name it
+        first = int(np.flatnonzero(~np.isfinite(queries).all(axis=1))[0])
         raise RequestError(400, f"vectors[{first}] holds NaN or an infinity")
     return SearchRequest(
         queries=queries,
@@ -151,7 +151,8 @@ def parse_binary_search(
     )
 
 
-def _query_options(query_string: bytes) -> tuple[int, bool, dict[str, Any]]:
+@functools.lru_cache(maxsize=256)  # clients repeat the same few query strings; a refused one is not cached
+def _query_options(query_string: bytes) -> tuple[int, bool, tuple[tuple[str, int], ...]]:
     try:
         pairs = parse_qsl(query_string.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query_string))
     except (UnicodeDecodeError, ValueError):
@@ -176,7 +177,7 @@ def _query_options(query_string: bytes) -> tuple[int, bool, dict[str, Any]]:
             k = number
         else:
             params[key] = number
-    return k, include_metadata, params
+    return k, include_metadata, tuple(params.items())
 
 
 def _integer(key: str, value: str) -> int:

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
-from faiss_operator.index import faiss_index
+from faiss_operator.index import artifact, faiss_index
 from faiss_operator.server import artifact_loader, batching, evaluation_sample, metrics as server_metrics, requests
 
 logger = logging.getLogger(__name__)
@@ -49,10 +50,18 @@ class SearchService:
         warmup_queries: int = DEFAULT_WARMUP_QUERIES,
         revision: str | None = None,
         search_defaults: Mapping[str, Any] | None = None,
+        verify: artifact_loader.Verifier = artifact.verify_artifact,
+        mmap: bool = False,
+        metrics_dir: Path | None = None,
     ) -> None:
+        """`workers`: search threads, 0 to search on the event loop's thread (batching.MicroBatcher);
+        `verify`, `mmap`: how the artifact is checked and read (artifact_loader.load_artifact);
+        `metrics_dir`: the pod's shared metric files with several processes (metrics.ServerMetrics)."""
         self.artifact_dir = artifact_dir
         self.limits = limits
-        self.metrics = server_metrics.ServerMetrics()
+        self.metrics = server_metrics.ServerMetrics(metrics_dir)
+        self._verify = verify
+        self._mmap = mmap
         self._workers = workers
         self._warmup_queries = warmup_queries
         self._lock = threading.Lock()
@@ -65,6 +74,7 @@ class SearchService:
         self._search_defaults = dict(search_defaults or {})
         self._sample: evaluation_sample.EvaluationSample | evaluation_sample.SampleUnavailableError | None = None
         self._sample_lock = threading.Lock()
+        self._ids: npt.NDArray[Any] | None = None  # position -> external id: int64 when every id is an integer
 
     @property
     def phase(self) -> Phase:
@@ -87,7 +97,9 @@ class SearchService:
         """Verify, load and warm up; never raises: a failure leaves the service unready."""
         started = time.monotonic()
         try:
-            loaded = artifact_loader.load_artifact(self.artifact_dir, revision=self._revision_override)
+            loaded = artifact_loader.load_artifact(
+                self.artifact_dir, revision=self._revision_override, verify=self._verify, mmap=self._mmap,
+            )
             self._search_defaults = loaded.index.check_search_params(self._search_defaults, where="--search-params")
             self._config = loaded.index.effective_config(self._search_defaults)
         except Exception as error:  # any failure to load means: never ready, say why
@@ -95,6 +107,7 @@ class SearchService:
             logger.error("Failed to load artifact, staying unready: artifact=%s error=%s", self.artifact_dir, error)
             return
         index = loaded.index
+        self._ids = _ids_array(index.id_map.ids())
         self._artifact = loaded
         logger.info("Loaded artifact: artifact=%s revision=%s vectors=%d seconds=%.1f",
                     self.artifact_dir, loaded.revision, index.ntotal, time.monotonic() - started)
@@ -195,13 +208,25 @@ class SearchService:
             body, query_string, dimension=index.dimension, index_type=index.index_type, limits=self.limits,
         )
 
-    async def search(self, request: requests.SearchRequest) -> dict[str, Any]:
+    async def search_encoded(self, request: requests.SearchRequest) -> bytes:
+        """The JSON answer to `request`, encoded once: {"ids", "distances"[, "metadata"]} for the
+        single-vector form, {"results": [...]} otherwise. Without metadata, ids and distances go
+        from FAISS's arrays to JSON through numpy indexing and orjson's numpy support, with no
+        Python object per hit. Raises NotReadyError, InputError (what the index refuses)."""
         loaded = self._require_ready()
         assert self._batcher is not None
         distances, positions = await self._batcher.search(request.queries, request.k, request.params or None)
-        self.metrics.queries.inc(len(request.queries))
-        results = [self._result(loaded, d, p, request.include_metadata) for d, p in zip(distances, positions)]
-        return results[0] if request.single else {"results": results}
+        ids = self._ids
+        if request.include_metadata or ids is None:
+            results = [self._result(loaded, d, p, request.include_metadata) for d, p in zip(distances, positions)]
+            return orjson.dumps(results[0] if request.single else {"results": results})
+        if ids.dtype == object:
+            rows = [_hits_tolist(ids, d, p) for d, p in zip(distances, positions)]
+        elif (positions >= 0).all():  # the usual case: k hits in every row
+            rows = [{"ids": i, "distances": d} for i, d in zip(ids[positions], distances)]
+        else:  # FAISS pads with -1 when fewer than k vectors are found
+            rows = [{"ids": ids[p[p >= 0]], "distances": d[p >= 0]} for d, p in zip(distances, positions)]
+        return orjson.dumps(rows[0] if request.single else {"results": rows}, option=orjson.OPT_SERIALIZE_NUMPY)
 
     def _result(
         self, loaded: artifact_loader.LoadedArtifact, distances: npt.NDArray[np.float32],
@@ -225,6 +250,23 @@ class SearchService:
         if self._phase not in (Phase.READY, Phase.DRAINING):
             raise NotReadyError(f"{self._phase.value}: {self._reason}")
         return self._require_loaded()
+
+
+def _ids_array(ids: list[Any]) -> npt.NDArray[Any]:
+    """External ids by position: int64 when all are integers in range, else an object array."""
+    if all(type(i) is int for i in ids):
+        try:
+            return np.array(ids, dtype=np.int64)
+        except OverflowError:
+            pass
+    array = np.empty(len(ids), dtype=object)
+    array[:] = ids
+    return array
+
+
+def _hits_tolist(ids: npt.NDArray[Any], distances: npt.NDArray[np.float32], positions: npt.NDArray[np.int64]) -> dict[str, Any]:
+    found = positions >= 0
+    return {"ids": ids[positions[found]].tolist(), "distances": distances[found]}
 
 
 def _metric_name(metric: Any) -> str:
