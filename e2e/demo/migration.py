@@ -1,0 +1,189 @@
+"""The seed guide's story on one FaissIndex, from examples/migration, watched as a user watches it.
+
+Each step applies an example file (adapted to the local cluster, see `adapt`) or an annotation,
+then prints a `kubectl get faissindex` row whenever the phase, the revisions or the weight change,
+until the index is Ready on the new revision with no candidate.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from e2e.demo.progress import Progress
+from e2e.harness import paths
+from e2e.harness.kubectl import Kubectl
+from e2e.stories.faissindex import Index, Obj
+
+EXAMPLES = paths.REPO_ROOT / "examples" / "migration"
+FILES = {"IVF": "01-ivf.yaml", "HNSW": "02-hnsw.yaml", "OPQ+HNSW": "03-opq-hnsw.yaml"}
+NAME = "alerts"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the demo changes in the example files, and why (README "make demo").
+
+    pause_seconds: each step's pause (the examples' 120 s is for production traffic).
+    max_p99_ms: the latency gate (the examples' 2 ms is for a dedicated node; this machine's two
+    cores are shared by the control plane, the builds and every serving pod).
+    """
+
+    namespace: str = "search"
+    source_uri: str = "pvc://embeddings/alerts/v1.npy"
+    replicas: int = 4
+    pause_seconds: int = 10
+    max_p99_ms: float = 25.0
+    max_latency_ratio: float = 3.0
+    timeout_seconds: float = 600.0
+
+
+def adapt(manifest: Obj, settings: Settings) -> Obj:
+    """The example with the namespace, source, replicas, shorter pauses and the latency gates of
+    `settings`; steps without pauseSeconds (waiting for an admin) stay so."""
+    out = copy.deepcopy(manifest)
+    out["metadata"]["namespace"] = settings.namespace
+    spec = out["spec"]
+    spec["source"]["uri"] = settings.source_uri
+    spec["serving"]["replicas"] = settings.replicas
+    spec["evaluation"]["maxP99LatencyMs"] = settings.max_p99_ms
+    rollout = spec.setdefault("rollout", {})
+    for step in rollout.get("steps") or []:
+        if "pauseSeconds" in step:
+            step["pauseSeconds"] = settings.pause_seconds
+    rollout.setdefault("analysis", {})["maxLatencyRatio"] = settings.max_latency_ratio
+    rollout["scaleDownDelaySeconds"] = settings.pause_seconds
+    return out
+
+
+def example(index_type: str, settings: Settings) -> Obj:
+    document: Obj = yaml.safe_load((EXAMPLES / FILES[index_type]).read_text())
+    return adapt(document, settings)
+
+
+@dataclasses.dataclass
+class Story:
+    api: client.ApiClient
+    kubectl: Kubectl
+    progress: Progress
+    settings: Settings
+    alive: Callable[[], None]
+    # Seconds each transition took, from the user's action to Ready on the new revision.
+    transitions: dict[str, float] = dataclasses.field(default_factory=dict)
+    revisions: dict[str, str] = dataclasses.field(default_factory=dict)  # index type -> revision
+    _header_shown: bool = False
+
+    @property
+    def index(self) -> Index:
+        return Index(self.api, self.settings.namespace, NAME)
+
+    def get_row(self) -> str:
+        """`kubectl get faissindex alerts` as printed; the header only the first time."""
+        out = self.kubectl.run("get", "faissindex", NAME, "-n", self.settings.namespace).stdout.splitlines()
+        lines = out if not self._header_shown else out[1:]
+        self._header_shown = True
+        return "\n".join(lines)
+
+    def apply(self, index_type: str) -> None:
+        self.progress.say(f"$ kubectl apply -f examples/migration/{FILES[index_type]}   "
+                          f"(adapted: namespace {self.settings.namespace}, pauses {self.settings.pause_seconds}s, "
+                          f"p99 gate {self.settings.max_p99_ms} ms, {self.settings.replicas} replicas)")
+        self.kubectl.apply(example(index_type, self.settings))
+
+    def annotate(self, key: str, value: str) -> None:
+        self.progress.say(f"$ kubectl annotate faissindex {NAME} {key}={value}")
+        self.kubectl.run("annotate", "faissindex", NAME, "-n", self.settings.namespace, f"{key}={value}",
+                         "--overwrite")
+
+    def watch_until(self, done: Callable[[Obj], bool], what: str,
+                    on_change: Callable[[Obj], None] = lambda _: None) -> Obj:
+        """Print a row at every visible change until `done(resource)`; AssertionError (with the last
+        status) after settings.timeout_seconds, or at once if the index fails."""
+        deadline = time.monotonic() + self.settings.timeout_seconds
+        last: tuple[Any, ...] | None = None
+        while True:
+            self.alive()
+            obj = self.index.get()
+            status = obj.get("status") or {}
+            rollout = status.get("rollout") or {}
+            seen = (status.get("phase"), status.get("currentRevision"), status.get("candidateRevision"),
+                    rollout.get("step"), rollout.get("weight"), rollout.get("actualWeight"), rollout.get("paused"))
+            if seen != last:
+                last = seen
+                self.progress.show(self.get_row() + _rollout_note(status))
+                on_change(obj)
+            if done(obj):
+                return obj
+            if status.get("phase") == "Failed":
+                raise AssertionError(f"{what}: the index Failed: {_conditions(obj)}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not within {self.settings.timeout_seconds:.0f}s; "
+                                     f"last status: {_conditions(obj)}")
+            time.sleep(1.0)
+
+    def ready_on_new_revision(self, before: str | None) -> Callable[[Obj], bool]:
+        def check(obj: Obj) -> bool:
+            status = obj.get("status") or {}
+            return (status.get("phase") == "Ready" and not status.get("candidateRevision")
+                    and status.get("observedGeneration") == obj["metadata"]["generation"]
+                    and status.get("currentRevision") not in (None, before))
+        return check
+
+    def build_jobs(self) -> list[str]:
+        return self.index.build_jobs()
+
+    def step_to(self, index_type: str, title: str) -> Obj:
+        """Apply the example of `index_type` and follow it to Ready; promotes a step waiting for an admin."""
+        before = (self.index.status().get("currentRevision") if self.index.exists() else None)
+        started = time.monotonic()
+        self.apply(index_type)
+        promoted: set[int] = set()
+
+        def admin(obj: Obj) -> None:
+            rollout = (obj.get("status") or {}).get("rollout") or {}
+            if rollout.get("pauseReason") == "AwaitingPromotion" and rollout.get("step") not in promoted:
+                promoted.add(rollout.get("step"))
+                self.progress.say(f"step {rollout.get('step')} waits for an admin (no pauseSeconds):")
+                self.annotate("faiss.dev/promote", "true")
+        obj = self.watch_until(self.ready_on_new_revision(before), title, admin)
+        self.transitions[title] = time.monotonic() - started
+        self.revisions[index_type] = obj["status"]["currentRevision"]
+        return obj
+
+    def rollback_to(self, index_type: str, title: str) -> tuple[Obj, list[str], list[str]]:
+        """Annotate faiss.dev/rollback=<the revision of `index_type`>; (resource, build Jobs before, after)."""
+        target = self.revisions[index_type]
+        jobs_before = self.build_jobs()
+        started = time.monotonic()
+        self.annotate("faiss.dev/rollback", target)
+
+        def back(obj: Obj) -> bool:
+            status = obj.get("status") or {}
+            return (status.get("phase") == "Ready" and status.get("currentRevision") == target
+                    and not status.get("candidateRevision"))
+        obj = self.watch_until(back, title)
+        self.transitions[title] = time.monotonic() - started
+        return obj, jobs_before, self.build_jobs()
+
+
+def _rollout_note(status: Obj) -> str:
+    rollout = status.get("rollout") or {}
+    if not rollout:
+        return ""
+    note = f"   <- {rollout.get('mode')} step {rollout.get('step')}: weight {rollout.get('weight')}%"
+    if rollout.get("actualWeight") is not None:
+        note += f" asked, {rollout.get('actualWeight')}% of ready replicas"
+    if rollout.get("paused"):
+        note += f", paused ({rollout.get('pauseReason')})"
+    return note
+
+
+def _conditions(obj: Obj) -> str:
+    from e2e.stories.faissindex import describe_status
+    return describe_status(obj)
