@@ -80,7 +80,9 @@ def embed(count: int, progress: Callable[[str], None]) -> tuple[pathlib.Path, li
     if output.is_file() and texts_file.is_file() and np.load(output, mmap_mode="r").shape[0] == count:
         progress(f"embeddings cached: {output} ({count} x 384)")
         return output, chosen
-    parts = output.with_suffix(".parts")
+    # Chunk n holds texts [n*CHUNK, (n+1)*CHUNK) of the one shuffle whatever the count, so runs
+    # with different counts share them.
+    parts = DEMO_CACHE / "wordnet-minilm.parts"
     parts.mkdir(parents=True, exist_ok=True)
     encoder = minilm.MiniLM(model_dir())
     chunks = []

@@ -1,8 +1,9 @@
 """The embeddings into the claim, by the loader Job of examples/storage as a user runs it.
 
 The Job downloads `EMBEDDINGS_URL`; here that is this machine's cache, served over HTTP on the
-loopback address (the process kubelet's pods share the host's loopback, as they reach the API
-server there). On a real cluster the URL is wherever the embeddings are published.
+host's end of the veth pair to the cluster's network namespace (e2e/harness/addresses.py), which
+the pods reach through their node. On a real cluster the URL is wherever the embeddings are
+published.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ JOB_NAME = "embeddings-loader"
 
 
 @contextlib.contextmanager
-def serve_directory(directory: pathlib.Path) -> Iterator[str]:
-    """An HTTP server of `directory` on 127.0.0.1 (a free port) while the block runs; its base URL."""
+def serve_directory(directory: pathlib.Path, address: str) -> Iterator[str]:
+    """An HTTP server of `directory` on `address` (a free port) while the block runs; its base URL."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer((address, 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="embeddings-http", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{address}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -76,12 +77,12 @@ def target_uri() -> str:
 
 
 def load(api: client.ApiClient, kubectl: Kubectl, namespace: str, vectors: pathlib.Path, dimension: int,
-         *, timeout: float = 300.0) -> str:
-    """Run the loader Job for `vectors`; its log line ("Loaded N vectors ..."). AssertionError with
+         *, serve_on: str, timeout: float = 300.0) -> str:
+    """Run the loader Job for `vectors`, served over HTTP on address `serve_on`; its log line ("Loaded N vectors ..."). AssertionError with
     the Job's log when it fails or does not finish in `timeout` seconds."""
     kubectl.apply(claim(namespace))
     batch = client.BatchV1Api(api)
-    with serve_directory(vectors.parent) as base:
+    with serve_directory(vectors.parent, serve_on) as base:
         kubectl.run("delete", "job", JOB_NAME, "-n", namespace, "--ignore-not-found", "--wait=true")
         kubectl.apply(job(namespace, f"{base}/{vectors.name}", dimension))
 
