@@ -27,7 +27,7 @@ def comparison(status: Obj, revisions: Mapping[str, str]) -> str:
         memory = metrics.get("memoryBytes")
         rows.append((index_type, name, _cell(metrics.get("p99LatencyMs"), " ms", 3),
                      _cell(memory / 2**20 if memory is not None else None, " MiB", 1),
-                     _cell(metrics.get("buildSeconds"), " s", 1), _cell(metrics.get("recall"), "", 3),
+                     _cell(metrics.get("buildSeconds"), " s", 1), _cell(float(metrics["recall"]) if metrics.get("recall") is not None else None, "", 3),
                      _cell(metrics.get("vectors"))))
     return _table(rows)
 
