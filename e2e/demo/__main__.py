@@ -16,7 +16,7 @@ import sys
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from e2e.demo import embeddings, loader, migration, minilm, report, search
+from e2e.demo import capture, embeddings, loader, migration, minilm, report, search
 from e2e.demo.progress import PhaseFailed, Progress, fail
 from e2e.harness import addresses
 from e2e.harness import cluster as cluster_mod
@@ -45,6 +45,7 @@ class Demo:
                                            max_p99_ms=args.max_p99_ms)
         self.count = args.count
         self.release = chart.Release(RELEASE, SYSTEM, self.cluster.kubeconfig)
+        self.capture_dir: pathlib.Path | None = args.capture_dir
 
     @property
     def api(self) -> client.ApiClient:
@@ -104,6 +105,8 @@ class Demo:
             p.show(loader.load(self.api, self.kubectl, self.settings.namespace, vectors, DIMENSION,
                                serve_on=addresses.host_address(block)))
         story = migration.Story(self.api, self.kubectl, p, self.settings, self.operator_alive)
+        if self.capture_dir is not None:
+            story.observe = capture.Capture(self.capture_dir)
         with p.phase("1. IVF, the v0.8 default"):
             story.step_to("IVF", "IVF first deploy")
             self.show_answer(story, encoder, texts)
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=migration.Settings.replicas)
     parser.add_argument("--pause-seconds", type=int, default=migration.Settings.pause_seconds)
     parser.add_argument("--max-p99-ms", type=float, default=migration.Settings.max_p99_ms)
+    parser.add_argument("--capture-dir", type=pathlib.Path, default=None,
+                        help="keep the FaissIndex at each new state here (tests/gitops/captured_samples.py)")
     args = parser.parse_args(argv)
     demo = Demo(args)
     problem = paths.build_problem()

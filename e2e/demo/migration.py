@@ -88,6 +88,8 @@ class Story:
     # Seconds each transition took, from the user's action to Ready on the new revision.
     transitions: dict[str, float] = dataclasses.field(default_factory=dict)
     revisions: dict[str, str] = dataclasses.field(default_factory=dict)  # index type -> revision
+    # Called with the resource at every visible change (e2e/demo/capture.py keeps them).
+    observe: Callable[[Obj], None] = lambda _: None
     _header_shown: bool = False
 
     @property
@@ -139,6 +141,7 @@ class Story:
             if seen != last:
                 last = seen
                 self.progress.show(self.get_row() + _rollout_note(status))
+                self.observe(obj)
                 on_change(obj)
             if done(obj):
                 return obj

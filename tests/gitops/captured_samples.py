@@ -1,8 +1,9 @@
 """FaissIndex objects captured from the real operator, with the health each must get.
 
 `make demo` ran the chart's operator on a local cluster; at each new (phase, rollout mode, pause)
-of the FaissIndex `alerts` the object was read from the API server (`kubectl get -o json`) and kept
-with only name, namespace and generation in its metadata (`trim`). The copies live beside the
+of the FaissIndex `alerts` the object was read from the API server and kept with only name,
+namespace and generation in its metadata (`python -m e2e.demo up --capture-dir DIR` writes them;
+e2e/demo/capture.py). The copies live beside the
 generated samples as `testdata/captured_<name>.yaml`; `tests.gitops.health_samples.write()` lists
 them in `health_test.yaml` too, and the Argo CD and kstatus tests judge them like the others.
 """
@@ -14,17 +15,12 @@ from typing import Any
 
 import yaml
 
+from e2e.demo.capture import trim
 from tests.gitops.health_samples import ARGOCD, TESTDATA, Sample
 
+__all__ = ["CAPTURED", "FIXED_MESSAGES", "PREFIX", "path", "trim"]
+
 PREFIX = "captured_"
-
-
-def trim(obj: dict[str, Any]) -> dict[str, Any]:
-    """apiVersion, kind, metadata {name, namespace, generation}, spec and status of a stored object."""
-    metadata = obj["metadata"]
-    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
-            "metadata": {k: metadata[k] for k in ("name", "namespace", "generation")},
-            "spec": obj["spec"], **({"status": obj["status"]} if "status" in obj else {})}
 
 
 def _load(name: str) -> dict[str, Any]:
