@@ -97,11 +97,13 @@ class Story:
         return Index(self.api, self.settings.namespace, NAME)
 
     def get_row(self) -> str:
-        """`kubectl get faissindex alerts` as printed; the header only the first time."""
-        out = self.kubectl.run("get", "faissindex", NAME, "-n", self.settings.namespace).stdout.splitlines()
-        lines = out if not self._header_shown else out[1:]
+        """`kubectl get faissindex alerts` as printed, its columns padded to fixed widths so the rows
+        of successive calls line up as in `kubectl get -w`; the header only the first time."""
+        header, *rows = self.kubectl.run("get", "faissindex", NAME, "-n", self.settings.namespace).stdout.splitlines()
+        lines = [_aligned(header, header)] + [_aligned(header, row) for row in rows]
+        shown = lines if not self._header_shown else lines[1:]
         self._header_shown = True
-        return "\n".join(lines)
+        return "\n".join(shown)
 
     def apply(self, index_type: str) -> None:
         self.progress.say(f"$ kubectl apply -f examples/migration/{FILES[index_type]}   "
@@ -217,6 +219,18 @@ class Story:
         obj = self.watch_until(ready, title)
         self.transitions[title] = time.monotonic() - started
         return obj
+
+
+# Column widths wide enough for every value the demo shows (OPQ+HNSW, RollingBack, 10-char revisions).
+COLUMN_WIDTHS = {"NAME": 8, "TYPE": 10, "PHASE": 13, "REVISION": 12, "RECALL": 8, "P99(MS)": 9, "WEIGHT": 8}
+
+
+def _aligned(header: str, row: str) -> str:
+    """`row` of kubectl's table re-padded: each cell is the slice under its header word."""
+    starts = [i for i, ch in enumerate(header) if ch != " " and (i == 0 or header[i - 1] == " ")]
+    cells = [row[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+    names = header.split()
+    return "".join(cell.ljust(COLUMN_WIDTHS.get(name, 0)) + " " for name, cell in zip(names, cells)).rstrip()
 
 
 def _rollout_note(status: Obj) -> str:
