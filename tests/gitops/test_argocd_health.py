@@ -48,6 +48,10 @@ def test_health_of_the_status_the_decision_writes_now(name: str) -> None:
     assert argocd_lua.run_health(SCRIPT, body) == health_samples.expected_health(name, body)
 
 
+def _without_empty(status: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in status.items() if value not in ({}, [])}
+
+
 @pytest.mark.parametrize("path", sorted((CHECK / "testdata").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_sample_is_a_faissindex_the_operator_can_have_written(path: Path) -> None:
     body = _load(path)
@@ -58,7 +62,9 @@ def test_every_sample_is_a_faissindex_the_operator_can_have_written(path: Path) 
     status = api_status.FaissIndexStatus.model_validate(body["status"])
     if status.observed_generation == 0:
         return  # the CRD's default status of a new object: the operator has written nothing yet
-    assert status.to_wire() == body["status"]
+    # A merge patch of an empty map or list leaves no field behind: the stored status of a real
+    # operator (testdata/captured_*) lacks the empty handledAnnotations and scaleDowns it wrote.
+    assert _without_empty(status.to_wire()) == _without_empty(body["status"])
     assert [c.type for c in status.conditions] == list(conditions.ORDER)
     reasons = {value for name, value in vars(conditions).items() if name.isupper() and isinstance(value, str)}
     assert {c.reason for c in status.conditions} <= reasons

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.gitops import health_samples, kstatus_tool
+from tests.gitops import captured_samples, health_samples, kstatus_tool
 
 TESTDATA = health_samples.TESTDATA
 
@@ -30,10 +30,11 @@ _judge = kstatus_tool.run
 _verdicts = kstatus_tool.verdicts
 
 
-def _expected(name: str, body: dict[str, Any]) -> dict[str, str]:
+def _expected(name: str, body: dict[str, Any],
+              samples: dict[str, health_samples.Sample] | None = None) -> dict[str, str]:
     """kstatus's status, and the message it must carry: the deciding condition's (InProgress from
     Reconciling, Failed from Stalled) or, for a generation not observed yet, its own text."""
-    want = health_samples.SAMPLES[name].kstatus
+    want = (health_samples.SAMPLES if samples is None else samples)[name].kstatus
     if want == "Current":
         return {"status": "Current"}
     if "status" in body and body["status"]["observedGeneration"] < body["metadata"]["generation"]:
@@ -60,6 +61,14 @@ def test_committed_sample(kstatus: Path, name: str) -> None:
     body = yaml.safe_load((TESTDATA / f"{name}.yaml").read_text())
     (verdict,) = _verdicts(kstatus, [body])
     want = _expected(name, body)
+    assert _got(verdict, want) == want
+
+
+@pytest.mark.parametrize("name", sorted(captured_samples.CAPTURED))
+def test_sample_captured_from_the_real_operator(kstatus: Path, name: str) -> None:
+    body = captured_samples.CAPTURED[name].build()
+    (verdict,) = _verdicts(kstatus, [body])
+    want = _expected(name, body, captured_samples.CAPTURED)
     assert _got(verdict, want) == want
 
 

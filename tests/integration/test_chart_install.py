@@ -3,9 +3,11 @@
 It proves what offline schemas cannot: the API server accepts every object the chart renders
 (RBAC, the Deployment's security context, the CRD), and the ServiceAccount gets exactly the
 permissions the operator needs, cluster-wide or, with watchNamespaces, only in the namespaces
-watched (asked with `kubectl auth can-i --as`). The operator pod is kept unscheduled here (a
-nodeSelector no node has): running the operator as the chart's pod is the e2e story, and a second
-operator must not reconcile the objects of the other tests in this cluster.
+watched (asked with `kubectl auth can-i --as`). In the RBAC tests the operator pod is kept
+unscheduled (a nodeSelector no node has): a cluster-wide operator must not reconcile the objects of
+the other tests in this cluster. The last test is the e2e story: the chart installed with
+watchNamespaces, the operator running as the chart's pod (the process kubelet runs it), and the
+first index built, evaluated and served through it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from kubernetes import client
 
 from e2e.harness import cluster as cluster_mod
 from e2e.harness import paths
+from e2e.harness.kubectl import Kubectl
+from e2e.stories import chart, data, environment
+from e2e.stories.faissindex import Index, body
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +118,43 @@ def test_watch_namespaces_grant_only_inside_them(
     finally:
         for each in (watched, other):
             core.delete_namespace(each)
+
+
+FIRST_INDEX = {"dimension": data.DIMENSION, "indexType": "HNSW",
+               "config": {"m": 16, "efConstruction": 40, "efSearch": 32},
+               "source": {"uri": environment.SOURCE_URI},
+               "evaluation": {"k": 10, "queries": 100, "minRecall": 0.5}, "serving": {"replicas": 1}}
+FIRST_INDEX_SECONDS = 240  # a build Job and a serving pod, each a Python process importing FAISS
+
+
+def test_the_operator_as_the_charts_pod_makes_the_first_index_ready(
+        api: client.ApiClient, crd: None, cluster: cluster_mod.Cluster, kubectl: Kubectl) -> None:
+    story = environment.create(api, "chart")
+    release = chart.Release(f"op-{uuid.uuid4().hex[:6]}", story.name, cluster.kubeconfig)
+    try:
+        chart.install(release, chart.local_values(watch_namespaces=[story.name]))
+        pod = release.operator_pod(api)
+        assert pod is not None, "helm --wait returned but the chart's operator pod is gone"
+        assert pod.spec.service_account_name == release.fullname
+        assert pod.spec.containers[0].args[0] == "run"
+
+        def operator_alive() -> None:
+            now = release.operator_pod(api)
+            restarts = sum(c.restart_count for c in (now.status.container_statuses or [])) if now else 0
+            if now is None or restarts:
+                log = cluster.container_log(release.namespace, pod.metadata.name, "operator")
+                raise AssertionError(f"the chart's operator pod restarted or went; its log:\n{log[-4000:]}")
+
+        kubectl.apply({**body("first", FIRST_INDEX), "metadata": {"name": "first", "namespace": story.name}})
+        index = Index(api, story.name, "first")
+        obj = index.wait_ready(FIRST_INDEX_SECONDS, alive=operator_alive)
+        status = obj["status"]
+        assert 0.5 < status["recall"] <= 1.0 and status["p99LatencyMs"] > 0
+        assert index.build_jobs() == [f"first-build-{status['currentRevision']}"]
+        assert [r["state"] for r in status["revisions"]] == ["Active"]
+        assert list(index.ready_pods()) == [status["currentRevision"]]
+        printed = kubectl.run("get", "faissindex", "first", "-n", story.name).stdout
+        assert f"{status['recall']}" in printed and "Ready" in printed, printed
+    finally:
+        chart.uninstall(release)
+        environment.delete(api, story.name)

@@ -1,4 +1,4 @@
-"""The HTTP routes of a serving pod, on Starlette (served by uvicorn; see README "Serving: HTTP stack").
+"""The HTTP routes of a serving pod, on Starlette (served by uvicorn; see docs/serving.md).
 
 POST /v1/search, the hot path, is answered by a plain ASGI function in front of the Starlette
 router: building Starlette's request, routing and response objects costs a measurable share of

@@ -17,7 +17,7 @@ With `workers=0` nothing leaves the event loop's thread: every query that arrive
 the loop is queued, and once that turn's requests have all been read, one callback searches each
 group as one batch right there. That is the mode of `serve --workers N` (one process per core):
 the process has one core to use, and handing a query to another thread and back costs that core
-more than the search it saves from blocking (README "Benchmarks: serving").
+more than the search it saves from blocking (docs/benchmarks.md, "Benchmarks: serving").
 """
 
 from __future__ import annotations

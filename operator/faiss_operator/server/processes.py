@@ -1,7 +1,7 @@
 """Several serving processes on one port: `faiss-operator serve --workers N`.
 
 One Python process answers HTTP on one event-loop thread, and that thread, not FAISS, limits a
-serving pod's throughput (README "Benchmarks: serving"). With --workers N the main process forks
+serving pod's throughput (docs/benchmarks.md, "Benchmarks: serving"). With --workers N the main process forks
 N serving processes before anything is loaded, so each answers /healthz at once; each binds the
 port with SO_REUSEPORT (the kernel spreads connections over them). The first process to get there
 verifies the artifact's checksums and the others use its verdict (VerifyOnce); each then maps the
