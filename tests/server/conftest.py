@@ -102,13 +102,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(artifact: Path, log: Path, *extra: str) -> Iterator[Server]:
+def running_server(artifact: Path, log: Path, *extra: str, new_session: bool = False) -> Iterator[Server]:
+    """`new_session`: the server leads its own process group, as a container's processes are
+    signalled together by a kubelet that kills the group (the process kubelet does)."""
     port = free_port()
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "faiss_operator.cli", "serve", "--artifact", str(artifact),
              "--host", "127.0.0.1", "--port", str(port), *extra],
-            stdout=output, stderr=subprocess.STDOUT,
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=new_session,
         )
     server = Server(process, port, log)
     try:

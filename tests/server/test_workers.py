@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from e2e.harness.waiting import wait_for
 from faiss_operator.index import FAISSIndex
 from faiss_operator.server import processes
 from tests.server.conftest import DEADLINE_S, make_artifact, running_server
@@ -152,3 +153,35 @@ def test_workers_default_to_the_cgroup_cpu_quota_else_the_affinity(
         path.write_text(cpu_max)
     affinity = len(os.sched_getaffinity(0))
     assert processes.available_cpus(path) == (min(expected, affinity) if expected else affinity)
+
+
+
+def test_sigterm_to_the_whole_process_group_keeps_every_worker_serving_through_the_drain_delay(tmp_path: Path) -> None:
+    # A kubelet may signal the container's process group (the process kubelet does, and so does
+    # a terminal's Ctrl-C): each worker then gets SIGTERM twice, from the group and forwarded by
+    # the main process. That is one request to drain, not a second signal that stops at once: a
+    # worker that stopped would close its listener while the pod is still a Service endpoint,
+    # resetting the connections in its queue. The two deliveries are made one after the other
+    # here; at once, the kernel often merges them into one and the failure would be a race.
+    artifact = make_artifact(tmp_path)
+    log = tmp_path / "log"
+    with running_server(artifact, log, "--workers", "2", "--search-threads", "0", "--drain-delay", "30",
+                        new_session=True) as server:
+        server.wait_for("/readyz", 200)
+        workers = children(server.process.pid)
+        for pid in workers:  # the group's signal, as each worker receives it
+            os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: log.read_text().count("Received signal, draining") == 2, DEADLINE_S, "both workers draining")
+        server.process.send_signal(signal.SIGTERM)  # the main process's own, which it forwards
+        # Forwarded (or, if taken as a second signal, the workers have stopped).
+        wait_for(lambda: any(line in log.read_text() for line in ("Forwarded signal to the serving processes", "Stopped")),
+                 DEADLINE_S, "the main process to forward SIGTERM")
+        # New connections, spread by the kernel over both processes, are all answered.
+        answers = [server.search({"vector": [0.0] * 16, "k": 3}).status for _ in range(40)]
+        assert answers == [200] * 40
+        assert children(server.process.pid) == workers
+        for _ in range(3):  # whichever process the kernel picks says Draining
+            assert server.request("GET", "/readyz").json()["phase"] == "Draining"
+        server.process.send_signal(signal.SIGTERM)  # a second signal stops without waiting out the delay
+        assert server.process.wait(timeout=DEADLINE_S) == 0
+    assert log.read_text().count("Stopped") == 2

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -67,15 +68,29 @@ def _search_params(text: str) -> dict[str, Any]:
 class _DrainingServer(uvicorn.Server):
     """Answers /readyz 503 from the first SIGTERM but keeps serving for `drain_delay` seconds,
     while Kubernetes takes the pod out of the Service's endpoints; only then stops listening
-    and finishes in-flight requests. A second signal stops at once."""
+    and finishes in-flight requests. A second signal stops at once; under a supervisor
+    (`supervised`, one of `--workers N`), only processes.STOP_AT_ONCE does, from the main process,
+    and a repeated SIGTERM or SIGINT is the same request to drain (processes module docstring)."""
 
-    def __init__(self, config: uvicorn.Config, service: server_service.SearchService, drain_delay: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, service: server_service.SearchService, drain_delay: float,
+        supervised: bool = False,
+    ) -> None:
         super().__init__(config)
         self._service = service
         self._drain_delay = drain_delay
+        self._supervised = supervised
         self._signalled = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._supervised and sig == processes.STOP_AT_ONCE:
+            logger.info("Received signal, stopping at once: signal=%d", sig)
+            self._signalled = True
+            self._stop(signal.SIGTERM, frame)
+            return
+        if self._supervised and self._signalled:
+            logger.info("Received signal while draining, already draining: signal=%d", sig)
+            return
         if not self._signalled and self._drain_delay > 0:
             self._signalled = True
             logger.info("Received signal, draining: signal=%d delay_seconds=%.1f", sig, self._drain_delay)
@@ -159,7 +174,12 @@ def _serve(
         log_level=args.log_level,
         timeout_graceful_shutdown=args.drain_seconds,
     )
-    server = _DrainingServer(config, service, args.drain_delay)
+    server = _DrainingServer(config, service, args.drain_delay, supervised=sock is not None)
+    if sock is not None:
+        # Before and after uvicorn's own handlers (it restores these), a signal still means drain
+        # or stop: a repeat arriving after the drain must not kill the drained process.
+        for sig in (signal.SIGTERM, signal.SIGINT, processes.STOP_AT_ONCE):
+            signal.signal(sig, server.handle_exit)
 
     def load() -> None:
         service.load()

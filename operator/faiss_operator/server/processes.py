@@ -9,7 +9,11 @@ index file read-only (IO_FLAG_MMAP_IFC), so the N processes share one copy of th
 page cache. The pod reports ready only when every process is: each /readyz consults a counter
 shared by all of them. Metrics are written by every process to a per-pod directory and /metrics
 adds them up (prometheus-client's multiprocess mode, `metrics_directory`). SIGTERM to the main process is passed on to every serving process, each drains
-as a single process does, and the main process exits 0 once all have exited 0. A serving process
+as a single process does, and the main process exits 0 once all have exited 0. A second SIGTERM (or
+SIGINT) to the main process is passed on as STOP_AT_ONCE; a serving process treats a repeated
+SIGTERM as the same request to drain, since a kubelet or terminal that signals the whole process
+group delivers each signal twice to it (directly and forwarded): taken as a second signal, it
+would close the listener during the drain delay, while the pod is still a Service endpoint. A serving process
 that dies on its own takes the others down (exit 1), so that the kubelet restarts the pod rather
 than leaving it serving at reduced capacity.
 """
@@ -39,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 MESSAGE_BYTES = 4096
+# From the main process to its serving processes: stop draining now (the pod got a second signal).
+STOP_AT_ONCE = signal.SIGUSR1
 
 
 def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
@@ -158,10 +164,16 @@ def supervise(processes: int, serve_one: Callable[[int], int], metrics_dir: Path
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
+    signals = 0
+
     def forward(sig: int, frame: FrameType | None) -> None:
-        nonlocal stopping
+        nonlocal stopping, signals
         stopping = True
-        stop_all(sig)
+        signals += 1
+        passed_on = sig if signals == 1 else STOP_AT_ONCE
+        stop_all(passed_on)
+        logger.info("Forwarded signal to the serving processes: received=%d sent=%d pids=%s",
+                    sig, passed_on, sorted(children))
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
