@@ -81,12 +81,27 @@ class _DrainingServer(uvicorn.Server):
         self._drain_delay = drain_delay
         self._supervised = supervised
         self._signalled = False
+        self._received: list[int] = []  # appended by the signal handler, consumed by on_tick
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """The signal handler: it only records the signal, and `on_tick` acts on it within 0.1 s.
+        A handler runs in the main thread wherever that thread was interrupted, possibly holding a
+        lock that draining needs (prometheus-client's value lock, a logging stream), so acting here
+        could deadlock the process (seen: a worker hung after SIGTERM right after a request)."""
+        self._received.append(sig)
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C while shutting down (main_loop no longer ticks)
+
+    async def on_tick(self, counter: int) -> bool:
+        while self._received:
+            self._act(self._received.pop(0))
+        return await super().on_tick(counter)
+
+    def _act(self, sig: int) -> None:
         if self._supervised and sig == processes.STOP_AT_ONCE:
             logger.info("Received signal, stopping at once: signal=%d", sig)
             self._signalled = True
-            self._stop(signal.SIGTERM, frame)
+            self._stop(signal.SIGTERM, None)
             return
         if self._supervised and self._signalled:
             logger.info("Received signal while draining, already draining: signal=%d", sig)
@@ -95,14 +110,14 @@ class _DrainingServer(uvicorn.Server):
             self._signalled = True
             logger.info("Received signal, draining: signal=%d delay_seconds=%.1f", sig, self._drain_delay)
             self._service.begin_draining()
-            stop = threading.Timer(self._drain_delay, self._stop, args=(sig, frame))
+            stop = threading.Timer(self._drain_delay, self._stop, args=(sig, None))
             stop.daemon = True
             stop.start()
             return
         if not self._signalled:
             self._signalled = True
             logger.info("Received signal, draining: signal=%d", sig)
-        self._stop(sig, frame)
+        self._stop(sig, None)
 
     def _stop(self, sig: int, frame: FrameType | None) -> None:
         self._service.begin_draining()
