@@ -21,6 +21,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from e2e.harness import paths
 from e2e.harness.kubelet import containers, envvars, kube, layout, probes, volumes
 
 Obj = dict[str, Any]
@@ -208,6 +209,7 @@ class PodWorker(threading.Thread):
                                   self._base_env(pod))
             argv = containers.argv_of(c.spec, env)
             mounts = volumes.mounts(c.spec, self.volume_paths)
+            mounts += volumes.keep_visible(mounts, [paths.REPO_ROOT, self.ctx.venv_bin.parent])
         except (envvars.EnvError, containers.ConfigError, volumes.VolumeNotReady) as exc:
             c.waiting = ("CreateContainerConfigError", str(exc))
             c.next_start_at = time.monotonic() + 2

@@ -179,3 +179,20 @@ def mounts(container: Obj, volumes: dict[str, pathlib.Path]) -> list[Obj]:
                 source.mkdir(parents=True)
         out.append({"source": os.fspath(source), "target": vm["mountPath"], "readOnly": bool(vm.get("readOnly"))})
     return out
+
+
+def keep_visible(mounts: list[Obj], host_paths: list[pathlib.Path]) -> list[Obj]:
+    """Read-only bind mounts that put each of `host_paths` back at its own path when one of the
+    container's volumes is mounted over a directory that holds it.
+
+    No image is pulled here: containers run the repository's .venv and its editable package from
+    the host's filesystem. A pod that mounts an emptyDir at /tmp (the chart's operator, with a
+    read-only root filesystem) would otherwise hide a checkout under /tmp, and its `faiss-operator`
+    would not be found."""
+    extra = []
+    for path in dict.fromkeys(os.fspath(p) for p in host_paths):
+        shadowed = any(path == m["target"].rstrip("/") or path.startswith(m["target"].rstrip("/") + "/")
+                       for m in mounts)
+        if shadowed:
+            extra.append({"source": path, "target": path, "readOnly": True})
+    return extra
