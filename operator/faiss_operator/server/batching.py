@@ -101,6 +101,14 @@ class MicroBatcher:
             if alone:
                 return self._search_inline(vectors, k, params)
         loop = asyncio.get_running_loop()
+        future = self._enqueue(loop, vectors, k, params)
+        self._dispatch(loop)
+        return await future
+
+    def _enqueue(
+        self, loop: asyncio.AbstractEventLoop, vectors: Float32Array, k: int, params: Hashable
+    ) -> asyncio.Future[tuple[Float32Array, Int64Array]]:
+        """Queue `vectors` with the others of the same (k, params); the future gets its rows."""
         future: asyncio.Future[tuple[Float32Array, Int64Array]] = loop.create_future()
         key = (k, params)
         queue = self._queues.get(key)
@@ -108,20 +116,13 @@ class MicroBatcher:
             queue = self._queues[key] = collections.deque()
         queue.append(_Pending(vectors, future))
         self._queued_rows += len(vectors)
-        self._dispatch(loop)
-        return await future
+        return future
 
     async def _search_on_loop(
         self, vectors: Float32Array, k: int, params: Hashable
     ) -> tuple[Float32Array, Int64Array]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[Float32Array, Int64Array]] = loop.create_future()
-        key = (k, params)
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = collections.deque()
-        queue.append(_Pending(vectors, future))
-        self._queued_rows += len(vectors)
+        future = self._enqueue(loop, vectors, k, params)
         if not self._flush_scheduled:
             # call_soon runs after the callbacks already due in this turn: every request read
             # alongside this one has queued its query by then.
