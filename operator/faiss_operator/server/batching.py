@@ -75,7 +75,6 @@ class MicroBatcher:
         self._in_flight = 0
         self._queued_rows = 0
         self._inline_when_idle = inline_when_idle
-        self._arriving = 0
         self._inline_ready = thread_initializer is None
         self._thread_initializer = thread_initializer
 
@@ -87,28 +86,12 @@ class MicroBatcher:
     def queued(self) -> int:
         return self._queued_rows
 
-    async def search(self, vectors: Float32Array, k: int, params: Hashable = None) -> tuple[Float32Array, Int64Array]:
-        """Search `vectors` (n, d); returns this request's own rows of the batch's results."""
-        if self._executor is None:
-            return await self._search_on_loop(vectors, k, params)
-        if self._inline_when_idle and len(vectors) == 1 and self._in_flight == 0 and not self._queues:
-            # Requests read in the same loop iteration run one after another; yield once so that
-            # they all announce themselves, and search inline only when this one is alone.
-            self._arriving += 1
-            await asyncio.sleep(0)
-            alone = self._arriving == 1 and self._in_flight == 0 and not self._queues
-            self._arriving -= 1
-            if alone:
-                return self._search_inline(vectors, k, params)
+    def submit(self, vectors: Float32Array, k: int, params: Hashable = None) -> asyncio.Future[tuple[Float32Array, Int64Array]]:
+        """Queue `vectors` (n, d) for this turn of the event loop's batch; the future gets this
+        request's own rows of the results (distances (n, k), positions (n, k)) or the batch's error.
+        Call it on the event loop's thread; no coroutine is needed (the HTTP protocol calls it
+        from a parser callback)."""
         loop = asyncio.get_running_loop()
-        future = self._enqueue(loop, vectors, k, params)
-        self._dispatch(loop)
-        return await future
-
-    def _enqueue(
-        self, loop: asyncio.AbstractEventLoop, vectors: Float32Array, k: int, params: Hashable
-    ) -> asyncio.Future[tuple[Float32Array, Int64Array]]:
-        """Queue `vectors` with the others of the same (k, params); the future gets its rows."""
         future: asyncio.Future[tuple[Float32Array, Int64Array]] = loop.create_future()
         key = (k, params)
         queue = self._queues.get(key)
@@ -116,22 +99,29 @@ class MicroBatcher:
             queue = self._queues[key] = collections.deque()
         queue.append(_Pending(vectors, future))
         self._queued_rows += len(vectors)
-        return future
-
-    async def _search_on_loop(
-        self, vectors: Float32Array, k: int, params: Hashable
-    ) -> tuple[Float32Array, Int64Array]:
-        loop = asyncio.get_running_loop()
-        future = self._enqueue(loop, vectors, k, params)
         if not self._flush_scheduled:
             # call_soon runs after the callbacks already due in this turn: every request read
             # alongside this one has queued its query by then.
             self._flush_scheduled = True
-            loop.call_soon(self._flush_on_loop)
-        return await future
+            loop.call_soon(self._flush, loop)
+        return future
 
-    def _flush_on_loop(self) -> None:
+    async def search(self, vectors: Float32Array, k: int, params: Hashable = None) -> tuple[Float32Array, Int64Array]:
+        """Search `vectors` (n, d); returns this request's own rows of the batch's results."""
+        return await self.submit(vectors, k, params)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_scheduled = False
+        if self._executor is None:
+            self._search_queued_on_loop()
+        elif self._inline_when_idle and self._in_flight == 0 and self._queued_rows == 1:
+            # One query arrived alone in this turn and nothing is running: a thread hand-off
+            # would cost more than the search.
+            self._search_queued_on_loop()
+        else:
+            self._dispatch(loop)
+
+    def _search_queued_on_loop(self) -> None:
         while self._queues:
             key, queue = next(iter(self._queues.items()))
             batch = self._take(queue)

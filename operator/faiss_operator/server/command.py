@@ -22,7 +22,9 @@ from typing import Any
 import uvicorn
 
 from faiss_operator.index import artifact, faiss_index
-from faiss_operator.server import app as server_app, processes, requests, service as server_service
+from faiss_operator.server import (
+    app as server_app, http_protocol, processes, requests, search_endpoint, service as server_service,
+)
 
 logger = logging.getLogger("faiss_operator.server")
 
@@ -52,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "closing the listener, so endpoint removal can propagate")
     parser.add_argument("--drain-seconds", type=float, default=25.0,
                         help="longest wait for in-flight requests after SIGTERM")
+    parser.add_argument("--keep-alive-seconds", type=float, default=5.0,
+                        help="close a connection that received nothing for this long (a request half received "
+                             "by then is answered 408); uvicorn's default")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -145,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
     if args.search_threads < 0:
         logger.error("Refused argument: --search-threads must be >= 0 (got %d)", args.search_threads)
         return 2
+    if args.keep_alive_seconds <= 0:
+        logger.error("Refused argument: --keep-alive-seconds must be > 0 (got %s)", args.keep_alive_seconds)
+        return 2
     if args.drain_delay < 0:
         logger.error("Refused argument: --drain-delay must be >= 0 (got %s)", args.drain_delay)
         return 2
@@ -178,16 +186,20 @@ def _serve(
         mmap=shared is not None,
         metrics_dir=shared[1] if shared else None,
     )
+    endpoint = search_endpoint.SearchEndpoint(service)
     config = uvicorn.Config(
-        server_app.create_app(service, gate.waiting_for if gate else None),
+        server_app.create_app(service, endpoint.tally.flush, gate.waiting_for if gate else None),
         host=args.host,
         port=args.port,
         loop=_best("uvloop", "asyncio"),
-        http=_best("httptools", "h11"),
+        http=http_protocol.protocol_factory(endpoint),
+        ws="none",
         lifespan="off",
         access_log=False,
         log_level=args.log_level,
+        timeout_keep_alive=args.keep_alive_seconds,
         timeout_graceful_shutdown=args.drain_seconds,
+        server_header=False,
     )
     server = _DrainingServer(config, service, args.drain_delay, supervised=sock is not None)
     if sock is not None:

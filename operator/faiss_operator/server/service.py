@@ -8,6 +8,7 @@ a restart would not repair a corrupt artifact, and an unready pod never receives
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import threading
@@ -208,14 +209,23 @@ class SearchService:
             body, query_string, dimension=index.dimension, index_type=index.index_type, limits=self.limits,
         )
 
-    async def search_encoded(self, request: requests.SearchRequest) -> bytes:
-        """The JSON answer to `request`, encoded once: {"ids", "distances"[, "metadata"]} for the
-        single-vector form, {"results": [...]} otherwise. Without metadata, ids and distances go
-        from FAISS's arrays to JSON through numpy indexing and orjson's numpy support, with no
-        Python object per hit. Raises NotReadyError, InputError (what the index refuses)."""
-        loaded = self._require_ready()
+    def submit(self, request: requests.SearchRequest) -> asyncio.Future[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
+        """Queue `request`'s queries for this loop turn's batch (batching.MicroBatcher.submit); the
+        future gets (distances (n, k), positions (n, k)) or raises InputError (what the index
+        refuses). Raises NotReadyError at once before the pod is ready. Call on the event loop."""
+        self._require_ready()
         assert self._batcher is not None
-        distances, positions = await self._batcher.search(request.queries, request.k, request.params or None)
+        return self._batcher.submit(request.queries, request.k, request.params or None)
+
+    def encode(
+        self, request: requests.SearchRequest, result: tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]],
+    ) -> bytes:
+        """The JSON answer to `request` from its search `result`, encoded once: {"ids",
+        "distances"[, "metadata"]} for the single-vector form, {"results": [...]} otherwise.
+        Without metadata, ids and distances go from FAISS's arrays to JSON through numpy indexing
+        and orjson's numpy support, with no Python object per hit."""
+        loaded = self._require_loaded()
+        distances, positions = result
         ids = self._ids
         if request.include_metadata or ids is None:
             results = [self._result(loaded, d, p, request.include_metadata) for d, p in zip(distances, positions)]
