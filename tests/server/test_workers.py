@@ -130,6 +130,47 @@ def test_workers_verify_once_map_the_index_and_report_metrics_summed_over_proces
     assert log.read_text().count("Verified artifact checksums for every serving process") == 1
 
 
+def _extension_modules(pid: int) -> set[str]:
+    """The shared objects (compiled modules and their libraries) a process has mapped."""
+    mapped = (line.split(None, 5) for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+    return {fields[5] for fields in mapped if len(fields) == 6 and ".so" in Path(fields[5]).name}
+
+
+def test_serving_processes_share_the_modules_the_main_process_imported_before_forking(tmp_path: Path) -> None:
+    # Every module a serving process uses is imported before the fork (processes.share_before_fork),
+    # so the processes share one copy of it (docs/serving.md, "Memory"). A compiled module shows
+    # in /proc/PID/maps: one a serving process maps but the main process does not was imported
+    # after the fork, into each process separately; add it to processes.SERVING_MODULES.
+    artifact = make_artifact(tmp_path)
+    log = tmp_path / "log"
+    with running_server(artifact, log, "--workers", "2") as server:
+        server.wait_for("/readyz", 200)
+        for q in np.load(artifact / "queries.npy")[:20]:  # new connections: both processes answer some
+            assert server.search({"vector": q.tolist(), "k": 5}).status == 200
+        assert server.request("GET", "/metrics").status == 200
+        main = _extension_modules(server.process.pid)
+        assert any("uvloop" in path for path in main) and any("httptools" in path for path in main)
+        assert any("faiss" in path for path in main)
+        for pid in children(server.process.pid):
+            assert _extension_modules(pid) - main == set()
+    frozen = [line for line in log.read_text().splitlines() if "Shared with the serving processes" in line]
+    assert len(frozen) == 1, frozen  # the main process, once
+    assert int(frozen[0].rsplit("frozen_objects=", 1)[1]) > 0
+
+
+def test_share_before_fork_skips_a_module_that_is_not_installed() -> None:
+    import gc
+    import sys
+
+    try:
+        frozen = processes.share_before_fork(["json.decoder", "no_such_module_for_faiss_operator"])
+        assert frozen > 0 and gc.get_freeze_count() > 0
+        assert "json.decoder" in sys.modules
+        assert "no_such_module_for_faiss_operator" not in sys.modules
+    finally:
+        gc.unfreeze()  # this test process goes on collecting as before
+
+
 def test_a_corrupt_artifact_keeps_every_worker_unready_with_the_verdict(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path)
     index_file = artifact / "index.faiss"

@@ -21,6 +21,8 @@ than leaving it serving at reduced capacity.
 from __future__ import annotations
 
 import contextlib
+import gc
+import importlib
 import logging
 import math
 import multiprocessing
@@ -28,8 +30,9 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -45,6 +48,20 @@ CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 MESSAGE_BYTES = 4096
 # From the main process to its serving processes: stop draining now (the pod got a second signal).
 STOP_AT_ONCE = signal.SIGUSR1
+# What a serving process imports only once it runs (uvicorn picks its event loop and HTTP protocol
+# when it starts), beyond what `serve` imports anyway: imported by the main process before the fork
+# (share_before_fork), so that the serving processes share these modules instead of each loading
+# its own. A missing one (an optional dependency) is skipped; the serving process falls back as before.
+SERVING_MODULES = (
+    "uvloop",
+    "httptools",
+    "uvicorn.loops.auto",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.websockets.auto",
+    "uvicorn.lifespan.off",
+    "concurrent.futures.thread",
+)
 
 
 def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
@@ -196,3 +213,23 @@ def supervise(processes: int, serve_one: Callable[[int], int], metrics_dir: Path
             result = result or 1
             stop_all(signal.SIGTERM)
     return result
+
+
+def share_before_fork(modules: Iterable[str] = SERVING_MODULES) -> int:
+    """Make what the main process holds shareable by the processes it is about to fork; returns
+    the number of objects frozen.
+
+    Imports `modules` (default SERVING_MODULES; one that is not installed is skipped), then moves
+    every object the collector tracks into its permanent generation (gc.freeze, as the Python
+    documentation advises before a fork): a serving process's collections then never write to
+    these objects' headers, which would copy the memory pages they live on into that process.
+    Measured on a 50k x 384 HNSW32 index (docs/benchmarks.md): --workers 2 totals 4 MiB less PSS.
+    """
+    for name in modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    logger.info("Shared with the serving processes before forking them: modules=%d frozen_objects=%d",
+                len(sys.modules), frozen)
+    return frozen
