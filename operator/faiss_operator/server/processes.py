@@ -6,7 +6,8 @@ N serving processes before anything is loaded, so each answers /healthz at once;
 port with SO_REUSEPORT (the kernel spreads connections over them). The first process to get there
 verifies the artifact's checksums and the others use its verdict (VerifyOnce); each then maps the
 index file read-only (IO_FLAG_MMAP_IFC), so the N processes share one copy of the index in the
-page cache. The pod reports ready only when every process is: each /readyz consults a counter
+page cache; what the serving processes import once they run is imported before the fork and the
+collector's objects frozen (share_before_fork), so that they share those pages too. The pod reports ready only when every process is: each /readyz consults a counter
 shared by all of them. Metrics are written by every process to a per-pod directory and /metrics
 adds them up (prometheus-client's multiprocess mode, `metrics_directory`). SIGTERM to the main process is passed on to every serving process, each drains
 as a single process does, and the main process exits 0 once all have exited 0. A second SIGTERM (or
