@@ -35,12 +35,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from prometheus_client import multiprocess as prometheus_multiprocess
-
 from faiss_operator.index import artifact
+from faiss_operator.server import supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +157,10 @@ class ReadyGate:
 
 
 def supervise(processes: int, serve_one: Callable[[int], int], metrics_dir: Path | None = None) -> int:
-    """Fork `processes` children running serve_one(number); return the exit code for the pod.
-
-    A child that exits has its live gauges (in flight, ready) dropped from `metrics_dir`."""
+    """Fork `processes` children running serve_one(number), then become the supervisor that waits
+    for them (server/supervisor.py, in a fresh interpreter by exec: same pid, same children), which
+    exits with the pod's code and removes `metrics_dir`. Returns that code only if the exec fails
+    (logged; the supervisor then runs in this process and the caller removes `metrics_dir`)."""
     children: dict[int, int] = {}
     for number in range(processes):
         pid = os.fork()
@@ -175,46 +174,27 @@ def supervise(processes: int, serve_one: Callable[[int], int], metrics_dir: Path
                 os._exit(code)
         children[pid] = number
     logger.info("Started serving processes: pids=%s", sorted(children))
-    stopping = False
+    # Held until the supervisor has its handlers: across the exec a signal would find none.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    argv = [sys.executable, "-I", "-S", "-c", _SUPERVISOR_BOOT, str(_PACKAGE_ROOT),
+            str(logging.getLogger().getEffectiveLevel()), str(metrics_dir or "-"), str(int(STOP_AT_ONCE)),
+            *(f"{number}={pid}" for pid, number in children.items())]
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    try:
+        os.execv(sys.executable, argv)
+    except OSError as error:
+        logger.error("Could not start the supervisor, supervising from this process: error=%s", error)
+    return supervisor.wait_for(children, metrics_dir, STOP_AT_ONCE)
 
-    def stop_all(sig: int) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
 
-    signals = 0
-
-    def forward(sig: int, frame: FrameType | None) -> None:
-        nonlocal stopping, signals
-        stopping = True
-        signals += 1
-        passed_on = sig if signals == 1 else STOP_AT_ONCE
-        stop_all(passed_on)
-        logger.info("Forwarded signal to the serving processes: received=%d sent=%d pids=%s",
-                    sig, passed_on, sorted(children))
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    result = 0
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        number = children.pop(pid, -1)
-        if metrics_dir is not None:
-            prometheus_multiprocess.mark_process_dead(pid, str(metrics_dir))  # type: ignore[no-untyped-call]
-        code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            logger.error("Serving process failed: number=%d pid=%d exit=%d", number, pid, code)
-            result = result or (code if code > 0 else 1)
-        if not stopping:
-            logger.error("Serving process exited on its own, stopping the others: number=%d pid=%d", number, pid)
-            stopping = True
-            result = result or 1
-            stop_all(signal.SIGTERM)
-    return result
-
+# The directory holding the faiss_operator package, for the supervisor's fresh interpreter (-I -S:
+# no site-packages, no environment), which imports only faiss_operator.server.supervisor.
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+_SUPERVISOR_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from faiss_operator.server import supervisor; sys.exit(supervisor.main(sys.argv[1:]))"
+)
 
 def share_before_fork(modules: Iterable[str] = SERVING_MODULES) -> int:
     """Make what the main process holds shareable by the processes it is about to fork; returns
