@@ -116,7 +116,8 @@ class VerifyOnce:
 
 @contextlib.contextmanager
 def metrics_directory() -> Iterator[Path]:
-    """A fresh directory for the processes' metric files, removed afterwards; sets
+    """A fresh directory for the processes' metric files, removed afterwards (by the supervisor
+    that supervise execs, when it exits); sets
     PROMETHEUS_MULTIPROC_DIR so that metrics created after the fork write there."""
     directory = Path(tempfile.mkdtemp(prefix="faiss-metrics-"))
     previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

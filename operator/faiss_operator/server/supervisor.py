@@ -5,12 +5,12 @@ processes.supervise forks the serving processes from the fully imported `serve` 
 share its modules), then replaces itself with this module in a fresh interpreter
 (`python -I -S`, run by `exec`; same process id, same children): a process that only waits
 need not hold the ~30-40 MiB of modules the serving processes use. Measured on a 50k x 384 HNSW32
-index (docs/benchmarks.md): --workers 2 totals ~22 MiB less PSS than with the main process staying
-the full program — its own anonymous memory (~8 MiB, of which the originals of the pages both serving
-processes have copied on write) and the library pages only it had touched while importing (clean
-page cache, which PSS no longer counts). Importing prometheus-client alone would cost this process
-~10 MiB, so the live gauge files of a finished process are removed here by prometheus-client's own
-naming (`mark_process_dead`).
+index (docs/serving.md, "Memory"): --workers 2 totals 18-20 MiB less PSS than with the main process
+staying the full program — 3 MiB of anonymous memory (its 9 MiB private, mostly the originals of
+pages both serving processes had copied on write, against this process's 6) and 15 MiB of library
+pages only it had touched while importing (clean page cache, no longer mapped). Importing
+prometheus-client alone would cost this process ~10 MiB, so the live gauge files of a finished
+process are removed here by prometheus-client's own naming (`mark_process_dead`).
 
     python -I -S -c <boot> LOG_LEVEL METRICS_DIR|- STOP_AT_ONCE NUMBER=PID...
 """
