@@ -263,3 +263,24 @@ def test_the_supervisor_drops_a_finished_process_live_gauges_as_prometheus_clien
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([f"gauge_{mode}_42.db" for mode in supervisor.LIVE_GAUGE_MODES]
                           + ["counter_41.db", "gauge_all_41.db", "histogram_41.db"])
+
+
+def test_supervise_waits_in_process_with_the_same_exit_codes_when_the_supervisor_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Forked from this test process: the children only exit; exec of a missing interpreter fails.
+    monkeypatch.setattr(processes.sys, "executable", str(tmp_path / "no-python"))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "gauge_livesum_1.db").write_bytes(b"")
+    try:
+        # Unsignalled, a serving process that exits takes the pod down: its own code, else 1.
+        assert processes.supervise(2, lambda number: 3, metrics_dir) == 3
+        assert processes.supervise(2, lambda number: 0, metrics_dir) == 1
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert "Could not start the supervisor, supervising from this process" in caplog.text
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) & {signal.SIGTERM, signal.SIGINT} == set()
+    assert (metrics_dir / "gauge_livesum_1.db").exists()  # the caller's metrics_directory removes it
