@@ -130,6 +130,61 @@ def test_workers_verify_once_map_the_index_and_report_metrics_summed_over_proces
     assert log.read_text().count("Verified artifact checksums for every serving process") == 1
 
 
+def _loaded_after_the_fork(pid: int) -> set[str]:
+    """The shared objects (compiled modules, their libraries) whose relocated read-only pages are
+    this process's own. The dynamic loader writes those pages once, when it loads the file, and
+    makes them read-only (RELRO): loaded before the fork, they stay shared with every sibling
+    (Shared_Dirty); loaded by this process, they are private (Private_Dirty)."""
+    private: set[str] = set()
+    current: str | None = None
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split(None, 5)
+        if "-" in fields[0] and len(fields) > 1 and len(fields[1]) == 4:  # a mapping's first line
+            current = fields[5] if len(fields) == 6 and ".so" in Path(fields[5]).name and fields[1] == "r--p" else None
+        elif current is not None and fields[0] == "Private_Dirty:" and int(fields[1]) > 0:
+            private.add(current)
+    return private
+
+
+def test_serving_processes_share_the_modules_imported_before_forking_and_a_small_supervisor(tmp_path: Path) -> None:
+    # Every compiled module a serving process uses is loaded before the fork (processes.share_before_fork),
+    # so the processes share it (docs/serving.md, "Memory"). One loaded after the fork, into each
+    # process separately, is named here: add it to processes.SERVING_MODULES. The main process then
+    # becomes the supervisor (server/supervisor.py), which holds none of these modules.
+    artifact = make_artifact(tmp_path)
+    log = tmp_path / "log"
+    with running_server(artifact, log, "--workers", "2") as server:
+        server.wait_for("/readyz", 200)
+        for q in np.load(artifact / "queries.npy")[:20]:  # new connections: both processes answer some
+            assert server.search({"vector": q.tolist(), "k": 5}).status == 200
+        assert server.request("GET", "/metrics").status == 200
+        workers = children(server.process.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            assert _loaded_after_the_fork(pid) == set()
+            mapped = Path(f"/proc/{pid}/maps").read_text()
+            assert "uvloop" in mapped and "httptools" in mapped and "faiss" in mapped
+        supervisor_maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert "faiss" not in supervisor_maps and "numpy" not in supervisor_maps and "uvloop" not in supervisor_maps
+        assert "from faiss_operator.server import supervisor" in Path(f"/proc/{server.process.pid}/cmdline").read_text()
+    frozen = [line for line in log.read_text().splitlines() if "Shared with the serving processes" in line]
+    assert len(frozen) == 1, frozen  # the main process, once
+    assert int(frozen[0].rsplit("frozen_objects=", 1)[1]) > 0
+
+
+def test_share_before_fork_skips_a_module_that_is_not_installed() -> None:
+    import gc
+    import sys
+
+    try:
+        frozen = processes.share_before_fork(["json.decoder", "no_such_module_for_faiss_operator"])
+        assert frozen > 0 and gc.get_freeze_count() > 0
+        assert "json.decoder" in sys.modules
+        assert "no_such_module_for_faiss_operator" not in sys.modules
+    finally:
+        gc.unfreeze()  # this test process goes on collecting as before
+
+
 def test_a_corrupt_artifact_keeps_every_worker_unready_with_the_verdict(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path)
     index_file = artifact / "index.faiss"
@@ -190,3 +245,42 @@ def test_sigterm_to_the_whole_process_group_keeps_every_worker_serving_through_t
         server.process.send_signal(signal.SIGTERM)  # a second signal stops without waiting out the delay
         assert server.process.wait(timeout=DEADLINE_S) == 0
     assert log.read_text().count("Stopped") == 2
+
+
+def test_the_supervisor_drops_a_finished_process_live_gauges_as_prometheus_client_does(tmp_path: Path) -> None:
+    from prometheus_client import multiprocess as prometheus_multiprocess
+
+    from faiss_operator.server import supervisor
+
+    # The supervisor does not import prometheus-client (~10 MiB); it must remove what the library would.
+    assert set(supervisor.LIVE_GAUGE_MODES) == set(prometheus_multiprocess._LIVE_GAUGE_MULTIPROCESS_MODES)
+    names = [f"gauge_{mode}_{pid}.db" for mode in supervisor.LIVE_GAUGE_MODES for pid in (41, 42)]
+    names += ["counter_41.db", "gauge_all_41.db", "histogram_41.db"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    supervisor.mark_process_dead(41, tmp_path)
+    supervisor.mark_process_dead(43, tmp_path)  # none of its files: nothing to do
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([f"gauge_{mode}_42.db" for mode in supervisor.LIVE_GAUGE_MODES]
+                          + ["counter_41.db", "gauge_all_41.db", "histogram_41.db"])
+
+
+def test_supervise_waits_in_process_with_the_same_exit_codes_when_the_supervisor_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Forked from this test process: the children only exit; exec of a missing interpreter fails.
+    monkeypatch.setattr(processes.sys, "executable", str(tmp_path / "no-python"))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "gauge_livesum_1.db").write_bytes(b"")
+    try:
+        # Unsignalled, a serving process that exits takes the pod down: its own code, else 1.
+        assert processes.supervise(2, lambda number: 3, metrics_dir) == 3
+        assert processes.supervise(2, lambda number: 0, metrics_dir) == 1
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert "Could not start the supervisor, supervising from this process" in caplog.text
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) & {signal.SIGTERM, signal.SIGINT} == set()
+    assert (metrics_dir / "gauge_livesum_1.db").exists()  # the caller's metrics_directory removes it

@@ -164,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         return _serve(args, None, None, None)
     gate = processes.ReadyGate(args.workers)
     verification = processes.VerifyOnce()
+    processes.share_before_fork()
     with processes.metrics_directory() as metrics_dir:
         return processes.supervise(
             args.workers,
