@@ -56,8 +56,6 @@ SERVING_MODULES = (
     "httptools",
     "uvicorn.loops.auto",
     "uvicorn.loops.uvloop",
-    "uvicorn.protocols.http.httptools_impl",
-    "uvicorn.protocols.websockets.auto",
     "uvicorn.lifespan.off",
     "concurrent.futures.thread",
 )
