@@ -309,10 +309,11 @@ def test_an_upgrade_request_is_answered_as_plain_http_then_closed(connection: Ra
 
 
 def test_a_client_that_half_closes_still_gets_its_answers(connection: RawConnection) -> None:
-    connection.send(search_request(VECTORS[0], k=2) + search_request(VECTORS[1], k=3))
+    # /v1/info first: its answer comes from a task, after the searches' answers are known.
+    connection.send(get_request(b"/v1/info") + search_request(VECTORS[0], k=2) + search_request(VECTORS[1], k=3))
     connection.sock.shutdown(socket.SHUT_WR)
-    first, second = connection.read(), connection.read()
-    assert (first.status, second.status) == (200, 200)
+    info, first, second = connection.read(), connection.read(), connection.read()
+    assert (info.status, first.status, second.status) == (200, 200, 200)
     assert len(second.json()["results"][0]["ids"]) == 3  # type: ignore[index]
     assert connection.closed_by_server()  # with or without "Connection: close": EOF may arrive after both answers
 
@@ -450,3 +451,25 @@ def test_reading_pauses_while_max_pipelined_answers_are_pending_and_resumes_once
     transport = asyncio.run(scenario())
     assert transport.reading and transport.pauses == 1
     assert transport.written.count(b'{"status":"alive"') == http_protocol.MAX_PIPELINED + 8
+
+
+def test_end_of_input_with_an_answer_known_behind_one_still_computed_writes_both_then_closes(tmp_path: Path) -> None:
+    service = SearchService(tmp_path / "not-loaded")  # a search is answered 503 at once, /healthz by a task
+    endpoint = SearchEndpoint(service)
+    config = uvicorn.Config(server_app.create_app(service, endpoint.tally.flush), lifespan="off")
+
+    async def scenario() -> _RecordingTransport:
+        protocol = http_protocol.HttpProtocol(config, ServerState(), {}, endpoint=endpoint)
+        transport = _RecordingTransport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(get_request(b"/healthz") + search_request(VECTORS[0]))
+        assert protocol.eof_received() is True  # keep the transport open for the answers
+        deadline = time.monotonic() + DEADLINE_S
+        while not transport.closing:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        return transport
+
+    written = asyncio.run(scenario()).written
+    assert written.startswith(b"HTTP/1.1 200 OK\r\n") and b"HTTP/1.1 503 Service Unavailable\r\n" in written
+    assert written.count(b"connection: close") == 1 and written.index(b"connection: close") > written.index(b"503")

@@ -194,7 +194,7 @@ class HttpProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         # The client will send nothing more: answer what it asked, then close.
         self._ignore_input = True
-        if self._pending and self._pending[-1].status is None:
+        if self._pending:  # answers not written yet, whether known or still being computed
             self._pending[-1].keep_alive = False
             return True  # keep the transport open for writing
         return False  # closes the transport
