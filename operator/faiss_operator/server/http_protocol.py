@@ -194,7 +194,7 @@ class HttpProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         # The client will send nothing more: answer what it asked, then close.
         self._ignore_input = True
-        if self._pending and self._pending[-1].status is None:
+        if self._pending:  # an answer still to write, or one held behind a search still running
             self._pending[-1].keep_alive = False
             return True  # keep the transport open for writing
         return False  # closes the transport
@@ -305,7 +305,10 @@ class HttpProtocol(asyncio.Protocol):
         if not exchange.keep_alive:
             self._ignore_input = True  # the last request of this connection
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        if self._path == _SEARCH_PATH and self._method == b"POST":
+        path = self._path
+        if b"%" in path:  # routed by its decoded form, as uvicorn and Starlette do
+            path = urllib.parse.unquote_to_bytes(path)
+        if path == _SEARCH_PATH and self._method == b"POST":
             self._endpoint.start(
                 body, self._query,
                 binary=self._content_type.split(b";", 1)[0].strip().lower() == _BINARY,
