@@ -569,3 +569,51 @@ def test_a_refused_client_still_sending_reads_every_answer_before_the_close(serv
     assert refusal.status == 413 and refusal.headers["connection"] == "close"
     assert raw.closed_by_server()
     raw.close()
+
+
+def _search_count(server: Server, source: str) -> float:
+    line = f'faiss_requests_total{{code="200",endpoint="search",source="{source}"}} '
+    for text in server.request("GET", "/metrics").body.decode().splitlines():
+        if text.startswith(line):
+            return float(text[len(line):])
+    return 0.0
+
+
+def test_a_request_pipelined_after_connection_close_is_never_run(server: Server, connection: RawConnection) -> None:
+    # The search behind the last request is sent as the operator's probe, so that its count
+    # (source="probe") tells whether the server searched it although it never answered it.
+    clients, probes = _search_count(server, "client"), _search_count(server, "probe")
+    connection.send(search_request(VECTORS[0], extra=b"Connection: close\r\n")
+                    + search_request(VECTORS[1], extra=b"X-Faiss-Probe: 1\r\n"))
+    assert connection.read().headers["connection"] == "close"
+    assert connection.closed_by_server()
+    deadline = time.monotonic() + DEADLINE_S
+    while _search_count(server, "client") < clients + 1:  # counted in the same loop turn as a probe would be
+        assert time.monotonic() < deadline
+    assert _search_count(server, "probe") == probes
+
+
+def test_sigterm_makes_the_request_being_read_the_last_one(tmp_path: Path) -> None:
+    """Drain with a request half received: it is completed and answered with `Connection: close`;
+    what the client pipelined after it is not read (uvicorn's own protocol does the same)."""
+    with running_server(make_artifact(tmp_path), tmp_path / "log", "--workers", "1") as server:
+        server.wait_for("/readyz", 200)
+        raw = RawConnection(server.port)
+        raw.send(search_request(VECTORS[0], k=2))
+        assert raw.read().status == 200
+        request = search_request(VECTORS[1], k=3)
+        raw.send(request[:-10])
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + DEADLINE_S
+        while True:  # uvicorn closes its listener, then calls shutdown() on each connection, in one step
+            try:
+                socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S).close()
+            except (ConnectionRefusedError, ConnectionResetError):  # reset: accepted by the kernel, then the listener closed
+                break
+            assert time.monotonic() < deadline
+        raw.send(request[-10:] + get_request(b"/healthz"))
+        answer = raw.read()
+        assert answer.status == 200 and answer.headers["connection"] == "close"
+        assert len(answer.json()["results"][0]["ids"]) == 3  # type: ignore[index]
+        assert raw.closed_by_server()  # the /healthz behind it is not answered
+        assert server.process.wait(timeout=DEADLINE_S) == 0

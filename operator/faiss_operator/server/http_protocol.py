@@ -25,7 +25,8 @@ each point is tested on raw sockets (tests/server/test_http_protocol.py):
   received nothing for that long is closed when nothing is pending; a request half received by
   then is answered 408.
 * Graceful drain: on SIGTERM uvicorn stops accepting and calls `shutdown()`; an idle connection
-  closes at once, a busy one after its last answer, which says `Connection: close`.
+  closes at once, a busy one after answering the requests received so far (the last answer says
+  `Connection: close`; a request pipelined after them is not read).
 * Malformed HTTP: 400. Every refusal (400, 408, 413, 417, 431) is JSON {"error": message}, says
   `Connection: close`, and the connection then discards what the client still sends for up to
   LINGER_SECONDS before closing, so that the client reads the answer instead of a reset.
@@ -210,9 +211,16 @@ class HttpProtocol(asyncio.Protocol):
     # uvicorn.Server
 
     def shutdown(self) -> None:
-        """Graceful drain: close now if idle, else after the last pending answer."""
+        """Graceful drain: close now if idle, else after answering what was received so far (the
+        request being read is the last; requests pipelined after it are not read)."""
         self._shutting_down = True
-        if not self._pending and not self._in_request and self._transport is not None:
+        if self._in_request:
+            if self._exchange is not None:
+                self._exchange.keep_alive = False  # else on_headers_complete makes it the last
+        elif self._pending:
+            self._pending[-1].keep_alive = False
+            self._ignore_input = True
+        elif self._transport is not None:
             self._transport.close()
 
     # httptools callbacks
@@ -261,7 +269,8 @@ class HttpProtocol(asyncio.Protocol):
         parser = self._parser
         method = parser.get_method()
         http10 = parser.get_http_version() == "1.0"
-        exchange = _Exchange(head_only=method == b"HEAD", keep_alive=parser.should_keep_alive(), http10=http10)
+        keep_alive = parser.should_keep_alive() and not self._shutting_down
+        exchange = _Exchange(head_only=method == b"HEAD", keep_alive=keep_alive, http10=http10)
         self._exchange = exchange
         self._method = method
         self._pending.append(exchange)
