@@ -617,3 +617,24 @@ def test_sigterm_makes_the_request_being_read_the_last_one(tmp_path: Path) -> No
         assert len(answer.json()["results"][0]["ids"]) == 3  # type: ignore[index]
         assert raw.closed_by_server()  # the /healthz behind it is not answered
         assert server.process.wait(timeout=DEADLINE_S) == 0
+
+
+def test_a_request_held_back_by_back_pressure_is_not_timed_out_when_reading_resumes(server: Server) -> None:
+    """The client is silent because the server stopped reading: its idle time starts when reading
+    resumes, not before (a 408 right after resuming would punish the client for the server's pause)."""
+    raw = RawConnection(server.port, receive_buffer=4096)
+    request = search_request(VECTORS[0], k=1000)  # ~20 kB of JSON per answer
+    raw.send(request * 400 + request[:-10])  # ~8 MB of answers; the last request cut short: the server holds it half read
+    # Let more than the idle timeout pass with the server paused: wait for another connection's idle close.
+    other = RawConnection(server.port)
+    other.send(get_request(b"/healthz"))
+    assert other.read().status == 200 and other.closed_by_server()
+    other.close()
+    for _ in range(400):
+        assert raw.read().status == 200
+    readable, _, _ = select.select([raw.sock], [], [], IDLE_SECONDS * 0.3)
+    assert not readable and not raw.buffer, "an answer (a 408) arrived for a request the client is still sending"
+    raw.send(request[-10:])
+    answer = raw.read()
+    assert answer.status == 200 and answer.json()["results"][0]["ids"] == expected_ids(server, VECTORS[0], 1000)  # type: ignore[index]
+    raw.close()

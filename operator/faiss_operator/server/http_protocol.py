@@ -23,7 +23,7 @@ each point is tested on raw sockets (tests/server/test_http_protocol.py):
   or MAX_PIPELINED answers are pending on the connection, and resumes when both have drained.
 * Idle timeout (uvicorn's `timeout_keep_alive`, `--keep-alive-seconds`): a connection that
   received nothing for that long is closed when nothing is pending; a request half received by
-  then is answered 408.
+  then is answered 408. Time with reading paused (back-pressure) does not count.
 * Graceful drain: on SIGTERM uvicorn stops accepting and calls `shutdown()`; an idle connection
   closes at once, a busy one after answering the requests received so far (the last answer says
   `Connection: close`; a request pipelined after them is not read).
@@ -459,6 +459,7 @@ class HttpProtocol(asyncio.Protocol):
             transport.pause_reading()
         elif not paused and self._reading_paused and len(self._pending) <= MAX_PIPELINED // 2:
             self._reading_paused = False
+            self._last_seen = self._loop.time()  # the client's silence while paused was the server's doing
             transport.resume_reading()
 
     # Everything but the search: one buffered ASGI call
