@@ -638,3 +638,13 @@ def test_a_request_held_back_by_back_pressure_is_not_timed_out_when_reading_resu
     answer = raw.read()
     assert answer.status == 200 and answer.json()["results"][0]["ids"] == expected_ids(server, VECTORS[0], 1000)  # type: ignore[index]
     raw.close()
+
+
+def test_trailers_after_a_chunked_body_change_nothing(server: Server, connection: RawConnection) -> None:
+    # A trailer naming another Content-Type (or X-Faiss-Probe) must not change how the body is read.
+    body = json.dumps({"vector": VECTORS[0].tolist(), "k": 2}).encode()
+    connection.send(b"POST /v1/search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n"
+                    b"Content-Type: application/octet-stream\r\n\r\n" % (len(body), body))
+    answer = connection.read()
+    assert answer.status == 200 and answer.json()["ids"] == expected_ids(server, VECTORS[0], 2)  # type: ignore[index]

@@ -249,6 +249,8 @@ class HttpProtocol(asyncio.Protocol):
         self._check_head_size()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._head_done:  # a trailer after a chunked body: framing and form were settled by the head
+            return
         name = name.lower()
         self._headers.append((name, value))
         self._head_bytes += len(name) + len(value) + 4
