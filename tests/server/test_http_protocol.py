@@ -648,3 +648,17 @@ def test_trailers_after_a_chunked_body_change_nothing(server: Server, connection
                     b"Content-Type: application/octet-stream\r\n\r\n" % (len(body), body))
     answer = connection.read()
     assert answer.status == 200 and answer.json()["ids"] == expected_ids(server, VECTORS[0], 2)  # type: ignore[index]
+
+
+def test_a_trailer_growing_without_end_is_refused_431(connection: RawConnection) -> None:
+    # llhttp buffers a header until it ends: an endless trailer after a chunked body would grow
+    # the server's memory without bound, as an endless head would.
+    connection.send(b"POST /v1/search HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\nX-Endless: ")
+    sent = 0
+    while not select.select([connection.sock], [], [], 0)[0]:  # the read that ends the head is not counted
+        assert sent < 4 << 20, "4 MiB of one trailer and no refusal"
+        connection.send(b"a" * 4096)
+        sent += 4096
+    answer = connection.read()
+    assert answer.status == 431 and answer.headers["connection"] == "close"
+    assert "chunk framing and trailers" in answer.json()["error"]  # type: ignore[index]

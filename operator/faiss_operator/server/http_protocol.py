@@ -9,7 +9,8 @@ any other request (health, readiness, info, metrics, evaluation sample) is hande
 Starlette app as one buffered ASGI call. What uvicorn's own protocol guarantees is kept, and
 each point is tested on raw sockets (tests/server/test_http_protocol.py):
 
-* Request head (request line and headers) at most MAX_HEAD_BYTES, else 431.
+* Request head (request line and headers) at most MAX_HEAD_BYTES, else 431; likewise a chunked
+  body's framing and trailers, at most MAX_HEAD_BYTES plus 8 bytes per body byte.
 * Body limit (`--max-body-bytes`): a Content-Length over it is answered 413 before any of the
   body is read (without `100 Continue`); a chunked body is cut with 413 the moment it passes it.
 * `Expect: 100-continue`: `100 Continue` is written once the head is accepted, in turn with the
@@ -139,6 +140,7 @@ class HttpProtocol(asyncio.Protocol):
         self._probe = False  # X-Faiss-Probe: 1, the operator's live analysis (metrics.source_of)
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._framing_bytes = 0  # bytes of a chunked request after its head that are not body
         self._exchange: _Exchange | None = None
         self._method = b""
         self._path = b""
@@ -165,6 +167,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._last_seen = self._loop.time()
         self._completed_in_chunk = False
+        after_head = self._in_request and self._head_done  # the head was read before this chunk
+        body_before = self._body_bytes
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -177,6 +181,13 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as error:
             self._refuse(400, f"malformed HTTP request: {error}")
             return
+        if after_head and self._in_request and not self._completed_in_chunk and not self._ignore_input:
+            # Chunk framing and trailers: not body, but llhttp buffers a trailer until it ends.
+            self._framing_bytes += len(data) - (self._body_bytes - body_before)
+            if self._framing_bytes > MAX_HEAD_BYTES + 8 * self._body_bytes:
+                self._refuse(431, f"chunk framing and trailers are larger than the limit of {MAX_HEAD_BYTES} bytes "
+                                  "plus 8 per body byte")
+                return
         if self._in_request and not self._head_done and not self._ignore_input:
             # An unfinished head: count what llhttp holds back until a header is complete. The
             # whole chunk is head when the head began before it, or when no request ended in it
@@ -241,6 +252,7 @@ class HttpProtocol(asyncio.Protocol):
         self._probe = False
         self._body = []
         self._body_bytes = 0
+        self._framing_bytes = 0
         self._exchange = None
 
     def on_url(self, url: bytes) -> None:
