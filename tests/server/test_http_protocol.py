@@ -371,8 +371,11 @@ def test_a_client_that_does_not_read_makes_the_server_stop_reading(server: Serve
 
 def test_sigterm_closes_idle_connections_and_answers_busy_ones_with_connection_close(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path, index_type="Flat", count=100_000)
+    # Keep-alive and drain timeouts past the test's deadline: the idle connection must close because
+    # of the drain itself, not because it timed out or the process gave up waiting.
     with running_server(artifact, tmp_path / "log", "--max-batch", "4096", "--max-body-bytes", str(64 << 20),
-                        "--warmup-queries", "1", "--workers", "1") as server:
+                        "--warmup-queries", "1", "--workers", "1", "--keep-alive-seconds", str(4 * DEADLINE_S),
+                        "--drain-seconds", str(4 * DEADLINE_S)) as server:
         server.wait_for("/readyz", 200)
         idle = RawConnection(server.port)
         idle.send(get_request(b"/healthz"))
