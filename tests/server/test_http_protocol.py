@@ -372,8 +372,11 @@ def test_a_client_that_does_not_read_makes_the_server_stop_reading(server: Serve
 
 def test_sigterm_closes_idle_connections_and_answers_busy_ones_with_connection_close(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path, index_type="Flat", count=100_000)
+    # Keep-alive and drain timeouts past the test's deadline: the idle connection must close because
+    # of the drain itself, not because it timed out or the process gave up waiting.
     with running_server(artifact, tmp_path / "log", "--max-batch", "4096", "--max-body-bytes", str(64 << 20),
-                        "--warmup-queries", "1", "--workers", "1") as server:
+                        "--warmup-queries", "1", "--workers", "1", "--keep-alive-seconds", str(4 * DEADLINE_S),
+                        "--drain-seconds", str(4 * DEADLINE_S)) as server:
         server.wait_for("/readyz", 200)
         idle = RawConnection(server.port)
         idle.send(get_request(b"/healthz"))
@@ -473,3 +476,215 @@ def test_end_of_input_with_an_answer_known_behind_one_still_computed_writes_both
     written = asyncio.run(scenario()).written
     assert written.startswith(b"HTTP/1.1 200 OK\r\n") and b"HTTP/1.1 503 Service Unavailable\r\n" in written
     assert written.count(b"connection: close") == 1 and written.index(b"connection: close") > written.index(b"503")
+
+
+def test_a_body_that_already_arrived_is_not_invited_with_100_continue(connection: RawConnection) -> None:
+    # Both requests in one send: the second's body is read with its head, while the first's
+    # answer is still to come; `100 Continue` would be an answer to nothing the client waits for.
+    body = VECTORS[1].astype("<f4").tobytes()
+    connection.send(search_request(VECTORS[0], k=4)
+                    + b"POST /v1/search?k=2 HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+                      b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    first, second = connection.read(), connection.read()
+    assert (first.status, second.status) == (200, 200)
+    assert len(second.json()["results"][0]["ids"]) == 2  # type: ignore[index]
+
+
+def test_connection_close_with_expect_100_continue_invites_the_body_then_closes(server: Server, connection: RawConnection) -> None:
+    body = VECTORS[0].astype("<f4").tobytes()
+    connection.send(b"POST /v1/search?k=3 HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+                    b"Connection: close\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+    assert connection.read().status == 100
+    connection.send(body)
+    answer = connection.read()
+    assert answer.status == 200 and answer.headers["connection"] == "close"
+    assert answer.json()["results"][0]["ids"] == expected_ids(server, VECTORS[0], 3)  # type: ignore[index]
+    assert connection.closed_by_server()
+
+
+@pytest.mark.parametrize("target", [b"/v1/%73earch?k=2", b"/v1/search%3Fk=9?k=2", b"http://t/v1/search?k=2"])
+def test_a_search_path_percent_encoded_or_in_absolute_form_is_the_search(
+    server: Server, connection: RawConnection, target: bytes,
+) -> None:
+    body = VECTORS[0].astype("<f4").tobytes()
+    connection.send(b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n"
+                    % (target, len(body)) + body)
+    answer = connection.read()
+    if target.startswith(b"/v1/search%3F"):  # an encoded "?" is part of the path: no such route
+        assert answer.status == 404 and "Not Found" in answer.json()["error"]  # type: ignore[index]
+    else:
+        assert answer.status == 200
+        assert answer.json()["results"][0]["ids"] == expected_ids(server, VECTORS[0], 2)  # type: ignore[index]
+
+
+def test_a_non_ascii_request_path_is_refused_400(connection: RawConnection) -> None:
+    connection.send(b"GET /h\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n")
+    answer = connection.read()
+    assert answer.status == 400 and answer.headers["connection"] == "close"
+    assert connection.closed_by_server()
+
+
+@pytest.mark.parametrize("garbage", [
+    b"POST /v1/search HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"POST /v1/search HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
+    b"POST /v1/search HTTP/1.1\r\nContent-Length: 64\r\nContent-Length: 64\r\n\r\n" + b"\0" * 64,
+])
+def test_ambiguous_framing_is_refused_400_not_smuggled(connection: RawConnection, garbage: bytes) -> None:
+    # Request smuggling: a proxy and this server must never disagree on where a request ends.
+    connection.send(garbage + get_request(b"/healthz"))
+    answer = connection.read()
+    assert answer.status == 400 and answer.headers["connection"] == "close"
+    assert connection.closed_by_server()  # the /healthz behind it is not answered
+
+
+def test_many_small_pipelined_requests_in_one_read_are_all_answered_in_order(connection: RawConnection) -> None:
+    count = 600  # far over MAX_PIPELINED, in one send (~60 kB)
+    connection.send(b"".join(search_request(VECTORS[i % 6], k=1 + i % 5) for i in range(count)))
+    for i in range(count):
+        answer = connection.read()
+        assert answer.status == 200 and len(answer.json()["results"][0]["ids"]) == 1 + i % 5  # type: ignore[index]
+
+
+def test_a_head_request_to_the_search_is_405_without_a_body(connection: RawConnection) -> None:
+    connection.send(get_request(b"/v1/search", method=b"HEAD") + get_request(b"/healthz"))
+    head = connection.read(head_only=True)
+    assert head.status == 405 and int(head.headers["content-length"]) > 0
+    assert connection.read().json()["status"] == "alive"  # type: ignore[index]
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Searches on threads (--workers 1) over 100k vectors: a 2048-query search takes long enough
+    for a later request on the same connection to be answered first."""
+    artifact = make_artifact(tmp_path_factory.mktemp("artifact"), index_type="Flat", count=100_000)
+    with running_server(artifact, tmp_path_factory.mktemp("log") / "server.log", "--max-batch", "4096",
+                        "--max-body-bytes", str(64 << 20), "--warmup-queries", "1", "--workers", "1") as running:
+        running.wait_for("/readyz", 200)
+        yield running
+
+
+def test_a_client_that_half_closes_gets_answers_that_finish_out_of_order(slow_server: Server) -> None:
+    raw = RawConnection(slow_server.port)
+    queries = np.random.default_rng(0).standard_normal((2048, 16)).astype(np.float32)
+    raw.send(search_request(queries, k=50) + get_request(b"/healthz"))
+    deadline = time.monotonic() + DEADLINE_S
+    while "faiss_requests_in_flight 1.0" not in slow_server.request("GET", "/metrics").body.decode():
+        assert time.monotonic() < deadline
+    # The search is running on a thread; /healthz is answered and waits for it. Then EOF.
+    raw.sock.shutdown(socket.SHUT_WR)
+    search, health = raw.read(), raw.read()
+    assert search.status == 200 and len(search.json()["results"]) == 2048  # type: ignore[arg-type]
+    assert health.json()["status"] == "alive"  # type: ignore[index]
+    assert raw.closed_by_server()
+    raw.close()
+
+
+def test_a_refused_client_still_sending_reads_every_answer_before_the_close(server: Server) -> None:
+    """Linger: a client that does not read while it sends a large body (its receive window full
+    of the answer before the refusal) still reads that answer and the 413; closing at once with
+    its body unread would reset the connection and drop the answers not yet delivered."""
+    raw = RawConnection(server.port, receive_buffer=4096)
+    body = b"\0" * (32 << 20)
+    sender = threading.Thread(target=_send_ignoring_errors, args=(raw, search_request(VECTORS[0], k=1000)
+        + b"POST /v1/search HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body) + body))
+    sender.start()
+    sender.join(DEADLINE_S)
+    assert not sender.is_alive()
+    search, refusal = raw.read(), raw.read()
+    assert search.status == 200 and search.json()["results"][0]["ids"] == expected_ids(server, VECTORS[0], 1000)  # type: ignore[index]
+    assert refusal.status == 413 and refusal.headers["connection"] == "close"
+    assert raw.closed_by_server()
+    raw.close()
+
+
+def _search_count(server: Server, source: str) -> float:
+    line = f'faiss_requests_total{{code="200",endpoint="search",source="{source}"}} '
+    for text in server.request("GET", "/metrics").body.decode().splitlines():
+        if text.startswith(line):
+            return float(text[len(line):])
+    return 0.0
+
+
+def test_a_request_pipelined_after_connection_close_is_never_run(server: Server, connection: RawConnection) -> None:
+    # The search behind the last request is sent as the operator's probe, so that its count
+    # (source="probe") tells whether the server searched it although it never answered it.
+    clients, probes = _search_count(server, "client"), _search_count(server, "probe")
+    connection.send(search_request(VECTORS[0], extra=b"Connection: close\r\n")
+                    + search_request(VECTORS[1], extra=b"X-Faiss-Probe: 1\r\n"))
+    assert connection.read().headers["connection"] == "close"
+    assert connection.closed_by_server()
+    deadline = time.monotonic() + DEADLINE_S
+    while _search_count(server, "client") < clients + 1:  # counted in the same loop turn as a probe would be
+        assert time.monotonic() < deadline
+    assert _search_count(server, "probe") == probes
+
+
+def test_sigterm_makes_the_request_being_read_the_last_one(tmp_path: Path) -> None:
+    """Drain with a request half received: it is completed and answered with `Connection: close`;
+    what the client pipelined after it is not read (uvicorn's own protocol does the same)."""
+    with running_server(make_artifact(tmp_path), tmp_path / "log", "--workers", "1") as server:
+        server.wait_for("/readyz", 200)
+        raw = RawConnection(server.port)
+        raw.send(search_request(VECTORS[0], k=2))
+        assert raw.read().status == 200
+        request = search_request(VECTORS[1], k=3)
+        raw.send(request[:-10])
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + DEADLINE_S
+        while True:  # uvicorn closes its listener, then calls shutdown() on each connection, in one step
+            try:
+                socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S).close()
+            except (ConnectionRefusedError, ConnectionResetError):  # reset: accepted by the kernel, then the listener closed
+                break
+            assert time.monotonic() < deadline
+        raw.send(request[-10:] + get_request(b"/healthz"))
+        answer = raw.read()
+        assert answer.status == 200 and answer.headers["connection"] == "close"
+        assert len(answer.json()["results"][0]["ids"]) == 3  # type: ignore[index]
+        assert raw.closed_by_server()  # the /healthz behind it is not answered
+        assert server.process.wait(timeout=DEADLINE_S) == 0
+
+
+def test_a_request_held_back_by_back_pressure_is_not_timed_out_when_reading_resumes(server: Server) -> None:
+    """The client is silent because the server stopped reading: its idle time starts when reading
+    resumes, not before (a 408 right after resuming would punish the client for the server's pause)."""
+    raw = RawConnection(server.port, receive_buffer=4096)
+    request = search_request(VECTORS[0], k=1000)  # ~20 kB of JSON per answer
+    raw.send(request * 400 + request[:-10])  # ~8 MB of answers; the last request cut short: the server holds it half read
+    # Let more than the idle timeout pass with the server paused: wait for another connection's idle close.
+    other = RawConnection(server.port)
+    other.send(get_request(b"/healthz"))
+    assert other.read().status == 200 and other.closed_by_server()
+    other.close()
+    for _ in range(400):
+        assert raw.read().status == 200
+    readable, _, _ = select.select([raw.sock], [], [], IDLE_SECONDS * 0.3)
+    assert not readable and not raw.buffer, "an answer (a 408) arrived for a request the client is still sending"
+    raw.send(request[-10:])
+    answer = raw.read()
+    assert answer.status == 200 and answer.json()["results"][0]["ids"] == expected_ids(server, VECTORS[0], 1000)  # type: ignore[index]
+    raw.close()
+
+
+def test_trailers_after_a_chunked_body_change_nothing(server: Server, connection: RawConnection) -> None:
+    # A trailer naming another Content-Type (or X-Faiss-Probe) must not change how the body is read.
+    body = json.dumps({"vector": VECTORS[0].tolist(), "k": 2}).encode()
+    connection.send(b"POST /v1/search HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n"
+                    b"Content-Type: application/octet-stream\r\n\r\n" % (len(body), body))
+    answer = connection.read()
+    assert answer.status == 200 and answer.json()["ids"] == expected_ids(server, VECTORS[0], 2)  # type: ignore[index]
+
+
+def test_a_trailer_growing_without_end_is_refused_431(connection: RawConnection) -> None:
+    # llhttp buffers a header until it ends: an endless trailer after a chunked body would grow
+    # the server's memory without bound, as an endless head would.
+    connection.send(b"POST /v1/search HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\nX-Endless: ")
+    sent = 0
+    while not select.select([connection.sock], [], [], 0)[0]:  # the read that ends the head is not counted
+        assert sent < 4 << 20, "4 MiB of one trailer and no refusal"
+        connection.send(b"a" * 4096)
+        sent += 4096
+    answer = connection.read()
+    assert answer.status == 431 and answer.headers["connection"] == "close"
+    assert "chunk framing and trailers" in answer.json()["error"]  # type: ignore[index]

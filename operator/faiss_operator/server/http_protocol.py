@@ -9,7 +9,8 @@ any other request (health, readiness, info, metrics, evaluation sample) is hande
 Starlette app as one buffered ASGI call. What uvicorn's own protocol guarantees is kept, and
 each point is tested on raw sockets (tests/server/test_http_protocol.py):
 
-* Request head (request line and headers) at most MAX_HEAD_BYTES, else 431.
+* Request head (request line and headers) at most MAX_HEAD_BYTES, else 431; likewise a chunked
+  body's framing and trailers, at most MAX_HEAD_BYTES plus 8 bytes per body byte.
 * Body limit (`--max-body-bytes`): a Content-Length over it is answered 413 before any of the
   body is read (without `100 Continue`); a chunked body is cut with 413 the moment it passes it.
 * `Expect: 100-continue`: `100 Continue` is written once the head is accepted, in turn with the
@@ -23,9 +24,10 @@ each point is tested on raw sockets (tests/server/test_http_protocol.py):
   or MAX_PIPELINED answers are pending on the connection, and resumes when both have drained.
 * Idle timeout (uvicorn's `timeout_keep_alive`, `--keep-alive-seconds`): a connection that
   received nothing for that long is closed when nothing is pending; a request half received by
-  then is answered 408.
+  then is answered 408. Time with reading paused (back-pressure) does not count.
 * Graceful drain: on SIGTERM uvicorn stops accepting and calls `shutdown()`; an idle connection
-  closes at once, a busy one after its last answer, which says `Connection: close`.
+  closes at once, a busy one after answering the requests received so far (the last answer says
+  `Connection: close`; a request pipelined after them is not read).
 * Malformed HTTP: 400. Every refusal (400, 408, 413, 417, 431) is JSON {"error": message}, says
   `Connection: close`, and the connection then discards what the client still sends for up to
   LINGER_SECONDS before closing, so that the client reads the answer instead of a reset.
@@ -138,6 +140,7 @@ class HttpProtocol(asyncio.Protocol):
         self._probe = False  # X-Faiss-Probe: 1, the operator's live analysis (metrics.source_of)
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._framing_bytes = 0  # bytes of a chunked request after its head that are not body
         self._exchange: _Exchange | None = None
         self._method = b""
         self._path = b""
@@ -164,6 +167,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._last_seen = self._loop.time()
         self._completed_in_chunk = False
+        after_head = self._in_request and self._head_done  # the head was read before this chunk
+        body_before = self._body_bytes
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -176,6 +181,13 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as error:
             self._refuse(400, f"malformed HTTP request: {error}")
             return
+        if after_head and self._in_request and not self._completed_in_chunk and not self._ignore_input:
+            # Chunk framing and trailers: not body, but llhttp buffers a trailer until it ends.
+            self._framing_bytes += len(data) - (self._body_bytes - body_before)
+            if self._framing_bytes > MAX_HEAD_BYTES + 8 * self._body_bytes:
+                self._refuse(431, f"chunk framing and trailers are larger than the limit of {MAX_HEAD_BYTES} bytes "
+                                  "plus 8 per body byte")
+                return
         if self._in_request and not self._head_done and not self._ignore_input:
             # An unfinished head: count what llhttp holds back until a header is complete. The
             # whole chunk is head when the head began before it, or when no request ended in it
@@ -210,9 +222,16 @@ class HttpProtocol(asyncio.Protocol):
     # uvicorn.Server
 
     def shutdown(self) -> None:
-        """Graceful drain: close now if idle, else after the last pending answer."""
+        """Graceful drain: close now if idle, else after answering what was received so far (the
+        request being read is the last; requests pipelined after it are not read)."""
         self._shutting_down = True
-        if not self._pending and not self._in_request and self._transport is not None:
+        if self._in_request:
+            if self._exchange is not None:
+                self._exchange.keep_alive = False  # else on_headers_complete makes it the last
+        elif self._pending:
+            self._pending[-1].keep_alive = False
+            self._ignore_input = True
+        elif self._transport is not None:
             self._transport.close()
 
     # httptools callbacks
@@ -233,6 +252,7 @@ class HttpProtocol(asyncio.Protocol):
         self._probe = False
         self._body = []
         self._body_bytes = 0
+        self._framing_bytes = 0
         self._exchange = None
 
     def on_url(self, url: bytes) -> None:
@@ -241,6 +261,8 @@ class HttpProtocol(asyncio.Protocol):
         self._check_head_size()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._head_done:  # a trailer after a chunked body: framing and form were settled by the head
+            return
         name = name.lower()
         self._headers.append((name, value))
         self._head_bytes += len(name) + len(value) + 4
@@ -261,7 +283,8 @@ class HttpProtocol(asyncio.Protocol):
         parser = self._parser
         method = parser.get_method()
         http10 = parser.get_http_version() == "1.0"
-        exchange = _Exchange(head_only=method == b"HEAD", keep_alive=parser.should_keep_alive(), http10=http10)
+        keep_alive = parser.should_keep_alive() and not self._shutting_down
+        exchange = _Exchange(head_only=method == b"HEAD", keep_alive=keep_alive, http10=http10)
         self._exchange = exchange
         self._method = method
         self._pending.append(exchange)
@@ -305,7 +328,10 @@ class HttpProtocol(asyncio.Protocol):
         if not exchange.keep_alive:
             self._ignore_input = True  # the last request of this connection
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        if self._path == _SEARCH_PATH and self._method == b"POST":
+        path = self._path
+        if b"%" in path:  # routed by its decoded form, as uvicorn and Starlette do
+            path = urllib.parse.unquote_to_bytes(path)
+        if path == _SEARCH_PATH and self._method == b"POST":
             self._endpoint.start(
                 body, self._query,
                 binary=self._content_type.split(b";", 1)[0].strip().lower() == _BINARY,
@@ -447,6 +473,7 @@ class HttpProtocol(asyncio.Protocol):
             transport.pause_reading()
         elif not paused and self._reading_paused and len(self._pending) <= MAX_PIPELINED // 2:
             self._reading_paused = False
+            self._last_seen = self._loop.time()  # the client's silence while paused was the server's doing
             transport.resume_reading()
 
     # Everything but the search: one buffered ASGI call
