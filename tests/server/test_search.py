@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
 from faiss_operator.index import FAISSIndex
-from tests.server.conftest import Server
+from tests.server.conftest import DEADLINE_S, Server
 
 
 def test_batch_search_matches_in_process_search(server: Server, artifact: Path) -> None:
@@ -62,9 +63,9 @@ def test_info_and_metrics(server: Server, artifact: Path) -> None:
     info = server.request("GET", "/v1/info").json()
     assert info["revision"] == "rev-test" and info["index_type"] == "HNSW" and info["dimension"] == 16
     assert info["vectors"] == 2000 and info["metric"] == "L2" and info["config"]["m"] == 32
-    server.search({"vector": [0.0] * 16, "k": 0})
-    text = server.request("GET", "/metrics").body.decode()
-    for needle in (
+    assert server.search({"vector": [0.0] * 16, "k": 3}).status == 200
+    assert server.search({"vector": [0.0] * 16, "k": 0}).status == 400
+    needles = (
         'faiss_requests_total{code="200",endpoint="search",source="client"}',
         'faiss_requests_total{code="400",endpoint="search",source="client"}',
         "faiss_request_duration_seconds_bucket",
@@ -74,5 +75,14 @@ def test_info_and_metrics(server: Server, artifact: Path) -> None:
         'faiss_index_build_recall{k="10"}',
         'faiss_index_info{index_type="HNSW",metric="L2",revision="rev-test"} 1.0',
         "faiss_ready 1.0",
-    ):
-        assert needle in text, needle
+    )
+    # Counts are added once per loop turn, just after that turn's answers, and the scrape may
+    # reach the pod's other process first: wait for them.
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        text = server.request("GET", "/metrics").body.decode()
+        missing = [needle for needle in needles if needle not in text]
+        if not missing:
+            break
+        assert time.monotonic() < deadline, f"missing from /metrics: {missing}"
+        time.sleep(0.02)
