@@ -81,3 +81,21 @@ def test_an_id_already_in_the_index_is_refused(small: np.ndarray) -> None:
     with pytest.raises(RecordError, match="duplicate id 'b'"):
         index.add_embeddings(small[2:4], ids=["c", "b"])
     assert index.ntotal == 2
+
+
+def test_the_reverse_lookup_built_late_agrees_with_every_extend_and_refuses_present_ids() -> None:
+    from faiss_operator.index.records import IdMap, RecordError
+
+    id_map = IdMap()
+    id_map.check_new(["a", "b"])
+    id_map.extend(["a", "b"])  # a bulk load into an empty map: no reverse lookup yet
+    id_map.extend(["c"])
+    assert [id_map.position_of(i) for i in ("a", "b", "c", "z")] == [0, 1, 2, None]
+    id_map.extend(["d"])  # after the lookup exists, extend keeps it current
+    assert id_map.position_of("d") == 3 and id_map.external(3) == "d"
+    with pytest.raises(RecordError, match="duplicate id 'b'"):
+        id_map.check_new(["e", "b"])
+    fresh = IdMap()
+    fresh.extend([5, 6])
+    with pytest.raises(RecordError, match="duplicate id 6"):
+        fresh.check_new([6])  # the lookup is built from what a bulk load left
