@@ -12,6 +12,7 @@ artifact written by an older build cannot make a serving pod answer 500.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
@@ -122,6 +123,7 @@ class IdMap(Mapping[int, ExternalId]):
     def __init__(self) -> None:
         self._ids: list[ExternalId] = []
         self._positions: dict[ExternalId, int] | None = None  # built by _reverse() when first needed
+        self._lock = threading.Lock()  # a reader building the lookup while a writer extends
 
     def __getitem__(self, position: int) -> ExternalId:
         if not isinstance(position, int) or position < 0:
@@ -158,16 +160,21 @@ class IdMap(Mapping[int, ExternalId]):
             seen.add(external_id)
 
     def extend(self, ids: Sequence[ExternalId]) -> None:
-        positions = self._positions
-        for external_id in ids:
-            if positions is not None:
-                positions[external_id] = len(self._ids)
-            self._ids.append(external_id)
+        with self._lock:
+            positions = self._positions
+            for external_id in ids:
+                if positions is not None:
+                    positions[external_id] = len(self._ids)
+                self._ids.append(external_id)
 
     def _reverse(self) -> dict[ExternalId, int]:
-        if self._positions is None:
-            self._positions = {external_id: position for position, external_id in enumerate(self._ids)}
-        return self._positions
+        positions = self._positions
+        if positions is None:
+            with self._lock:
+                if self._positions is None:
+                    self._positions = {external_id: position for position, external_id in enumerate(self._ids)}
+                positions = self._positions
+        return positions
 
 
 def prepare_ids(ids: Any, *, count: int, start: int) -> list[ExternalId]:
