@@ -434,15 +434,21 @@ class _RecordingTransport:
         return ("127.0.0.1", 1) if name in ("peername", "sockname") else None
 
 
-def test_reading_pauses_while_max_pipelined_answers_are_pending_and_resumes_once_half_are_written(tmp_path: Path) -> None:
-    service = SearchService(tmp_path / "not-loaded")  # /healthz answers whatever the phase
+def _unloaded_protocol(tmp_path: Path) -> tuple[http_protocol.HttpProtocol, _RecordingTransport]:
+    """A connection of a server whose index is not loaded (a search is answered 503 at once,
+    /healthz by a task), on a recording transport. Call on a running event loop."""
+    service = SearchService(tmp_path / "not-loaded")
     endpoint = SearchEndpoint(service)
     config = uvicorn.Config(server_app.create_app(service, endpoint.tally.flush), lifespan="off")
+    protocol = http_protocol.HttpProtocol(config, ServerState(), {}, endpoint=endpoint)
+    transport = _RecordingTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport
 
+
+def test_reading_pauses_while_max_pipelined_answers_are_pending_and_resumes_once_half_are_written(tmp_path: Path) -> None:
     async def scenario() -> _RecordingTransport:
-        protocol = http_protocol.HttpProtocol(config, ServerState(), {}, endpoint=endpoint)
-        transport = _RecordingTransport()
-        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol, transport = _unloaded_protocol(tmp_path)  # /healthz answers whatever the phase
         protocol.data_received(get_request(b"/healthz") * (http_protocol.MAX_PIPELINED + 8))
         assert not transport.reading and transport.pauses == 1
         deadline = time.monotonic() + DEADLINE_S
@@ -457,14 +463,8 @@ def test_reading_pauses_while_max_pipelined_answers_are_pending_and_resumes_once
 
 
 def test_end_of_input_with_an_answer_known_behind_one_still_computed_writes_both_then_closes(tmp_path: Path) -> None:
-    service = SearchService(tmp_path / "not-loaded")  # a search is answered 503 at once, /healthz by a task
-    endpoint = SearchEndpoint(service)
-    config = uvicorn.Config(server_app.create_app(service, endpoint.tally.flush), lifespan="off")
-
     async def scenario() -> _RecordingTransport:
-        protocol = http_protocol.HttpProtocol(config, ServerState(), {}, endpoint=endpoint)
-        transport = _RecordingTransport()
-        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol, transport = _unloaded_protocol(tmp_path)
         protocol.data_received(get_request(b"/healthz") + search_request(VECTORS[0]))
         assert protocol.eof_received() is True  # keep the transport open for the answers
         deadline = time.monotonic() + DEADLINE_S
