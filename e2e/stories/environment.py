@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import uuid
+from typing import Any
 
 from kubernetes import client
 
@@ -14,6 +15,17 @@ from e2e.stories import data
 SOURCE_CLAIM, SOURCE_PATH = "embeddings", "vectors/v1.npy"
 ARTIFACTS_CLAIM = "faiss-artifacts"  # the default spec.artifacts.uri is pvc://faiss-artifacts
 SOURCE_URI = f"pvc://{SOURCE_CLAIM}/{SOURCE_PATH}"
+
+
+def index_spec(
+    fields: dict[str, Any], *, rollout: dict[str, Any], source: str = SOURCE_URI, min_recall: float = 0.5,
+    **sections: Any,
+) -> dict[str, Any]:
+    """A FaissIndex spec over the story's vectors: `fields` (indexType, config), 100 evaluation
+    queries at k 10 gated at `min_recall`, one serving replica, `rollout`, and any other `sections`."""
+    return {"dimension": data.DIMENSION, **fields, "source": {"uri": source},
+            "evaluation": {"k": 10, "queries": 100, "minRecall": min_recall},
+            "serving": {"replicas": 1}, "rollout": rollout, **sections}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,9 +22,11 @@ FINALIZER = "faiss.dev/cleanup"
 Obj = dict[str, Any]
 
 
-def body(name: str, spec: Obj, *, annotations: dict[str, str] | None = None) -> Obj:
-    """A FaissIndex manifest (namespace left to the caller's kubectl -n / client call)."""
+def body(name: str, spec: Obj, *, namespace: str | None = None, annotations: dict[str, str] | None = None) -> Obj:
+    """A FaissIndex manifest (without `namespace`, left to the caller's kubectl -n / client call)."""
     metadata: Obj = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
     if annotations:
         metadata["annotations"] = dict(annotations)
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": metadata, "spec": copy.deepcopy(spec)}

@@ -20,7 +20,7 @@ from kubernetes import client
 
 from e2e.harness.kubectl import Kubectl
 from e2e.harness.operator import OperatorProcess
-from e2e.stories import data, environment
+from e2e.stories import environment
 from e2e.stories.chain import Chain
 from e2e.stories.faissindex import Index, Obj, body, condition, revision
 from tests.api import samples
@@ -42,10 +42,10 @@ CEL_REFUSALS = {
 
 
 def spec(index: dict[str, Any], *, source: str = environment.SOURCE_URI, min_recall: float = 0.5) -> Obj:
-    return {"dimension": data.DIMENSION, **index, "source": {"uri": source},
-            "evaluation": {"k": 10, "queries": 100, "minRecall": min_recall},
-            "serving": {"replicas": 1}, "build": {"backoffLimit": 0},  # one attempt: the failures are certain
-            "rollout": {"scaleDownDelaySeconds": 5, "progressDeadlineSeconds": 150}}
+    return environment.index_spec(
+        index, source=source, min_recall=min_recall, rollout={"scaleDownDelaySeconds": 5, "progressDeadlineSeconds": 150},
+        build={"backoffLimit": 0},  # one attempt: the failures are certain
+    )
 
 
 @dataclasses.dataclass
@@ -57,7 +57,7 @@ class Failures:
     chain: Chain
 
     def apply(self, spec_: Obj) -> None:
-        self.kubectl.apply({**body(NAME, spec_), "metadata": {"name": NAME, "namespace": self.namespace}})
+        self.kubectl.apply(body(NAME, spec_, namespace=self.namespace))
 
 
 @pytest.fixture(scope="module")

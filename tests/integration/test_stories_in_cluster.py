@@ -116,7 +116,7 @@ def test_story_11_the_operator_as_a_pod_with_the_least_privilege_role_makes_the_
     documents = rbac_documents()
     namespace, pod = run_in_cluster(api, kubectl, documents, system_namespace, "full")
     try:
-        kubectl.apply({**body(NAME, SPEC), "metadata": {"name": NAME, "namespace": namespace}})
+        kubectl.apply(body(NAME, SPEC, namespace=namespace))
         index = Index(api, namespace, NAME)
 
         def operator_alive() -> None:
@@ -139,7 +139,7 @@ def test_story_11_one_verb_less_in_the_role_and_the_operator_cannot_build(
     documents, verb = without_job_patch(rbac_documents())
     namespace, pod = run_in_cluster(api, kubectl, documents, system_namespace, "short")
     try:
-        kubectl.apply({**body(NAME, SPEC), "metadata": {"name": NAME, "namespace": namespace}})
+        kubectl.apply(body(NAME, SPEC, namespace=namespace))
         index = Index(api, namespace, NAME)
 
         def refused() -> bool:

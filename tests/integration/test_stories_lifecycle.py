@@ -52,9 +52,7 @@ def spec(index: dict[str, Any], *, rollout: dict[str, Any] | None = None,
     rollout = dict(rollout or ROLLOUT)
     if analysis:
         rollout["analysis"] = analysis
-    return {"dimension": data.DIMENSION, **index, "source": {"uri": environment.SOURCE_URI},
-            "evaluation": {"k": 10, "queries": 100, "minRecall": 0.5},
-            "serving": {"replicas": 1}, "rollout": rollout}
+    return environment.index_spec(index, rollout=rollout)
 
 
 @dataclasses.dataclass
@@ -68,7 +66,7 @@ class Life:
     loop: SearchLoop | None = None
 
     def apply(self, spec_: Obj) -> None:
-        self.kubectl.apply({**body(NAME, spec_), "metadata": {"name": NAME, "namespace": self.namespace}})
+        self.kubectl.apply(body(NAME, spec_, namespace=self.namespace))
 
     def revision_named(self, obj: Obj, name: str) -> Obj:
         entry = revision(obj, name)

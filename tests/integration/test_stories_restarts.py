@@ -18,7 +18,7 @@ from kubernetes import client
 from e2e.harness.kubectl import Kubectl
 from e2e.harness.operator import OperatorProcess
 from e2e.harness.waiting import wait_for
-from e2e.stories import data, environment
+from e2e.stories import environment
 from e2e.stories.chain import Chain
 from e2e.stories.faissindex import Index, Obj, PhaseRecorder, body, revision
 
@@ -35,9 +35,7 @@ ROLLOUT_SECONDS = 180
 
 
 def spec(index: dict[str, Any]) -> Obj:
-    return {"dimension": data.DIMENSION, **index, "source": {"uri": environment.SOURCE_URI},
-            "evaluation": {"k": 10, "queries": 100, "minRecall": 0.5},
-            "serving": {"replicas": 1}, "rollout": ROLLOUT}
+    return environment.index_spec(index, rollout=ROLLOUT)
 
 
 @dataclasses.dataclass
@@ -50,7 +48,7 @@ class Restarts:
     phases: PhaseRecorder
 
     def apply(self, spec_: Obj) -> None:
-        self.kubectl.apply({**body(NAME, spec_), "metadata": {"name": NAME, "namespace": self.namespace}})
+        self.kubectl.apply(body(NAME, spec_, namespace=self.namespace))
 
     def kill_and_restart(self) -> None:
         self.operator.kill()

@@ -168,10 +168,10 @@ def test_on_the_loop_queries_of_one_turn_are_one_batch_per_group_each_caller_get
 
 
 def test_on_the_loop_a_batch_over_max_batch_is_split_and_an_error_reaches_only_its_batch() -> None:
-    batches: list[int] = []
+    batches: list[tuple[int, int]] = []
 
     def search(queries: np.ndarray, k: int, params: Hashable) -> tuple[np.ndarray, np.ndarray]:
-        batches.append(len(queries))
+        batches.append((k, len(queries)))
         if k == 5:
             raise RuntimeError("boom")
         return np.zeros((len(queries), k), np.float32), np.zeros((len(queries), k), np.int64)
@@ -182,6 +182,7 @@ def test_on_the_loop_a_batch_over_max_batch_is_split_and_an_error_reaches_only_i
         return await asyncio.gather(*calls, return_exceptions=True)
 
     answers = asyncio.run(scenario())
-    assert batches == [3, 3, 1, 1]
+    # Each (k, params) group in batches of at most max_batch; groups take turns.
+    assert [n for k, n in batches if k == 2] == [3, 3, 1] and [n for k, n in batches if k == 5] == [1]
     assert all(isinstance(a, tuple) for a in answers[:7])
     assert isinstance(answers[7], RuntimeError) and str(answers[7]) == "boom"

@@ -196,28 +196,17 @@ class KubeApi:
 
     def patch_index(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """A merge patch of the FaissIndex's metadata (annotations, finalizers)."""
-        patched = self._dynamic.patch(
-            self._resource(api_resource.API_VERSION, api_resource.KIND),
-            body=dict(patch),
-            name=name,
-            namespace=namespace,
-            content_type=MERGE_PATCH,
-            field_manager=FIELD_MANAGER,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
-        return _plain(patched)
+        return self._merge_patch(self._resource(api_resource.API_VERSION, api_resource.KIND), namespace, name, dict(patch))
 
     def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """A merge patch of the FaissIndex's status subresource."""
         resource = self._resource(api_resource.API_VERSION, api_resource.KIND)
+        return self._merge_patch(resource.status, namespace, name, {"status": dict(patch)})
+
+    def _merge_patch(self, resource: Any, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         patched = self._dynamic.patch(
-            resource.status,
-            body={"status": dict(patch)},
-            name=name,
-            namespace=namespace,
-            content_type=MERGE_PATCH,
-            field_manager=FIELD_MANAGER,
-            _request_timeout=REQUEST_TIMEOUT,
+            resource, body=body, name=name, namespace=namespace, content_type=MERGE_PATCH,
+            field_manager=FIELD_MANAGER, _request_timeout=REQUEST_TIMEOUT,
         )
         return _plain(patched)
 

@@ -123,21 +123,36 @@ class MicroBatcher:
 
     def _search_queued_on_loop(self) -> None:
         while self._queues:
-            key, queue = next(iter(self._queues.items()))
-            batch = self._take(queue)
-            if not queue:
-                del self._queues[key]
-            if not batch:
+            taken = self._next_batch()
+            if taken is None:
                 continue
-            stacked = batch[0].vectors if len(batch) == 1 else np.concatenate([p.vectors for p in batch])
+            (k, params), batch, stacked = taken
             try:
-                result = self._search_inline(stacked, key[0], key[1])
+                result = self._search_inline(stacked, k, params)
             except Exception as error:  # handed to each request, which answers it as its own
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(error)
+                self._fail(batch, error)
                 continue
             self._deliver(batch, result)
+
+    def _next_batch(self) -> tuple[tuple[int, Hashable], list[_Pending], Float32Array] | None:
+        """The first (k, params) group's next batch and its rows stacked (n, d); the group goes to
+        the back of the line when rows are left. None when what was taken had all been cancelled."""
+        key, queue = next(iter(self._queues.items()))
+        batch = self._take(queue)
+        if not queue:
+            del self._queues[key]
+        else:
+            self._queues.move_to_end(key)  # other (k, params) groups get the next turn
+        if not batch:
+            return None
+        stacked = batch[0].vectors if len(batch) == 1 else np.concatenate([p.vectors for p in batch])
+        return key, batch, stacked
+
+    @staticmethod
+    def _fail(batch: list[_Pending], error: BaseException) -> None:
+        for item in batch:
+            if not item.future.done():
+                item.future.set_exception(error)
 
     def _take(self, queue: collections.deque[_Pending]) -> list[_Pending]:
         """Up to max_batch rows from the head of `queue` (always at least one request), skipping cancelled ones."""
@@ -175,18 +190,13 @@ class MicroBatcher:
 
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._in_flight < self._workers and self._queues:
-            key, queue = next(iter(self._queues.items()))
-            batch = self._take(queue)
-            if not queue:
-                del self._queues[key]
-            else:
-                self._queues.move_to_end(key)  # other (k, params) groups get the next turn
-            if not batch:
+            taken = self._next_batch()
+            if taken is None:
                 continue
+            (k, params), batch, stacked = taken
             self._in_flight += 1
-            stacked = batch[0].vectors if len(batch) == 1 else np.concatenate([p.vectors for p in batch])
             assert self._executor is not None
-            work = loop.run_in_executor(self._executor, self._search, stacked, key[0], key[1])
+            work = loop.run_in_executor(self._executor, self._search, stacked, k, params)
             work.add_done_callback(functools.partial(self._finish, loop, batch))
 
     def _finish(
@@ -198,9 +208,7 @@ class MicroBatcher:
         self._in_flight -= 1
         error = done.exception()
         if error is not None:
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(error)
+            self._fail(batch, error)
         else:
             self._deliver(batch, done.result())
         self._dispatch(loop)

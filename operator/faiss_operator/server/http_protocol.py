@@ -344,7 +344,11 @@ class HttpProtocol(asyncio.Protocol):
     # Answers
 
     def _answer_search(self, exchange: _Exchange, status: int, body: bytes) -> None:
-        exchange.status, exchange.headers, exchange.body = status, self._endpoint.answer_headers(), body
+        self._answer(exchange, status, self._endpoint.answer_headers(), body)
+
+    def _answer(self, exchange: _Exchange, status: int, headers: bytes, body: bytes) -> None:
+        """`exchange`'s answer is known; written now if no earlier one on the connection waits."""
+        exchange.status, exchange.headers, exchange.body = status, headers, body
         if self._pending and self._pending[0] is exchange:
             self._write_ready()
 
@@ -409,12 +413,10 @@ class HttpProtocol(asyncio.Protocol):
             self._pending.append(exchange)
         exchange.keep_alive = False
         exchange.continue_wanted = False
-        exchange.status, exchange.headers = status, _JSON_HEADER
-        exchange.body = body if body is not None else error_body(message)
         self._ignore_input = True
         self._linger_wanted = True
         self._in_request = False
-        self._write_ready()
+        self._answer(exchange, status, _JSON_HEADER, body if body is not None else error_body(message))
 
     def _linger(self) -> None:
         """Half-close after a refusal and drop what the client still sends, so it reads the answer."""
@@ -484,9 +486,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             path = self._path.decode("ascii")
         except UnicodeDecodeError:
-            exchange.status, exchange.headers = 400, _JSON_HEADER
-            exchange.body = error_body("the request path must be ASCII (percent-encode the rest)")
-            self._write_ready()
+            self._answer(exchange, 400, _JSON_HEADER, error_body("the request path must be ASCII (percent-encode the rest)"))
             return
         scope: dict[str, Any] = {
             "type": "http",
@@ -540,9 +540,7 @@ class HttpProtocol(asyncio.Protocol):
         if status is None:
             logger.error("The app ended without an answer: path=%s", scope["path"])
             status, headers, chunks = 500, [_JSON_HEADER], [error_body("internal error")]
-        exchange.status, exchange.headers, exchange.body = status, b"".join(headers), b"".join(chunks)
-        if self._pending and self._pending[0] is exchange:
-            self._write_ready()
+        self._answer(exchange, status, b"".join(headers), b"".join(chunks))
 
     def _disconnect_future(self) -> asyncio.Future[None]:
         if self._disconnected is None:
