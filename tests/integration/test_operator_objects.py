@@ -24,7 +24,8 @@ import pytest
 import yaml
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import observed, manifests, report, revisions, storage
+from faiss_operator.controller.decision import manifests, observed, report, revisions, storage
+from faiss_operator.controller.runtime import child_views
 from faiss_operator.controller.decision import settings as operator_settings
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -220,7 +221,7 @@ def built(api: client.ApiClient, crd: None) -> Iterator[Built]:
         live = wait_complete(batch, namespace, name, 90)
         pods = core.list_namespaced_pod(namespace, label_selector=f"{manifests.LABEL_BUILD_JOB}={name}").items
         wire_pods = [as_wire(api, p) for p in pods]
-        outcome = observed.job_outcome(as_wire(api, live), wire_pods)
+        outcome = child_views.job_outcome(as_wire(api, live), wire_pods)
         (pod,) = wire_pods
         yield Built(namespace, resource, desired, artifact, pod, outcome)
     finally:

@@ -88,7 +88,7 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
     job = inputs.children.job(name)
     if job is None:
         cleanup = inputs.children.job(manifests.cleanup_job_name(inputs.resource.name, entry.artifact_key))
-        if cleanup is not None and isinstance(observed.job_outcome(cleanup, ()), observed.JobRunning):
+        if cleanup is not None and isinstance(cleanup.outcome, observed.JobRunning):
             # The files of this very artifact are being removed (it left history earlier): build
             # only once that is over, or the cleanup would delete what the build writes.
             draft.wake_at.append(inputs.after(CLEANUP_RECHECK_SECONDS))
@@ -110,7 +110,7 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
             return
         draft.actions.append(plan_actions.Apply(build))
         return
-    outcome = observed.job_outcome(job, inputs.children.build_pods(name))
+    outcome = job.outcome
     if isinstance(outcome, observed.JobRunning):
         return
     if isinstance(outcome, observed.JobCompletedPodUnseen):

@@ -46,7 +46,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from faiss_operator.controller.decision import actions, analysis
+from faiss_operator.controller.decision import actions as plan_actions
+from faiss_operator.controller.decision import analysis
 from faiss_operator.index import evaluation
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class _Run:
 
 
 async def measure(
-    action: actions.Analyze,
+    action: plan_actions.Analyze,
     *,
     candidates: Sequence[PodTarget],
     stables: Sequence[PodTarget],
@@ -181,7 +182,7 @@ async def measure(
 
 
 async def _fetch_sample(
-    run: _Run, action: actions.Analyze, candidates: Sequence[PodTarget], tally: _Tally, limit: int
+    run: _Run, action: plan_actions.Analyze, candidates: Sequence[PodTarget], tally: _Tally, limit: int
 ) -> Sample | None:
     """The sample from the first candidate pod that gives it; None when none did or there is none.
 
@@ -333,7 +334,7 @@ def _json_object(body: bytes, path: str) -> dict[str, Any]:
 
 
 def _log(
-    action: actions.Analyze, measurement: analysis.Measurement, candidate: _Tally, stable: _Tally, seconds: float
+    action: plan_actions.Analyze, measurement: analysis.Measurement, candidate: _Tally, stable: _Tally, seconds: float
 ) -> None:
     def describe(probe: analysis.Probe | None) -> str:
         if probe is None:
