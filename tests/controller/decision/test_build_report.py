@@ -9,23 +9,24 @@ from typing import Any
 
 import pytest
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import observed, report
+from faiss_operator.contract import build_report
+from faiss_operator.controller.decision import lifecycle, observed
 from faiss_operator.controller.runtime import child_views
 
 
 def test_a_full_report_becomes_metrics() -> None:
-    parsed = report.parse_report(
+    parsed = build_report.parse_report(
         json.dumps({"vectors": 10, "recall": 0.99, "k": 5, "p50_ms": 0.1, "p99_ms": 0.3, "memory_bytes": 9, "build_seconds": 1.5,
                     "config": {"m": 16}, "artifact": "/mnt/x", "unknown_future_field": 1})
     )  # fmt: skip
-    assert parsed.metrics() == api_status.RevisionMetrics(
+    assert lifecycle.revision_metrics(parsed, k=10) == api_status.RevisionMetrics(
         vectors=10, k=5, recall=0.99, p50_latency_ms=0.1, p99_latency_ms=0.3, memory_bytes=9, build_seconds=1.5
     )
     assert (parsed.config, parsed.artifact) == ({"m": 16}, "/mnt/x")
 
 
 def test_other_spellings_of_the_builder_are_accepted() -> None:
-    parsed = report.parse_report(
+    parsed = build_report.parse_report(
         json.dumps({"total_vectors": 3, "recall_at_k": 0.9, "p99_latency_ms": 2.0, "effective_config": {}})
     )
     assert (parsed.vectors, parsed.recall, parsed.p99_ms, parsed.config) == (3, 0.9, 2.0, {})
@@ -48,8 +49,8 @@ def test_other_spellings_of_the_builder_are_accepted() -> None:
     ],
 )
 def test_a_bad_report_says_what_is_wrong(message: str | None, error: str) -> None:
-    with pytest.raises(report.ReportError, match=error.replace("(", r"\(").replace(")", r"\)")):
-        report.parse_report(message)
+    with pytest.raises(build_report.ReportError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        build_report.parse_report(message)
 
 
 def job(status: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from faiss_operator.controller.decision import manifests, observed, programs
+from faiss_operator.contract import serving_http
+from faiss_operator.controller.decision import manifests, observed
 
 KubeObject = Mapping[str, Any]
 
@@ -144,7 +145,7 @@ def _serving_port(pod: KubeObject) -> int | None:
     for container in (pod.get("spec") or {}).get("containers") or ():
         if container.get("name") == manifests.SERVING_CONTAINER:
             for port in container.get("ports") or ():
-                if port.get("name") == programs.PORT_NAME:
+                if port.get("name") == serving_http.PORT_NAME:
                     return int(port["containerPort"])
     return None
 
