@@ -8,6 +8,9 @@
 5. RemoveFinalizer actions (one metadata patch)
 6. the Events, only after every write above succeeded
 
+The FaissIndex as the API server answered the last of these writes goes to `written` (the
+caches keep it until the watch brings that version, so the next pass reads its own write).
+
 "Not found" on Delete, on the annotation patch and on a finalizer removal counts as success
 (the object is already where the plan wants it). Conflicts, throttling, server and connection
 errors are retried with exponential backoff (tenacity); any other API error raises, the writes
@@ -58,6 +61,11 @@ async def call(policy: RetryPolicy, function: Callable[..., T], *args: Any) -> T
 
 
 EventSink = Callable[[Mapping[str, Any], plan_actions.Event], None]
+WrittenSink = Callable[[Mapping[str, Any], Mapping[str, Any]], None]  # (FaissIndex read, as written)
+
+
+def _forget_written(before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    return None
 AnalysisStarter = Callable[[plan_actions.Analyze], bool]  # True when a measurement was started
 
 
@@ -68,6 +76,7 @@ class Applier:
     api: kube_api.KubeApi
     post_event: EventSink
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    written: WrittenSink = _forget_written
 
     async def apply(
         self, seen: observing.Observation, plan: plan_actions.Plan, start_analysis: AnalysisStarter
@@ -119,6 +128,8 @@ class Applier:
         if released:
             await self._finalizers(namespace, name, add=(), remove=released)
             record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
+        if body is not seen.body:
+            self.written(seen.body, body)
         for event in plan.events:
             self.post_event(body, event)
         return done
