@@ -53,11 +53,16 @@ class RecordingApi:
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         self.calls.append(("apply", manifest["kind"], manifest["metadata"]["name"]))
         self._fail("apply")
+        stored = self.children.setdefault(str(manifest["kind"]), [])
+        name = manifest["metadata"]["name"]
+        stored[:] = [child for child in stored if child["metadata"]["name"] != name] + [copy.deepcopy(dict(manifest))]
         return dict(manifest)
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         self.calls.append(("delete", kind, name))
         self._fail("delete")
+        stored = self.children.get(kind, [])
+        stored[:] = [child for child in stored if child["metadata"]["name"] != name]
 
     def patch_index(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         self.calls.append(("patch_index", copy.deepcopy(dict(patch))))
