@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -56,27 +56,44 @@ def test_a_pass_reads_the_index_its_children_and_claims_from_memory() -> None:
     assert cache.sizes() == {"faissindexes": 1, "jobs": 2, "persistentvolumeclaims": 1, "pods": 0}
 
 
-def test_the_operators_own_write_is_read_until_the_watch_brings_a_newer_version() -> None:
+def test_the_operators_own_status_write_is_read_until_the_watch_shows_another_version() -> None:
     cache, indexes = filled()
-    before = obj("FaissIndex", "alerts", "5")
-    after = {**obj("FaissIndex", "alerts", "6"), "status": {"phase": "Building"}}
-    cache.wrote(before, after)
+    cache.applied({**obj("FaissIndex", "alerts", "6"), "status": {"phase": "Building"}})
     read = cache.index("search", "alerts")
     assert read is not None and (read["metadata"]["resourceVersion"], read["status"]) == ("6", {"phase": "Building"})
     assert "managedFields" not in read["metadata"]
     indexes[("search", "alerts")] = [{**obj("FaissIndex", "alerts", "7"), "status": {"phase": "Ready"}}]  # the watch caught up
     read = cache.index("search", "alerts")
     assert read is not None and (read["metadata"]["resourceVersion"], read["status"]) == ("7", {"phase": "Ready"})
-    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "5")]  # the overlay is gone for good
+    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "5")]  # the write is forgotten for good
     read = cache.index("search", "alerts")
     assert read is not None and read["metadata"]["resourceVersion"] == "5"
 
 
-def test_a_write_that_changed_nothing_leaves_no_overlay_and_a_deleted_index_reads_as_gone() -> None:
+def test_a_created_child_is_read_before_its_watch_event_and_a_deleted_one_is_gone_at_once() -> None:
+    cache, _ = filled()
+    jobs = cast(dict[tuple[str, str], list[dict[str, Any]]], cache._views["jobs"])
+    cache.applied(obj("Job", "alerts-build-2", "9", **{"faiss.dev/index": "alerts"}))
+    cache.deleted("Job", "search", "alerts", "alerts-cleanup-1")
+    names = [job["metadata"]["name"] for job in cache.children("jobs", "search", "alerts")]
+    assert names == ["alerts-build-1", "alerts-build-2"]
+    # the watch delivers both: the cache shows what it holds
+    jobs[("search", "alerts")] = [obj("Job", "alerts-build-1"), obj("Job", "alerts-build-2", "9")]
+    assert [job["metadata"]["name"] for job in cache.children("jobs", "search", "alerts")] == ["alerts-build-1", "alerts-build-2"]
+    assert cache._written == {}
+
+
+def test_a_write_the_watch_never_showed_is_forgotten_after_its_ttl() -> None:
+    now = [100.0]
+    cache = caches.Caches({"jobs": {}}, clock=lambda: now[0])
+    cache.applied(obj("Job", "alerts-build-2", "9", **{"faiss.dev/index": "alerts"}))
+    assert len(cache.children("jobs", "search", "alerts")) == 1
+    now[0] += caches.WRITE_TTL_SECONDS + 1  # created and gone again before any pass read it
+    assert cache.children("jobs", "search", "alerts") == []
+
+
+def test_a_deleted_index_reads_as_gone() -> None:
     cache, indexes = filled()
-    same = obj("FaissIndex", "alerts", "5")
-    cache.wrote(same, same)
-    cache.wrote(same, obj("FaissIndex", "alerts", "6"))
     del indexes[("search", "alerts")]
     assert cache.index("search", "alerts") is None
 

@@ -9,11 +9,14 @@ only its writes, as controller-runtime's cached client does.
 Kopf calls no other handler before every index holds its watch's initial listing, so after a
 restart the first pass already sees every child. Staleness is handled as controller-runtime
 does: writes are server-side applies and merge patches that need no fresh read, and a stale read
-is repaired by the pass that the next watch event triggers. The one read that must see the
-operator's own write is the FaissIndex's status (a pass before its watch event would decide from
-the old status): `wrote()` keeps the body the API server answered to a write, and `index()`
-returns it while the watch still holds exactly the version that write was made from
-(client-go's MutationCache does the same).
+is repaired by the pass that the next watch event triggers. But each kind has its own watch, so
+a pass woken by the event of the operator's status write can run before the watch of the Job it
+created in the same pass has delivered it, and would create it again. So the operator's own
+writes are layered over the watches (client-go's MutationCache): `applied()` keeps the object as
+the API server answered a write, `deleted()` marks one gone, and reads show that version while
+the watch still holds the version the write was made over; once the watch shows anything else,
+or after `WRITE_TTL_SECONDS` (an object created and gone again before any pass read it), the
+entry is dropped.
 
 Bodies are kept without `metadata.managedFields` (large and never read), claims as their
 metadata only.
@@ -21,8 +24,10 @@ metadata only.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -46,6 +51,10 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
     ("policy", "v1", "poddisruptionbudgets"),
 )
 CLAIM_RESOURCE = ("", "v1", CLAIMS)
+# kind -> plural, of the objects the operator writes
+PLURALS = {"FaissIndex": INDEXES, "Job": "jobs", "Deployment": "deployments", "Service": "services",
+           "PodDisruptionBudget": "poddisruptionbudgets"}  # fmt: skip
+WRITE_TTL_SECONDS = 60.0  # watch events come in milliseconds; this only bounds a lost one
 PREFIX = "cache_"  # Kopf index ids (and handler kwargs) are PREFIX + plural, e.g. cache_jobs
 
 
@@ -75,13 +84,22 @@ def claim_entry(namespace: str | None, name: str | None, body: Body) -> dict[tup
     return {(namespace, name): {"metadata": slim(body)["metadata"]}} if namespace and name else {}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Written:
+    over: str | None  # resourceVersion in the cache when the write returned; None: not there
+    body: Body | None  # as the API server answered; None: deleted
+    until: float  # time.monotonic() after which the watch is the truth whatever it shows
+
+
 class Caches:
     """The operator's read side. Empty until `attach` hands it the indexes (Kopf's at startup,
     plain dicts in tests); every method is a memory read, safe to call from the event loop."""
 
-    def __init__(self, views: Mapping[str, IndexView] | None = None) -> None:
+    def __init__(self, views: Mapping[str, IndexView] | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._views: dict[str, IndexView] = dict(views or {})
-        self._written: dict[tuple[str, str], tuple[str, Body]] = {}
+        # (plural, namespace, index key) -> {name: the operator's own write}
+        self._written: dict[tuple[str, str, str], dict[str, _Written]] = {}
         self._lock = threading.Lock()
 
     def attach(self, views: Mapping[str, IndexView]) -> None:
@@ -93,7 +111,7 @@ class Caches:
         plurals = (INDEXES, CLAIMS, *(plural for _, _, plural in CHILD_RESOURCES))
         self.attach({plural: handler_kwargs[index_id(plural)] for plural in plurals})
 
-    def _values(self, plural: str, key: tuple[str, str]) -> list[Body]:
+    def _watched(self, plural: str, key: tuple[str, str]) -> list[Body]:
         view = self._views.get(plural)
         if view is None:
             raise LookupError(f"the {plural} cache is not attached (the operator has not started)")
@@ -102,27 +120,49 @@ class Caches:
         except KeyError:
             return []
 
-    def index(self, namespace: str, name: str) -> Body | None:
-        """The FaissIndex as last seen by the watch, or as the operator's own last write left it."""
-        found = self._values(INDEXES, (namespace, name))
-        cached = found[0] if found else None
+    def _values(self, plural: str, key: tuple[str, str]) -> list[Body]:
+        found = {_name(body): body for body in self._watched(plural, key)}
+        now = self._clock()
         with self._lock:
-            written = self._written.get((namespace, name))
-            if written is None:
-                return cached
-            based_on, body = written
-            if cached is not None and _version(cached) == based_on:
-                return body
-            del self._written[(namespace, name)]  # the watch has caught up (or the object is gone)
-        return cached
+            written = self._written.get((plural, *key))
+            for name, write in list((written or {}).items()):
+                assert written is not None
+                if _version(found.get(name)) != write.over or now > write.until:
+                    del written[name]  # the watch has moved on: it is the truth again
+                elif write.body is None:
+                    found.pop(name, None)
+                else:
+                    found[name] = write.body
+            if written == {}:
+                del self._written[(plural, *key)]
+        return list(found.values())
 
-    def wrote(self, before: Body, after: Body) -> None:
-        """The operator wrote the FaissIndex read as `before`; the API server answered `after`."""
-        metadata = before.get("metadata") or {}
-        key = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
-        if _version(after) != _version(before):
-            with self._lock:
-                self._written[key] = (_version(before), slim(after))
+    def applied(self, answer: Body) -> None:
+        """The API server answered a write (apply, patch) of the operator with `answer`."""
+        plural = PLURALS.get(str(answer.get("kind")))
+        metadata = answer.get("metadata") or {}
+        namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+        key = name if plural == INDEXES else (metadata.get("labels") or {}).get(manifests.LABEL_INDEX)
+        if plural is not None and key:
+            self._remember(plural, (namespace, str(key)), name, slim(answer))
+
+    def deleted(self, kind: str, namespace: str, index_key: str, name: str) -> None:
+        """The operator deleted `kind` `name` (a child: `index_key` is its `faiss.dev/index` label)."""
+        plural = PLURALS.get(kind)
+        if plural is not None:
+            self._remember(plural, (namespace, index_key), name, None)
+
+    def _remember(self, plural: str, key: tuple[str, str], name: str, body: Body | None) -> None:
+        watched = next((b for b in self._watched(plural, key) if _name(b) == name), None)
+        with self._lock:
+            self._written.setdefault((plural, *key), {})[name] = _Written(
+                over=_version(watched), body=body, until=self._clock() + WRITE_TTL_SECONDS
+            )
+
+    def index(self, namespace: str, name: str) -> Body | None:
+        """The FaissIndex as the watch last saw it, or as the operator's own last write left it."""
+        found = self._values(INDEXES, (namespace, name))
+        return found[0] if found else None
 
     def children(self, plural: str, namespace: str, index_label: str) -> list[Body]:
         """The `plural` objects labelled `faiss.dev/index=<index_label>` in `namespace`."""
@@ -130,7 +170,7 @@ class Caches:
 
     def claim(self, namespace: str, name: str) -> Body | None:
         """The claim's metadata, None when it does not exist."""
-        found = self._values(CLAIMS, (namespace, name))
+        found = self._watched(CLAIMS, (namespace, name))
         return found[0] if found else None
 
     def sizes(self) -> dict[str, int]:
@@ -142,8 +182,12 @@ def _count(values: Iterable[Body]) -> int:
     return len(values) if isinstance(values, (list, tuple)) else sum(1 for _ in values)
 
 
-def _version(body: Body) -> str:
-    return str((body.get("metadata") or {}).get("resourceVersion") or "")
+def _version(body: Body | None) -> str | None:
+    return None if body is None else str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _name(body: Body) -> str:
+    return str((body.get("metadata") or {}).get("name") or "")
 
 
 def register(registry: kopf.OperatorRegistry) -> None:

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         metrics.serve(args.metrics_port)
     reconciler = reconciling.Reconciler(
         reader=cache,
-        applier=applying.Applier(api=api, post_event=handlers.post_event, written=cache.wrote),
+        applier=applying.Applier(api=api, post_event=handlers.post_event, writes=cache),
         settings=settings,
         metrics=metrics,
         timing=dataclasses.replace(reconciling.Timing(), resync_seconds=args.resync),
