@@ -115,7 +115,7 @@ def without(argv: list[str], flag: str) -> list[str]:
         ),
         (
             ["faiss-operator", "build", *[a if a != "{}" else "[1]" for a in SMALL_BUILD.argv()[2:]]],
-            "faiss-operator build: argument --config: a JSON object is needed, got list",
+            "faiss-operator build: argument --config: expected a JSON object, got list",
         ),
     ],
     ids=["other program", "unknown flag", "missing flag", "config not an object"],

@@ -91,7 +91,7 @@ class BuildArgs:
         parser = _parser("build")
         for flag in ("--source", "--out", "--index-type", "--metric", "--termination-log"):
             parser.add_argument(flag, required=True)
-        parser.add_argument("--config", required=True, type=_json_object)
+        parser.add_argument("--config", required=True, type=json_object)
         parser.add_argument("--dimension", required=True, type=int)
         parser.add_argument("--k", required=True, type=int)
         parser.add_argument("--eval-queries", required=True, type=int)
@@ -153,7 +153,7 @@ class ServeArgs:
         parser.add_argument("--drain-delay", required=True, type=float)
         parser.add_argument("--drain-seconds", required=True, type=float)
         parser.add_argument("--workers", type=int)
-        parser.add_argument("--search-params", type=_json_object, default={})
+        parser.add_argument("--search-params", type=json_object, default={})
         values = _parse(parser, argv, "serve")
         return cls(
             artifact=values.artifact,
@@ -166,13 +166,14 @@ class ServeArgs:
         )
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def json_object(text: str) -> dict[str, Any]:
+    """An argparse type: a flag's value that must be a JSON object (--config, --search-params)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not JSON ({error.msg})") from None
+        raise argparse.ArgumentTypeError(f"not JSON ({error.msg} at position {error.pos})") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"a JSON object is needed, got {type(value).__name__}")
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
     return value
 
 
