@@ -53,8 +53,7 @@ def observe(reader: Reader, namespace: str, name: str) -> Observation | None:
 
 def _claims(reader: Reader, namespace: str, resource: api_resource.Resource) -> frozenset[str] | None:
     """The referenced claims that exist; None when the spec does not parse (decide refuses it)."""
-    try:
-        spec = api_resource.parse_spec(resource.spec)
-    except api_resource.SpecError:
+    spec = resource.parsed_spec
+    if isinstance(spec, api_resource.SpecError):
         return None
     return frozenset(claim for claim in claims.referenced(spec) if reader.claim(namespace, claim) is not None)
