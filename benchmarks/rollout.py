@@ -173,7 +173,7 @@ class Metrics:
 def by_verb(before: dict[str, float], after: dict[str, float], per: float = 1.0) -> str:
     """`apply 100, patch 200` (the difference, divided by `per`), or `none`."""
     counts = {verb: (after.get(verb, 0.0) - before.get(verb, 0.0)) / per for verb in sorted(after)}
-    shown = [f"{verb} {count:.3g}" for verb, count in counts.items() if count]
+    shown = [f"{verb} {count:.6g}" for verb, count in counts.items() if count]
     return ", ".join(shown) or "none"
 
 
