@@ -200,19 +200,31 @@ def many_objects(
     listed = objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     since = listed["metadata"]["resourceVersion"]
 
+    def seen(obj: Obj) -> None:
+        # The CRD defaults status to {observedGeneration: 0}: the operator's first write is the
+        # first status with observedGeneration 1 or more.
+        written = ((obj.get("status") or {}).get("observedGeneration") or 0) >= 1
+        if written and obj["metadata"]["name"] not in first_status:
+            first_status[obj["metadata"]["name"]] = time.monotonic()
+
     def observe() -> None:
-        stream = watch.Watch()
-        for event in stream.stream(objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-                                   resource_version=since, timeout_seconds=600):
-            obj = event["object"]
-            name = obj["metadata"]["name"]
-            # The CRD defaults status to {observedGeneration: 0}: the operator's first write is the
-            # first status with observedGeneration 1 or more.
-            written = ((obj.get("status") or {}).get("observedGeneration") or 0) >= 1
-            if written and name not in first_status:
-                first_status[name] = time.monotonic()
-                if len(first_status) == count:
-                    stream.stop()
+        # The API server may end a watch early (its own timeout, or 410 Gone under load): watch
+        # again from the last version seen, or from a new list (late by the list's time) after 410.
+        version, deadline = since, time.monotonic() + 600
+        while len(first_status) < count and time.monotonic() < deadline:
+            stream = watch.Watch()
+            try:
+                for event in stream.stream(objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+                                           resource_version=version, timeout_seconds=60):
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    seen(event["object"])
+                    if len(first_status) == count:
+                        stream.stop()
+            except client.exceptions.ApiException:
+                listed = objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+                version = listed["metadata"]["resourceVersion"]
+                for obj in listed["items"]:
+                    seen(obj)
         done.set()
     watcher = threading.Thread(target=observe, daemon=True)
     watcher.start()

@@ -27,11 +27,11 @@ import kopf
 from faiss_operator.api import resource as api_resource
 from faiss_operator.controller.decision import actions as plan_actions
 from faiss_operator.controller.decision import manifests
-from faiss_operator.controller.runtime import caches
+from faiss_operator.controller.runtime import caches, kube_api
 from faiss_operator.controller.runtime import reconciler as reconciling
 
 STATE_PREFIX = "kopf.faiss.dev"
-API_THREADS = 16  # worker threads for the blocking Kubernetes client calls (asyncio.to_thread)
+API_THREADS = kube_api.CONNECTIONS  # worker threads for the blocking client calls (asyncio.to_thread)
 # What Kopf watches, as RBAC (API group, resource, verbs); kube_api.CALLS lists the rest.
 CHILD_WATCHES: tuple[tuple[str, str, str], ...] = caches.CHILD_RESOURCES
 CLAIM_WATCH = caches.CLAIM_RESOURCE

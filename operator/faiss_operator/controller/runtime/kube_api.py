@@ -34,6 +34,7 @@ FIELD_MANAGER = "faiss-operator"
 # a timeout is a transport error and retried.
 REQUEST_TIMEOUT = (10.0, 60.0)
 MERGE_PATCH = "application/merge-patch+json"
+CONNECTIONS = 16
 
 # (apiVersion, kind) -> (API group, resource): the kinds the operator creates, lists or deletes.
 KINDS: dict[tuple[str, str], tuple[str, str]] = {
@@ -122,7 +123,11 @@ class KubeApi:
         self._requests = requests or (lambda verb, resource, code: None)
         if api_client is None:
             kube_config.load_config()
-            api_client = kube_client.ApiClient()
+            configuration = kube_client.Configuration.get_default_copy()
+            # One connection per worker thread (handlers.API_THREADS), not the client's default of
+            # 5 per core: at a burst of writes the default pool discards and reopens connections.
+            configuration.connection_pool_maxsize = CONNECTIONS
+            api_client = kube_client.ApiClient(configuration)
         self._dynamic = DynamicClient(api_client)
         self._resources: dict[tuple[str, str], Any] = {}
         for api_version, kind in KINDS:
