@@ -181,6 +181,7 @@ class Cluster:
     generation: int = 1
     objects: dict[tuple[str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
     pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    serving_pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     deleting: bool = False
 
     def resource(self) -> api_resource.Resource:
@@ -208,6 +209,7 @@ class Cluster:
             deployments=of("Deployment"),
             services=of("Service"),
             disruption_budgets=of("PodDisruptionBudget"),
+            serving_pods=copy.deepcopy(self.serving_pods),
         )
 
     def reconcile(self, now: datetime.datetime, measurements: tuple[analysis.Measurement, ...] = ()) -> actions.Plan:
@@ -243,7 +245,9 @@ class Cluster:
         failed: str | None = None,
         completed_at: datetime.datetime | None = None,
         pod_seen: bool = True,
+        terminated: dict[str, Any] | None = None,
     ) -> None:
+        """`terminated`: the failed pod's container state instead of exit code 3 with `failed`."""
         (key, job) = next(
             (k, o)
             for k, o in self.objects.items()
@@ -267,7 +271,8 @@ class Cluster:
                     }
                 ],
             }
-            phase, terminated = "Failed", {"exitCode": 3, "reason": "Error", "message": failed}
+            terminated = terminated or {"exitCode": 3, "reason": "Error", "message": failed}
+            phase = "Failed"
         if not pod_seen:
             return
         self.pods.append(

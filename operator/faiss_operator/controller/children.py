@@ -93,6 +93,20 @@ class JobCompletedPodUnseen:
 class JobFailed:
     reason: str
     message: str
+    # The terminated state of the last failed pod's build container (reason, exitCode, message),
+    # None when no failed pod is observed.
+    terminated: Mapping[str, Any] | None = None
+    memory_limit: str | None = None  # the build container's, as the Job ran it
+
+
+def memory_limit(job: KubeObject) -> str | None:
+    """The build container's memory limit in the Job's pod template; None when it sets none."""
+    template = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in template.get("containers") or ():
+        if container.get("name") == manifests.BUILD_CONTAINER:
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+            return str(limit) if limit is not None else None
+    return None
 
 
 JobOutcome = JobRunning | JobSucceeded | JobCompletedPodUnseen | JobFailed
@@ -121,7 +135,10 @@ def job_outcome(job: KubeObject, pods: Sequence[KubeObject]) -> JobOutcome:
             if terminated.get("message"):
                 exit_line += ": " + str(terminated["message"]).strip()[-1024:]
             parts.append(exit_line)
-        return JobFailed(reason=str(condition.get("reason") or "Failed"), message="; ".join(parts))
+        return JobFailed(
+            reason=str(condition.get("reason") or "Failed"), message="; ".join(parts), terminated=terminated,
+            memory_limit=memory_limit(job),
+        )
     return JobRunning()
 
 
