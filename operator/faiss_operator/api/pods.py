@@ -3,7 +3,7 @@
 The shapes are Kubernetes' own (core/v1 PodSpec and SecurityContext), camelCase on the wire, so
 what a user knows from a Deployment applies as written. The security contexts are overrides:
 each field set here replaces the operator's `restricted` default of the same name
-(controller/pod_settings.py), every other default stays. Affinity and label selectors are the
+(controller/decision/pod_settings.py), every other default stays. Affinity and label selectors are the
 API server's to check, so they are kept as given (x-kubernetes-preserve-unknown-fields).
 
 The operator's own labels select its pods (Services, Deployments, Jobs); a pod label under
