@@ -176,7 +176,14 @@ class DisruptionBudgetSpec(naming.WireModel):
                 {
                     "rule": "!has(self.maxUnavailable) || !has(self.minAvailable)",
                     "message": "podDisruptionBudget: set maxUnavailable or minAvailable, not both",
-                }
+                },
+                *(
+                    {
+                        "rule": f"!has(self.{field}) || type(self.{field}) == int || self.{field}.matches('^[0-9]+%$')",
+                        "message": f"podDisruptionBudget.{field}: a number of pods or a percentage such as 25%",
+                    }
+                    for field in ("maxUnavailable", "minAvailable")
+                ),
             ]
         }
     )
