@@ -166,6 +166,14 @@ IntOrPercent = Annotated[
 ]
 
 
+def _bound_rule(field: str) -> dict[str, pydantic.JsonValue]:
+    """int-or-string has no pattern in a structural schema: CEL refuses a string that is not N%."""
+    return {
+        "rule": f"!has(self.{field}) || type(self.{field}) == int || self.{field}.matches('^[0-9]+%$')",
+        "message": f"podDisruptionBudget.{field}: a number of pods or a percentage such as 25%",
+    }
+
+
 class DisruptionBudgetSpec(naming.WireModel):
     """The PodDisruptionBudget over the index's serving pods (all revisions): at most one of
     maxUnavailable and minAvailable (neither: maxUnavailable 1); enabled false makes none."""
@@ -177,13 +185,8 @@ class DisruptionBudgetSpec(naming.WireModel):
                     "rule": "!has(self.maxUnavailable) || !has(self.minAvailable)",
                     "message": "podDisruptionBudget: set maxUnavailable or minAvailable, not both",
                 },
-                *(
-                    {
-                        "rule": f"!has(self.{field}) || type(self.{field}) == int || self.{field}.matches('^[0-9]+%$')",
-                        "message": f"podDisruptionBudget.{field}: a number of pods or a percentage such as 25%",
-                    }
-                    for field in ("maxUnavailable", "minAvailable")
-                ),
+                _bound_rule("maxUnavailable"),
+                _bound_rule("minAvailable"),
             ]
         }
     )
