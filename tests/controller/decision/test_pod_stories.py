@@ -90,7 +90,7 @@ def serving_pod(name: str, *, ready: bool, last: dict[str, Any] | None) -> dict[
     if last is not None:
         status["lastState"] = {"terminated": last}
     return {"metadata": {"name": name, "labels": {manifests.LABEL_COMPONENT: "serving"}},
-            "status": {"containerStatuses": [status]}}  # fmt: skip
+            "status": {"conditions": [{"type": "Ready", "status": str(ready)}], "containerStatuses": [status]}}  # fmt: skip
 
 
 def test_a_serving_pod_killed_for_memory_shows_in_Degraded_with_its_reason_while_the_others_serve() -> None:

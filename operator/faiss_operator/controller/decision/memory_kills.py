@@ -13,26 +13,28 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from faiss_operator.controller.decision import observed
+
 REASON_OOM_KILLED = "OOMKilled"
 EXIT_CODE_KILLED = 137
 MIB = 1024 * 1024
 
 
-def killed_for_memory(terminated: Mapping[str, Any] | None, *, by_exit_code: bool = True) -> bool:
+def killed_for_memory(terminated: observed.Terminated | None, *, by_exit_code: bool = True) -> bool:
     """A terminated container state that says the kernel killed it for memory. With
     `by_exit_code`, exit code 137 alone counts too (a runtime that does not name the reason still
     reports SIGKILL); the caller leaves it off where another SIGKILL is likely (a serving pod
     killed after a failed liveness probe, a build Job past its deadline)."""
     if terminated is None:
         return False
-    if terminated.get("reason") == REASON_OOM_KILLED:
+    if terminated.reason == REASON_OOM_KILLED:
         return True
-    return by_exit_code and terminated.get("exitCode") == EXIT_CODE_KILLED
+    return by_exit_code and terminated.exit_code == EXIT_CODE_KILLED
 
 
-def measured_input(termination_message: object) -> Mapping[str, Any] | None:
+def measured_input(termination_message: str | None) -> Mapping[str, Any] | None:
     """The build's measurement of its input from its termination log, None when it had none yet."""
-    if not isinstance(termination_message, str):
+    if not termination_message:
         return None
     try:
         document = json.loads(termination_message)
@@ -43,12 +45,12 @@ def measured_input(termination_message: object) -> Mapping[str, Any] | None:
     return document
 
 
-def build_message(terminated: Mapping[str, Any], *, limit: object) -> str:
+def build_message(terminated: observed.Terminated, *, limit: str | None) -> str:
     """Why the build ended: the kill, the limit it ran under, and its measured input."""
-    reason = terminated.get("reason") or "killed"
-    head = f"the build container was killed for memory ({reason}, exit code {terminated.get('exitCode')})"
+    reason = terminated.reason or "killed"
+    head = f"the build container was killed for memory ({reason}, exit code {terminated.exit_code})"
     head += f" at its memory limit {limit}" if limit is not None else " with no memory limit set (the node ran out)"
-    measured = measured_input(terminated.get("message"))
+    measured = measured_input(terminated.message)
     if measured is None:
         body = "before it had measured its input"
     else:
@@ -59,20 +61,15 @@ def build_message(terminated: Mapping[str, Any], *, limit: object) -> str:
     return f"{head}, {body}; raise spec.build.resources.limits.memory, or choose an index type that needs less memory"
 
 
-def serving_kills(pods: Sequence[Mapping[str, Any]], container: str) -> list[str]:
-    """One line per serving pod whose `container` is not ready and was killed for memory (its
+def serving_kills(pods: Sequence[observed.ObservedPod]) -> list[str]:
+    """One line per serving pod that is not ready and whose container was killed for memory (its
     current or its last terminated state says OOMKilled): the pod name and its restarts. A pod
     that came back and is ready again is not listed: it serves."""
-    lines = []
-    for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or ():
-            if status.get("name") != container or status.get("ready"):
-                continue
-            states = (status.get("state") or {}, status.get("lastState") or {})
-            if any(killed_for_memory(state.get("terminated"), by_exit_code=False) for state in states):
-                name = (pod.get("metadata") or {}).get("name", "")
-                lines.append(f"pod {name} was OOMKilled (restarts: {status.get('restartCount', 0)})")
-    return sorted(lines)
+    return sorted(
+        f"pod {pod.name} was OOMKilled (restarts: {pod.restarts})"
+        for pod in pods
+        if not pod.ready and any(killed_for_memory(t, by_exit_code=False) for t in pod.terminations)
+    )
 
 
 def serving_message(kills: Sequence[str], *, limit: object) -> str:

@@ -7,7 +7,7 @@ agrees with the revisions it describes.
 from __future__ import annotations
 
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import canary, conditions, manifests, memory_kills, state
+from faiss_operator.controller.decision import canary, conditions, memory_kills, state
 from faiss_operator.controller.decision import claims
 
 
@@ -116,7 +116,7 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
         values.append((c.STALLED, "True", *problem))
     else:
         values.append((c.STALLED, "False", c.AS_EXPECTED, "nothing needs a change of spec"))
-    kills = memory_kills.serving_kills(inputs.children.serving_pods, manifests.SERVING_CONTAINER)
+    kills = memory_kills.serving_kills(inputs.children.serving_pods)
     if problem is not None:
         values.append((c.DEGRADED, "True", *problem))
     elif kills:
