@@ -9,6 +9,7 @@ PodDisruptionBudget) change the running Deployment in place: same revision, no b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,7 +72,13 @@ def test_the_namespace_refuses_a_pod_that_is_not_restricted(
     with pytest.raises(ApiException) as refused:
         client.CoreV1Api(api).create_namespaced_pod(namespace, bare)
     assert refused.value.status == 403
-    assert 'violates PodSecurity "restricted:latest"' in str(refused.value.body), refused.value.body
+    assert json.loads(refused.value.body)["message"] == (
+        'pods "bare" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false '
+        '(container "c" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities '
+        '(container "c" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container '
+        '"c" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "c" must set '
+        'securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")'
+    )
 
 
 def test_restricted_pods_serve_and_serving_pod_settings_change_the_deployment_in_place(
