@@ -22,19 +22,22 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from e2e.harness import paths
-from e2e.harness.kubelet import containers, envvars, kube, layout, probes, volumes
+from e2e.harness.kubelet import containers, envvars, images, kube, layout, ocispec, probes, volumes
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelet.pods")
 TICK_SECONDS = 0.2
 SHUTDOWN_GRACE_SECONDS = 5.0
+SHIM_MOUNT = "/run/process-kubelet/shim"
 
 
 class NodeContext:
     """What every pod worker shares: the API, the node's identity and its directories."""
 
     def __init__(self, *, kube_api: kube.Kube, node_name: str, state_dir: pathlib.Path,
-                 apiserver_port: int, venv_bin: pathlib.Path, backoff_base: float) -> None:
+                 apiserver_port: int, venv_bin: pathlib.Path, backoff_base: float,
+                 image_store: images.Store | None = None,
+                 process_images: frozenset[str] = frozenset()) -> None:
         self.kube = kube_api
         self.node_name = node_name
         self.state_dir = state_dir
@@ -42,6 +45,13 @@ class NodeContext:
         self.venv_bin = venv_bin
         self.backoff_base = backoff_base
         self.host_ip = "127.0.0.1"
+        # None: every container is a process of the host's filesystem. Otherwise containers run
+        # from their image under runc, but for the images named in process_images.
+        self.image_store = image_store
+        self.process_images = process_images
+
+    def runs_from_image(self, image: str) -> bool:
+        return self.image_store is not None and images.short_name(image) not in self.process_images
 
 
 class PodWorker(threading.Thread):
@@ -203,6 +213,9 @@ class PodWorker(threading.Thread):
 
     def _start(self, c: containers.Container, pod: Obj) -> None:
         assert self.volume_paths is not None
+        if self.ctx.runs_from_image(str(c.spec.get("image") or "")):
+            self._start_from_image(c, pod)
+            return
         full = self._with_ips(pod)
         try:
             env = envvars.resolve(c.spec, full, lambda kind, name: self._get(kind, self.namespace, name),
@@ -224,6 +237,57 @@ class PodWorker(threading.Thread):
                 mounts=mounts, env=env, argv=argv)
         log.info("Started container pod=%s/%s container=%s pid=%s argv=%s", self.namespace, self.pod_name,
                  c.name, c.run.popen.pid if c.run else None, argv)
+
+    def _start_from_image(self, c: containers.Container, pod: Obj) -> None:
+        assert self.volume_paths is not None and self.ctx.image_store is not None
+        full = self._with_ips(pod)
+        reference = str(c.spec.get("image") or "")
+        try:
+            image = self.ctx.image_store.get(reference)
+        except images.ImageNotPresent as exc:
+            c.waiting = ("ErrImageNeverPull", str(exc))
+            c.next_start_at = time.monotonic() + 2
+            return
+        try:
+            base = {k: v for k, v in self._base_env(pod).items() if k not in ("PATH", "HOME")}
+            env = envvars.resolve(c.spec, full, lambda kind, name: self._get(kind, self.namespace, name), base)
+            argv = [envvars.expand(a, env) for a in ocispec.argv(c.spec, image.config)]
+            mounts = [ocispec.Mount(m["source"], m["target"], m["readOnly"])
+                      for m in volumes.mounts(c.spec, self.volume_paths)]
+            # The pod address for Python servers that bind the wildcard (see shim/sitecustomize.py).
+            mounts += [ocispec.Mount(str(containers.SHIM_DIR), SHIM_MOUNT, True),
+                       *(ocispec.Mount(str(path), target, True) for target, path in self._etc_files().items())]
+            if self.pod_ip != self.ctx.host_ip:
+                env["PROCESS_KUBELET_POD_IP"] = self.pod_ip
+                env["PYTHONPATH"] = ":".join(p for p in (SHIM_MOUNT, env.get("PYTHONPATH", "")) if p)
+            run = ocispec.Run(pod=pod, container=c.spec, image=image.config, rootfs=str(image.rootfs),
+                              mounts=tuple(mounts), env=tuple(env.items()), argv=tuple(argv), cgroups_path="",
+                              image_user_ids=self.ctx.image_store.user_ids(image))
+            ocispec.spec(run)  # refuses what the kubelet refuses before anything is created
+        except (envvars.EnvError, ocispec.ConfigError, volumes.VolumeNotReady) as exc:
+            c.waiting = ("CreateContainerConfigError", str(exc))
+            c.next_start_at = time.monotonic() + 2
+            return
+        c.start_image(pod_dir=self.pod_dir, state_dir=self.ctx.state_dir, key=self.key, run=run,
+                      image_rootfs=image.rootfs, container_id=f"{self.uid}-{c.name}")
+        log.info("Started container from image pod=%s/%s container=%s image=%s id=%s argv=%s", self.namespace,
+                 self.pod_name, c.name, reference, image.id[:12], argv)
+
+    def _etc_files(self) -> dict[str, pathlib.Path]:
+        """/etc/hosts and /etc/resolv.conf of the pod's containers, as the kubelet writes them."""
+        etc = self.pod_dir / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        hosts = etc / "hosts"
+        hosts.write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                         f"{self.pod_ip}\t{self.pod_name}\n")
+        resolv = etc / "resolv.conf"
+        try:
+            shutil.copyfile("/etc/resolv.conf", resolv)
+        except OSError:
+            resolv.write_text("")
+        for f in (hosts, resolv):
+            f.chmod(0o644)
+        return {"/etc/hosts": hosts, "/etc/resolv.conf": resolv}
 
     # -- containers ----------------------------------------------------------------------------
     def _backoff(self, c: containers.Container) -> float:
@@ -271,7 +335,7 @@ class PodWorker(threading.Thread):
         def attempt(state: probes.ProbeState) -> None:
             if state.due(now):
                 ok, message = probes.run_once(state.probe, container=c.spec, pod_ip=self.pod_ip,
-                                              pid=run.popen.pid, env=run.env)
+                                              pid=run.popen.pid, env=run.env, image_run=run.image_run)
                 state.record(ok, message, time.monotonic())
 
         if c.startup is not None and not c.started:
