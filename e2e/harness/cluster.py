@@ -223,6 +223,7 @@ class Cluster:
             progress("waiting for the default namespace and its service account")
             self._wait_default_service_account(timeout)
             self._ensure_storage_class()
+            self._ensure_runtime_classes()
             start("kubelet", [
                 sys.executable, "-m", "e2e.harness.kubelet",
                 f"--kubeconfig={self.kubeconfig}", f"--node-name={NODE_NAME}",
@@ -306,6 +307,22 @@ class Cluster:
         except ApiException as exc:
             if exc.status != 409:
                 raise
+
+    def _ensure_runtime_classes(self) -> None:
+        """RuntimeClasses `process` and `runc`, the process kubelet's two runtime handlers: a pod
+        picks one with runtimeClassName (the node's default is FAISS_KUBELET_RUNTIME, see
+        e2e/harness/kubelet/__main__.py)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+        node = client.NodeV1Api(self.api_client())
+        for handler in ("process", "runc"):
+            body = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                    "metadata": {"name": handler}, "handler": handler}
+            try:
+                node.create_runtime_class(body)  # type: ignore[arg-type]
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
 
     def _node_ready(self) -> bool:
         from kubernetes import client

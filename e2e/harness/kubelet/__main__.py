@@ -14,9 +14,10 @@ from kubernetes import config
 
 from e2e.harness.kubelet import agent, images, kube, pods
 
-# The switch of the container runtime path (see README "Tests"): `process` runs every container as
-# a process of the host's filesystem; `runc` runs it from its image under runc, but for the images
-# named in FAISS_KUBELET_PROCESS_IMAGES (the tests' "python", which the project does not build).
+# The switch of the container runtime path (see README "Tests"), for pods that name no RuntimeClass:
+# `process` runs every container as a process of the host's filesystem; `runc` runs it from its
+# image under runc, but for the images named in FAISS_KUBELET_PROCESS_IMAGES (the tests' "python",
+# which the project does not build). A pod picks either with runtimeClassName: process | runc.
 RUNTIME_ENV = "FAISS_KUBELET_RUNTIME"
 PROCESS_IMAGES_ENV = "FAISS_KUBELET_PROCESS_IMAGES"
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="N of the pod addresses 198.18.N.0/24 (see e2e/harness/addresses.py)")
     parser.add_argument("--restart-backoff-seconds", type=float, default=10.0,
                         help="first delay before restarting a crashed container (doubles up to 300s)")
-    parser.add_argument("--container-runtime", choices=("process", "runc"),
+    parser.add_argument("--container-runtime", choices=(pods.PROCESS, pods.RUNC),
                         default=os.environ.get(RUNTIME_ENV) or "process",
                         help=f"how containers run (default: ${RUNTIME_ENV}, else process)")
     parser.add_argument("--process-images", default=os.environ.get(PROCESS_IMAGES_ENV, "python"),
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = pods.NodeContext(kube_api=api, node_name=args.node_name, state_dir=args.state_dir.resolve(),
                            apiserver_port=args.apiserver_port, venv_bin=args.venv_bin,
                            backoff_base=args.restart_backoff_seconds,
-                           image_store=images.Store() if args.container_runtime == "runc" else None,
+                           default_runtime=args.container_runtime, image_store=images.Store(),
                            process_images=frozenset(n for n in args.process_images.split(",") if n))
     node_agent = agent.Agent(ctx, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
                              address_block=args.address_block)

@@ -78,10 +78,10 @@ class Store:
         if not self.available():
             raise ImageNotPresent(f'Container image "{reference}" is not present with pull policy of Never '
                                   "(no image storage: run `make image`)")
-        found = _podman("image", "inspect", "--format", "{{json .}}", reference)
+        found = _podman("image", "inspect", reference)
         if found.returncode != 0:
             raise ImageNotPresent(f'Container image "{reference}" is not present with pull policy of Never')
-        inspect = json.loads(found.stdout)
+        inspect = json.loads(found.stdout)[0]
         image_id = str(inspect["Id"])
         config = ocispec.ImageConfig.from_inspect(inspect.get("Config") or {})
         with self._lock:

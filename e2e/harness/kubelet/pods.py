@@ -29,6 +29,7 @@ log = logging.getLogger("kubelet.pods")
 TICK_SECONDS = 0.2
 SHUTDOWN_GRACE_SECONDS = 5.0
 SHIM_MOUNT = "/run/process-kubelet/shim"
+PROCESS, RUNC = "process", "runc"  # the runtime handlers of this node
 
 
 class NodeContext:
@@ -36,7 +37,7 @@ class NodeContext:
 
     def __init__(self, *, kube_api: kube.Kube, node_name: str, state_dir: pathlib.Path,
                  apiserver_port: int, venv_bin: pathlib.Path, backoff_base: float,
-                 image_store: images.Store | None = None,
+                 default_runtime: str = PROCESS, image_store: images.Store | None = None,
                  process_images: frozenset[str] = frozenset()) -> None:
         self.kube = kube_api
         self.node_name = node_name
@@ -45,13 +46,19 @@ class NodeContext:
         self.venv_bin = venv_bin
         self.backoff_base = backoff_base
         self.host_ip = "127.0.0.1"
-        # None: every container is a process of the host's filesystem. Otherwise containers run
-        # from their image under runc, but for the images named in process_images.
-        self.image_store = image_store
+        # The runtime handler of pods that name no RuntimeClass: PROCESS (a process of the host's
+        # filesystem) or RUNC (from the image under runc, but for the images in process_images).
+        self.default_runtime = default_runtime
+        self.image_store = image_store or images.Store()
         self.process_images = process_images
 
-    def runs_from_image(self, image: str) -> bool:
-        return self.image_store is not None and images.short_name(image) not in self.process_images
+    def runtime_handler(self, pod: Obj) -> str:
+        """The handler of the pod's RuntimeClass (node.k8s.io/v1), else the node's default."""
+        name = pod["spec"].get("runtimeClassName")
+        if not name:
+            return self.default_runtime
+        runtime_class = self.kube.get(f"/apis/node.k8s.io/v1/runtimeclasses/{name}")
+        return str((runtime_class or {}).get("handler") or name)
 
 
 class PodWorker(threading.Thread):
@@ -81,6 +88,7 @@ class PodWorker(threading.Thread):
         self.init_failed = False
         self._sent_status: str | None = None
         self._conditions: dict[str, Obj] = {}
+        self.runtime: str | None = None  # the RuntimeClass handler, looked up with the volumes
 
     # -- called by the agent -------------------------------------------------------------------
     def update(self, pod: Obj | None) -> None:
@@ -181,7 +189,16 @@ class PodWorker(threading.Thread):
         if now < self.next_volume_try:
             return
         try:
-            self.volume_paths = volumes.prepare(self._with_ips(pod), self.pod_dir, self._get, self._issue_token)
+            if self.runtime is None:
+                runtime = self.ctx.runtime_handler(pod)
+                if runtime not in (PROCESS, RUNC):
+                    raise volumes.VolumeNotReady(f'Failed to create pod sandbox: no runtime for "{runtime}" '
+                                                 f"is configured (this node has {PROCESS!r} and {RUNC!r})")
+                self.runtime = runtime
+            volume_paths = volumes.prepare(self._with_ips(pod), self.pod_dir, self._get, self._issue_token)
+            if self.runtime == RUNC:  # processes run as root: no ownership to manage
+                volumes.apply_fs_group(pod, volume_paths)
+            self.volume_paths = volume_paths
             self.volume_message = ""
         except (volumes.VolumeNotReady, envvars.EnvError, ApiException) as exc:
             self.volume_message = str(exc) if not isinstance(exc, ApiException) else f"{exc.status} {exc.reason}"
@@ -213,7 +230,8 @@ class PodWorker(threading.Thread):
 
     def _start(self, c: containers.Container, pod: Obj) -> None:
         assert self.volume_paths is not None
-        if self.ctx.runs_from_image(str(c.spec.get("image") or "")):
+        image = str(c.spec.get("image") or "")
+        if self.runtime == RUNC and images.short_name(image) not in self.ctx.process_images:
             self._start_from_image(c, pod)
             return
         full = self._with_ips(pod)
@@ -239,7 +257,7 @@ class PodWorker(threading.Thread):
                  c.name, c.run.popen.pid if c.run else None, argv)
 
     def _start_from_image(self, c: containers.Container, pod: Obj) -> None:
-        assert self.volume_paths is not None and self.ctx.image_store is not None
+        assert self.volume_paths is not None
         full = self._with_ips(pod)
         reference = str(c.spec.get("image") or "")
         try:
