@@ -65,7 +65,7 @@ fi
 # pip inside the build checks TLS against the host's CA bundle (the base's bundle is the same
 # Debian package, but a proxy's CA is only in the host's).
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
-# Also tagged as the operator's default image (controller/settings.py DEFAULT_IMAGE).
+# Also tagged as the operator's default image (controller/decision/settings.py DEFAULT_IMAGE).
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml" | head -1)"
 log "building $IMAGE from the Dockerfile (PYTHON_IMAGE=$base_ref)"
 # The RUN steps take the same ulimits as containers.conf: buildah does not read default_ulimits.
