@@ -340,10 +340,13 @@ class Cluster:
         self._delete_provisioned_volumes()
         for record in reversed(self.records()):
             processes.stop(record, grace_seconds=30 if record.name == "kubelet" else 10)
-        # Pods whose kubelet died without stopping them.
-        from e2e.harness.kubelet import layout
+        # Pods whose kubelet died without stopping them (runc's containers outlive runc's process).
+        from e2e.harness.kubelet import layout, runc
         for record in layout.pod_process_records(self.kubelet_dir):
             processes.stop(record, grace_seconds=2)
+            key, _, container = record.name.partition("/")
+            if shutil.which("runc"):
+                runc.remove_leftover(key, container, layout.bundle_dir(layout.pod_dir(self.kubelet_dir, key), container))
         self._remove_test_host()
         self._clean(keep_logs=True)
 

@@ -110,7 +110,7 @@ class Container:
                key: str) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
         """A fresh run's directory, termination-message file and log file."""
         self.restart_count += 1
-        work = pod_dir / "containers" / self.name
+        work = layout.container_dir(pod_dir, self.name)
         for sub in ("upper", "work", "root"):
             target = work / sub
             if target.exists() and not os.path.ismount(target):
@@ -170,7 +170,7 @@ class Container:
         target = self.spec.get("terminationMessagePath") or "/dev/termination-log"
         run = dataclasses.replace(run, mounts=run.mounts + (ocispec.Mount(str(termination), target),))
         with log_file.open("ab") as out:
-            handle = runc.start(run=run, image_rootfs=image_rootfs, bundle=work / "bundle",
+            handle = runc.start(run=run, image_rootfs=image_rootfs, bundle=layout.bundle_dir(pod_dir, self.name),
                                 container_id=container_id, log=out)
         self._started(popen=handle.popen, state_dir=state_dir, key=key, termination=termination,
                       log_file=log_file, env=dict(run.env), image_run=handle)

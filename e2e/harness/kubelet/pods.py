@@ -22,7 +22,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from e2e.harness import paths
-from e2e.harness.kubelet import containers, envvars, images, kube, layout, ocispec, probes, volumes
+from e2e.harness.kubelet import containers, envvars, images, kube, layout, ocispec, probes, runc, volumes
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelet.pods")
@@ -287,7 +287,7 @@ class PodWorker(threading.Thread):
             c.next_start_at = time.monotonic() + 2
             return
         c.start_image(pod_dir=self.pod_dir, state_dir=self.ctx.state_dir, key=self.key, run=run,
-                      image_rootfs=image.rootfs, container_id=f"{self.uid}-{c.name}")
+                      image_rootfs=image.rootfs, container_id=runc.container_id(self.key, c.name))
         log.info("Started container from image pod=%s/%s container=%s image=%s id=%s argv=%s", self.namespace,
                  self.pod_name, c.name, reference, image.id[:12], argv)
 

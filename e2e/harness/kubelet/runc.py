@@ -30,6 +30,18 @@ def _runc(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["runc", "--root", str(RUNC_ROOT), *args], capture_output=True, check=False, timeout=60)
 
 
+def container_id(pod_key: str, container: str) -> str:
+    """runc's id of a container: the pod's uid (the last part of layout.pod_key) and its name."""
+    return f"{pod_key.rsplit('_', 1)[-1]}-{container}"
+
+
+def remove_leftover(pod_key: str, container: str, bundle: pathlib.Path) -> None:
+    """What a kubelet that died without stopping its pods left: the container (killed), its runc
+    state and cgroup, its root's overlay mount."""
+    _runc("delete", "--force", container_id(pod_key, container))
+    _unmount(bundle / "rootfs")
+
+
 def cgroups_path(container_id: str) -> str:
     return f"{CGROUP_PARENT}/{container_id}"
 
