@@ -16,8 +16,9 @@ from e2e.harness.kubelet import agent, images, kube, pods
 
 # The switch of the container runtime path (see README "Tests"), for pods that name no RuntimeClass:
 # `process` runs every container as a process of the host's filesystem; `runc` runs it from its
-# image under runc, but for the images named in FAISS_KUBELET_PROCESS_IMAGES (the tests' "python",
-# which the project does not build). A pod picks either with runtimeClassName: process | runc.
+# image under runc, but for the images named in FAISS_KUBELET_PROCESS_IMAGES (comma-separated, none
+# by default: `make image` also tags its Debian base as the tests' python:3.11 and python). A pod
+# picks either with runtimeClassName: process | runc.
 RUNTIME_ENV = "FAISS_KUBELET_RUNTIME"
 PROCESS_IMAGES_ENV = "FAISS_KUBELET_PROCESS_IMAGES"
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--container-runtime", choices=(pods.PROCESS, pods.RUNC),
                         default=os.environ.get(RUNTIME_ENV) or "process",
                         help=f"how containers run (default: ${RUNTIME_ENV}, else process)")
-    parser.add_argument("--process-images", default=os.environ.get(PROCESS_IMAGES_ENV, "python"),
+    parser.add_argument("--process-images", default=os.environ.get(PROCESS_IMAGES_ENV, ""),
                         help="comma-separated image names that run as processes under the runc runtime")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,

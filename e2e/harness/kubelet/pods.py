@@ -22,13 +22,12 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from e2e.harness import paths
-from e2e.harness.kubelet import containers, envvars, images, kube, layout, ocispec, probes, runc, volumes
+from e2e.harness.kubelet import containers, envvars, imagerun, images, kube, layout, ocispec, probes, runc, volumes
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelet.pods")
 TICK_SECONDS = 0.2
 SHUTDOWN_GRACE_SECONDS = 5.0
-SHIM_MOUNT = "/run/process-kubelet/shim"
 PROCESS, RUNC = "process", "runc"  # the runtime handlers of this node
 
 
@@ -258,7 +257,6 @@ class PodWorker(threading.Thread):
 
     def _start_from_image(self, c: containers.Container, pod: Obj) -> None:
         assert self.volume_paths is not None
-        full = self._with_ips(pod)
         reference = str(c.spec.get("image") or "")
         try:
             image = self.ctx.image_store.get(reference)
@@ -268,20 +266,11 @@ class PodWorker(threading.Thread):
             return
         try:
             base = {k: v for k, v in self._base_env(pod).items() if k not in ("PATH", "HOME")}
-            env = envvars.resolve(c.spec, full, lambda kind, name: self._get(kind, self.namespace, name), base)
-            argv = [envvars.expand(a, env) for a in ocispec.argv(c.spec, image.config)]
-            mounts = [ocispec.Mount(m["source"], m["target"], m["readOnly"])
-                      for m in volumes.mounts(c.spec, self.volume_paths)]
-            # The pod address for Python servers that bind the wildcard (see shim/sitecustomize.py).
-            mounts += [ocispec.Mount(str(containers.SHIM_DIR), SHIM_MOUNT, True),
-                       *(ocispec.Mount(str(path), target, True) for target, path in self._etc_files().items())]
-            if self.pod_ip != self.ctx.host_ip:
-                env["PROCESS_KUBELET_POD_IP"] = self.pod_ip
-                env["PYTHONPATH"] = ":".join(p for p in (SHIM_MOUNT, env.get("PYTHONPATH", "")) if p)
-            run = ocispec.Run(pod=pod, container=c.spec, image=image.config, rootfs=str(image.rootfs),
-                              mounts=tuple(mounts), env=tuple(env.items()), argv=tuple(argv), cgroups_path="",
-                              image_user_ids=self.ctx.image_store.user_ids(image))
-            ocispec.spec(run)  # refuses what the kubelet refuses before anything is created
+            env = envvars.resolve(c.spec, self._with_ips(pod),
+                                  lambda kind, name: self._get(kind, self.namespace, name), base)
+            run = imagerun.prepare(pod=pod, container=c.spec, image=image, store=self.ctx.image_store, env=env,
+                                   volume_paths=self.volume_paths, pod_dir=self.pod_dir,
+                                   pod_ip=self.pod_ip, host_network=self.pod_ip == self.ctx.host_ip)
         except (envvars.EnvError, ocispec.ConfigError, volumes.VolumeNotReady) as exc:
             c.waiting = ("CreateContainerConfigError", str(exc))
             c.next_start_at = time.monotonic() + 2
@@ -289,23 +278,7 @@ class PodWorker(threading.Thread):
         c.start_image(pod_dir=self.pod_dir, state_dir=self.ctx.state_dir, key=self.key, run=run,
                       image_rootfs=image.rootfs, container_id=runc.container_id(self.key, c.name))
         log.info("Started container from image pod=%s/%s container=%s image=%s id=%s argv=%s", self.namespace,
-                 self.pod_name, c.name, reference, image.id[:12], argv)
-
-    def _etc_files(self) -> dict[str, pathlib.Path]:
-        """/etc/hosts and /etc/resolv.conf of the pod's containers, as the kubelet writes them."""
-        etc = self.pod_dir / "etc"
-        etc.mkdir(parents=True, exist_ok=True)
-        hosts = etc / "hosts"
-        hosts.write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                         f"{self.pod_ip}\t{self.pod_name}\n")
-        resolv = etc / "resolv.conf"
-        try:
-            shutil.copyfile("/etc/resolv.conf", resolv)
-        except OSError:
-            resolv.write_text("")
-        for f in (hosts, resolv):
-            f.chmod(0o644)
-        return {"/etc/hosts": hosts, "/etc/resolv.conf": resolv}
+                 self.pod_name, c.name, reference, image.id[:12], list(run.argv))
 
     # -- containers ----------------------------------------------------------------------------
     def _backoff(self, c: containers.Container) -> float:
