@@ -14,9 +14,8 @@ from e2e.harness.waiting import wait_for
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 COUNT, DIMENSION, SEED = 2000, 16, 7
 # The image of the Job writing vectors: it needs Python with numpy (the process kubelet runs
-# "python" from the repository's virtualenv; from images, under runc or on kind, the project's).
-WRITER_IMAGE = os.environ.get("E2E_WRITER_IMAGE") or (
-    "faiss-operator:dev" if os.environ.get("FAISS_KUBELET_RUNTIME") == "runc" else "python")
+# "python" from the repository's virtualenv; on kind, E2E_WRITER_IMAGE=faiss-operator:dev).
+WRITER_IMAGE = os.environ.get("E2E_WRITER_IMAGE", "python")
 MOUNT = "/mnt/data"
 WRITE = (
     "import os, sys, numpy as np; path, n, d, seed = sys.argv[1], *map(int, sys.argv[2:]); "
@@ -52,8 +51,6 @@ def write_vectors(api: client.ApiClient, namespace: str, claim_name: str, path: 
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
         "spec": {"backoffLimit": 0, "template": {"spec": {
             "restartPolicy": "Never",
-            # The image's non-root user writes to the claim through its group (volume ownership).
-            "securityContext": {"fsGroup": 65532},
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim_name}}],
             "containers": [{"name": "write", "image": WRITER_IMAGE,
                             "command": ["python", "-c", WRITE, f"{MOUNT}/{path.lstrip('/')}",
