@@ -102,7 +102,9 @@ class Store:
         partial.mkdir(parents=True)
         name = f"faiss-kubelet-unpack-{image_id[:12]}"
         _podman("rm", "--force", name)
-        created = _podman("create", "--name", name, image_id)
+        # A command, never run: an imported base has neither ENTRYPOINT nor CMD, and podman
+        # refuses to create a container without one.
+        created = _podman("create", "--name", name, image_id, "true")
         if created.returncode != 0:
             raise ImageNotPresent(f"cannot create a container of image {image_id[:12]}: "
                                   f"{created.stderr.decode(errors='replace').strip()}")
