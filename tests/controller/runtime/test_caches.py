@@ -83,6 +83,12 @@ def test_a_created_child_is_read_before_its_watch_event_and_a_deleted_one_is_gon
     assert cache._written == {}
 
 
+def test_a_deleted_pod_is_gone_at_once_too() -> None:
+    cache = caches.Caches({"pods": {("search", "alerts"): [obj("Pod", "alerts-build-1-x", "3")]}})
+    cache.deleted("Pod", "search", "alerts", "alerts-build-1-x")
+    assert cache.children("pods", "search", "alerts") == []
+
+
 def test_a_write_the_watch_never_showed_is_forgotten_after_its_ttl() -> None:
     now = [100.0]
     cache = caches.Caches({"jobs": {}}, clock=lambda: now[0])

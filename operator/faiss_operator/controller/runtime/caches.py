@@ -52,7 +52,7 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
 )
 CLAIM_RESOURCE = ("", "v1", CLAIMS)
 # kind -> plural, of the objects the operator writes
-PLURALS = {"FaissIndex": INDEXES, "Job": "jobs", "Deployment": "deployments", "Service": "services",
+PLURALS = {"FaissIndex": INDEXES, "Job": "jobs", "Pod": "pods", "Deployment": "deployments", "Service": "services",
            "PodDisruptionBudget": "poddisruptionbudgets"}  # fmt: skip
 WRITE_TTL_SECONDS = 60.0  # watch events come in milliseconds; this only bounds a lost one
 PREFIX = "cache_"  # Kopf index ids (and handler kwargs) are PREFIX + plural, e.g. cache_jobs
