@@ -252,7 +252,13 @@ def test_rollback_previous_skips_a_superseded_canary_and_picks_the_revision_acti
     assert cluster.status.current_revision == R1
     cluster.annotations["faiss.dev/rollback"] = "previous"
     plan = cluster.reconcile(at(now + 90))
-    # R3's Deployment still serves all replicas (its scale-down delay): the rollback completes at once.
+    # R3 left the Service when the first rollback finished (no scale-down delay after a
+    # rollback): it comes back on all replicas, then the rollback completes.
+    assert plan.status.candidate_revision == R3
+    serving = {n: o["spec"]["replicas"] for (k, n), o in cluster.objects.items() if k == "Deployment"}
+    assert serving == {manifests.deployment_name("alerts", R1): 4, manifests.deployment_name("alerts", R3): 4}
+    cluster.ready_all()
+    plan = cluster.reconcile(at(now + 100))
     assert labelled(plan).revisions == (("R3", "Active"), ("R2", "Superseded"), ("R1", "RolledBack"))
 
 

@@ -597,11 +597,19 @@ CASES = [
         ),
     ),
     TestCase(
-        "a rollback completes once the target serves all replicas: the left revision is RolledBack",
+        "a rollback completes once the target serves all replicas: the left revision is RolledBack "
+        "and leaves the Service at once (no scaleDownDelaySeconds after a rollback)",
         given=lambda: _rolling_back(),
         change=lambda c: c.ready_all(),
         now=250,
-        want=Summary((), "Degraded", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R2"),),
+            "Degraded",
+            "R1",
+            None,
+            None,
+            (("R2", "RolledBack"), ("R1", "Active")),
+        ),
     ),
     TestCase(
         "faiss.dev/rollback to a revision that is not in history is refused",
