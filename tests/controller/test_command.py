@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from faiss_operator.controller import command
+from faiss_operator.controller import command, handlers
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -53,8 +53,29 @@ def test_help_documents_every_flag() -> None:
         [sys.executable, "-m", "faiss_operator.cli", "run", "--help"], capture_output=True, text=True, check=True
     )
     for flag in ("--namespace", "--liveness", "--metrics-port", "--analysis-interval", "--analysis-timeout", "--resync",
-                 "--priority", "--standby", "--verbose", "--quiet"):  # fmt: skip
+                 "--watch-server-timeout", "--watch-client-timeout", "--watch-connect-timeout", "--priority", "--standby", "--verbose", "--quiet"):  # fmt: skip
         assert flag in done.stdout
+
+
+def test_watch_timeouts_are_explicit_and_read_from_the_flags() -> None:
+    assert command.watch_timeouts(parse()) == handlers.WatchTimeouts(
+        server_seconds=300.0, client_seconds=330.0, connect_seconds=30.0
+    )
+    args = parse("--watch-server-timeout", "60", "--watch-client-timeout", "90", "--watch-connect-timeout", "5")
+    assert command.watch_timeouts(args) == handlers.WatchTimeouts(
+        server_seconds=60.0, client_seconds=90.0, connect_seconds=5.0
+    )
+
+
+def test_a_client_timeout_not_longer_than_the_server_timeout_exits_2_with_the_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = parse("--watch-server-timeout", "600", "--watch-client-timeout", "600")
+    assert command.run(args) == 2
+    assert capsys.readouterr().err == (
+        "faiss-operator run: the client timeout (600s) must be longer than the server timeout (600s), "
+        "or every watch is cut by the client before the server ends it\n"
+    )
 
 
 def test_without_a_cluster_it_exits_1_with_the_reason(tmp_path: object) -> None:
