@@ -8,7 +8,7 @@ from faiss_operator.api import naming
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
 from faiss_operator.controller import children as observed
-from faiss_operator.controller import manifests, recovery, rollout, state, storage
+from faiss_operator.controller import keep_serving, manifests, recovery, rollout, state, storage
 from faiss_operator.index import config as index_config
 
 
@@ -22,6 +22,8 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
     Files go whatever became of their build (built, failed, superseded or aborted while
     building): a build that never completed may still have written part of them."""
     protected = {draft.current, draft.candidate, inputs.desired.name, *(s.revision for s in draft.scale_downs)}
+    # A revision whose pods are the only ready ones keeps its files while they serve them.
+    protected |= keep_serving.held(inputs, draft, rollout.serving_replicas(inputs, draft))
     # A revision whose build Job still runs stays until that Job is gone (sync_children deletes
     # it): removing its files while the build may still write them would race.
     building = {
@@ -107,9 +109,10 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
         current = live.get((str(manifest["kind"]), str(manifest["metadata"]["name"])))
         if current is None or _stale(current, manifest):
             draft.actions.append(plan_actions.Apply(manifest))
+    held = keep_serving.held(inputs, draft, wanted)
     for deployment in children.deployments:
         revision = observed.revision_of(deployment)
-        if revision not in wanted and revision not in draft.untouchable:
+        if revision not in wanted and revision not in draft.untouchable and revision not in held:
             draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
     for job in children.jobs:
         if observed.component_of(job) != manifests.COMPONENT_BUILD:

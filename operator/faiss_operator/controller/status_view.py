@@ -7,7 +7,8 @@ agrees with the revisions it describes.
 from __future__ import annotations
 
 from faiss_operator.api import status as api_status
-from faiss_operator.controller import canary, conditions, state
+from faiss_operator.controller import canary, conditions, keep_serving, state
+from faiss_operator.controller import rollout as rollouts
 from faiss_operator.controller import claims
 
 
@@ -116,8 +117,13 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
         values.append((c.STALLED, "True", *problem))
     else:
         values.append((c.STALLED, "False", c.AS_EXPECTED, "nothing needs a change of spec"))
-    if problem is not None:
+    held = keep_serving.held(inputs, draft, rollouts.serving_replicas(inputs, draft))
+    if problem is not None and held:
+        values.append((c.DEGRADED, "True", problem[0], f"{problem[1]}; {keep_serving.message(held)}"))
+    elif problem is not None:
         values.append((c.DEGRADED, "True", *problem))
+    elif held:
+        values.append((c.DEGRADED, "True", c.KEPT_SERVING, keep_serving.message(held)))
     elif draft.current is not None and ready_current < inputs.total:
         values.append(
             (
