@@ -9,7 +9,11 @@
 6. the Events, only after every write above succeeded
 
 "Not found" on Delete, on the annotation patch and on a finalizer removal counts as success
-(the object is already where the plan wants it). Conflicts, throttling, server and connection
+(the object is already where the plan wants it). A namespace being deleted accepts no new object
+(403, NamespaceTerminating): an Apply creating one there is skipped and said in a Warning Event
+(`NamespaceTerminating`, on the FaissIndex and on the Namespace, whose Events are kept in the
+operator's own namespace), and the rest of the plan goes on, so the finalizer of a FaissIndex in
+a namespace being deleted is released instead of blocking the namespace for good (nolar/kopf#1088). Conflicts, throttling, server and connection
 errors are retried with exponential backoff (tenacity); any other API error raises, the writes
 after it are not made, and the reconcile is tried again later with the same level-triggered
 plan. Each write is logged once, capitalised past tense: `Created Job glosses-build-5d41c2
@@ -31,6 +35,7 @@ from faiss_operator.controller import children as observed
 from faiss_operator.controller import observe as observing
 
 LOGGER = logging.getLogger("faiss_operator.controller")
+NAMESPACE_TERMINATING = "NamespaceTerminating"  # the reason of the Event saying what was not created
 T = TypeVar("T")
 
 
@@ -90,10 +95,18 @@ class Applier:
         if plan.status_changed and plan.status_patch:
             body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
             record(f"Updated status of FaissIndex {name} phase={plan.status.phase}")
+        skipped: list[actions.Apply] = []
         for action in plan.actions:
             if isinstance(action, actions.Apply):
                 existed = _observed(seen.children, action.kind, action.name) is not None
-                await call(self.retry, self.api.apply, action.manifest)
+                try:
+                    await call(self.retry, self.api.apply, action.manifest)
+                except Exception as error:
+                    if existed or not kube_api.is_namespace_terminating(error):
+                        raise
+                    skipped.append(action)
+                    record(f"Skipped {action.kind} {action.name}: namespace {namespace} is being deleted")
+                    continue
                 revision = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_REVISION)) or "-"
                 record(f"{'Updated' if existed else 'Created'} {action.kind} {action.name} revision={revision}")
             elif isinstance(action, actions.Delete):
@@ -119,6 +132,12 @@ class Applier:
             record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
         for event in plan.events:
             self.post_event(body, event)
+        for action in skipped:
+            # The namespace refuses new Events too: the Namespace itself is told (its Events go
+            # to the operator's own namespace), and the FaissIndex in case the refusal was brief.
+            event = _not_created(namespace, action)
+            self.post_event(body, event)
+            self.post_event({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, event)
         return done
 
     async def _delete(self, namespace: str, action: actions.Delete) -> bool:
@@ -155,6 +174,21 @@ class Applier:
                 raise
 
         return await call(self.retry, change)
+
+
+def _not_created(namespace: str, action: actions.Apply) -> actions.Event:
+    component = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_COMPONENT)) or ""
+    consequence = (
+        "the artifact files it would remove stay on their claim (they go with the claim if it is deleted too)"
+        if component == manifests.COMPONENT_CLEANUP
+        else "nothing else waits for it"
+    )
+    return actions.Event(
+        "Warning",
+        NAMESPACE_TERMINATING,
+        f"namespace {namespace} is being deleted and accepts no new objects: {action.kind} {action.name} "
+        f"was not created; {consequence}",
+    )
 
 
 def _observed(children: observed.Children, kind: str, name: str) -> observed.KubeObject | None:

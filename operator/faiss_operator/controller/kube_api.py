@@ -111,6 +111,22 @@ def is_not_found(error: BaseException) -> bool:
     return isinstance(error, dynamic_errors.NotFoundError)
 
 
+def is_namespace_terminating(error: BaseException) -> bool:
+    """403 from the NamespaceLifecycle admission: the namespace is being deleted and accepts no
+    new object (its Status names the cause NamespaceTerminating; older servers only say so in
+    the message)."""
+    if not isinstance(error, dynamic_errors.DynamicApiError) or int(getattr(error, "status", 0) or 0) != 403:
+        return False
+    try:
+        status = json.loads(error.body or "{}")
+    except (ValueError, TypeError):
+        return False
+    causes = ((status.get("details") or {}).get("causes") or ()) if isinstance(status, dict) else ()
+    if any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes):
+        return True
+    return "because it is being terminated" in str(status.get("message") or "")
+
+
 def label_selector(labels: Mapping[str, str]) -> str:
     """`{"a": "b", "c": "d"}` -> `a=b,c=d` (sorted, so the same labels give the same query)."""
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
