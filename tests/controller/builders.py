@@ -181,6 +181,7 @@ class Cluster:
     generation: int = 1
     objects: dict[tuple[str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
     pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    serving_pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     deleting: bool = False
 
     def resource(self) -> api_resource.Resource:
@@ -208,6 +209,7 @@ class Cluster:
             deployments=of("Deployment"),
             services=of("Service"),
             disruption_budgets=of("PodDisruptionBudget"),
+            serving_pods=copy.deepcopy(self.serving_pods),
         )
 
     def reconcile(self, now: datetime.datetime, measurements: tuple[analysis.Measurement, ...] = ()) -> actions.Plan:

@@ -23,13 +23,13 @@ from faiss_operator.controller import state
 DELIBERATE = frozenset({state.REASON_ABORTED, state.REASON_ROLLBACK_REQUESTED, state.REASON_ANALYSIS_FAILED})
 
 
-def held(inputs: state.Inputs, draft: state.Draft, wanted: Mapping[str, int]) -> frozenset[str]:
+def held(inputs: state.Inputs, draft: state.Draft, wanted: Mapping[str, int]) -> frozenset[state.Revision]:
     """The revisions outside `wanted` (revision -> replicas) whose Deployment stays as it is,
     because its pods are the only ready ones and no admin or analysis asked them away."""
     children = inputs.children
     if any(children.ready_replicas(revision) > 0 for revision in wanted):
         return frozenset()
-    kept = set()
+    kept: set[state.Revision] = set()
     for deployment in children.deployments:
         revision = observed.revision_of(deployment)
         if revision is None or revision in wanted or children.ready_replicas(revision) == 0:
@@ -37,10 +37,10 @@ def held(inputs: state.Inputs, draft: state.Draft, wanted: Mapping[str, int]) ->
         entry = draft.entry(revision)
         if entry is not None and entry.reason in DELIBERATE:
             continue
-        kept.add(revision)
+        kept.add(state.Revision(revision))
     return frozenset(kept)
 
 
-def message(revisions: frozenset[str]) -> str:
+def message(revisions: frozenset[state.Revision]) -> str:
     names = ", ".join(sorted(revisions))
     return f"revision {names} keeps its ready pods behind the Service until a revision that should serve has one"

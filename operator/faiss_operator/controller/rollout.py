@@ -9,7 +9,7 @@ import datetime
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
-from faiss_operator.controller import analysis, canary, state
+from faiss_operator.controller import analysis, canary, pod_problems, state
 
 
 def reconcile_rollout(inputs: state.Inputs, draft: state.Draft) -> None:
@@ -150,6 +150,8 @@ def _reconcile_canary(inputs: state.Inputs, draft: state.Draft, ready: int) -> N
     if ready < wanted:
         if inputs.past(deadline, draft):
             message = f"step {rollout.step + 1}: {ready}/{wanted} candidate replicas ready"
+            why = pod_problems.why_missing(inputs.children, draft.candidate)
+            message += f" ({why})" if why else ""
             _fail_rollout(inputs, draft, state.REASON_PROGRESS_DEADLINE, message)
         return
     if rollout.step_ready_at is None:

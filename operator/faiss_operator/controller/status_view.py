@@ -7,7 +7,7 @@ agrees with the revisions it describes.
 from __future__ import annotations
 
 from faiss_operator.api import status as api_status
-from faiss_operator.controller import canary, conditions, keep_serving, state
+from faiss_operator.controller import canary, conditions, keep_serving, pod_problems, state
 from faiss_operator.controller import rollout as rollouts
 from faiss_operator.controller import claims
 
@@ -98,7 +98,7 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
     else:
         values.append((c.READY, "False", c.NO_SERVING_REVISION, "no revision serves yet"))
 
-    progress = _progress(inputs, draft)
+    progress = _with_missing_pods(inputs, draft, _progress(inputs, draft))
     problem = claims.problem(inputs) or _desired_problem(inputs, draft)
     if progress is not None:
         values.append((c.PROGRESSING, "True", *progress))
@@ -125,12 +125,13 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
     elif held:
         values.append((c.DEGRADED, "True", c.KEPT_SERVING, keep_serving.message(held)))
     elif draft.current is not None and ready_current < inputs.total:
+        why = pod_problems.why_missing(inputs.children, draft.current)
         values.append(
             (
                 c.DEGRADED,
                 "True",
                 c.REPLICAS_UNAVAILABLE,
-                f"{ready_current}/{inputs.total} replicas of {draft.current} ready",
+                f"{ready_current}/{inputs.total} replicas of {draft.current} ready" + (f": {why}" if why else ""),
             )
         )
     else:
@@ -214,6 +215,21 @@ def _progress(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str] | Non
         return (c.PROMOTING, f"promoting revision {candidate.name} to all replicas")
     total_steps = len(canary.steps(inputs.spec.rollout))
     return (c.CANARY_STEP, f"step {rollout.step + 1}/{total_steps}: {rollout.weight}% on {candidate.name}")
+
+
+def _with_missing_pods(
+    inputs: state.Inputs, draft: state.Draft, progress: tuple[str, str] | None
+) -> tuple[str, str] | None:
+    """Progressing's message, naming why the candidate's pods are missing when fewer are ready
+    than the rollout wants (a quota, PodSecurity, an image pull, no node)."""
+    if progress is None or draft.candidate is None:
+        return progress
+    wanted = rollouts.serving_replicas(inputs, draft).get(draft.candidate, 0)
+    ready = inputs.children.ready_replicas(draft.candidate)
+    why = pod_problems.why_missing(inputs.children, draft.candidate) if ready < wanted else None
+    if why is None:
+        return progress
+    return (progress[0], f"{progress[1]}; {ready}/{wanted} replicas of {draft.candidate} ready: {why}")
 
 
 def pause_text(rollout: api_status.RolloutStatus) -> str:
