@@ -183,7 +183,8 @@ class Walk:
             # Only the changes that need the first plan's writes to have landed are allowed, and
             # the first plan must have asked for them (requeue_after): records of annotations
             # whose removal landed are dropped; revisions whose build Job is now gone leave
-            # history, with the cleanup of their files.
+            # history, with the cleanup of their files; finished build pods whose outcome the
+            # stored status now records are deleted.
             assert plan.requeue_after is not None and plan.requeue_after <= 5, "another pass not asked for"
             kept = {e.name for e in again.status.revisions}
             assert kept <= {e.name for e in plan.status.revisions}
@@ -195,7 +196,11 @@ class Walk:
                 }
             ), "another pass changed more than records and history"
             assert set(again.status.handled_annotations) <= set(plan.status.handled_annotations)
-            assert all(isinstance(a, actions.Apply) and "cleanup" in a.name for a in changed), changed
+            assert all(
+                (isinstance(a, actions.Apply) and "cleanup" in a.name)
+                or (isinstance(a, actions.Delete) and a.kind == "Pod")  # build pods, outcome stored
+                for a in changed
+            ), changed
             cluster.apply(again)
             again = decide.decide(cluster.resource(), cluster.children(), self.measurements, now, settings=SETTINGS)
             changed = [a for a in again.actions if not isinstance(a, actions.Analyze)]

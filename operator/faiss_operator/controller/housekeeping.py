@@ -116,10 +116,36 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
             draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
     for job in children.jobs:
         if observed.component_of(job) != manifests.COMPONENT_BUILD:
-            continue  # cleanup Jobs remove themselves (ttlSecondsAfterFinished)
+            continue  # cleanup Jobs remove themselves, and their pods (ttlSecondsAfterFinished)
         entry = draft.entry(observed.revision_of(job))
         if entry is None or not _job_needed(inputs, entry, job):
             draft.actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
+        elif entry.state != "Building":
+            _release_build_pods(inputs, draft, job)
+
+
+def _release_build_pods(inputs: state.Inputs, draft: state.Draft, job: observed.KubeObject) -> None:
+    """Delete the pods of a finished build Job once the stored status records its outcome.
+
+    The report is read from the pod's termination message, so its pod goes only when the status
+    as read back from the API server (not just this draft) has it: a lost status write then
+    costs nothing. The Job stays, with its conditions and Events. A finished pod keeps
+    referencing the claims it mounted, so a claim deleted later would otherwise stay Terminating
+    for as long as the pod exists (FoundationDB/fdb-kubernetes-operator#764)."""
+    name = observed.name_of(job)
+    pods = [
+        pod
+        for pod in inputs.children.build_pods(name)
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        and not (pod.get("metadata") or {}).get("deletionTimestamp")
+    ]
+    if not pods or isinstance(observed.job_outcome(job, pods), observed.JobRunning):
+        return
+    stored = inputs.resource.status.revision(observed.revision_of(job))
+    if stored is None or stored.state == "Building":
+        draft.wake_at.append(inputs.after(BUILD_JOB_RECHECK_SECONDS))  # once this status landed
+        return
+    draft.actions.extend(plan_actions.Delete("v1", "Pod", observed.name_of(pod)) for pod in pods)
 
 
 def _stale(live: observed.KubeObject, manifest: manifests.Manifest) -> bool:

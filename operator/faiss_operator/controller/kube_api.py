@@ -75,6 +75,8 @@ def _calls() -> tuple[Call, ...]:
         # Server-side apply is a PATCH, but one that creates the object needs `create` as well.
         calls.update(Call(group, plural, verb) for verb in ("create", "patch", "delete"))
     calls.add(Call("", "persistentvolumeclaims", "get"))
+    # A finished build pod goes once its report is recorded: it would pin the claims it mounts.
+    calls.add(Call("", "pods", "delete"))
     return tuple(sorted(calls))
 
 
