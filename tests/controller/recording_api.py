@@ -28,6 +28,7 @@ class RecordingApi:
     index: dict[str, Any] | None
     children: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     claims: set[str] = dataclasses.field(default_factory=set)
+    terminating_claims: set[str] = dataclasses.field(default_factory=set)
     calls: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     # method name -> errors to raise on its next calls, in order
     failures: dict[str, list[BaseException]] = dataclasses.field(default_factory=dict)
@@ -53,8 +54,10 @@ class RecordingApi:
         self._fail("list_children")
         return copy.deepcopy(self.children.get(kind, []))
 
-    def claim_exists(self, namespace: str, name: str) -> bool:
-        return name in self.claims
+    def claim_state(self, namespace: str, name: str) -> str:
+        if name not in self.claims:
+            return "Missing"
+        return "Terminating" if name in self.terminating_claims else "Present"
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         self.calls.append(("apply", manifest["kind"], manifest["metadata"]["name"]))

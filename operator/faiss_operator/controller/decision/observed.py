@@ -27,6 +27,8 @@ class Children:
     # The PersistentVolumeClaims the spec references that exist in the namespace; None when not
     # observed (then nothing is said about claims).
     claims: frozenset[str] | None = None
+    # Those of them being deleted (deletionTimestamp set): they stay Terminating while pods mount them.
+    terminating_claims: frozenset[str] = frozenset()
 
     def job(self, name: str) -> KubeObject | None:
         return next((job for job in self.jobs if _name(job) == name), None)

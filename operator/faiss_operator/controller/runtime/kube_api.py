@@ -29,6 +29,7 @@ FIELD_MANAGER = "faiss-operator"
 # a timeout is a transport error and retried.
 REQUEST_TIMEOUT = (10.0, 60.0)
 MERGE_PATCH = "application/merge-patch+json"
+CLAIM_MISSING, CLAIM_PRESENT, CLAIM_TERMINATING = "Missing", "Present", "Terminating"
 
 # (apiVersion, kind) -> (API group, resource): the kinds the operator creates, lists or deletes.
 KINDS: dict[tuple[str, str], tuple[str, str]] = {
@@ -181,14 +182,15 @@ class KubeApi:
         )
         return [dict(item) for item in _plain(found).get("items") or ()]
 
-    def claim_exists(self, namespace: str, name: str) -> bool:
+    def claim_state(self, namespace: str, name: str) -> str:
+        """CLAIM_MISSING, CLAIM_TERMINATING (deleted, held by the pods that mount it) or CLAIM_PRESENT."""
         try:
-            self._dynamic.get(
+            claim = self._dynamic.get(
                 self._resource("v1", "PersistentVolumeClaim"), name, namespace, _request_timeout=REQUEST_TIMEOUT
             )
         except dynamic_errors.NotFoundError:
-            return False
-        return True
+            return CLAIM_MISSING
+        return CLAIM_TERMINATING if _plain(claim).get("metadata", {}).get("deletionTimestamp") else CLAIM_PRESENT
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply as field manager `faiss-operator`, taking over conflicting fields."""

@@ -37,7 +37,7 @@ async def observe(api: kube_api.KubeApi, namespace: str, name: str) -> Observed 
         *(asyncio.to_thread(api.list_children, version, kind, namespace, selector) for version, kind in kube_api.CHILD_KINDS)
     )
     resource = api_resource.Resource.from_body(body)
-    found_claims = await _claims(api, namespace, resource)
+    found_claims, terminating = await _claims(api, namespace, resource)
     serving = [pod for pod in pods if observed.component_of(pod) == manifests.COMPONENT_SERVING]
     others = [pod for pod in pods if observed.component_of(pod) != manifests.COMPONENT_SERVING]
     children = observed.Children(
@@ -48,16 +48,24 @@ async def observe(api: kube_api.KubeApi, namespace: str, name: str) -> Observed 
         disruption_budgets=budgets,
         serving_pods=serving,
         claims=found_claims,
+        terminating_claims=terminating,
     )
     return Observed(body=body, resource=resource, children=children)
 
 
-async def _claims(api: kube_api.KubeApi, namespace: str, resource: api_resource.Resource) -> frozenset[str] | None:
-    """The referenced claims that exist; None when the spec does not parse (decide refuses it)."""
+async def _claims(
+    api: kube_api.KubeApi, namespace: str, resource: api_resource.Resource
+) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """The referenced claims that exist (None when the spec does not parse: decide refuses it),
+    and those of them being deleted."""
     try:
         spec = api_resource.parse_spec(resource.spec)
     except api_resource.SpecError:
-        return None
+        return None, frozenset()
     names = sorted(claims.referenced(spec))
-    exists = await asyncio.gather(*(asyncio.to_thread(api.claim_exists, namespace, claim) for claim in names))
-    return frozenset(claim for claim, present in zip(names, exists, strict=True) if present)
+    states = await asyncio.gather(*(asyncio.to_thread(api.claim_state, namespace, claim) for claim in names))
+    found = dict(zip(names, states, strict=True))
+    return (
+        frozenset(claim for claim, state in found.items() if state != kube_api.CLAIM_MISSING),
+        frozenset(claim for claim, state in found.items() if state == kube_api.CLAIM_TERMINATING),
+    )
