@@ -3,7 +3,7 @@ process (KUBECONFIG = the test cluster's). Each story failed before its fix.
 
 2  A finished rollback leaves only its target behind the Service: with scaleDownDelaySeconds 600,
    the Service's endpoints are exactly the target's pods right after the rollback reports done.
-3  Deleting a namespace while its FaissIndex builds, or runs a canary, finishes within a minute:
+3  Deleting a namespace while its FaissIndex builds, runs a canary or rolls back finishes within a minute:
    the cleanup Job the namespace refuses (403) is said in a NamespaceTerminating Event and the
    finalizer faiss.dev/cleanup is released (nolar/kopf#1088 replayed).
 4  A canary blocked by a ResourceQuota says why in Progressing (the ReplicaSet's FailedCreate),
@@ -146,6 +146,18 @@ def test_story_20_3_deleting_the_namespace_during_a_canary_finishes_within_a_min
     story.delete_namespace_and_wait()
 
 
+def test_story_20_3_deleting_the_namespace_during_a_rollback_finishes_within_a_minute(story: Story) -> None:
+    no_delay = {**ROLLOUT, "scaleDownDelaySeconds": 0}  # IVF's pods are gone once HNSW is promoted
+    ivf = story.serving(spec(IVF, rollout=no_delay))
+    story.serving(spec(HNSW, rollout=no_delay))
+    wait_for(lambda: set(story.index.deployments()) != {ivf} and ivf not in story.index.deployments(), 60,
+             f"the Deployment of {ivf} gone")
+    story.index.annotate("faiss.dev/rollback", ivf)
+    story.index.wait(lambda o: (o.get("status") or {}).get("phase") == "RollingBack", 30,
+                     f"rolling back to {ivf}", alive=story.operator.check_running)
+    story.delete_namespace_and_wait()
+
+
 def _quota(api: client.ApiClient, namespace: str) -> None:
     """At most one pod with resource requests: the serving pod of the first revision. Build pods
     request nothing (BestEffort), so builds are not counted."""
@@ -182,9 +194,10 @@ def test_story_20_5_a_deleted_claim_names_its_holders_and_no_build_pod_pins_it(s
     current = story.serving(spec(IVF))
     core = client.CoreV1Api(story.api)
     # The build's pod went once its report was recorded: nothing finished mounts the claim.
-    build_pods = core.list_namespaced_pod(story.namespace, label_selector=f"faiss.dev/index={NAME},"
-                                                                          "faiss.dev/component=build").items
-    assert build_pods == []
+    selector = f"faiss.dev/index={NAME},faiss.dev/component=build"
+    wait_for(lambda: core.list_namespaced_pod(story.namespace, label_selector=selector).items == [], 30,
+             "the finished build pod deleted")
+    assert story.index.build_jobs() == [f"{NAME}-build-{current}"]  # the Job stays, with its conditions
     (pod,) = story.index.ready_pods()[current]
     core.delete_namespaced_persistent_volume_claim("faiss-artifacts", story.namespace)
 
