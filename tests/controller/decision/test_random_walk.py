@@ -46,10 +46,6 @@ ANNOTATIONS = (
 )
 
 
-def manifests_revision(deployment: Any) -> str | None:
-    return (deployment.get("metadata") or {}).get("labels", {}).get(manifests.LABEL_REVISION)
-
-
 def _checked_move(original: Any) -> Any:
     """`Draft.move` that first checks the move against `state.TRANSITIONS`."""
 
@@ -215,7 +211,7 @@ class Walk:
             serving = {
                 manifests.deployment_name("alerts", revision)
                 for d in children.deployments
-                if (revision := manifests_revision(d)) is not None and children.ready_replicas(revision) > 0
+                if (revision := d.revision) is not None and children.ready_replicas(revision) > 0
             }
             assert not deletes & serving, f"a wiped status deleted serving Deployments {deletes & serving}"
         if before.current_revision is not None and self.cluster.children().ready_replicas(before.current_revision):
@@ -241,11 +237,7 @@ class Walk:
         """The plan never deletes the Deployments with the last ready pods, unless an admin asked
         or analysis failed (the revision's reason says so)."""
         children = self.cluster.children()
-        ready = {
-            name: children.ready_replicas(revision)
-            for d in children.deployments
-            if (revision := manifests_revision(d)) is not None and (name := manifests.deployment_name("alerts", revision))
-        }
+        ready = {d.name: d.ready_replicas for d in children.deployments}
         deletes = {a.name for a in plan.actions if isinstance(a, actions.Delete) and a.kind == "Deployment"}
         if self.wiped or not any(ready[name] for name in deletes if name in ready):
             return

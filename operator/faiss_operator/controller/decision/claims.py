@@ -75,10 +75,5 @@ def _terminating(inputs: state.Inputs) -> tuple[str, str] | None:
 
 
 def holding(children: observed.Children, claim: str) -> list[str]:
-    """The names of our pods (serving and build) that mount `claim`."""
-    names = []
-    for pod in (*children.serving_pods, *children.pods):
-        volumes = (pod.get("spec") or {}).get("volumes") or ()
-        if any(((v.get("persistentVolumeClaim") or {}).get("claimName")) == claim for v in volumes):
-            names.append(observed.name_of(pod))
-    return sorted(names)
+    """The names of the index's serving pods that mount `claim`."""
+    return sorted(pod.name for pod in children.serving_pods if claim in pod.claims)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from faiss_operator.controller.decision import observed
 from faiss_operator.controller.decision import state
 
 # Why a revision left when its pods must go at once, whatever else is ready.
@@ -31,7 +30,7 @@ def held(inputs: state.Inputs, draft: state.Draft, wanted: Mapping[str, int]) ->
         return frozenset()
     kept: set[state.Revision] = set()
     for deployment in children.deployments:
-        revision = observed.revision_of(deployment)
+        revision = deployment.revision
         if revision is None or revision in wanted or children.ready_replicas(revision) == 0:
             continue
         entry = draft.entry(revision)
