@@ -33,7 +33,7 @@ from faiss_operator.controller.decision import actions, decide, keep_serving, ma
 from tests.controller.builders import SETTINGS, Cluster, at, passing, report, spec, with_config
 
 STEPS = 200
-SEEDS = range(8)
+SEEDS = range(16)
 
 CONFIGS = ({"m": 16}, {"m": 32}, {"m": 48}, {"efSearch": 64}, {"m": 32, "efSearch": 64})
 ANNOTATIONS = (
