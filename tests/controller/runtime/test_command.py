@@ -39,6 +39,7 @@ def test_flags_are_read() -> None:
         (["--resync", "soon"], "'soon' is not a number of seconds"),
         (["--liveness", "tcp://x:1"], "'tcp://x:1': give a port or an http:// URL"),
         (["--verbose", "--quiet"], "not allowed with argument"),
+        (["--watch-server-timeout", "300.5"], "'300.5' must be a whole number of seconds above 0"),
     ],
 )
 def test_bad_values_are_refused_with_the_reason(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,12 +59,12 @@ def test_help_documents_every_flag() -> None:
 
 
 def test_watch_timeouts_are_explicit_and_read_from_the_flags() -> None:
-    assert command.watch_timeouts(parse()) == handlers.WatchTimeouts(
-        server_seconds=300.0, client_seconds=330.0, connect_seconds=30.0
-    )
+    defaults = command.watch_timeouts(parse())
+    assert defaults == handlers.WatchTimeouts(server_seconds=300, client_seconds=330.0, connect_seconds=30.0)
+    assert isinstance(defaults.server_seconds, int)  # the API server refuses timeoutSeconds=300.0 (400)
     args = parse("--watch-server-timeout", "60", "--watch-client-timeout", "90", "--watch-connect-timeout", "5")
     assert command.watch_timeouts(args) == handlers.WatchTimeouts(
-        server_seconds=60.0, client_seconds=90.0, connect_seconds=5.0
+        server_seconds=60, client_seconds=90.0, connect_seconds=5.0
     )
 
 

@@ -36,6 +36,12 @@ def _positive(text: str) -> float:
     return value
 
 
+def _positive_whole(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of seconds above 0")
+    return int(text)
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
@@ -82,9 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"look at every FaissIndex again at least this often, events or not (default {timing.resync_seconds:g})",
     )  # fmt: skip
     parser.add_argument(
-        "--watch-server-timeout", type=_positive, default=watch.server_seconds, metavar="SECONDS",
-        help="the API server ends each watch request after this long and the operator starts the next "
-        f"(default {watch.server_seconds:g})",
+        "--watch-server-timeout", type=_positive_whole, default=watch.server_seconds, metavar="SECONDS",
+        help="the API server ends each watch request after this many whole seconds and the operator starts "
+        f"the next (default {watch.server_seconds})",
     )  # fmt: skip
     parser.add_argument(
         "--watch-client-timeout", type=_positive, default=watch.client_seconds, metavar="SECONDS",

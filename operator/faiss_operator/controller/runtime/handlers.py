@@ -57,7 +57,7 @@ class WatchTimeouts:
     client gives up on it after `client_seconds` (more than `server_seconds`, so an answering
     server always ends it first) and on connecting after `connect_seconds`."""
 
-    server_seconds: float = 300.0
+    server_seconds: int = 300  # the API server takes whole seconds only (400 Bad Request otherwise)
     client_seconds: float = 330.0
     connect_seconds: float = 30.0
 
@@ -66,7 +66,7 @@ class WatchTimeouts:
         if self.client_seconds <= self.server_seconds:
             return (
                 f"the client timeout ({self.client_seconds:g}s) must be longer than the server timeout "
-                f"({self.server_seconds:g}s), or every watch is cut by the client before the server ends it"
+                f"({self.server_seconds}s), or every watch is cut by the client before the server ends it"
             )
         return None
 
