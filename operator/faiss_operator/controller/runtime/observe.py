@@ -50,9 +50,8 @@ async def _claims(
 ) -> tuple[frozenset[str] | None, frozenset[str]]:
     """The referenced claims that exist (None when the spec does not parse: decide refuses it),
     and those of them being deleted."""
-    try:
-        spec = api_resource.parse_spec(resource.spec)
-    except api_resource.SpecError:
+    spec = resource.parsed_spec
+    if isinstance(spec, api_resource.SpecError):
         return None, frozenset()
     names = sorted(claims.referenced(spec))
     states = await asyncio.gather(*(asyncio.to_thread(api.claim_state, namespace, claim) for claim in names))
