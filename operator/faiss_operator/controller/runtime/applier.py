@@ -11,8 +11,9 @@
 "Not found" on Delete, on the annotation patch and on a finalizer removal counts as success
 (the object is already where the plan wants it). A namespace being deleted accepts no new object
 (403, NamespaceTerminating): an Apply creating one there is skipped and said in a Warning Event
-(`NamespaceTerminating`, on the FaissIndex and on the Namespace, whose Events are kept in the
-operator's own namespace), and the rest of the plan goes on, so the finalizer of a FaissIndex in
+(`NamespaceTerminating`, on the Namespace, whose Events are kept in the operator's own
+namespace; the plan's Events on the FaissIndex are dropped, the namespace would refuse them),
+and the rest of the plan goes on, so the finalizer of a FaissIndex in
 a namespace being deleted is released instead of blocking the namespace for good (nolar/kopf#1088). Conflicts, throttling, server and connection
 errors are retried with exponential backoff (tenacity); any other API error raises, the writes
 after it are not made, and the reconcile is tried again later with the same level-triggered
@@ -132,13 +133,14 @@ class Applier:
         if released:
             await self._finalizers(namespace, name, add=(), remove=released)
             record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
-        for event in plan.events:
-            self.post_event(body, event)
+        if not skipped:
+            for event in plan.events:
+                self.post_event(body, event)
+        # A namespace being deleted refuses new Events too, and Kopf retries each refused Event for
+        # about a minute before the next one in its queue (every index's): the FaissIndex's Events
+        # are dropped, and the Namespace itself is told (its Events go to the operator's namespace).
         for action in skipped:
-            # The namespace refuses new Events too: the Namespace itself is told (its Events go
-            # to the operator's own namespace), and the FaissIndex in case the refusal was brief.
             event = _not_created(namespace, action)
-            self.post_event(body, event)
             self.post_event({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, event)
         return done
 
