@@ -7,7 +7,7 @@ agrees with the revisions it describes.
 from __future__ import annotations
 
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import canary, conditions, keep_serving, pod_problems, state
+from faiss_operator.controller.decision import canary, conditions, keep_serving, memory_kills, pod_problems, state
 from faiss_operator.controller.decision import rollout as rollouts
 from faiss_operator.controller.decision import claims
 
@@ -118,12 +118,17 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
     else:
         values.append((c.STALLED, "False", c.AS_EXPECTED, "nothing needs a change of spec"))
     held = keep_serving.held(inputs, draft, rollouts.serving_replicas(inputs, draft))
+    kills = memory_kills.serving_kills(inputs.children.serving_pods)
     if problem is not None and held:
         values.append((c.DEGRADED, "True", problem[0], f"{problem[1]}; {keep_serving.message(held)}"))
     elif problem is not None:
         values.append((c.DEGRADED, "True", *problem))
     elif held:
         values.append((c.DEGRADED, "True", c.KEPT_SERVING, keep_serving.message(held)))
+    elif kills:
+        limits = inputs.spec.serving.resources.limits if inputs.spec.serving.resources else None
+        message = memory_kills.serving_message(kills, limit=(limits or {}).get("memory"))
+        values.append((c.DEGRADED, "True", c.SERVING_OOM_KILLED, message))
     elif draft.current is not None and ready_current < inputs.total:
         why = pod_problems.why_missing(inputs.children, draft.current)
         values.append(
