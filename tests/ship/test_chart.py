@@ -142,6 +142,9 @@ def test_the_defaults_render_a_cluster_wide_operator(helm: str, tmp_path: Path) 
         "--metrics-port=9090",
         "--analysis-interval=10",
         "--analysis-timeout=30",
+        "--watch-server-timeout=300",
+        "--watch-client-timeout=330",
+        "--watch-connect-timeout=30",
     ]
     assert _env(objects) == {"FAISS_OPERATOR_IMAGE": IMAGE}
     assert container["livenessProbe"] == {

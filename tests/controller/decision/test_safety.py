@@ -252,7 +252,13 @@ def test_rollback_previous_skips_a_superseded_canary_and_picks_the_revision_acti
     assert cluster.status.current_revision == R1
     cluster.annotations["faiss.dev/rollback"] = "previous"
     plan = cluster.reconcile(at(now + 90))
-    # R3's Deployment still serves all replicas (its scale-down delay): the rollback completes at once.
+    # R3 left the Service when the first rollback finished (no scale-down delay after a
+    # rollback): it comes back on all replicas, then the rollback completes.
+    assert plan.status.candidate_revision == R3
+    serving = {n: o["spec"]["replicas"] for (k, n), o in cluster.objects.items() if k == "Deployment"}
+    assert serving == {manifests.deployment_name("alerts", R1): 4, manifests.deployment_name("alerts", R3): 4}
+    cluster.ready_all()
+    plan = cluster.reconcile(at(now + 100))
     assert labelled(plan).revisions == (("R3", "Active"), ("R2", "Superseded"), ("R1", "RolledBack"))
 
 
@@ -492,7 +498,8 @@ def test_a_first_deploy_with_some_ready_replicas_at_its_deadline_keeps_them_and_
     cluster.reconcile(at(10))
     cluster.ready(R1, 1)
     plan = cluster.reconcile(at(310))
-    assert labelled(plan) == Summary((), "Ready", "R1", None, None, (("R1", "Active"),))
+    released = (("Delete", "Pod", "alerts-build-R1-pod"),)  # the build's pod, its report recorded
+    assert labelled(plan) == Summary(released, "Ready", "R1", None, None, (("R1", "Active"),))
     found = {c.type: (c.status, c.reason, c.message) for c in plan.status.conditions}
     assert found["Ready"] == ("True", "Serving", f"revision {R1} serves 1/4 replicas")
     assert found["Degraded"] == ("True", "ReplicasUnavailable", f"1/4 replicas of {R1} ready")

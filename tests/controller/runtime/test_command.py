@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from faiss_operator.controller.runtime import command
+from faiss_operator.controller.runtime import command, handlers
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -39,6 +39,7 @@ def test_flags_are_read() -> None:
         (["--resync", "soon"], "'soon' is not a number of seconds"),
         (["--liveness", "tcp://x:1"], "'tcp://x:1': give a port or an http:// URL"),
         (["--verbose", "--quiet"], "not allowed with argument"),
+        (["--watch-server-timeout", "300.5"], "'300.5' must be a whole number of seconds above 0"),
     ],
 )
 def test_bad_values_are_refused_with_the_reason(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,8 +54,29 @@ def test_help_documents_every_flag() -> None:
         [sys.executable, "-m", "faiss_operator.cli", "run", "--help"], capture_output=True, text=True, check=True
     )
     for flag in ("--namespace", "--liveness", "--metrics-port", "--analysis-interval", "--analysis-timeout", "--resync",
-                 "--priority", "--standby", "--verbose", "--quiet"):  # fmt: skip
+                 "--watch-server-timeout", "--watch-client-timeout", "--watch-connect-timeout", "--priority", "--standby", "--verbose", "--quiet"):  # fmt: skip
         assert flag in done.stdout
+
+
+def test_watch_timeouts_are_explicit_and_read_from_the_flags() -> None:
+    defaults = command.watch_timeouts(parse())
+    assert defaults == handlers.WatchTimeouts(server_seconds=300, client_seconds=330.0, connect_seconds=30.0)
+    assert isinstance(defaults.server_seconds, int)  # the API server refuses timeoutSeconds=300.0 (400)
+    args = parse("--watch-server-timeout", "60", "--watch-client-timeout", "90", "--watch-connect-timeout", "5")
+    assert command.watch_timeouts(args) == handlers.WatchTimeouts(
+        server_seconds=60, client_seconds=90.0, connect_seconds=5.0
+    )
+
+
+def test_a_client_timeout_not_longer_than_the_server_timeout_exits_2_with_the_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = parse("--watch-server-timeout", "600", "--watch-client-timeout", "600")
+    assert command.run(args) == 2
+    assert capsys.readouterr().err == (
+        "faiss-operator run: the client timeout (600s) must be longer than the server timeout (600s), "
+        "or every watch is cut by the client before the server ends it\n"
+    )
 
 
 def test_without_a_cluster_it_exits_1_with_the_reason(tmp_path: object) -> None:

@@ -22,8 +22,9 @@ class OperatorSettings:
     index_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # How often the Kopf layer should look again while waiting for a measurement or a timer.
     analysis_interval_seconds: float = 10.0
-    # Finished cleanup Jobs remove themselves after this long.
-    cleanup_ttl_seconds: int = 600
+    # Finished cleanup Jobs remove themselves (and their pods, which mount the artifacts claim
+    # and would keep a deleted claim Terminating) after this long.
+    cleanup_ttl_seconds: int = 60
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> OperatorSettings:

@@ -36,6 +36,12 @@ def _positive(text: str) -> float:
     return value
 
 
+def _positive_whole(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of seconds above 0")
+    return int(text)
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
@@ -54,6 +60,7 @@ def liveness_endpoint(value: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = operator_settings.OperatorSettings()
     timing = reconciling.Timing()
+    watch = handlers.WatchTimeouts()
     parser.add_argument(
         "--namespace", "-n", action="append", default=[], metavar="NS",
         help="watch FaissIndex objects in this namespace (repeatable; Kopf glob patterns allowed); "
@@ -81,6 +88,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"look at every FaissIndex again at least this often, events or not (default {timing.resync_seconds:g})",
     )  # fmt: skip
     parser.add_argument(
+        "--watch-server-timeout", type=_positive_whole, default=watch.server_seconds, metavar="SECONDS",
+        help="the API server ends each watch request after this many whole seconds and the operator starts "
+        f"the next (default {watch.server_seconds})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--watch-client-timeout", type=_positive, default=watch.client_seconds, metavar="SECONDS",
+        help="the operator gives up on a watch request that has been open this long, so a connection that "
+        f"died silently is noticed; longer than --watch-server-timeout (default {watch.client_seconds:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--watch-connect-timeout", type=_positive, default=watch.connect_seconds, metavar="SECONDS",
+        help=f"the longest connecting for a watch request may take (default {watch.connect_seconds:g})",
+    )  # fmt: skip
+    parser.add_argument(
         "--priority", type=int, default=None, metavar="N",
         help="run with Kopf peering (needs Kopf's peering CRDs and a peering object named "
         f"'{PEERING_NAME}'): the running operator with the highest priority works, others stand by; "
@@ -95,7 +116,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     verbosity.add_argument("--quiet", action="store_true", help="log only warnings and errors")
 
 
+def watch_timeouts(args: argparse.Namespace) -> handlers.WatchTimeouts:
+    return handlers.WatchTimeouts(
+        server_seconds=args.watch_server_timeout,
+        client_seconds=args.watch_client_timeout,
+        connect_seconds=args.watch_connect_timeout,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    timeouts = watch_timeouts(args)
+    problem = timeouts.problem()
+    if problem is not None:
+        print(f"faiss-operator run: {problem}", file=sys.stderr)
+        return 2
     kopf.configure(verbose=args.verbose, quiet=args.quiet, log_prefix=False)
     if not args.verbose:
         # Kopf logs "Handler ... succeeded." for every watch event; our own lines say what was done.
@@ -123,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         analysis_timeout_seconds=args.analysis_timeout,
     )
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, reconciler, cache)
+    handlers.register(registry, reconciler, cache, timeouts=timeouts)
     peering = args.priority is not None or args.standby
     logging.getLogger("faiss_operator.controller").info(
         "Started faiss-operator namespaces=%s image=%s peering=%s",
