@@ -32,6 +32,7 @@ from faiss_operator.controller import (
     housekeeping,
     lifecycle,
     manifests,
+    object_store,
     patches,
     recovery,
     revisions,
@@ -207,6 +208,8 @@ def _deletion(
                         key=entry.artifact_key,
                         image=settings.image,
                         ttl_seconds=settings.cleanup_ttl_seconds,
+                        object_store=object_store.resolve(
+                            object_store.of_raw_spec(resource.spec), settings.object_store),
                     )
                 )
             )

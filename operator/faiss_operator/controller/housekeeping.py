@@ -8,7 +8,7 @@ from faiss_operator.api import naming
 from faiss_operator.api import status as api_status
 from faiss_operator.controller import actions as plan_actions
 from faiss_operator.controller import children as observed
-from faiss_operator.controller import manifests, recovery, rollout, state, storage
+from faiss_operator.controller import manifests, object_store, recovery, rollout, state, storage
 from faiss_operator.index import config as index_config
 
 
@@ -58,6 +58,8 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
                     key=entry.artifact_key,
                     image=inputs.settings.image,
                     ttl_seconds=inputs.settings.cleanup_ttl_seconds,
+                    object_store=object_store.resolve(
+                        object_store.of_raw_spec(inputs.resource.spec), inputs.settings.object_store),
                 )
             except storage.StorageError as error:  # a hand-edited status: nothing safe to remove
                 draft.warn(state.REASON_STATUS_REPAIRED, f"revision {entry.name}: files not removed: {error}")
@@ -85,6 +87,7 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
                     replicas=replicas,
                     image=spec.serving.image or inputs.settings.image,
                     record=recovery.record_of(entry),
+                    object_store=object_store.resolve(spec.object_store, inputs.settings.object_store),
                 )
             )
         except storage.StorageError as error:

@@ -14,7 +14,7 @@ from typing import Any
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
-from faiss_operator.controller import programs, storage
+from faiss_operator.controller import object_store as object_stores, programs, storage
 
 Manifest = dict[str, Any]
 
@@ -128,6 +128,48 @@ def _claim_volumes(claims: dict[str, bool]) -> tuple[list[Manifest], list[Manife
     return volumes, mounts
 
 
+SCRATCH_VOLUME = "scratch"
+LOCAL_ARTIFACT_VOLUME = "artifact"
+DOWNLOAD_CONTAINER = "download"
+
+
+def _scratch_volume() -> Manifest:
+    """Node-local space an s3:// artifact is built in (and its sources downloaded to) before the upload."""
+    return {"name": SCRATCH_VOLUME, "emptyDir": {}}
+
+
+def _scratch_mount() -> Manifest:
+    return {"name": SCRATCH_VOLUME, "mountPath": programs.SCRATCH_PATH}
+
+
+def _local_artifact_volume() -> Manifest:
+    """Node-local space a serving pod downloads its s3:// artifact to; `serve` maps it from there."""
+    return {"name": LOCAL_ARTIFACT_VOLUME, "emptyDir": {}}
+
+
+def _local_artifact_mount(*, read_only: bool = False) -> Manifest:
+    return {"name": LOCAL_ARTIFACT_VOLUME, "mountPath": programs.LOCAL_ARTIFACT_ROOT, "readOnly": read_only}
+
+
+def _download_container(artifact: str, *, image: str, object_store: api_spec.ObjectStoreSpec | None) -> Manifest:
+    """The init container that downloads and verifies an s3:// artifact before `serve` starts;
+    a failure keeps the pod unready with the reason in its termination message."""
+    argv = programs.download_args(artifact=artifact, out=programs.LOCAL_ARTIFACT_PATH)
+    container: Manifest = {
+        "name": DOWNLOAD_CONTAINER,
+        "image": image,
+        "command": argv[:1],
+        "args": argv[1:],
+        "terminationMessagePath": programs.TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [_local_artifact_mount()],
+    }
+    env = object_stores.pod_env(object_store)
+    if env:
+        container["env"] = env
+    return container
+
+
 def build_job(
     resource: api_resource.Resource,
     spec: api_spec.FaissIndexSpec,
@@ -138,21 +180,22 @@ def build_job(
     index_type: str,
     build_config: dict[str, Any],
     image: str,
+    object_store: api_spec.ObjectStoreSpec | None = None,
 ) -> Manifest:
     """The Job that builds and evaluates one revision and reports through its termination message."""
     name = job_name(resource.name, revision, attempt)
-    artifact_path = storage.parse_pvc(artifact)
     claims: dict[str, bool] = {}
     for uri in (spec.source.uri, spec.source.ids_uri, spec.source.metadata_uri):
         if uri is not None and uri.startswith(storage.PVC_SCHEME):
             claims[storage.parse_pvc(uri).claim] = True
-    claims[artifact_path.claim] = False
+    if not storage.is_object_store(artifact):
+        claims[storage.parse_pvc(artifact).claim] = False
     volumes, mounts = _claim_volumes(claims)
     argv = programs.build_args(
         source=storage.container_location(spec.source.uri),
         ids=storage.container_location(spec.source.ids_uri) if spec.source.ids_uri else None,
         metadata=storage.container_location(spec.source.metadata_uri) if spec.source.metadata_uri else None,
-        out=artifact_path.container_path,
+        out=storage.container_location(artifact),
         index_type=index_type,
         config=build_config,
         dimension=spec.dimension,
@@ -162,6 +205,11 @@ def build_job(
         queries=spec.evaluation.queries,
         revision=revision,
     )
+    if storage.is_object_store(artifact):
+        argv += programs.scratch_args()
+        volumes, mounts = volumes + [_scratch_volume()], mounts + [_scratch_mount()]
+    uris = (spec.source.uri, spec.source.ids_uri, spec.source.metadata_uri, artifact)
+    env = object_stores.pod_env(object_store) if object_stores.uses_object_store(uris) else []
     pod_labels = {**labels(resource.name, component=COMPONENT_BUILD, revision=revision), LABEL_BUILD_JOB: name}
     pod_spec: Manifest = {
         "restartPolicy": "Never",
@@ -175,6 +223,7 @@ def build_job(
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "resources": _resources(spec.build.resources),
                 "volumeMounts": mounts,
+                **({"env": env} if env else {}),
             }
         ],
         "volumes": volumes,
@@ -211,15 +260,23 @@ def deployment(
     replicas: int,
     image: str,
     record: str | None = None,
+    object_store: api_spec.ObjectStoreSpec | None = None,
 ) -> Manifest:
     """The Deployment serving one revision's artifact; its pods join the index's one Service.
 
     `record` (JSON of the revision's status entry) goes into the faiss.dev/revision-record
     annotation, read back when the status was lost."""
-    artifact_path = storage.parse_pvc(artifact)
-    volumes, mounts = _claim_volumes({artifact_path.claim: True})
+    init_containers: list[Manifest] = []
+    if storage.is_object_store(artifact):
+        volumes, mounts = [_local_artifact_volume()], [_local_artifact_mount(read_only=True)]
+        init_containers.append(_download_container(artifact, image=image, object_store=object_store))
+        serve_path = programs.LOCAL_ARTIFACT_PATH
+    else:
+        artifact_path = storage.parse_pvc(artifact)
+        volumes, mounts = _claim_volumes({artifact_path.claim: True})
+        serve_path = artifact_path.container_path
     argv = programs.serve_args(
-        artifact=artifact_path.container_path, port=spec.serving.port, search_params=search_params, revision=revision,
+        artifact=serve_path, port=spec.serving.port, search_params=search_params, revision=revision,
         workers=programs.serving_workers(_resources(spec.serving.resources)),
     )
     pod_labels = labels(resource.name, component=COMPONENT_SERVING, revision=revision)
@@ -257,6 +314,7 @@ def deployment(
                 "template": {
                     "metadata": {"labels": pod_labels},
                     "spec": {
+                        **({"initContainers": init_containers} if init_containers else {}),
                         "containers": [container],
                         "volumes": volumes,
                         "terminationGracePeriodSeconds": programs.TERMINATION_GRACE_SECONDS,
@@ -297,11 +355,21 @@ def disruption_budget(resource: api_resource.Resource) -> Manifest:
     )
 
 
-def cleanup_job(resource: api_resource.Resource, *, target: str, key: str, image: str, ttl_seconds: int) -> Manifest:
-    """A Job that deletes one artifact directory. Not owned: it must outlive a deleted index."""
-    location = storage.parse_pvc(target)
-    volumes, mounts = _claim_volumes({location.claim: False})
-    argv = programs.remove_args(location.container_path)
+def cleanup_job(
+    resource: api_resource.Resource, *, target: str, key: str, image: str, ttl_seconds: int,
+    object_store: api_spec.ObjectStoreSpec | None = None,
+) -> Manifest:
+    """A Job that deletes one artifact directory (or s3:// prefix). Not owned: it must outlive a deleted index."""
+    env: list[Manifest] = []
+    volumes: list[Manifest] = []
+    mounts: list[Manifest] = []
+    if storage.is_object_store(target):
+        argv = programs.delete_artifact_args(target)
+        env = object_stores.pod_env(object_store)
+    else:
+        location = storage.parse_pvc(target)
+        volumes, mounts = _claim_volumes({location.claim: False})
+        argv = programs.remove_args(location.container_path)
     return with_spec_hash(
         {
             "apiVersion": "batch/v1",
@@ -326,6 +394,7 @@ def cleanup_job(resource: api_resource.Resource, *, target: str, key: str, image
                                 "command": argv[:1],
                                 "args": argv[1:],
                                 "volumeMounts": mounts,
+                                **({"env": env} if env else {}),
                             }
                         ],
                         "volumes": volumes,

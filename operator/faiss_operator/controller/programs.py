@@ -100,6 +100,31 @@ def serving_workers(resources: Mapping[str, Mapping[str, Any]] | None) -> int | 
     return None
 
 
+# s3:// artifacts: built in this scratch directory (an emptyDir) before the upload, and downloaded
+# by the serving pods' init step to this node-local directory (an emptyDir) that `serve` maps.
+SCRATCH_PATH = "/var/lib/faiss-operator/scratch"
+LOCAL_ARTIFACT_ROOT = "/var/lib/faiss-operator/artifact"
+LOCAL_ARTIFACT_PATH = f"{LOCAL_ARTIFACT_ROOT}/current"
+DOWNLOAD_DEADLINE_SECONDS = 1800
+
+
+def scratch_args() -> list[str]:
+    return ["--scratch", SCRATCH_PATH]
+
+
+def download_args(*, artifact: str, out: str) -> list[str]:
+    """`faiss-operator download ...`: fetch an s3:// artifact to `out` and verify every file."""
+    return [
+        PROGRAM, "download", "--artifact", artifact, "--out", out,
+        "--deadline-seconds", str(DOWNLOAD_DEADLINE_SECONDS), "--termination-log", TERMINATION_LOG,
+    ]  # fmt: skip
+
+
+def delete_artifact_args(artifact: str) -> list[str]:
+    """`faiss-operator delete-artifact ...`: remove an s3:// artifact, its manifest first."""
+    return [PROGRAM, "delete-artifact", "--artifact", artifact]
+
+
 def remove_args(path: str) -> list[str]:
     """Delete an artifact directory with the image's Python (no shell needed)."""
     return ["python", "-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)", path]
