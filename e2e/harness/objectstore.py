@@ -19,8 +19,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from e2e.harness import paths, processes
+from e2e.harness import addresses, paths, processes, testhost
+
+if TYPE_CHECKING:
+    from e2e.harness import cluster as cluster_mod
 
 BINARY = "versitygw"
 HEALTH_PATH = "/health"
@@ -138,3 +142,18 @@ def _tail(path: pathlib.Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
+
+
+def in_cluster(
+    cluster: cluster_mod.Cluster, *, root: pathlib.Path, credentials: Credentials | None = None,
+) -> ObjectStore:
+    """A store (not yet started) inside the cluster's network namespace on its node address:
+    pods reach it there as the control plane does, and so do tests on the host (the veth pair).
+    Its files stay in `root` on this machine, where a story can corrupt one."""
+    block = cluster.address_block
+    if block is None:
+        raise ObjectStoreError(f"the cluster of {cluster.state_dir} is not up (no address block)")
+    return ObjectStore(
+        root=root / "data", host=addresses.node_address(block), port=free_port(), log=root / "versitygw.log",
+        credentials=credentials, bin_dir=cluster.bin_dir, argv_prefix=testhost.enter(block),
+    )

@@ -27,6 +27,7 @@ def stored(object_store: objectstore.ObjectStore, bucket: str, tmp_path: Path) -
 
 
 def _download(prefix: s3.Location, out: Path, *extra: str) -> tuple[int, str]:
+    out.parent.mkdir(parents=True, exist_ok=True)
     termination = out.parent / "termination-log"
     code = cli.main(["download", "--artifact", prefix.uri, "--out", str(out), "--termination-log", str(termination),
                      "--attempts", "1", *extra])
@@ -65,7 +66,7 @@ def test_a_missing_object_is_named(
     object_store: objectstore.ObjectStore, stored: s3.Location, tmp_path: Path, s3_env: dict[str, str],
 ) -> None:
     client_for(object_store).delete_object(Bucket=stored.bucket, Key=stored.join(artifact.QUERIES_FILE).key)
-    out = tmp_path / "artifact"
+    out = tmp_path / "pod" / "artifact"
     assert _download(stored, out) == (1, f"artifact {stored.uri}: file {artifact.QUERIES_FILE} is missing")
     assert not out.exists()
 
@@ -74,7 +75,7 @@ def test_an_artifact_without_a_manifest_was_never_committed(
     object_store: objectstore.ObjectStore, stored: s3.Location, tmp_path: Path, s3_env: dict[str, str],
 ) -> None:
     client_for(object_store).delete_object(Bucket=stored.bucket, Key=stored.join(artifact.MANIFEST_NAME).key)
-    code, reason = _download(stored, tmp_path / "artifact")
+    code, reason = _download(stored, tmp_path / "pod" / "artifact")
     assert code == 1
     assert reason.startswith(
         f"{stored.uri}: no manifest.json: the artifact does not exist or its upload never finished"
@@ -84,7 +85,7 @@ def test_an_artifact_without_a_manifest_was_never_committed(
 def test_an_artifact_larger_than_the_local_space_is_refused(
     stored: s3.Location, tmp_path: Path, s3_env: dict[str, str],
 ) -> None:
-    code, reason = _download(stored, tmp_path / "artifact", "--max-bytes", "1000")
+    code, reason = _download(stored, tmp_path / "pod" / "artifact", "--max-bytes", "1000")
     assert code == 1
     assert reason.startswith(f"{stored.uri}: the artifact holds ") and reason.endswith(
         "bytes, more than the 1000 bytes of local space")
@@ -94,7 +95,7 @@ def test_wrong_credentials_are_named(
     stored: s3.Location, tmp_path: Path, s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-    code, reason = _download(stored, tmp_path / "artifact")
+    code, reason = _download(stored, tmp_path / "pod" / "artifact")
     assert code == 1
     assert "access denied" in reason and "check the credentials" in reason
 
@@ -119,8 +120,8 @@ def test_the_store_stopped_during_the_download_fails_within_the_deadline(
         return info
 
     monkeypatch.setattr(s3, "download", download_then_stop)
-    code, reason = _download(prefix, tmp_path / "artifact")
+    code, reason = _download(prefix, tmp_path / "pod" / "artifact")
     assert code == 1
     assert reason.startswith(f"downloading the artifact {prefix.uri} failed: ")
     assert "the store is unreachable" in reason
-    assert files == ["x"] and not (tmp_path / "artifact").exists()
+    assert files == ["x"] and not (tmp_path / "pod" / "artifact").exists()
