@@ -125,3 +125,33 @@ def test_the_store_stopped_during_the_download_fails_within_the_deadline(
     assert reason.startswith(f"downloading the artifact {prefix.uri} failed: ")
     assert "the store is unreachable" in reason
     assert files == ["x"] and not (tmp_path / "pod" / "artifact").exists()
+
+
+def test_a_store_that_never_answers_fails_at_the_deadline(tmp_path: Path) -> None:
+    """A store that accepts connections and then says nothing: the download gives up at its
+    deadline (not the SDK's minute-long read timeouts) with the reason, and the process ends."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    env = {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "FAISS_S3_ADDRESSING_STYLE": "path"}
+    termination = tmp_path / "termination-log"
+    started = time.monotonic()
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "faiss_operator.cli", "download", "--artifact", "s3://b/idx/r",
+             "--out", str(tmp_path / "artifact"), "--deadline-seconds", "2", "--termination-log", str(termination)],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        silent.close()
+    assert finished.returncode == 1, finished.stderr
+    assert time.monotonic() - started < 30
+    assert termination.read_text() == "downloading s3://b/idx/r took longer than the deadline of 2s"
+    assert not (tmp_path / "artifact").exists()

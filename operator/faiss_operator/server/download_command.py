@@ -26,8 +26,9 @@ DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
 DEFAULT_MAX_BYTES = 1 << 40
 
 
-class DeadlineExceeded(Exception):
-    """The download took longer than --deadline-seconds."""
+class DeadlineExceeded(BaseException):
+    """The download took longer than --deadline-seconds. A BaseException, as KeyboardInterrupt is,
+    so that the SDK's retry machinery (which catches Exception) cannot swallow it."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,8 +63,11 @@ def run(args: argparse.Namespace) -> int:
             s3.client(settings), prefix, args.out, settings=settings, max_bytes=args.max_bytes,
         )
     except DeadlineExceeded:
-        return _fail(termination_log, f"downloading {args.artifact} took longer than the deadline of "
-                     f"{args.deadline_seconds}s", 1)
+        _fail(termination_log, f"downloading {args.artifact} took longer than the deadline of "
+              f"{args.deadline_seconds}s", 1)
+        # Transfers still running in the SDK's threads would hold the exit until they time out.
+        logging.shutdown()
+        os._exit(1)
     except (errors.SourceError, artifact.ArtifactError, OSError) as error:
         return _fail(termination_log, str(error), 1)
     finally:

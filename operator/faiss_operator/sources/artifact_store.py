@@ -10,6 +10,7 @@ so a corrupt or missing object never reaches `serve`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import shutil
 import time
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+
+PARALLEL_FILES = 4
 
 
 class ArtifactTransferError(errors.SourceError):
@@ -39,11 +42,17 @@ def committed(s3_client: S3Client, prefix: s3.Location, *, settings: s3.Settings
 
 
 def upload(s3_client: S3Client, directory: Path, prefix: s3.Location, *, settings: s3.Settings) -> dict[str, Any]:
-    """Upload a verified artifact directory to `prefix/`, the manifest last; returns the manifest.
+    """Upload an artifact directory to `prefix/`, the manifest last; returns the manifest.
 
     On any failure the objects already written are deleted (best effort: the store may be the
     thing that failed; then no manifest was written, and the cleanup Job removes them later)."""
-    manifest = artifact.verify_artifact(directory)
+    manifest = artifact.read_manifest(directory)
+    for name, entry in manifest["files"].items():
+        # The builder hashed these files a moment ago; every download hashes them again. Here only
+        # the cheap check that each is there, whole.
+        path = directory / name
+        if not path.is_file() or path.stat().st_size != entry.get("bytes"):
+            raise artifact.ArtifactError(f"artifact {directory}: file {name} is missing or not the size recorded")
     names = sorted(manifest["files"])
     started = time.monotonic()
     total = sum(int(entry["bytes"]) for entry in manifest["files"].values())
@@ -91,14 +100,30 @@ def download(
                 f"{prefix.uri}: the artifact holds {total} bytes, more than the {max_bytes} bytes of local space"
             )
         logger.info("Downloading artifact: uri=%s files=%d bytes=%d", prefix.uri, len(files), total)
-        for name in sorted(files):
-            if not _safe_name(name):
-                raise artifact.ArtifactError(f"artifact {prefix.uri}: manifest lists an unsafe file name {name!r}")
+        unsafe = [name for name in files if not _safe_name(name)]
+        if unsafe:
+            raise artifact.ArtifactError(f"artifact {prefix.uri}: manifest lists an unsafe file name {unsafe[0]!r}")
+
+        def fetch_and_check(name: str) -> None:
+            entry = files[name]
             try:
-                s3.download(s3_client, prefix.join(name), directory / name, settings=settings, max_bytes=max_bytes)
+                s3.download(s3_client, prefix.join(name), directory / name, settings=settings, max_bytes=max_bytes,
+                            known=s3.ObjectInfo(bytes=int(entry.get("bytes", 0)), etag="", version_id=None))
             except errors.SourceNotFoundError:
                 raise artifact.ArtifactError(f"artifact {prefix.uri}: file {name} is missing") from None
-        verified = artifact.verify_artifact(directory)
+            artifact.verify_file(directory, name, entry)  # hashing releases the GIL: overlaps the next download
+
+        # Largest first, a few at a time: the small files ride along while the index streams.
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_FILES, thread_name_prefix="download")
+        try:
+            for future in [pool.submit(fetch_and_check, name)
+                           for name in sorted(files, key=lambda n: -int(files[n].get("bytes", 0)))]:
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # a deadline must not wait for slow transfers
+            raise
+        pool.shutdown()
+        verified = manifest
     except errors.SourceError as error:
         shutil.rmtree(directory, ignore_errors=True)
         if isinstance(error, ArtifactTransferError):

@@ -47,7 +47,7 @@ DEFAULT_REGION = "us-east-1"
 # that a retried one costs little. Measured in benchmarks/artifact_transfer.py.
 MULTIPART_THRESHOLD = 64 << 20
 PART_BYTES = 16 << 20
-CONCURRENCY = 8
+CONCURRENCY = 10  # boto3's default
 PROGRESS_EVERY_SECONDS = 5.0
 
 # S3 error codes, by what the user has to do about them.
@@ -229,12 +229,14 @@ class Progress:
 
 def download(
     s3: S3Client, location: Location, destination: Path, *, settings: Settings, max_bytes: int,
+    known: ObjectInfo | None = None,
 ) -> ObjectInfo:
     """Stream one object to `destination` (checked against `max_bytes` first); returns its identity.
 
-    The partial file is removed on any failure. The SDK verifies the store's checksum where the
+    `known`: the size is known already (from a manifest), so no HEAD request is made first. The
+    partial file is removed on any failure. The SDK verifies the store's checksum where the
     object has one; the caller checks the project's own SHA-256 where it has one (manifests)."""
-    info = head(s3, location, settings)
+    info = known if known is not None else head(s3, location, settings)
     if info.bytes > max_bytes:
         raise errors.SourceTooLargeError(
             f"{location.uri}: {info.bytes} bytes is more than the limit of {max_bytes} bytes "
