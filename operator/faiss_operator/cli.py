@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol, cast
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("faiss_operator.controller.command", "run the operator (the Kopf controller)"),
+    "run": ("faiss_operator.controller.runtime.command", "run the operator (the Kopf controller)"),
     "build": ("faiss_operator.builder.command", "build, evaluate and write an index artifact (the build Job)"),
     "serve": ("faiss_operator.server.command", "serve an index artifact over HTTP (the serving pods)"),
     "download": ("faiss_operator.server.download_command",
