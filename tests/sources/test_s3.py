@@ -155,3 +155,17 @@ def test_an_unreachable_store_is_a_fetch_error_not_a_hang(
     client = s3.client(settings, environ=environment)
     with pytest.raises(errors.SourceFetchError, match="the store is unreachable"):
         s3.download(client, s3.Location("b", "k.npy"), tmp_path / "k.npy", settings=settings, max_bytes=1 << 30)
+
+
+def test_an_object_larger_than_the_free_scratch_space_is_refused_before_downloading(
+    object_store: objectstore.ObjectStore, bucket: str, tmp_path: Path, s3_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The emptyDir of the build may be far smaller than the object: refused with both sizes, not
+    a disk-full error half-way (the free space is what the filesystem says, here made small)."""
+    _put(object_store, bucket, "big.npy", bytes(5000))
+    monkeypatch.setattr(s3, "free_bytes", lambda directory: 4096)
+    with pytest.raises(errors.SourceTooLargeError) as raised:
+        dataset.load_dataset(embeddings_uri=f"s3://{bucket}/big.npy", download_dir=tmp_path / "d", env=s3_env)
+    assert str(raised.value) == f"s3://{bucket}/big.npy: 5000 bytes do not fit in {tmp_path / 'd'}, which has 4096 bytes free"
+    assert list((tmp_path / "d").iterdir()) == []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -227,6 +228,11 @@ class Progress:
                         self.phase, percent, self.uri, self.done, self.total, self.done / elapsed / 1e6)
 
 
+def free_bytes(directory: Path) -> int:
+    """Space left for a download in `directory` (the filesystem's free bytes for this user)."""
+    return shutil.disk_usage(directory).free
+
+
 def download(
     s3: S3Client, location: Location, destination: Path, *, settings: Settings, max_bytes: int,
     known: ObjectInfo | None = None,
@@ -242,12 +248,17 @@ def download(
             f"{location.uri}: {info.bytes} bytes is more than the limit of {max_bytes} bytes "
             "(the build's scratch space; raise it or use a smaller input)"
         )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    free = free_bytes(destination.parent)
+    if info.bytes > free:
+        raise errors.SourceTooLargeError(
+            f"{location.uri}: {info.bytes} bytes do not fit in {destination.parent}, which has {free} bytes free"
+        )
     extra: dict[str, str] = {"ChecksumMode": "ENABLED"}
     if info.version_id:
         extra["VersionId"] = info.version_id  # the version measured above, not a newer upload
     logger.info("Downloading object: uri=%s bytes=%d endpoint=%s", location.uri, info.bytes, settings.where)
     try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(
             location.bucket, location.key, str(destination), ExtraArgs=extra,
             Callback=Progress(phase="download", uri=location.uri, total=info.bytes), Config=transfer_config(),
