@@ -190,7 +190,8 @@ def describe_error(error: BaseException, location: Location, settings: Settings,
             f"{where}: {action} failed: no credentials found (set a Secret with AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or give the pod an identity through its service account)"
         )
-    if isinstance(error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
+    if isinstance(error, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)):
+        # Refused, reset, closed mid-answer or silent past the read timeout, after the SDK's retries.
         return errors.SourceFetchError(f"{where}: {action} failed: the store is unreachable: {error}")
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return errors.SourceFetchError(f"{where}: {action} failed: {type(error).__name__}: {error}")
