@@ -107,11 +107,15 @@ def download(
         def fetch_and_check(name: str) -> None:
             entry = files[name]
             try:
-                s3.download(s3_client, prefix.join(name), directory / name, settings=settings, max_bytes=max_bytes,
-                            known=s3.ObjectInfo(bytes=int(entry.get("bytes", 0)), etag="", version_id=None))
+                received = s3.download(
+                    s3_client, prefix.join(name), directory / name, settings=settings, max_bytes=max_bytes,
+                    known=s3.ObjectInfo(bytes=int(entry.get("bytes", 0)), etag="", version_id=None),
+                )
             except errors.SourceNotFoundError:
                 raise artifact.ArtifactError(f"artifact {prefix.uri}: file {name} is missing") from None
-            artifact.verify_file(directory, name, entry)  # hashing releases the GIL: overlaps the next download
+            if received.sha256 != entry.get("sha256"):  # hashed as it arrived
+                raise artifact.ArtifactError(
+                    f"artifact {directory}: file {name} is corrupt (sha256 does not match the manifest)")
 
         # Largest first, a few at a time: the small files ride along while the index streams.
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL_FILES, thread_name_prefix="download")

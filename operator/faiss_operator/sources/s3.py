@@ -19,13 +19,15 @@ key is SourceNotFoundError, wrong credentials or an unreachable store SourceFetc
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import logging
 import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast, get_args
+from typing import TYPE_CHECKING, BinaryIO, Literal, cast, get_args
 
 import boto3
 import boto3.s3.transfer
@@ -35,6 +37,8 @@ import botocore.exceptions
 from faiss_operator.sources import errors
 
 if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
@@ -168,6 +172,7 @@ class ObjectInfo:
     bytes: int
     etag: str
     version_id: str | None
+    sha256: str | None = None  # of the bytes received, once downloaded
 
 
 def describe_error(error: BaseException, location: Location, settings: Settings, *, action: str) -> errors.SourceError:
@@ -259,11 +264,15 @@ def download(
     if info.version_id:
         extra["VersionId"] = info.version_id  # the version measured above, not a newer upload
     logger.info("Downloading object: uri=%s bytes=%d endpoint=%s", location.uri, info.bytes, settings.where)
+    digest = hashlib.sha256()
     try:
-        s3.download_file(
-            location.bucket, location.key, str(destination), ExtraArgs=extra,
-            Callback=Progress(phase="download", uri=location.uri, total=info.bytes), Config=transfer_config(),
-        )
+        with destination.open("wb") as out:
+            # Not seekable, so the SDK writes the parts in order (still fetched in parallel) and
+            # the SHA-256 is computed while the rest arrives, not in a second pass.
+            s3.download_fileobj(
+                location.bucket, location.key, cast(BinaryIO, _HashingWriter(out, digest)), ExtraArgs=extra,
+                Callback=Progress(phase="download", uri=location.uri, total=info.bytes), Config=transfer_config(),
+            )
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         destination.unlink(missing_ok=True)
         raise describe_error(error, location, settings, action="download") from None
@@ -277,7 +286,28 @@ def download(
     if size != info.bytes:
         destination.unlink(missing_ok=True)
         raise errors.SourceFetchError(f"{location.uri}: received {size} of {info.bytes} bytes")
-    return info
+    return dataclasses.replace(info, sha256=digest.hexdigest())
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only, non-seekable file that hashes what it passes on."""
+
+    def __init__(self, out: BinaryIO, digest: hashlib._Hash) -> None:
+        super().__init__()
+        self._out = out
+        self._digest = digest
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: ReadableBuffer) -> int:
+        view = memoryview(data)
+        self._out.write(view)
+        self._digest.update(view)
+        return view.nbytes
 
 
 def upload(s3: S3Client, source: Path, location: Location, *, settings: Settings) -> None:
