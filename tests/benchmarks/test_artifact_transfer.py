@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from e2e.harness import objectstore
+from tests import s3_store
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "artifact_transfer.py"
 
 
 @pytest.mark.slow
 def test_quick_run_prints_the_project_beside_boto3_alone(tmp_path: Path) -> None:
-    reason = objectstore.missing_reason()
-    if reason is not None:
-        pytest.skip(f"no S3 server: {reason}")
+    s3_store.require_binary()
     finished = subprocess.run(
         [sys.executable, str(SCRIPT), "--vectors", "2000", "--dimension", "16", "--rounds", "1",
          "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=300,

@@ -34,6 +34,7 @@ from e2e.harness.waiting import wait_for
 from e2e.stories import data, environment
 from e2e.stories.chain import Chain
 from e2e.stories.faissindex import Index, Obj, body, condition, revision
+from tests import s3_store
 
 pytestmark = pytest.mark.integration
 
@@ -100,9 +101,7 @@ def _secret(name: str, credentials: objectstore.Credentials) -> Obj:
 @pytest.fixture(scope="module")
 def stories(cluster: cluster_mod.Cluster, api: client.ApiClient, crd: None, kubectl: Kubectl,
             start_operator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stories]:
-    reason = objectstore.missing_reason(cluster.bin_dir)
-    if reason is not None:
-        pytest.skip(f"no S3 server: {reason}")
+    s3_store.require_binary(cluster.bin_dir)
     if cluster.address_block is None:
         pytest.skip("the S3 stories need the local cluster (its network namespace runs the store)")
     store = objectstore.in_cluster(cluster, root=tmp_path_factory.mktemp("versitygw"))

@@ -12,6 +12,7 @@ from e2e.harness import cluster as cluster_mod
 from e2e.harness import objectstore
 from e2e.harness.waiting import wait_for
 from faiss_operator.sources import s3
+from tests import s3_store
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +23,7 @@ PUT = ("import boto3, botocore.config, os; boto3.client('s3', config=botocore.co
 
 @pytest.fixture
 def store(cluster: cluster_mod.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[objectstore.ObjectStore]:
-    reason = objectstore.missing_reason(cluster.bin_dir)
-    if reason is not None:
-        pytest.skip(f"no S3 server: {reason}")
+    s3_store.require_binary(cluster.bin_dir)
     if cluster.address_block is None:
         pytest.skip("needs the local cluster's network namespace")
     started = objectstore.in_cluster(cluster, root=tmp_path_factory.mktemp("versitygw"))
