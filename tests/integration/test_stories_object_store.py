@@ -228,6 +228,9 @@ def test_story_3_a_corrupted_artifact_object_keeps_its_pods_unready_and_the_serv
     with stories.chain.story("story 3"):
         index = Index(stories.api, stories.namespace, NAME)
         ivf, hnsw = stories.chain.values["ivf"], stories.chain.values["hnsw"]
+        # Until its scale-down delay is over, the HNSW pod (with its verified local copy) could
+        # serve again at once; the corrupt object must be what a new pod downloads.
+        wait_for(lambda: not stories.pods(hnsw), 90, "the HNSW pods gone after the revert")
         entry = revision(index.get(), hnsw)
         assert entry is not None
         key = entry["artifact"].removeprefix(f"s3://{ARTIFACTS_BUCKET}/") + "/index.faiss"
