@@ -14,6 +14,7 @@ from typing import Any
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
+from faiss_operator.contract import build_report, pod_args, serving_http
 from faiss_operator.controller.decision import object_store as object_stores, programs, storage
 
 Manifest = dict[str, Any]
@@ -154,13 +155,15 @@ def _local_artifact_mount(*, read_only: bool = False) -> Manifest:
 def _download_container(artifact: str, *, image: str, object_store: api_spec.ObjectStoreSpec | None) -> Manifest:
     """The init container that downloads and verifies an s3:// artifact before `serve` starts;
     a failure keeps the pod unready with the reason in its termination message."""
-    argv = programs.download_args(artifact=artifact, out=programs.LOCAL_ARTIFACT_PATH)
+    argv = pod_args.DownloadArgs(
+        artifact=artifact, out=programs.LOCAL_ARTIFACT_PATH, deadline_seconds=programs.DOWNLOAD_DEADLINE_SECONDS,
+    ).argv()
     container: Manifest = {
         "name": DOWNLOAD_CONTAINER,
         "image": image,
         "command": argv[:1],
         "args": argv[1:],
-        "terminationMessagePath": programs.TERMINATION_LOG,
+        "terminationMessagePath": build_report.TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [_local_artifact_mount()],
     }
@@ -191,7 +194,7 @@ def build_job(
     if not storage.is_object_store(artifact):
         claims[storage.parse_pvc(artifact).claim] = False
     volumes, mounts = _claim_volumes(claims)
-    argv = programs.build_args(
+    argv = pod_args.BuildArgs(
         source=storage.container_location(spec.source.uri),
         ids=storage.container_location(spec.source.ids_uri) if spec.source.ids_uri else None,
         metadata=storage.container_location(spec.source.metadata_uri) if spec.source.metadata_uri else None,
@@ -204,9 +207,9 @@ def build_job(
         k=spec.evaluation.k,
         queries=spec.evaluation.queries,
         revision=revision,
-    )
+        scratch=programs.SCRATCH_PATH if storage.is_object_store(artifact) else None,
+    ).argv()
     if storage.is_object_store(artifact):
-        argv += programs.scratch_args()
         volumes, mounts = volumes + [_scratch_volume()], mounts + [_scratch_mount()]
     uris = (spec.source.uri, spec.source.ids_uri, spec.source.metadata_uri, artifact)
     env = object_stores.pod_env(object_store) if object_stores.uses_object_store(uris) else []
@@ -219,7 +222,7 @@ def build_job(
                 "image": image,
                 "command": argv[:1],
                 "args": argv[1:],
-                "terminationMessagePath": programs.TERMINATION_LOG,
+                "terminationMessagePath": build_report.TERMINATION_LOG,
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "resources": _resources(spec.build.resources),
                 "volumeMounts": mounts,
@@ -275,25 +278,25 @@ def deployment(
         artifact_path = storage.parse_pvc(artifact)
         volumes, mounts = _claim_volumes({artifact_path.claim: True})
         serve_path = artifact_path.container_path
-    argv = programs.serve_args(
+    argv = pod_args.ServeArgs(
         artifact=serve_path, port=spec.serving.port, search_params=search_params, revision=revision,
         workers=programs.serving_workers(_resources(spec.serving.resources)),
-    )
+    ).argv()
     pod_labels = labels(resource.name, component=COMPONENT_SERVING, revision=revision)
-    probe_port = programs.PORT_NAME
+    probe_port = serving_http.PORT_NAME
     container: Manifest = {
         "name": SERVING_CONTAINER,
         "image": image,
         "command": argv[:1],
         "args": argv[1:],
-        "ports": [{"name": programs.PORT_NAME, "containerPort": spec.serving.port, "protocol": "TCP"}],
+        "ports": [{"name": serving_http.PORT_NAME, "containerPort": spec.serving.port, "protocol": "TCP"}],
         "readinessProbe": {
-            "httpGet": {"path": programs.READINESS_PATH, "port": probe_port},
+            "httpGet": {"path": serving_http.READINESS_PATH, "port": probe_port},
             "periodSeconds": 2,
             "failureThreshold": 3,
         },
         "livenessProbe": {
-            "httpGet": {"path": programs.LIVENESS_PATH, "port": probe_port},
+            "httpGet": {"path": serving_http.LIVENESS_PATH, "port": probe_port},
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
@@ -336,7 +339,7 @@ def service(resource: api_resource.Resource, spec: api_spec.FaissIndexSpec) -> M
             ),
             "spec": {
                 "selector": serving_selector(resource.name),
-                "ports": [{"name": programs.PORT_NAME, "port": spec.serving.port, "targetPort": programs.PORT_NAME}],
+                "ports": [{"name": serving_http.PORT_NAME, "port": spec.serving.port, "targetPort": serving_http.PORT_NAME}],
             },
         }
     )
@@ -364,7 +367,7 @@ def cleanup_job(
     volumes: list[Manifest] = []
     mounts: list[Manifest] = []
     if storage.is_object_store(target):
-        argv = programs.delete_artifact_args(target)
+        argv = pod_args.DeleteArtifactArgs(artifact=target).argv()
         env = object_stores.pod_env(object_store)
     else:
         location = storage.parse_pvc(target)
