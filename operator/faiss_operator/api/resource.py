@@ -11,8 +11,8 @@ from typing import Any
 
 import pydantic
 
-from faiss_operator.api import spec as spec_models
-from faiss_operator.api import status as status_models
+from faiss_operator.api import spec as api_spec
+from faiss_operator.api import status as api_status
 
 GROUP = "faiss.dev"
 VERSION = "v1alpha1"
@@ -49,19 +49,19 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
     return "; ".join(problems)
 
 
-def parse_spec(raw: Mapping[str, Any]) -> spec_models.FaissIndexSpec:
+def parse_spec(raw: Mapping[str, Any]) -> api_spec.FaissIndexSpec:
     try:
-        return spec_models.FaissIndexSpec.model_validate(raw)
+        return api_spec.FaissIndexSpec.model_validate(raw)
     except pydantic.ValidationError as error:
         raise SpecError(describe_validation_error(error)) from None
 
 
-def parse_status(raw: Mapping[str, Any] | None) -> status_models.FaissIndexStatus:
+def parse_status(raw: Mapping[str, Any] | None) -> api_status.FaissIndexStatus:
     """The stored status; one that no longer parses (hand-edited, older schema) starts afresh."""
     try:
-        return status_models.FaissIndexStatus.model_validate(raw or {})
+        return api_status.FaissIndexStatus.model_validate(raw or {})
     except pydantic.ValidationError:
-        return status_models.FaissIndexStatus()
+        return api_status.FaissIndexStatus()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,13 +73,13 @@ class Resource:
     uid: str
     generation: int
     spec: Mapping[str, Any]
-    status: status_models.FaissIndexStatus
+    status: api_status.FaissIndexStatus
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
     finalizers: tuple[str, ...] = ()
     deletion_timestamp: datetime.datetime | None = None
 
     @functools.cached_property
-    def parsed_spec(self) -> spec_models.FaissIndexSpec | SpecError:
+    def parsed_spec(self) -> api_spec.FaissIndexSpec | SpecError:
         """The spec parsed once for every reader of this object in a pass (observe, decide): the
         model, or the error that says what to change."""
         try:

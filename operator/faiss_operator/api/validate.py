@@ -26,7 +26,7 @@ import yaml
 from celpy import adapter, celtypes, evaluation
 
 from faiss_operator.api import crd, resource
-from faiss_operator.api import spec as spec_models
+from faiss_operator.api import spec as api_spec
 
 # metadata.name of a namespaced custom resource: a DNS-1123 subdomain (the API server's check).
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -292,7 +292,7 @@ def _rule_failures(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _model_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     try:
-        spec_models.FaissIndexSpec.model_validate(spec)
+        api_spec.FaissIndexSpec.model_validate(spec)
     except pydantic.ValidationError as error:
         for item in error.errors():
             message = str(item["msg"]).removeprefix("Value error, ")
