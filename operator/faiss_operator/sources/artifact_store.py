@@ -123,6 +123,11 @@ def download(
             for future in [pool.submit(fetch_and_check, name)
                            for name in sorted(files, key=lambda n: -int(files[n].get("bytes", 0)))]:
                 future.result()
+        except Exception:
+            # Let the transfers in flight end before the directory is removed, or one of them
+            # would write into (and re-create) it afterwards.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)  # a deadline must not wait for slow transfers
             raise
