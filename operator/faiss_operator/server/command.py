@@ -154,14 +154,18 @@ def run(args: argparse.Namespace) -> int:
     gate = processes.ReadyGate(args.workers)
     verification = processes.VerifyOnce()
     processes.share_before_fork()
-    with processes.metrics_directory() as metrics_dir:
-        return processes.supervise(
-            args.workers,
-            lambda number: _serve(
-                args, processes.reuseport_socket(args.host, args.port), gate, (verification, metrics_dir)
-            ),
-            metrics_dir,
-        )
+    try:
+        with processes.metrics_directory() as metrics_dir:
+            return processes.supervise(
+                args.workers,
+                lambda number: _serve(
+                    args, processes.reuseport_socket(args.host, args.port), gate, (verification, metrics_dir)
+                ),
+                metrics_dir,
+            )
+    except processes.ScratchDirectoryError as error:  # raised before any process is forked
+        logger.error("Cannot serve with --workers %d: %s", args.workers, error)
+        return 1
 
 
 def _serve(

@@ -15,6 +15,14 @@ from tests.controller.builders import make_resource, spec
 STORE = {"endpoint": "http://store:7070", "region": "eu-west-1", "addressingStyle": "path",
          "credentialsSecretRef": {"name": "faiss-s3"}}
 ARTIFACT = "s3://faiss-artifacts/prod/alerts/k1"
+# Every pod's writable /tmp on a read-only root (the restricted defaults).
+TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
+TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
+TMPDIR = {"name": "TMPDIR", "value": "/tmp"}
+
+
+def _store_env(container: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in container.get("env", []) if e["name"].startswith(("AWS_", "FAISS_S3_"))]
 ENV = [
     {"name": "AWS_ENDPOINT_URL_S3", "value": "http://store:7070"},
     {"name": "AWS_REGION", "value": "eu-west-1"},
@@ -41,9 +49,9 @@ def test_a_build_from_s3_to_s3_has_no_claim_a_scratch_volume_and_the_store_env()
     assert args[args.index("--source") + 1] == "s3://embeddings/alerts/v1.npy"
     assert args[args.index("--out") + 1] == ARTIFACT
     assert args[-2:] == ["--scratch", "/var/lib/faiss-operator/scratch"]
-    assert pod["volumes"] == [{"name": "scratch", "emptyDir": {}}]
-    assert container["volumeMounts"] == [{"name": "scratch", "mountPath": "/var/lib/faiss-operator/scratch"}]
-    assert container["env"] == ENV
+    assert pod["volumes"] == [{"name": "scratch", "emptyDir": {}}, TMP_VOLUME]
+    assert container["volumeMounts"] == [{"name": "scratch", "mountPath": "/var/lib/faiss-operator/scratch"}, TMP_MOUNT]
+    assert container["env"] == [*ENV, TMPDIR]
 
 
 def test_a_build_on_claims_only_carries_no_store_env() -> None:
@@ -52,7 +60,7 @@ def test_a_build_on_claims_only_carries_no_store_env() -> None:
         make_resource(spec()), parsed, revision="r1", attempt=0, artifact="pvc://faiss-artifacts/alerts/k1",
         index_type="Flat", build_config={}, image="img:1", object_store=parsed.object_store,
     )
-    assert "env" not in job["spec"]["template"]["spec"]["containers"][0]
+    assert _store_env(job["spec"]["template"]["spec"]["containers"][0]) == []
 
 
 def test_a_serving_pod_downloads_and_verifies_in_an_init_container_then_maps_the_local_copy() -> None:
@@ -62,6 +70,9 @@ def test_a_serving_pod_downloads_and_verifies_in_an_init_container_then_maps_the
         image="img:1", object_store=parsed.object_store,
     )
     pod = deployment["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    assert server["securityContext"] == {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
     assert pod["initContainers"] == [{
         "name": "download",
         "image": "img:1",
@@ -72,13 +83,13 @@ def test_a_serving_pod_downloads_and_verifies_in_an_init_container_then_maps_the
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "artifact", "mountPath": "/var/lib/faiss-operator/artifact", "readOnly": False}],
         "env": ENV,
+        "securityContext": server["securityContext"],  # restricted, as the server's
     }]
-    (server,) = pod["containers"]
     assert server["args"][:3] == ["serve", "--artifact", "/var/lib/faiss-operator/artifact/current"]
     assert server["volumeMounts"] == [
-        {"name": "artifact", "mountPath": "/var/lib/faiss-operator/artifact", "readOnly": True}]
-    assert "env" not in server  # the server never talks to the store
-    assert pod["volumes"] == [{"name": "artifact", "emptyDir": {}}]
+        {"name": "artifact", "mountPath": "/var/lib/faiss-operator/artifact", "readOnly": True}, TMP_MOUNT]
+    assert _store_env(server) == []  # the server never talks to the store
+    assert pod["volumes"] == [{"name": "artifact", "emptyDir": {}}, TMP_VOLUME]
 
 
 def test_a_claim_artifact_has_no_init_container() -> None:
@@ -94,8 +105,8 @@ def test_the_cleanup_job_of_an_s3_artifact_deletes_its_prefix() -> None:
                                 object_store=_store(endpoint="http://store:7070"))
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert [container["command"][0], *container["args"]] == ["faiss-operator", "delete-artifact", "--artifact", ARTIFACT]
-    assert container["env"] == [{"name": "AWS_ENDPOINT_URL_S3", "value": "http://store:7070"}]
-    assert job["spec"]["template"]["spec"]["volumes"] == []
+    assert container["env"] == [{"name": "AWS_ENDPOINT_URL_S3", "value": "http://store:7070"}, TMPDIR]
+    assert job["spec"]["template"]["spec"]["volumes"] == [TMP_VOLUME]
 
 
 def test_artifacts_in_a_bucket_live_under_index_and_artifact_key() -> None:
