@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real control-plane programs (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, helm) from the pinned Go modules under hack/ into a cache outside the repo:
+# kubectl, etcd, helm) and the S3 server the integration tier stores s3:// objects in (versitygw)
+# from the pinned Go modules under hack/ into a cache outside the repo:
 #   ~/.cache/faiss-operator/k8s/<kubernetes version>/bin
 # Only missing binaries are built, so a second run is a no-op. No registry ships these binaries
 # here and kind needs Docker, so building them is how integration tests get a real API server.
@@ -18,6 +19,7 @@ mod_version() { # <go.mod> <module path>
 K8S_VERSION="$(mod_version "$HACK/k8s/go.mod" k8s.io/kubernetes)"
 ETCD_VERSION="$(mod_version "$HACK/etcd/go.mod" go.etcd.io/etcd/server/v3)"
 HELM_VERSION="$(mod_version "$HACK/helm/go.mod" helm.sh/helm/v3)"
+VERSITYGW_VERSION="$(mod_version "$HACK/versitygw/go.mod" github.com/versity/versitygw)"
 BIN="${FAISS_OPERATOR_K8S_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/faiss-operator/k8s/$K8S_VERSION/bin}"
 
 if [[ "${1:-}" == "--print" ]]; then
@@ -87,6 +89,15 @@ if [[ -n "$(missing helm)" ]]; then
     fi
 else
     log "helm: cached"
+fi
+
+if [[ -n "$(missing versitygw)" ]]; then
+    if ! build "$HACK/versitygw" "versitygw $VERSITYGW_VERSION" \
+        "-X main.Version=$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw; then
+        log "FAILED: versitygw build"; exit 1
+    fi
+else
+    log "versitygw: cached"
 fi
 
 log "done: $(ls "$BIN" | tr '\n' ' ')"

@@ -343,3 +343,33 @@ def test_the_operator_accepts_the_rendered_arguments(helm: str, tmp_path: Path, 
     parsed = parser.parse_args(args[1:])
     assert parsed.liveness == "http://0.0.0.0:8080/healthz"
     assert parsed.metrics_port == 9090
+
+
+# --- objectStore values: the operator-wide s3:// settings (issue 18) ---
+
+
+def test_object_store_values_become_the_operators_s3_settings(helm: str, tmp_path: Path) -> None:
+    values = {"objectStore": {"endpoint": "https://storage.googleapis.com", "region": "auto",
+                              "addressingStyle": "path", "credentialsSecret": "gcs-hmac"}}
+    env = _env(_render(helm, tmp_path, values))
+    assert {k: v for k, v in env.items() if k.startswith("FAISS_S3_")} == {
+        "FAISS_S3_ENDPOINT": "https://storage.googleapis.com", "FAISS_S3_REGION": "auto",
+        "FAISS_S3_ADDRESSING_STYLE": "path", "FAISS_S3_CREDENTIALS_SECRET": "gcs-hmac",
+    }
+    settings = operator_settings.OperatorSettings.from_environment(env)
+    assert settings.object_store is not None and settings.object_store.to_wire() == {
+        "endpoint": "https://storage.googleapis.com", "region": "auto", "addressingStyle": "path",
+        "credentialsSecretRef": {"name": "gcs-hmac"},
+    }
+    assert not any(k.startswith("FAISS_S3_") for k in settings.index_env)
+
+
+@pytest.mark.parametrize("values, mentions", [
+    ({"objectStore": {"endpoint": "storage:9000"}}, "objectStore/endpoint"),
+    ({"objectStore": {"addressingStyle": "sideways"}}, "objectStore/addressingStyle"),
+    ({"objectStore": {"accessKeyId": "AKIA..."}}, "accessKeyId"),
+], ids=["endpoint-not-a-url", "unknown-style", "keys-in-values"])
+def test_bad_object_store_values_are_refused(helm: str, tmp_path: Path, values: dict[str, Any], mentions: str) -> None:
+    run = _template(helm, values=values, tmp=tmp_path)
+    assert run.returncode != 0, run.stdout
+    assert mentions in run.stderr, run.stderr

@@ -69,11 +69,20 @@ def test_every_claim_the_examples_use_is_an_example_too() -> None:
     for path in FILES:
         for obj in _objects(path):
             if obj["kind"] == resource.KIND:
-                used.add(obj["spec"]["source"]["uri"].removeprefix("pvc://").split("/")[0])
-                used.add(obj["spec"].get("artifacts", {}).get("uri", "pvc://faiss-artifacts").removeprefix("pvc://"))
+                uris = [obj["spec"]["source"]["uri"], obj["spec"].get("artifacts", {}).get("uri", "pvc://faiss-artifacts")]
+                used |= {uri.removeprefix("pvc://").split("/")[0] for uri in uris if uri.startswith("pvc://")}
             if obj["kind"] == "Job":
                 used |= {v["persistentVolumeClaim"]["claimName"] for v in obj["spec"]["template"]["spec"]["volumes"]}
     assert used == claims
+
+
+def test_the_object_storage_example_names_its_secret_and_no_key() -> None:
+    secret, index = _objects(EXAMPLES / "object-storage" / "alerts-s3.yaml")
+    assert secret["kind"] == "Secret" and sorted(secret["stringData"]) == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    store = index["spec"]["objectStore"]
+    assert store["credentialsSecretRef"] == {"name": secret["metadata"]["name"]}
+    assert secret["metadata"]["namespace"] == index["metadata"]["namespace"]
+    assert index["spec"]["source"]["uri"].startswith("s3://") and index["spec"]["artifacts"]["uri"].startswith("s3://")
 
 
 # --- the loader Job's program, run as its container runs it, against a real HTTP server ---

@@ -18,8 +18,12 @@ import pydantic
 from faiss_operator.api import naming, pods
 from faiss_operator.index import config as index_config
 
-URI_PATTERN = r"^(pvc|file|https?)://.+"
-PVC_URI_PATTERN = r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?$"
+URI_PATTERN = r"^(pvc|file|https?|s3)://.+"
+# An artifacts location: a claim (pvc://<claim>[/<prefix>]) or an object store (s3://<bucket>/<prefix>).
+ARTIFACTS_URI_PATTERN = r"^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?|s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/[^?#]+)$"
+S3_ENDPOINT_PATTERN = r"^https?://[^/?#]+(/.*)?$"
+# A Secret's name (DNS-1123 subdomain).
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 DEFAULT_ARTIFACTS_URI = "pvc://faiss-artifacts"
 MAX_STEPS = 20
 
@@ -118,11 +122,12 @@ def _uri_field(pattern: str) -> Any:
 
 
 Uri = Annotated[str, _uri_field(URI_PATTERN), pydantic.AfterValidator(_inside_claim)]
-PvcUri = Annotated[str, _uri_field(PVC_URI_PATTERN), pydantic.AfterValidator(_inside_claim)]
+ArtifactsUri = Annotated[str, _uri_field(ARTIFACTS_URI_PATTERN), pydantic.AfterValidator(_inside_claim)]
 
 
 class SourceSpec(naming.WireModel):
-    """Where the embeddings live: pvc://<claim>/<path> (mounted read-only), file:// or http(s)://."""
+    """Where the embeddings live: pvc://<claim>/<path> (mounted read-only), file://, http(s):// or
+    s3://<bucket>/<key> (downloaded to the build's scratch; see objectStore)."""
 
     uri: Uri
     ids_uri: Uri | None = None
@@ -130,9 +135,35 @@ class SourceSpec(naming.WireModel):
 
 
 class ArtifactsSpec(naming.WireModel):
-    """Where built revisions are stored: pvc://<claim>[/<prefix>]; each revision gets a directory."""
+    """Where built revisions are stored: pvc://<claim>[/<prefix>] or s3://<bucket>/<prefix>; each
+    revision gets a directory (a prefix in a bucket, its manifest written last)."""
 
-    uri: PvcUri = DEFAULT_ARTIFACTS_URI
+    uri: ArtifactsUri = DEFAULT_ARTIFACTS_URI
+
+
+class SecretReference(naming.WireModel):
+    """A Secret in the FaissIndex's namespace."""
+
+    name: Annotated[str, pydantic.Field(max_length=253, pattern=SECRET_NAME_PATTERN)]
+
+
+class ObjectStoreSpec(naming.WireModel):
+    """How the pods reach s3:// sources and artifacts; a field left out takes the operator's
+    setting (Helm values objectStore.*), else the SDK's default (AWS S3, the pod's identity)."""
+
+    endpoint: Annotated[str | None, pydantic.Field(
+        max_length=2048, pattern=S3_ENDPOINT_PATTERN,
+        description="an S3-compatible store's URL (Ceph RGW, GCS interoperability, R2, MinIO); unset: AWS S3",
+    )] = None
+    region: Annotated[str | None, pydantic.Field(max_length=64, pattern=r"^[a-z0-9-]+$")] = None
+    addressing_style: Literal["auto", "path", "virtual"] | None = pydantic.Field(
+        default=None, description="path for most S3-compatible stores; auto (the SDK's choice) by default",
+    )
+    credentials_secret_ref: SecretReference | None = pydantic.Field(
+        default=None,
+        description="a Secret with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; without one the pods "
+        "use the SDK's default chain (IRSA / workload identity through the pods' service account)",
+    )
 
 
 class EvaluationSpec(naming.WireModel):
@@ -293,6 +324,7 @@ class FaissIndexSpec(naming.WireModel):
     config: IndexConfigFields | None = None  # type: ignore[valid-type]
     source: SourceSpec
     artifacts: ArtifactsSpec = pydantic.Field(default_factory=ArtifactsSpec)
+    object_store: ObjectStoreSpec | None = None
     evaluation: EvaluationSpec = pydantic.Field(default_factory=EvaluationSpec)
     build: BuildSpec = pydantic.Field(default_factory=BuildSpec)
     serving: ServingSpec = pydantic.Field(default_factory=ServingSpec)

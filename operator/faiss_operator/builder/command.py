@@ -15,16 +15,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from faiss_operator.builder import exit_codes, pipeline, report as reports
+from faiss_operator.builder import exit_codes, pipeline, publish, report as reports
 from faiss_operator.index import config as index_config
-from faiss_operator.sources import http
+from faiss_operator.sources import http, s3
 
 logger = logging.getLogger("faiss_operator.builder")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", required=True, help="embeddings: path, file://, pvc://<claim>/<path>, http(s)://; .npy or .fvecs")
-    parser.add_argument("--out", required=True, type=Path, help="artifact directory to create")
+    parser.add_argument("--out", required=True,
+                        help="artifact to create: a directory (path, pvc:// mounted) or s3://<bucket>/<prefix>")
+    parser.add_argument("--scratch", type=Path, default=None,
+                        help="local directory an s3:// artifact is built in before its upload (default: $TMPDIR)")
     parser.add_argument("--ids", help="ids: .npy of int64 or a text file with one id per line")
     parser.add_argument("--metadata", help="metadata: JSON lines, one object per vector, keyed by --metadata-id-key")
     parser.add_argument("--metadata-id-key", default="id")
@@ -59,7 +62,14 @@ def run(args: argparse.Namespace) -> int:
             request = dataclasses.replace(
                 request, on_input=lambda measured: reports.write_termination_log(log, _building(measured, args))
             )
-        report = pipeline.build(request)
+        if s3.is_s3(args.out):
+            report = publish.build_and_upload(
+                destination=args.out, scratch=args.scratch, env=None, attempts=args.download_attempts,
+                overwrite=args.overwrite,
+                build=lambda local: pipeline.build(dataclasses.replace(request, out=local, overwrite=False)),
+            )
+        else:
+            report = pipeline.build(request)
     except Exception as error:
         code = exit_codes.exit_code_for(error)
         if code is exit_codes.ExitCode.UNEXPECTED:
@@ -92,7 +102,7 @@ def _request(args: argparse.Namespace) -> pipeline.BuildRequest:
             raise index_config.ConfigError(f"--{name.replace('_', '-')}: must be >= 1 (got {getattr(args, name)})")
     return pipeline.BuildRequest(
         source=args.source,
-        out=args.out,
+        out=Path(args.out),
         ids=args.ids,
         metadata=args.metadata,
         metadata_id_key=args.metadata_id_key,

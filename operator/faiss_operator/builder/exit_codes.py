@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 
 from faiss_operator.index import config as index_config
-from faiss_operator.sources import errors
+from faiss_operator.sources import artifact_store, errors
 
 
 class ExitCode(enum.IntEnum):
@@ -31,6 +31,7 @@ class ExitCode(enum.IntEnum):
     OUTPUT_EXISTS = 30
     OUTPUT_FAILED = 31
     BUILD_FAILED = 32
+    ARTIFACT_UPLOAD_FAILED = 33
 
 
 class OutputExistsError(Exception):
@@ -46,6 +47,7 @@ class BuildError(Exception):
 
 
 _BY_CLASS: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (artifact_store.ArtifactTransferError, ExitCode.ARTIFACT_UPLOAD_FAILED),
     (errors.SourceNotFoundError, ExitCode.SOURCE_NOT_FOUND),
     (errors.SourceFetchError, ExitCode.SOURCE_FETCH_FAILED),
     (errors.DownloadWriteError, ExitCode.OUTPUT_FAILED),

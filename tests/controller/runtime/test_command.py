@@ -86,3 +86,14 @@ def test_without_a_cluster_it_exits_1_with_the_reason(tmp_path: object) -> None:
     )
     assert done.returncode == 1
     assert "faiss-operator run: cannot use the Kubernetes API" in done.stderr
+
+
+def test_a_bad_object_store_setting_exits_2_naming_the_variable(tmp_path: object) -> None:
+    env = {"KUBECONFIG": "/nonexistent/kubeconfig", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "FAISS_S3_ENDPOINT": "storage:9000"}
+    done = subprocess.run(
+        [sys.executable, "-m", "faiss_operator.cli", "run"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("faiss-operator run: the operator's object store settings (FAISS_S3_ENDPOINT")
+    assert "endpoint: String should match pattern" in done.stderr

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import keep_serving, manifests, recovery, revisions, rollout, serving_memory
-from faiss_operator.controller.decision import state, storage
+from faiss_operator.controller.decision import keep_serving, manifests, object_store, recovery, revisions, rollout
+from faiss_operator.controller.decision import serving_memory, state, storage
 from faiss_operator.controller.decision import observed
 from faiss_operator.index import config as index_config
 
@@ -61,6 +61,8 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
                     image=inputs.settings.image,
                     ttl_seconds=inputs.settings.cleanup_ttl_seconds,
                     settings=inputs.spec.build,
+                    object_store=object_store.resolve(
+                        object_store.of_raw_spec(inputs.resource.spec), inputs.settings.object_store),
                 )
             except storage.StorageError as error:  # a hand-edited status: nothing safe to remove
                 draft.warn(state.REASON_STATUS_REPAIRED, f"revision {entry.name}: files not removed: {error}")
@@ -89,6 +91,7 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
                     image=spec.serving.image or inputs.settings.image,
                     record=recovery.record_of(entry),
                     measured=serving_memory.Measured.of(entry.metrics),
+                    object_store=object_store.resolve(spec.object_store, inputs.settings.object_store),
                 )
             )
         except storage.StorageError as error:

@@ -134,10 +134,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:
         # Kopf logs "Handler ... succeeded." for every watch event; our own lines say what was done.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    settings = dataclasses.replace(
-        operator_settings.OperatorSettings.from_environment(os.environ),
-        analysis_interval_seconds=args.analysis_interval,
-    )
+    try:
+        environment_settings = operator_settings.OperatorSettings.from_environment(os.environ)
+    except ValueError as error:  # FAISS_S3_* (Helm objectStore.*) that a FaissIndex could not use
+        print(f"faiss-operator run: {error}", file=sys.stderr)
+        return 2
+    settings = dataclasses.replace(environment_settings, analysis_interval_seconds=args.analysis_interval)
     metrics = operator_metrics.OperatorMetrics()
     try:
         api = kube_api.KubeApi(requests=metrics.count_request)
