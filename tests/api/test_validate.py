@@ -91,7 +91,7 @@ def test_unknown_fields_are_refused_at_the_top_and_in_the_spec() -> None:
     body["spec"]["rollout"]["stepz"] = []
     assert validate.validate_object(body) == [
         ("specs", "unknown field (kubectl's default strict field validation refuses it)"),
-        ("spec.rollout.stepz", "Extra inputs are not permitted"),
+        ("spec.rollout.stepz", "unknown field (did you mean steps?)"),
     ]
 
 

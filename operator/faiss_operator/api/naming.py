@@ -7,10 +7,13 @@ config keys (which belong to the index layer and stay snake_case there) cross th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Self
 
 import pydantic
+import pydantic_core
 
 from faiss_operator.index import config as index_config
 
@@ -29,6 +32,50 @@ class WireModel(pydantic.BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The JSON shape Kubernetes stores: camelCase keys, unset optional fields left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Self:
+        """Parse what a user writes or Kubernetes stores: camelCase names only, as the CRD's schema
+        has them. A Python name (`min_recall`) is an unknown field there, as kubectl says; taken
+        here, it would pass offline checks that the API server then refuses, or a client that
+        drops unknown fields would lose it silently. Python code builds models by name."""
+        return cls.model_validate(data, by_alias=True, by_name=False)
+
+
+def _wire_names(model: type[pydantic.BaseModel]) -> Iterator[str]:
+    for name, field in model.model_fields.items():
+        yield field.alias or name
+    for sub in model.__subclasses__():
+        yield from _wire_names(sub)
+
+
+def did_you_mean(key: str) -> str:
+    """` (did you mean minRecall?)` for a key close to a field of the resource, else ``."""
+    known = set(_wire_names(WireModel))
+    if to_camel(key) in known:
+        return f" (did you mean {to_camel(key)}?)"
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def located(item: pydantic_core.ErrorDetails) -> tuple[tuple[int | str, ...], str]:
+    """(field path, message) of one validation error. A validator of a mapping field that names
+    the key at fault (`config.mPq: ...`, in the loc `config`) is placed at that key."""
+    message = error_message(item)
+    loc = tuple(item["loc"])
+    if loc:
+        at_key = re.match(rf"{re.escape(str(loc[-1]))}\.(\w+): (.*)", message, re.DOTALL)
+        if at_key:
+            return (*loc, at_key[1]), at_key[2]
+    return loc, message
+
+
+def error_message(item: pydantic_core.ErrorDetails) -> str:
+    """The message of one validation error in the resource's words: an unknown field says so
+    and names the field it resembles; a validator's message loses pydantic's `Value error, `."""
+    if item["type"] == "extra_forbidden" and item["loc"]:
+        return f"unknown field{did_you_mean(str(item['loc'][-1]))}"
+    return str(item["msg"]).removeprefix("Value error, ")
 
 
 def _all_config_keys() -> list[str]:

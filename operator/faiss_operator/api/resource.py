@@ -10,6 +10,7 @@ from typing import Any
 
 import pydantic
 
+from faiss_operator.api import naming
 from faiss_operator.api import spec as spec_models
 from faiss_operator.api import status as status_models
 
@@ -40,9 +41,9 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
     """One line per problem, each naming the camelCase field: `spec.config.efSearch: ...`."""
     problems = []
     for item in error.errors():
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["loc"]:
-            problems.append(f"{'.'.join([prefix, *(str(part) for part in item['loc'])])}: {message}")
+        loc, message = naming.located(item)
+        if loc:
+            problems.append(f"{'.'.join([prefix, *(str(part) for part in loc)])}: {message}")
         else:  # a model-level rule; its message starts with the field it is about
             problems.append(f"{prefix}.{message}")
     return "; ".join(problems)
@@ -50,7 +51,7 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
 
 def parse_spec(raw: Mapping[str, Any]) -> spec_models.FaissIndexSpec:
     try:
-        return spec_models.FaissIndexSpec.model_validate(raw)
+        return spec_models.FaissIndexSpec.from_wire(raw)
     except pydantic.ValidationError as error:
         raise SpecError(describe_validation_error(error)) from None
 
