@@ -63,4 +63,7 @@ def test_without_a_cluster_it_exits_1_with_the_reason(tmp_path: object) -> None:
         [sys.executable, "-m", "faiss_operator.cli", "run"], capture_output=True, text=True, env=env, timeout=60
     )
     assert done.returncode == 1
-    assert "faiss-operator run: cannot use the Kubernetes API" in done.stderr
+    # The file is named, rather than the in-cluster config the client would fall back to (issue 19).
+    assert done.stderr.splitlines()[-1] == (
+        "faiss-operator run: KUBECONFIG names /nonexistent/kubeconfig, which does not exist"
+    )

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
 import kopf
 
@@ -49,6 +50,15 @@ def liveness_endpoint(value: str) -> str:
     if not value.startswith("http://"):
         raise argparse.ArgumentTypeError(f"{value!r}: give a port or an http:// URL such as http://0.0.0.0:8080/healthz")
     return value
+
+
+def missing_kubeconfig(environ: Mapping[str, str]) -> str | None:
+    """The first file that $KUBECONFIG names and that does not exist; None when all exist or
+    it is unset (a colon-separated list, as kubectl reads it)."""
+    for path in (environ.get("KUBECONFIG") or "").split(os.pathsep):
+        if path and not os.path.exists(path):
+            return path
+    return None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
         operator_settings.OperatorSettings.from_environment(os.environ),
         analysis_interval_seconds=args.analysis_interval,
     )
+    absent = missing_kubeconfig(os.environ)
+    if absent is not None:
+        # Said here: the client would go on to the in-cluster config and report that failure instead.
+        print(f"faiss-operator run: KUBECONFIG names {absent}, which does not exist", file=sys.stderr)
+        return 1
     try:
         api = kube_api.KubeApi()
     except Exception as error:  # no kubeconfig, unreachable API server, the CRD not installed
