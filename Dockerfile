@@ -1,6 +1,6 @@
 # One image for the operator (`faiss-operator run`), the build Jobs (`faiss-operator build`) and the
 # serving pods (`faiss-operator serve`). Its name is the operator's default image,
-# ghcr.io/faiss-operator/faiss-operator:<version> (controller/settings.py DEFAULT_IMAGE; a test
+# ghcr.io/faiss-operator/faiss-operator:<version> (controller/decision/settings.py DEFAULT_IMAGE; a test
 # keeps the version equal to pyproject.toml's):
 #
 #   docker build -t ghcr.io/faiss-operator/faiss-operator:0.1.0 .

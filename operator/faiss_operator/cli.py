@@ -20,7 +20,7 @@ from typing import NoReturn, Protocol, cast
 from faiss_operator import __version__
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("faiss_operator.controller.command", "run the operator (the Kopf controller)"),
+    "run": ("faiss_operator.controller.runtime.command", "run the operator (the Kopf controller)"),
     "build": ("faiss_operator.builder.command", "build, evaluate and write an index artifact (the build Job)"),
     "serve": ("faiss_operator.server.command", "serve an index artifact over HTTP (the serving pods)"),
     "crd": ("faiss_operator.api.command", "print the FaissIndex CRD generated from the models (--out FILE to write it)"),

@@ -1,7 +1,7 @@
 """The controller's command lines and report parser agree with the real pod programs.
 
-The controller spells the flags of `faiss-operator build` and `serve` in controller/programs.py
-and reads the build's termination message with controller/report.py; the programs live in
+The controller spells the flags of `faiss-operator build` and `serve` in controller/decision/programs.py
+and reads the build's termination message with controller/decision/report.py; the programs live in
 builder/ and server/. These tests run the real programs with exactly the controller's argv, so a
 renamed flag or report field fails here instead of in a cluster.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from faiss_operator import cli
-from faiss_operator.controller import programs, report
+from faiss_operator.controller.decision import programs, report
 from tests.server.conftest import make_artifact, running_server
 
 DIMENSION = 16

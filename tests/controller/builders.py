@@ -15,8 +15,8 @@ from typing import Any
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
-from faiss_operator.controller import actions, analysis, children, decide, manifests, revisions
-from faiss_operator.controller import settings as operator_settings
+from faiss_operator.controller.decision import actions, analysis, observed, decide, manifests, revisions
+from faiss_operator.controller.decision import settings as operator_settings
 
 UTC = datetime.timezone.utc
 T0 = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -193,7 +193,7 @@ class Cluster:
             deleting=self.deleting,
         )
 
-    def children(self) -> children.Children:
+    def children(self) -> observed.Children:
         def of(kind: str) -> list[dict[str, Any]]:
             # As in a list response, the items carry no kind or apiVersion.
             return [
@@ -202,7 +202,7 @@ class Cluster:
                 if k == kind
             ]
 
-        return children.Children(
+        return observed.Children(
             jobs=of("Job"),
             pods=copy.deepcopy(self.pods),
             deployments=of("Deployment"),

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
-from faiss_operator.controller import conditions
+from faiss_operator.controller.decision import conditions
 
 from tests.gitops import argocd_lua, health_samples
 

@@ -24,8 +24,8 @@ import pytest
 import yaml
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
-from faiss_operator.controller import children, manifests, report, revisions, storage
-from faiss_operator.controller import settings as operator_settings
+from faiss_operator.controller.decision import observed, manifests, report, revisions, storage
+from faiss_operator.controller.decision import settings as operator_settings
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -182,7 +182,7 @@ class Built:
     desired: revisions.DesiredRevision
     artifact: str
     pod: dict[str, Any]
-    outcome: children.JobOutcome
+    outcome: observed.JobOutcome
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,7 @@ def built(api: client.ApiClient, crd: None) -> Iterator[Built]:
         live = wait_complete(batch, namespace, name, 90)
         pods = core.list_namespaced_pod(namespace, label_selector=f"{manifests.LABEL_BUILD_JOB}={name}").items
         wire_pods = [as_wire(api, p) for p in pods]
-        outcome = children.job_outcome(as_wire(api, live), wire_pods)
+        outcome = observed.job_outcome(as_wire(api, live), wire_pods)
         (pod,) = wire_pods
         yield Built(namespace, resource, desired, artifact, pod, outcome)
     finally:
@@ -231,7 +231,7 @@ def test_the_build_job_runs_faiss_operator_build_and_reports_through_its_termina
     assert built.pod["status"]["phase"] == "Succeeded"
     (status,) = built.pod["status"]["containerStatuses"]
     assert status["name"] == manifests.BUILD_CONTAINER and status["state"]["terminated"]["exitCode"] == 0
-    assert isinstance(built.outcome, children.JobSucceeded)
+    assert isinstance(built.outcome, observed.JobSucceeded)
     parsed = report.parse_report(built.outcome.termination_message)
     assert parsed.vectors == VECTORS
     assert parsed.k == 10

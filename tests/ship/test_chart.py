@@ -17,7 +17,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from faiss_operator.controller import settings as operator_settings
+from faiss_operator.controller.decision import settings as operator_settings
 from faiss_operator.index import settings as index_settings
 
 from tests.ship import chart_values
@@ -328,11 +328,11 @@ def test_the_operator_accepts_the_rendered_arguments(helm: str, tmp_path: Path, 
     import importlib
 
     try:
-        command = importlib.import_module("faiss_operator.controller.command")
+        command = importlib.import_module("faiss_operator.controller.runtime.command")
     except ModuleNotFoundError as error:
-        if error.name != "faiss_operator.controller.command":
+        if error.name != "faiss_operator.controller.runtime.command":
             raise
-        pytest.skip("faiss-operator run (controller/command.py) comes with the operator-live issue")
+        pytest.skip("faiss-operator run (controller/runtime/command.py) comes with the operator-live issue")
     parser = argparse.ArgumentParser(prog="faiss-operator run", exit_on_error=False)
     command.add_arguments(parser)
     args = _container(_render(helm, tmp_path, values))["args"]

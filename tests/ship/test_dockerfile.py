@@ -8,7 +8,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from faiss_operator.controller import settings
+from faiss_operator.controller.decision import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

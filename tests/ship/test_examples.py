@@ -145,6 +145,6 @@ def test_the_loader_refuses_a_bad_file_and_keeps_what_was_loaded(
 
 
 def test_the_loader_runs_the_operator_image() -> None:
-    from faiss_operator.controller import settings
+    from faiss_operator.controller.decision import settings
 
     assert LOADER["image"] == settings.DEFAULT_IMAGE

@@ -56,7 +56,7 @@ def default_termination_log(env: Mapping[str, str], path: Path | None = None) ->
     """Where the report goes when --termination-log is not given: the kubelet's file inside a
     pod (KUBERNETES_SERVICE_HOST is set, and `path` is writable or can be created), else nowhere
     — run by hand, `build` writes no file outside its artifact. The controller passes
-    `--termination-log /dev/termination-log` explicitly (controller/programs.py)."""
+    `--termination-log /dev/termination-log` explicitly (controller/decision/programs.py)."""
     if not env.get("KUBERNETES_SERVICE_HOST"):
         return None
     path = Path(DEFAULT_TERMINATION_LOG) if path is None else path

@@ -1,5 +1,8 @@
-"""The reconcile logic as plain functions: observed state in, actions and a new status out.
+"""The operator's controller, in two floors.
 
-Everything here is pure (no I/O, no clock): `decide.decide` is the whole state machine, fed by
-the Kopf layer with the resource, its child objects, live measurements and the time.
+`decision/` is the reconcile logic as plain functions: the resource, its observed children,
+live measurements and the time in; a `Plan` of actions and a new status out. No I/O, no clock.
+`runtime/` is the I/O edge that feeds it and carries its plans out: the Kopf handlers, the
+per-index reconcile loop, the reads and writes against the API server, the live prober and the
+operator's metrics. `runtime` imports `decision`, never the reverse (.importlinter).
 """

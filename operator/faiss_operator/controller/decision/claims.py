@@ -1,0 +1,53 @@
+"""The PersistentVolumeClaims a spec mounts, and the conditions that say when one is missing.
+
+Without this a build Job whose claim does not exist hangs Pending with nothing on the
+FaissIndex to say why; with it, Stalled and Degraded name the claim and what to do. Pure: the
+Kopf layer observes which claims exist (`Children.claims`), this module only compares.
+"""
+
+from __future__ import annotations
+
+from faiss_operator.api import spec as api_spec
+from faiss_operator.controller.decision import observed
+from faiss_operator.controller.decision import state, storage
+
+CLAIM_NOT_FOUND = "ClaimNotFound"
+
+
+def referenced(spec: api_spec.FaissIndexSpec) -> dict[str, str]:
+    """{claim name: the first spec field that names it}, for every pvc:// URI of the spec."""
+    fields = {
+        "spec.source.uri": spec.source.uri,
+        "spec.source.idsUri": spec.source.ids_uri,
+        "spec.source.metadataUri": spec.source.metadata_uri,
+        "spec.artifacts.uri": spec.artifacts.uri,
+    }
+    found: dict[str, str] = {}
+    for field, uri in fields.items():
+        if uri is not None and uri.startswith(storage.PVC_SCHEME):
+            try:
+                found.setdefault(storage.parse_pvc(uri).claim, field)
+            except storage.StorageError:
+                continue  # refused elsewhere with its own message
+    return found
+
+
+def missing(spec: api_spec.FaissIndexSpec, children: observed.Children) -> dict[str, str]:
+    """{claim: field} of the referenced claims not observed; {} when claims were not observed."""
+    if children.claims is None:
+        return {}
+    return {claim: field for claim, field in referenced(spec).items() if claim not in children.claims}
+
+
+def problem(inputs: state.Inputs) -> tuple[str, str] | None:
+    """(reason, message) for Stalled and Degraded when a referenced claim is missing; None otherwise.
+    It wins over every other problem: nothing can be built or served until the claim exists."""
+    absent = missing(inputs.spec, inputs.children)
+    if not absent:
+        return None
+    named = ", ".join(f"{claim} ({field})" for claim, field in sorted(absent.items()))
+    message = (
+        f"PersistentVolumeClaim {named} not found in namespace {inputs.resource.namespace}: "
+        "create it; the build Job and the serving pods mount it (ReadWriteMany on a multi-node cluster)"
+    )
+    return (CLAIM_NOT_FOUND, message)

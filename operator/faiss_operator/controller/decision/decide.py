@@ -1,0 +1,254 @@
+"""The state machine: one pure function from observed state to actions and a new status.
+
+`decide(resource, children, measurements, now, settings=...)` reads the FaissIndex (spec,
+status, annotations), its child objects, the latest live measurements and the time, and returns
+a `Plan`. It never performs I/O nor reads a clock, so the same inputs always give the same plan
+and a restart at any moment continues where the previous run stopped.
+
+The steps run in a fixed order, each returning early while its part is unfinished (after Argo
+Rollouts' canary reconciler): adopt what serves but the status does not record, adopt the spec's
+revision, act on admin annotations, build, gates, rollout, scale-downs, history, children; then
+conditions and phase are derived from the result.
+
+No input makes it raise: a spec it cannot act on (including a pvc:// URI that leaves its claim)
+gives Stalled and Degraded with the reason, and the revision in flight or serving is held
+(hold.py): its rollout goes on, admin annotations act, children stay in sync.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Literal
+
+from faiss_operator.api import resource as api_resource
+from faiss_operator.api import status as api_status
+from faiss_operator.controller.decision import actions as plan_actions
+from faiss_operator.controller.decision import (
+    admin,
+    analysis,
+    conditions,
+    hold,
+    housekeeping,
+    lifecycle,
+    manifests,
+    patches,
+    recovery,
+    revisions,
+    rollout,
+    state,
+    status_view,
+    storage,
+)
+from faiss_operator.controller.decision import observed
+from faiss_operator.controller.decision import settings as operator_settings
+
+
+# How soon to look again after acting on an admin annotation, to drop its record once removed.
+ANNOTATION_RECHECK_SECONDS = 1
+
+
+def decide(
+    resource: api_resource.Resource,
+    children: observed.Children,
+    measurements: Sequence[analysis.Measurement],
+    now: datetime.datetime,
+    *,
+    settings: operator_settings.OperatorSettings,
+) -> plan_actions.Plan:
+    """Everything the operator should do next for one FaissIndex, and the status to write."""
+    now = now.astimezone(datetime.timezone.utc).replace(microsecond=0)
+    if resource.deletion_timestamp is not None:
+        return _deletion(resource, children, settings)
+    try:
+        spec = api_resource.parse_spec(resource.spec)
+        desired = revisions.desired_revision(spec, settings, index_name=resource.name)
+    except api_resource.SpecError as error:
+        held = hold.hold(resource.spec, resource.status, settings)
+        if held is None:
+            return _refuse(resource, str(error), now)
+        spec, desired = held
+        inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
+        return _run(inputs, invalid=str(error))
+    return _run(state.Inputs(resource, spec, desired, children, measurements, now, settings), invalid=None)
+
+
+def _run(inputs: state.Inputs, *, invalid: str | None) -> plan_actions.Plan:
+    """The steps in their order. With an `invalid` spec the revision in flight is held (see
+    hold.py): nothing new is adopted, built or started, everything under way goes on."""
+    resource, now = inputs.resource, inputs.now
+    draft = state.draft_from(resource.status)
+    if api_resource.FINALIZER not in resource.finalizers:
+        draft.actions.append(plan_actions.AddFinalizer(api_resource.FINALIZER))
+    recovery.adopt_serving(inputs, draft)
+    passes = 1 if invalid is not None else 2
+    for position in range(passes):
+        if position == 1 and draft.candidate is not None:
+            break
+        # A second pass only when the rollout ended in the first (a rollback completing, most of
+        # all): the spec's revision goes in at once, rather than at some later, unrelated event.
+        if invalid is None:
+            lifecycle.adopt_desired(inputs, draft)
+        if position == 0:
+            admin.handle_annotations(inputs, draft)
+        if invalid is None:
+            lifecycle.reconcile_build(inputs, draft)
+            lifecycle.reconcile_gates(inputs, draft)
+        rollout.reconcile_rollout(inputs, draft)
+    rollout.expire_scale_downs(inputs, draft)
+    if invalid is None:  # while the spec is invalid no revision is added: history waits too
+        housekeeping.collect_garbage(inputs, draft)
+    housekeeping.sync_children(inputs, draft)
+    status = status_view.finish(inputs, draft)
+    if invalid is not None:
+        status = _invalid_spec(status, invalid, now, resource.generation, before=resource.status.conditions)
+        status = status.model_copy(update={"index_type": resource.status.index_type or status.index_type})
+        if status.conditions != resource.status.conditions:
+            draft.events.insert(0, plan_actions.Event("Warning", conditions.INVALID_SPEC, invalid))
+    return _plan(resource.status, status, draft, now, inputs.settings)
+
+
+def _invalid_spec(
+    status: api_status.FaissIndexStatus,
+    message: str,
+    now: datetime.datetime,
+    generation: int,
+    *,
+    before: Sequence[api_status.Condition] = (),
+) -> api_status.FaissIndexStatus:
+    """`status` saying, in Stalled and Degraded, that the spec cannot be acted on; the
+    lastTransitionTime of those conditions moves only against `before` (the stored ones)."""
+    values: list[tuple[str, api_status.ConditionStatus]] = [
+        (conditions.STALLED, conditions.TRUE),
+        (conditions.DEGRADED, conditions.TRUE),
+        (conditions.RECONCILING, conditions.FALSE),
+    ]
+    overlaid = {type_ for type_, _ in values}
+    # What the spec's revision measures is unknown while the spec is invalid: kept as it was.
+    kept = {conditions.INDEX_BUILT, conditions.RECALL_TARGET_MET, conditions.LATENCY_TARGET_MET}
+    kept = {c.type for c in before if c.type in kept}
+    found = [c for c in status.conditions if c.type not in overlaid | kept]
+    found += [c for c in before if c.type in overlaid | kept]
+    for type_, value in values:
+        found = conditions.set_condition(
+            found,
+            type_=type_,
+            status=value,
+            reason=conditions.INVALID_SPEC,
+            message=message,
+            now=now,
+            generation=generation,
+        )
+    if conditions.get(found, conditions.READY) is None:
+        found = conditions.set_condition(
+            found,
+            type_=conditions.READY,
+            status=conditions.FALSE,
+            reason=conditions.NO_SERVING_REVISION,
+            message="no revision serves yet",
+            now=now,
+            generation=generation,
+        )
+    return status.model_copy(
+        update={"observed_generation": generation, "conditions": found, "phase": status_view.phase(found)}
+    )
+
+
+def _refuse(resource: api_resource.Resource, message: str, now: datetime.datetime) -> plan_actions.Plan:
+    """Leave everything that serves untouched; say why in Stalled and Degraded. Admin annotations
+    are recorded and removed with a Warning Event: acting on them needs a spec to act with."""
+    old = resource.status
+    draft = state.draft_from(old)
+    draft.events.clear()  # repairs are reported once the spec can be acted on
+    admin.refuse_all(resource, draft, f"the spec is invalid ({message})")
+    status = _invalid_spec(old, message, now, resource.generation, before=old.conditions).model_copy(
+        update={"handled_annotations": draft.handled}
+    )
+    events = list(draft.events)
+    if status.conditions != old.conditions:
+        events.insert(0, plan_actions.Event("Warning", conditions.INVALID_SPEC, message))
+    changed = status != old
+    patch = patches.merge_patch(old.to_wire(), status.to_wire()) if changed else {}
+    removing = any(isinstance(a, plan_actions.RemoveAnnotation) for a in draft.actions)
+    return plan_actions.Plan(
+        actions=tuple(draft.actions),
+        status=status,
+        status_changed=changed,
+        status_patch=patch,
+        events=tuple(events),
+        requeue_after=float(ANNOTATION_RECHECK_SECONDS) if removing else None,
+    )
+
+
+def _deletion(
+    resource: api_resource.Resource, children: observed.Children, settings: operator_settings.OperatorSettings
+) -> plan_actions.Plan:
+    """Stop serving, delete the children, remove the artifacts, then let the object go."""
+    actions: list[plan_actions.Action] = []
+    for deployment in children.deployments:
+        actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
+    for job in children.jobs:
+        actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
+    for service in children.services:
+        actions.append(plan_actions.Delete("v1", "Service", observed.name_of(service)))
+    for budget in children.disruption_budgets:
+        actions.append(plan_actions.Delete("policy/v1", "PodDisruptionBudget", observed.name_of(budget)))
+    removed: set[str] = set()
+    for entry in resource.status.revisions:
+        if entry.artifact_key in removed:
+            continue
+        removed.add(entry.artifact_key)
+        try:
+            actions.append(
+                plan_actions.Apply(
+                    manifests.cleanup_job(
+                        resource,
+                        target=entry.artifact,
+                        key=entry.artifact_key,
+                        image=settings.image,
+                        ttl_seconds=settings.cleanup_ttl_seconds,
+                    )
+                )
+            )
+        except storage.StorageError:
+            continue
+    if api_resource.FINALIZER in resource.finalizers:
+        actions.append(plan_actions.RemoveFinalizer(api_resource.FINALIZER))
+    return plan_actions.Plan(actions=tuple(actions), status=resource.status, status_changed=False)
+
+
+def _plan(
+    old: api_status.FaissIndexStatus,
+    new: api_status.FaissIndexStatus,
+    draft: state.Draft,
+    now: datetime.datetime,
+    settings: operator_settings.OperatorSettings,
+) -> plan_actions.Plan:
+    events = list(draft.events)
+    before = {e.name: e for e in old.revisions}
+    for entry in reversed(new.revisions):
+        previous = before.get(entry.name)
+        if previous is None or previous.state != entry.state:
+            kind: Literal["Normal", "Warning"] = "Warning" if entry.state in ("Failed", "RolledBack") else "Normal"
+            detail = f": {entry.message}" if entry.message else ""
+            events.append(
+                plan_actions.Event(kind, f"Revision{entry.state}", f"revision {entry.name} is {entry.state}{detail}")
+            )
+    for name in draft.pruned:
+        events.append(plan_actions.Event("Normal", state.REASON_PRUNED, f"revision {name} removed from history"))
+    if new.phase != old.phase:
+        events.append(plan_actions.Event("Normal", f"Phase{new.phase}", f"phase {old.phase} -> {new.phase}"))
+    if any(isinstance(a, plan_actions.RemoveAnnotation) for a in draft.actions):
+        # The record of an annotation goes once its removal has landed: look again for that.
+        draft.wake_at.append(now + datetime.timedelta(seconds=ANNOTATION_RECHECK_SECONDS))
+    requeue = None
+    if draft.wake_at:
+        requeue = max(0.0, (min(draft.wake_at) - now).total_seconds())
+    return plan_actions.Plan(
+        actions=tuple(draft.actions),
+        status=new,
+        status_changed=new != old,
+        status_patch=patches.merge_patch(old.to_wire(), new.to_wire()) if new != old else {},
+        events=tuple(events),
+        requeue_after=requeue,
+    )

@@ -1,0 +1,152 @@
+"""Children and history: apply the children that are missing or stale, delete the ones nothing
+needs, and keep at most revisionHistoryLimit + 1 revisions, removing artifacts no one uses.
+"""
+
+from __future__ import annotations
+
+from faiss_operator.api import naming
+from faiss_operator.api import status as api_status
+from faiss_operator.controller.decision import actions as plan_actions
+from faiss_operator.controller.decision import manifests, recovery, rollout, state, storage
+from faiss_operator.controller.decision import observed
+from faiss_operator.index import config as index_config
+
+
+# How soon to look again for a build Job being deleted, whose revision then leaves history.
+BUILD_JOB_RECHECK_SECONDS = 5
+
+
+def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
+    """Keep at most revisionHistoryLimit + 1 revisions; remove the files no kept revision uses.
+
+    Files go whatever became of their build (built, failed, superseded or aborted while
+    building): a build that never completed may still have written part of them."""
+    protected = {draft.current, draft.candidate, inputs.desired.name, *(s.revision for s in draft.scale_downs)}
+    # A revision whose build Job still runs stays until that Job is gone (sync_children deletes
+    # it): removing its files while the build may still write them would race.
+    building = {
+        entry.name
+        for entry in draft.revisions
+        if (job := inputs.children.job(manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt)))
+        is not None
+        and isinstance(observed.job_outcome(job, ()), observed.JobRunning)
+    }
+    if building - protected:
+        draft.wake_at.append(inputs.after(BUILD_JOB_RECHECK_SECONDS))
+    protected |= building
+    limit = inputs.spec.rollout.revision_history_limit + 1
+    others_allowed = max(0, limit - sum(1 for e in draft.revisions if e.name in protected))
+    kept, removed = [], []
+    for entry in draft.revisions:
+        if entry.name in protected:
+            kept.append(entry)
+        elif others_allowed > 0:
+            kept.append(entry)
+            others_allowed -= 1
+        else:
+            removed.append(entry)
+    draft.revisions = kept
+    kept_keys = {e.artifact_key for e in kept}
+    for entry in removed:
+        draft.pruned.append(entry.name)
+        if entry.artifact_key not in kept_keys:
+            kept_keys.add(entry.artifact_key)
+            try:
+                cleanup = manifests.cleanup_job(
+                    inputs.resource,
+                    target=entry.artifact,
+                    key=entry.artifact_key,
+                    image=inputs.settings.image,
+                    ttl_seconds=inputs.settings.cleanup_ttl_seconds,
+                )
+            except storage.StorageError as error:  # a hand-edited status: nothing safe to remove
+                draft.warn(state.REASON_STATUS_REPAIRED, f"revision {entry.name}: files not removed: {error}")
+                continue
+            draft.actions.append(plan_actions.Apply(cleanup))
+
+
+def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
+    """Apply each child whose live copy is missing or stale; delete the ones nothing needs."""
+    resource, spec, children = inputs.resource, inputs.spec, inputs.children
+    wanted = rollout.serving_replicas(inputs, draft)
+    desired_manifests: list[manifests.Manifest] = []
+    for name, replicas in wanted.items():
+        entry = draft.entry(name)
+        if entry is None:
+            continue
+        try:
+            desired_manifests.append(
+                manifests.deployment(
+                    resource,
+                    spec,
+                    revision=name,
+                    artifact=entry.artifact,
+                    search_params=_search_params(inputs, entry),
+                    replicas=replicas,
+                    image=spec.serving.image or inputs.settings.image,
+                    record=recovery.record_of(entry),
+                )
+            )
+        except storage.StorageError as error:
+            # Only a hand-edited status holds such an artifact: leave its Deployment as it is.
+            draft.untouchable.add(name)
+            draft.warn(state.REASON_STATUS_REPAIRED, f"revision {name}: Deployment left as it is: {error}")
+    if wanted:
+        desired_manifests += [manifests.service(resource, spec), manifests.disruption_budget(resource)]
+    # Items of a list response carry no kind of their own: the group they were listed in says it.
+    live = {
+        (kind, observed.name_of(obj)): obj
+        for kind, group in (
+            ("Deployment", children.deployments),
+            ("Service", children.services),
+            ("PodDisruptionBudget", children.disruption_budgets),
+        )
+        for obj in group
+    }
+    for manifest in desired_manifests:
+        current = live.get((str(manifest["kind"]), str(manifest["metadata"]["name"])))
+        if current is None or _stale(current, manifest):
+            draft.actions.append(plan_actions.Apply(manifest))
+    for deployment in children.deployments:
+        revision = observed.revision_of(deployment)
+        if revision not in wanted and revision not in draft.untouchable:
+            draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
+    for job in children.jobs:
+        if observed.component_of(job) != manifests.COMPONENT_BUILD:
+            continue  # cleanup Jobs remove themselves (ttlSecondsAfterFinished)
+        entry = draft.entry(observed.revision_of(job))
+        if entry is None or not _job_needed(inputs, entry, job):
+            draft.actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
+
+
+def _stale(live: observed.KubeObject, manifest: manifests.Manifest) -> bool:
+    """Our manifest changed (its hash), or someone scaled the Deployment by hand."""
+    metadata, spec = manifest["metadata"], manifest["spec"]
+    if observed.spec_hash_of(live) != metadata["annotations"][manifests.ANNOTATION_SPEC_HASH]:
+        return True
+    return "replicas" in spec and (live.get("spec") or {}).get("replicas") != spec["replicas"]
+
+
+def _job_needed(inputs: state.Inputs, entry: api_status.RevisionStatus, job: observed.KubeObject) -> bool:
+    """A finished build Job stays while its revision is in history (its logs explain the build);
+    an earlier attempt goes, and so does a Job still running for a revision no longer building
+    (superseded or aborted)."""
+    name = observed.name_of(job)
+    if name != manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt):
+        return False
+    if entry.state == "Building":
+        return True
+    running = observed.job_outcome(job, inputs.children.build_pods(name))
+    return not isinstance(running, observed.JobRunning)
+
+
+def _search_params(inputs: state.Inputs, entry: api_status.RevisionStatus) -> dict[str, object]:
+    if entry.name == inputs.desired.name:
+        return dict(inputs.desired.search_params)  # resolved once, in decide
+    # A config that no longer parses (written by another operator version) serves with the
+    # parameters stored in the artifact itself rather than stopping the revision.
+    try:
+        parsed = index_config.parse_config(entry.index_type, naming.config_from_wire(entry.config))
+    except index_config.ConfigError:
+        return {}
+    return parsed.search_fields()

@@ -1,0 +1,178 @@
+"""A revision's way to the rollout: adopted from the spec, built by its Job, judged by its gates.
+
+A new spec gives a new revision (or a retained one, reverted to, or one reusing a built
+artifact when only search-time parameters changed); the Job's report becomes its metrics;
+the evaluation gates decide whether it may take traffic at all.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from faiss_operator.api import status as api_status
+from faiss_operator.controller.decision import actions as plan_actions
+from faiss_operator.controller.decision import canary, gates, manifests, report, state, storage
+from faiss_operator.controller.decision import observed
+
+# How long a complete build Job's pod may stay unseen before the revision fails, and how often
+# to look for it meanwhile.
+BUILD_POD_GRACE_SECONDS = 60
+BUILD_POD_RECHECK_SECONDS = 5
+# How often to look again while a cleanup Job of the same artifact still runs before a build.
+CLEANUP_RECHECK_SECONDS = 5
+
+
+def adopt_desired(inputs: state.Inputs, draft: state.Draft) -> None:
+    """Make the spec's revision the candidate: new, reverted to, or held because it failed."""
+    name = inputs.desired.name
+    entry = draft.entry(name)
+    in_rollback = draft.rollout is not None and draft.rollout.mode == "Rollback"
+    if name == draft.current:
+        if draft.candidate is not None and not in_rollback:
+            state.end_candidate(
+                draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"the spec returned to {name}"
+            )
+        return
+    if name == draft.candidate or in_rollback:
+        return
+    if entry is not None and entry.state in ("Failed", "RolledBack"):
+        if draft.candidate is not None:
+            state.end_candidate(
+                draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"superseded by {name}"
+            )
+        return
+    if draft.candidate is not None:
+        state.end_candidate(draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"superseded by {name}")
+    if entry is not None and state.has_artifact(entry):
+        draft.move(name, "Built", reason=state.REASON_REVERTED, message="the spec returned to this revision")
+        draft.candidate = name
+        return
+    if entry is not None:  # known but never built (superseded while building): build it now
+        draft.move(name, "Building", reason=None, message=None, build_attempt=entry.build_attempt + 1)
+        draft.candidate = name
+        return
+    desired = inputs.desired
+    donor = next((e for e in draft.revisions if e.artifact_key == desired.artifact_key and state.has_artifact(e)), None)
+    artifact = desired.artifact
+    draft.revisions.insert(
+        0,
+        api_status.RevisionStatus(
+            name=name,
+            index_type=desired.index_type,
+            config=desired.wire_config,
+            artifact=artifact,
+            artifact_key=desired.artifact_key,
+            state="Built" if donor is not None else "Building",
+            reason=state.REASON_REUSED if donor is not None else None,
+            message=f"search-time parameters changed; serves the artifact built for {donor.name}" if donor else None,
+            metrics=_reused_metrics(donor.metrics) if donor is not None and donor.metrics else None,
+            reused_from=donor.name if donor is not None else None,
+            created_at=inputs.now,
+        ),
+    )
+    draft.candidate = name
+
+
+def _reused_metrics(metrics: api_status.RevisionMetrics) -> api_status.RevisionMetrics:
+    """What still holds for other search-time parameters: size and build cost, not recall/latency."""
+    return api_status.RevisionMetrics(
+        vectors=metrics.vectors, memory_bytes=metrics.memory_bytes, build_seconds=metrics.build_seconds
+    )
+
+
+def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
+    entry = draft.entry(draft.candidate)
+    if entry is None or entry.state != "Building":
+        return
+    name = manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt)
+    job = inputs.children.job(name)
+    if job is None:
+        cleanup = inputs.children.job(manifests.cleanup_job_name(inputs.resource.name, entry.artifact_key))
+        if cleanup is not None and isinstance(observed.job_outcome(cleanup, ()), observed.JobRunning):
+            # The files of this very artifact are being removed (it left history earlier): build
+            # only once that is over, or the cleanup would delete what the build writes.
+            draft.wake_at.append(inputs.after(CLEANUP_RECHECK_SECONDS))
+            return
+        desired = inputs.desired
+        try:
+            build = manifests.build_job(
+                inputs.resource,
+                inputs.spec,
+                revision=entry.name,
+                attempt=entry.build_attempt,
+                artifact=entry.artifact,
+                index_type=desired.index_type,
+                build_config=desired.build_config,
+                image=desired.builder_image,
+            )
+        except storage.StorageError as error:  # an artifact from a hand-edited status
+            state.end_candidate(draft, state="Failed", reason=state.REASON_BAD_ARTIFACT, message=str(error))
+            return
+        draft.actions.append(plan_actions.Apply(build))
+        return
+    outcome = observed.job_outcome(job, inputs.children.build_pods(name))
+    if isinstance(outcome, observed.JobRunning):
+        return
+    if isinstance(outcome, observed.JobCompletedPodUnseen):
+        _await_build_pod(inputs, draft, name, outcome)
+        return
+    if isinstance(outcome, observed.JobFailed):
+        state.end_candidate(draft, state="Failed", reason=state.REASON_BUILD_FAILED, message=outcome.message)
+        return
+    try:
+        built = report.parse_report(outcome.termination_message)
+    except report.ReportError as error:
+        state.end_candidate(draft, state="Failed", reason=state.REASON_BAD_REPORT, message=str(error))
+        return
+    metrics = built.metrics()
+    if metrics.k is None:
+        metrics = metrics.model_copy(update={"k": inputs.spec.evaluation.k})
+    draft.move(entry.name, "Built", reason=None, message=None, metrics=metrics)
+
+
+def _await_build_pod(
+    inputs: state.Inputs, draft: state.Draft, job: str, outcome: observed.JobCompletedPodUnseen
+) -> None:
+    """A complete Job whose pod is not seen yet is still finishing: look again soon, and give up
+    only when the pod stays unseen for BUILD_POD_GRACE_SECONDS after the Job completed."""
+    if outcome.completed_at is not None:
+        deadline = outcome.completed_at + datetime.timedelta(seconds=BUILD_POD_GRACE_SECONDS)
+        if inputs.now >= deadline:
+            message = (
+                f"Job {job} completed but its pod was not found within {BUILD_POD_GRACE_SECONDS}s, "
+                "so its report cannot be read; annotate faiss.dev/retry=true to build again"
+            )
+            state.end_candidate(draft, state="Failed", reason=state.REASON_BUILD_POD_NOT_FOUND, message=message)
+            return
+        draft.wake_at.append(min(deadline, inputs.after(BUILD_POD_RECHECK_SECONDS)))
+        return
+    # A Job without completion or creation time (never from a real API server): keep looking.
+    draft.wake_at.append(inputs.after(BUILD_POD_RECHECK_SECONDS))
+
+
+def reconcile_gates(inputs: state.Inputs, draft: state.Draft) -> None:
+    """Judge a built candidate by its build's evaluation, then start its rollout."""
+    desired_entry = draft.entry(inputs.desired.name)
+    if (
+        draft.candidate is None
+        and desired_entry is not None
+        and desired_entry.state == "Failed"
+        and desired_entry.reason == state.REASON_GATES_NOT_MET
+        and not gates.failures(inputs.spec, desired_entry.metrics)
+    ):
+        # The gates were lowered (which makes no new revision): the built revision now qualifies.
+        draft.move(desired_entry.name, "Built", reason=None, message=None)
+        draft.candidate = desired_entry.name
+    entry = draft.entry(draft.candidate)
+    if entry is None or entry.state != "Built" or draft.rollout is not None:
+        return
+    failures = gates.failures(inputs.spec, entry.metrics)
+    if failures:
+        state.end_candidate(draft, state="Failed", reason=state.REASON_GATES_NOT_MET, message="; ".join(failures))
+        return
+    if draft.current is None:
+        draft.rollout = api_status.RolloutStatus(mode="Deploy", weight=100, step_started_at=inputs.now)
+        return
+    first = canary.step_at(inputs.spec.rollout, 0)
+    draft.move(entry.name, "Canary", reason=entry.reason, message=entry.message)
+    draft.rollout = api_status.RolloutStatus(mode="Canary", step=0, weight=first.weight, step_started_at=inputs.now)

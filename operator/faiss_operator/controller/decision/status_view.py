@@ -1,0 +1,244 @@
+"""The status derived from a decided draft: phase, conditions, served recall and latency.
+
+Derived in a fixed order after every step ran, never set along the way, so the status always
+agrees with the revisions it describes.
+"""
+
+from __future__ import annotations
+
+from faiss_operator.api import status as api_status
+from faiss_operator.controller.decision import canary, conditions, state
+from faiss_operator.controller.decision import claims
+
+
+def phase(found: list[api_status.Condition]) -> api_status.Phase:
+    """The phase, read from the conditions only, so `kubectl get` (phase) and `kubectl wait`
+    (conditions) never disagree: a rollout in progress names its kind (Progressing's reason);
+    otherwise Stalled True (the spec's revision cannot go on without a change of spec or an
+    admin) is Degraded while an older revision still serves (Ready True; Argo Rollouts' phase
+    after an aborted update) and Failed when nothing serves; Ready True is Ready, a serving
+    revision with no ready replica is Degraded, and an index that never served is Pending."""
+    c = conditions
+
+    def is_true(type_: str) -> api_status.Condition | None:
+        found_condition = c.get(found, type_)
+        return found_condition if found_condition is not None and found_condition.status == c.TRUE else None
+
+    progressing = is_true(c.PROGRESSING)
+    if progressing is not None:
+        return _PHASE_OF_PROGRESS.get(progressing.reason, "Progressing")
+    if is_true(c.STALLED) is not None:
+        return "Degraded" if is_true(c.READY) is not None else "Failed"
+    if is_true(c.READY) is not None:
+        return "Ready"
+    ready = c.get(found, c.READY)
+    if ready is not None and ready.reason == c.NOT_SERVING:
+        return "Degraded"
+    return "Pending"
+
+
+_PHASE_OF_PROGRESS: dict[str, api_status.Phase] = {
+    conditions.BUILDING: "Building",
+    conditions.DEPLOYING: "Deploying",
+    conditions.ROLLING_BACK: "RollingBack",
+}
+
+
+def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexStatus:
+    now, generation = inputs.now, inputs.resource.generation
+    current = draft.entry(draft.current)
+    rollout = draft.rollout
+    if rollout is not None and draft.candidate is not None:
+        # Traffic splits by ready replicas over one Service: every other revision that still
+        # serves (the stable, and any in its scale-down delay) shares it with the candidate.
+        others = {draft.current, *(s.revision for s in draft.scale_downs)} - {draft.candidate, None}
+        stable_ready = sum(inputs.children.ready_replicas(name) for name in others if name is not None)
+        rollout = rollout.model_copy(
+            update={
+                "actual_weight": canary.actual_weight(
+                    candidate_ready=inputs.children.ready_replicas(draft.candidate), stable_ready=stable_ready
+                )
+            }
+        )
+    found = list(inputs.resource.status.conditions)
+    for type_, status, reason, message in _conditions(inputs, draft):
+        found = conditions.set_condition(
+            found, type_=type_, status=status, reason=reason, message=message, now=now, generation=generation
+        )
+    return api_status.FaissIndexStatus(
+        observed_generation=generation,
+        phase=phase(found),
+        index_type=inputs.desired.index_type,
+        current_revision=draft.current,
+        candidate_revision=draft.candidate,
+        rollout=rollout,
+        recall=current.metrics.recall if current and current.metrics else None,
+        p99_latency_ms=current.metrics.p99_latency_ms if current and current.metrics else None,
+        revisions=draft.revisions,
+        scale_downs=draft.scale_downs,
+        conditions=found,
+        handled_annotations=draft.handled,
+    )
+
+
+_ConditionValue = tuple[str, api_status.ConditionStatus, str, str]
+
+
+def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValue]:
+    c = conditions
+    values: list[_ConditionValue] = []
+    ready_current = inputs.children.ready_replicas(draft.current) if draft.current else 0
+    if draft.current is not None and ready_current > 0:
+        values.append(
+            (c.READY, "True", c.SERVING, f"revision {draft.current} serves {ready_current}/{inputs.total} replicas")
+        )
+    elif draft.current is not None:
+        values.append((c.READY, "False", c.NOT_SERVING, f"revision {draft.current} has no ready replica"))
+    else:
+        values.append((c.READY, "False", c.NO_SERVING_REVISION, "no revision serves yet"))
+
+    progress = _progress(inputs, draft)
+    problem = claims.problem(inputs) or _desired_problem(inputs, draft)
+    if progress is not None:
+        values.append((c.PROGRESSING, "True", *progress))
+    else:
+        values.append((c.PROGRESSING, "False", c.IDLE, "no rollout in progress"))
+    # kstatus reads Reconciling True as InProgress even when Stalled is True: never both.
+    if problem is not None:
+        values.append((c.RECONCILING, "False", problem[0], "stalled: waiting for a change of spec or an admin"))
+    elif progress is not None:
+        values.append((c.RECONCILING, "True", *progress))
+    else:
+        values.append((c.RECONCILING, "False", c.IDLE, "no rollout in progress"))
+
+    desired = draft.entry(inputs.desired.name)
+    if problem is not None:
+        values.append((c.STALLED, "True", *problem))
+    else:
+        values.append((c.STALLED, "False", c.AS_EXPECTED, "nothing needs a change of spec"))
+    if problem is not None:
+        values.append((c.DEGRADED, "True", *problem))
+    elif draft.current is not None and ready_current < inputs.total:
+        values.append(
+            (
+                c.DEGRADED,
+                "True",
+                c.REPLICAS_UNAVAILABLE,
+                f"{ready_current}/{inputs.total} replicas of {draft.current} ready",
+            )
+        )
+    else:
+        values.append((c.DEGRADED, "False", c.AS_EXPECTED, "all is as expected"))
+
+    metrics = desired.metrics if desired is not None else None
+    if desired is None or desired.state == "Building":
+        values.append((c.INDEX_BUILT, "False", c.BUILDING, f"revision {inputs.desired.name} is being built"))
+    elif metrics is None:
+        values.append(
+            (c.INDEX_BUILT, "False", c.BUILD_FAILED, f"revision {desired.name}: {desired.message or desired.reason}")
+        )
+    elif desired.reused_from:
+        values.append(
+            (
+                c.INDEX_BUILT,
+                "True",
+                c.ARTIFACT_REUSED,
+                f"revision {desired.name} serves the artifact of {desired.reused_from}",
+            )
+        )
+    else:
+        values.append((c.INDEX_BUILT, "True", c.BUILT, f"revision {desired.name}: {metrics.vectors} vectors"))
+    values.append(
+        _target(
+            c.RECALL_TARGET_MET,
+            metrics.recall if metrics else None,
+            inputs.spec.evaluation.min_recall,
+            minimum=True,
+            label=f"recall@{inputs.spec.evaluation.k}",
+        )
+    )
+    values.append(
+        _target(
+            c.LATENCY_TARGET_MET,
+            metrics.p99_latency_ms if metrics else None,
+            inputs.spec.evaluation.max_p99_latency_ms,
+            minimum=False,
+            label="p99 ms",
+        )
+    )
+    return values
+
+
+def _target(type_: str, value: float | None, limit: float | None, *, minimum: bool, label: str) -> _ConditionValue:
+    c = conditions
+    if limit is None:
+        return (type_, "True", c.NO_TARGET, "no target set")
+    if value is None:
+        return (type_, "Unknown", c.NOT_MEASURED, f"{label} not measured yet")
+    if (value >= limit) if minimum else (value <= limit):
+        return (
+            type_,
+            "True",
+            c.ABOVE_THRESHOLD if minimum else c.WITHIN_LIMIT,
+            f"{label} {value:.3f} {'>=' if minimum else '<='} {limit}",
+        )
+    return (
+        type_,
+        "False",
+        c.BELOW_THRESHOLD if minimum else c.ABOVE_LIMIT,
+        f"{label} {value:.3f} {'<' if minimum else '>'} {limit}",
+    )
+
+
+def _progress(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str] | None:
+    c = conditions
+    candidate = draft.entry(draft.candidate)
+    if candidate is None:
+        return None
+    rollout = draft.rollout
+    if candidate.state == "Building":
+        return (c.BUILDING, f"building revision {candidate.name}")
+    if rollout is None or rollout.mode == "Deploy":
+        return (c.DEPLOYING, f"deploying revision {candidate.name}")
+    if rollout.mode == "Rollback":
+        return (c.ROLLING_BACK, f"rolling back to revision {candidate.name}")
+    if rollout.paused:
+        return (c.PAUSED, f"paused at {rollout.weight}% on {candidate.name}: {pause_text(rollout)}")
+    if rollout.promoting:
+        return (c.PROMOTING, f"promoting revision {candidate.name} to all replicas")
+    total_steps = len(canary.steps(inputs.spec.rollout))
+    return (c.CANARY_STEP, f"step {rollout.step + 1}/{total_steps}: {rollout.weight}% on {candidate.name}")
+
+
+def pause_text(rollout: api_status.RolloutStatus) -> str:
+    """What a paused rollout waits for, in words."""
+    if rollout.pause_message:
+        return rollout.pause_message
+    if rollout.pause_reason is not None:
+        return state.PAUSE_MESSAGES.get(rollout.pause_reason, rollout.pause_reason)
+    return "paused"
+
+
+def _desired_problem(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str] | None:
+    c = conditions
+    rollout = draft.rollout
+    if rollout is not None and rollout.paused and rollout.pause_reason == state.PAUSE_FAILURE:
+        if rollout.mode == "Rollback":
+            return (
+                c.ROLLBACK_STALLED,
+                f"{pause_text(rollout)}; annotate faiss.dev/abort=true to cancel the rollback "
+                "or faiss.dev/rollback to pick another revision",
+            )
+        return (c.ROLLOUT_PAUSED_ON_FAILURE, f"{pause_text(rollout)}; annotate faiss.dev/promote, abort or rollback")
+    desired = draft.entry(inputs.desired.name)
+    if desired is None or desired.name == draft.current:
+        return None
+    hint = "change the spec or annotate faiss.dev/retry=true"
+    if desired.state == "Failed":
+        return (c.REVISION_FAILED, f"revision {desired.name} failed ({desired.reason}): {desired.message}; {hint}")
+    if desired.state == "RolledBack":
+        return (
+            c.REVISION_ROLLED_BACK,
+            f"revision {desired.name} was rolled back ({desired.reason}): {desired.message}; {hint}",
+        )
+    return None

@@ -1,0 +1,168 @@
+"""Carry out one `Plan` against the API server, in the write order of actions.py.
+
+1. AddFinalizer actions (one metadata patch)
+2. the status (one merge patch of the status subresource), only when `status_changed`
+3. Apply / Delete / Analyze in plan order (Apply = server-side apply, field manager
+   `faiss-operator`, forced; Analyze starts a measurement in the background)
+4. RemoveAnnotation actions (one metadata merge patch)
+5. RemoveFinalizer actions (one metadata patch)
+6. the Events, only after every write above succeeded
+
+"Not found" on Delete, on the annotation patch and on a finalizer removal counts as success
+(the object is already where the plan wants it). Conflicts, throttling, server and connection
+errors are retried with exponential backoff (tenacity); any other API error raises, the writes
+after it are not made, and the reconcile is tried again later with the same level-triggered
+plan. Each write is logged once, capitalised past tense: `Created Job glosses-build-5d41c2
+revision=5d41c2 index=search/glosses`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import tenacity
+
+from faiss_operator.controller.decision import actions, manifests
+from faiss_operator.controller.decision import observed
+from faiss_operator.controller.runtime import kube_api
+from faiss_operator.controller.runtime import observe as observing
+
+LOGGER = logging.getLogger("faiss_operator.controller")
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a retryable API error is tried again (defaults: 6 tries, 0.2 s
+    doubling to at most 5 s with jitter, about 15 s in all)."""
+
+    attempts: int = 6
+    initial_seconds: float = 0.2
+    max_seconds: float = 5.0
+
+
+async def call(policy: RetryPolicy, function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in a worker thread, retried while `kube_api.retryable` says so."""
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception(kube_api.retryable),
+        wait=tenacity.wait_exponential_jitter(multiplier=policy.initial_seconds, max=policy.max_seconds, jitter=policy.initial_seconds),
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        reraise=True,
+    )
+    return cast(T, await retrying(asyncio.to_thread, function, *args))
+
+
+EventSink = Callable[[Mapping[str, Any], actions.Event], None]
+AnalysisStarter = Callable[[actions.Analyze], bool]  # True when a measurement was started
+
+
+@dataclasses.dataclass
+class Applier:
+    """Applies plans for any FaissIndex; `post_event` must not block."""
+
+    api: kube_api.KubeApi
+    post_event: EventSink
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+
+    async def apply(
+        self, seen: observing.Observed, plan: actions.Plan, start_analysis: AnalysisStarter
+    ) -> list[str]:
+        """Make the writes of `plan` for the FaissIndex in `seen`; returns the lines logged, in order.
+
+        `start_analysis` is called for each Analyze action and must not block (it starts a task).
+        """
+        namespace, name = seen.resource.namespace, seen.resource.name
+        index = f"index={namespace}/{name}"
+        done: list[str] = []
+        body: Mapping[str, Any] = seen.body
+
+        def record(line: str) -> None:
+            LOGGER.info("%s %s", line, index)
+            done.append(line)
+
+        added = [a.name for a in plan.actions if isinstance(a, actions.AddFinalizer)]
+        if added:
+            body = await self._finalizers(namespace, name, add=added, remove=()) or body
+            record(f"Added finalizer {', '.join(added)} to FaissIndex {name}")
+        if plan.status_changed and plan.status_patch:
+            body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
+            record(f"Updated status of FaissIndex {name} phase={plan.status.phase}")
+        for action in plan.actions:
+            if isinstance(action, actions.Apply):
+                existed = _observed(seen.children, action.kind, action.name) is not None
+                await call(self.retry, self.api.apply, action.manifest)
+                revision = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_REVISION)) or "-"
+                record(f"{'Updated' if existed else 'Created'} {action.kind} {action.name} revision={revision}")
+            elif isinstance(action, actions.Delete):
+                child = _observed(seen.children, action.kind, action.name)
+                revision = (observed.revision_of(child) if child is not None else None) or "-"
+                gone = await self._delete(namespace, action)
+                record(f"Deleted {action.kind} {action.name} revision={revision}" + (" (already gone)" if gone else ""))
+            elif isinstance(action, actions.Analyze):
+                if start_analysis(action):
+                    record(f"Started analysis of revision={action.candidate} step={action.step} stable={action.stable or '-'}")
+        removed = [a.key for a in plan.actions if isinstance(a, actions.RemoveAnnotation)]
+        if removed:
+            patch = {"metadata": {"annotations": {key: None for key in removed}}}
+            try:
+                body = await call(self.retry, self.api.patch_index, namespace, name, patch)
+            except Exception as error:
+                if not kube_api.is_not_found(error):
+                    raise
+            record(f"Removed annotation {', '.join(removed)} from FaissIndex {name}")
+        released = [a.name for a in plan.actions if isinstance(a, actions.RemoveFinalizer)]
+        if released:
+            await self._finalizers(namespace, name, add=(), remove=released)
+            record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
+        for event in plan.events:
+            self.post_event(body, event)
+        return done
+
+    async def _delete(self, namespace: str, action: actions.Delete) -> bool:
+        """True when the object was already gone."""
+        try:
+            await call(self.retry, self.api.delete, action.api_version, action.kind, namespace, action.name)
+        except Exception as error:
+            if kube_api.is_not_found(error):
+                return True
+            raise
+        return False
+
+    async def _finalizers(
+        self, namespace: str, name: str, *, add: Sequence[str], remove: Sequence[str]
+    ) -> Mapping[str, Any] | None:
+        """Read, change and write the finalizer list guarded by resourceVersion; a conflict is
+        retried from a fresh read. None when the FaissIndex is gone."""
+
+        def change() -> Mapping[str, Any] | None:
+            body = self.api.get_index(namespace, name)
+            if body is None:
+                return None
+            metadata = body.get("metadata") or {}
+            current = list(metadata.get("finalizers") or ())
+            wanted = [f for f in current if f not in remove] + [f for f in add if f not in current]
+            if wanted == current:
+                return body
+            patch = {"metadata": {"finalizers": wanted, "resourceVersion": metadata.get("resourceVersion")}}
+            try:
+                return self.api.patch_index(namespace, name, patch)
+            except Exception as error:
+                if kube_api.is_not_found(error):
+                    return None
+                raise
+
+        return await call(self.retry, change)
+
+
+def _observed(children: observed.Children, kind: str, name: str) -> observed.KubeObject | None:
+    groups: dict[str, Sequence[observed.KubeObject]] = {
+        "Job": children.jobs,
+        "Deployment": children.deployments,
+        "Service": children.services,
+        "PodDisruptionBudget": children.disruption_budgets,
+    }
+    return next((child for child in groups.get(kind, ()) if observed.name_of(child) == name), None)

@@ -1,0 +1,154 @@
+"""`faiss-operator run`: the operator process (Kopf), as a user or the operator's Deployment runs it.
+
+It reads the cluster from $KUBECONFIG (or the pod's ServiceAccount in the cluster), watches
+FaissIndex objects and their labelled children, and reconciles each FaissIndex with the pure
+`decide()` (see controller/runtime/reconciler.py). Operator-wide defaults of the index layer come from
+its environment: FAISS_INDEX_TYPE, FAISS_CONFIG_* and FAISS_CONFIG_FILE; FAISS_OPERATOR_IMAGE
+is the image of the build Jobs and serving pods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+import kopf
+
+from faiss_operator.controller.decision import settings as operator_settings
+from faiss_operator.controller.runtime import applier as applying
+from faiss_operator.controller.runtime import handlers, kube_api
+from faiss_operator.controller.runtime import metrics as operator_metrics
+from faiss_operator.controller.runtime import reconciler as reconciling
+
+PEERING_NAME = "faiss-operator"
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
+    return int(text)
+
+
+def liveness_endpoint(value: str) -> str:
+    """`8080` -> `http://0.0.0.0:8080/healthz`; a URL is kept as it is."""
+    if value.isdigit():
+        return f"http://0.0.0.0:{_port(value)}/healthz"
+    if not value.startswith("http://"):
+        raise argparse.ArgumentTypeError(f"{value!r}: give a port or an http:// URL such as http://0.0.0.0:8080/healthz")
+    return value
+
+
+def missing_kubeconfig(environ: Mapping[str, str]) -> str | None:
+    """The first file that $KUBECONFIG names and that does not exist; None when all exist or
+    it is unset (a colon-separated list, as kubectl reads it)."""
+    for path in (environ.get("KUBECONFIG") or "").split(os.pathsep):
+        if path and not os.path.exists(path):
+            return path
+    return None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = operator_settings.OperatorSettings()
+    timing = reconciling.Timing()
+    parser.add_argument(
+        "--namespace", "-n", action="append", default=[], metavar="NS",
+        help="watch FaissIndex objects in this namespace (repeatable; Kopf glob patterns allowed); "
+        "all namespaces when not given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--liveness", type=liveness_endpoint, default=None, metavar="URL-or-PORT",
+        help="serve Kopf's health endpoint here, e.g. 8080 (= http://0.0.0.0:8080/healthz); off when not given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--metrics-port", type=_port, default=0, metavar="PORT",
+        help="serve the operator's Prometheus metrics on http://0.0.0.0:PORT/metrics; 0 (the default) is off",
+    )  # fmt: skip
+    parser.add_argument(
+        "--analysis-interval", type=_positive, default=defaults.analysis_interval_seconds, metavar="SECONDS",
+        help="how often a canary step is measured again while its analysis is pending "
+        f"(default {defaults.analysis_interval_seconds:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--analysis-timeout", type=_positive, default=30.0, metavar="SECONDS",
+        help="the longest one live measurement of candidate and stable pods may take (default 30)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--resync", type=_positive, default=timing.resync_seconds, metavar="SECONDS",
+        help=f"look at every FaissIndex again at least this often, events or not (default {timing.resync_seconds:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--priority", type=int, default=None, metavar="N",
+        help="run with Kopf peering (needs Kopf's peering CRDs and a peering object named "
+        f"'{PEERING_NAME}'): the running operator with the highest priority works, others stand by; "
+        "without it the operator runs standalone (one replica, strategy Recreate)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--standby", action="store_true",
+        help="run with Kopf peering at priority 0, as the standby of an operator started with --priority above 0",
+    )  # fmt: skip
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("--verbose", action="store_true", help="log what Kopf does (debug level)")
+    verbosity.add_argument("--quiet", action="store_true", help="log only warnings and errors")
+
+
+def run(args: argparse.Namespace) -> int:
+    kopf.configure(verbose=args.verbose, quiet=args.quiet, log_prefix=False)
+    if not args.verbose:
+        # Kopf logs "Handler ... succeeded." for every watch event; our own lines say what was done.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    settings = dataclasses.replace(
+        operator_settings.OperatorSettings.from_environment(os.environ),
+        analysis_interval_seconds=args.analysis_interval,
+    )
+    absent = missing_kubeconfig(os.environ)
+    if absent is not None:
+        # Said here: the client would go on to the in-cluster config and report that failure instead.
+        print(f"faiss-operator run: KUBECONFIG names {absent}, which does not exist", file=sys.stderr)
+        return 1
+    try:
+        api = kube_api.KubeApi()
+    except Exception as error:  # no kubeconfig, unreachable API server, the CRD not installed
+        print(f"faiss-operator run: cannot use the Kubernetes API: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    metrics = operator_metrics.OperatorMetrics()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    reconciler = reconciling.Reconciler(
+        api=api,
+        applier=applying.Applier(api=api, post_event=handlers.post_event),
+        settings=settings,
+        metrics=metrics,
+        timing=dataclasses.replace(reconciling.Timing(), resync_seconds=args.resync),
+        analysis_timeout_seconds=args.analysis_timeout,
+    )
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, reconciler)
+    peering = args.priority is not None or args.standby
+    logging.getLogger("faiss_operator.controller").info(
+        "Started faiss-operator namespaces=%s image=%s peering=%s",
+        ",".join(args.namespace) or "*", settings.image, "on" if peering else "off",
+    )  # fmt: skip
+    kopf.run(
+        registry=registry,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness,
+        standalone=not peering,
+        priority=(0 if args.standby else args.priority) if peering else None,
+        peering_name=PEERING_NAME if peering else None,
+    )
+    return 0

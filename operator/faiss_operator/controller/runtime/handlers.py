@@ -1,0 +1,109 @@
+"""The Kopf handlers: watch events become triggers of the per-index reconcile loop.
+
+Only `@kopf.on.event` handlers are registered (plus startup and cleanup). They store nothing:
+Kopf keeps no progress and no diff-base for them and adds no finalizer of its own, so Kopf never
+writes to a FaissIndex (its status schema would drop Kopf's `status.kopf` anyway, see Kopf's
+"Patching failed with inconsistencies"). As a guard should a state-keeping handler ever be
+added, the startup handler points Kopf's progress and diff-base storage at annotations
+(`kopf.faiss.dev/...`), never at `status`. The operator's own finalizer `faiss.dev/cleanup` is
+written by the reconcile, as decided by `decide()`.
+
+The child watches are filtered by the API server (`settings.watching.label_selectors`): only
+objects labelled `faiss.dev/index` are streamed to the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import socket
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+
+from faiss_operator.api import resource as api_resource
+from faiss_operator.controller.decision import actions, manifests
+from faiss_operator.controller.runtime import reconciler as reconciling
+
+STATE_PREFIX = "kopf.faiss.dev"
+API_THREADS = 16  # worker threads for the blocking Kubernetes client calls (asyncio.to_thread)
+# What Kopf watches, as RBAC (API group, resource, verbs); kube_api.CALLS lists the rest.
+CHILD_WATCHES: tuple[tuple[str, str, str], ...] = (
+    ("batch", "v1", "jobs"),
+    ("", "v1", "pods"),
+    ("apps", "v1", "deployments"),
+)
+CLAIM_WATCH = ("", "v1", "persistentvolumeclaims")
+WATCHED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (api_resource.GROUP, api_resource.PLURAL, ("list", "watch")),
+    *((group, plural, ("list", "watch")) for group, _, plural in (*CHILD_WATCHES, CLAIM_WATCH)),
+    ("", "events", ("create", "patch")),
+    # Kopf's discovery of resources and namespaces
+    ("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")),
+    ("", "namespaces", ("list", "watch")),
+)
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    """Kopf's settings for this operator (called from the startup handler; changes only `settings`)."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STATE_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=STATE_PREFIX, key="last-handled-configuration"
+    )
+    for group, version, plural in CHILD_WATCHES:
+        settings.watching.label_selectors[group, version, plural] = manifests.LABEL_INDEX
+    settings.posting.level = logging.INFO  # kopf.event() posts Normal Events too
+    # `kubectl describe` shows who reported an Event (FROM): the operator, not the framework.
+    settings.posting.reporting_component = "faiss-operator"
+    settings.posting.reporting_instance = socket.gethostname()
+    settings.posting.event_name_prefix = "faiss-operator-"
+
+
+def post_event(body: Mapping[str, Any], event: actions.Event) -> None:
+    """Queue an Event about the FaissIndex `body` (Kopf posts it, retrying, in the background)."""
+    kopf.event(kopf.Body(cast(kopf.RawBody, dict(body))), type=event.type, reason=event.reason, message=event.message)
+
+
+def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler) -> None:
+    """Register the handlers that feed `reconciler` on `registry`."""
+
+    # All handlers are coroutines: Kopf runs them on its event loop, where the reconciler's
+    # events and tasks live (a plain function would run in Kopf's thread pool).
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_kopf(settings)
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
+        )
+
+    # A registry of our own has no default login: log in as the official client does
+    # (kubeconfig from $KUBECONFIG, or the pod's ServiceAccount in the cluster).
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.event(api_resource.GROUP, api_resource.VERSION, api_resource.PLURAL, registry=registry)
+    async def index_event(namespace: str | None, name: str | None, **_: Any) -> None:
+        if namespace and name:
+            reconciler.index_seen(namespace, name)
+
+    async def child_event(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+        value = labels.get(manifests.LABEL_INDEX)
+        if namespace and value:
+            reconciler.child_changed(namespace, value)
+
+    for group, version, plural in CHILD_WATCHES:
+        kopf.on.event(
+            group, version, plural, labels={manifests.LABEL_INDEX: kopf.PRESENT}, registry=registry, id=f"child-{plural}"
+        )(child_event)
+
+    @kopf.on.event(*CLAIM_WATCH, registry=registry)
+    async def claim_event(namespace: str | None, **_: Any) -> None:
+        if namespace:
+            reconciler.namespace_changed(namespace)
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        await reconciler.stop()

@@ -1,0 +1,221 @@
+"""Every call the operator makes to the Kubernetes API, blocking, through the official client.
+
+One method per kind of call, and `CALLS` lists each (API group, resource, verb) they use, so that
+the least-privilege ClusterRole in deploy/rbac.yaml can be checked against the code
+(tests/controller/runtime/test_rbac.py). The methods block: the asyncio layer runs them with
+`asyncio.to_thread`, so Kopf's event loop never waits on the network. They raise the client's
+`kubernetes.dynamic.exceptions.DynamicApiError` (with `.status`) for API errors and
+`urllib3.exceptions.HTTPError` / `OSError` for transport errors; `retryable` says which deserve
+another try.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import urllib3
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic import exceptions as dynamic_errors
+
+from faiss_operator.api import resource as api_resource
+
+FIELD_MANAGER = "faiss-operator"
+# (connect, read) seconds for each call, so a silent connection cannot hold a worker forever;
+# a timeout is a transport error and retried.
+REQUEST_TIMEOUT = (10.0, 60.0)
+MERGE_PATCH = "application/merge-patch+json"
+
+# (apiVersion, kind) -> (API group, resource): the kinds the operator creates, lists or deletes.
+KINDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("batch/v1", "Job"): ("batch", "jobs"),
+    ("apps/v1", "Deployment"): ("apps", "deployments"),
+    ("v1", "Service"): ("", "services"),
+    ("policy/v1", "PodDisruptionBudget"): ("policy", "poddisruptionbudgets"),
+    ("v1", "Pod"): ("", "pods"),
+    ("v1", "PersistentVolumeClaim"): ("", "persistentvolumeclaims"),
+    (api_resource.API_VERSION, api_resource.KIND): (api_resource.GROUP, api_resource.PLURAL),
+}
+CHILD_KINDS: tuple[tuple[str, str], ...] = (
+    ("batch/v1", "Job"),
+    ("v1", "Pod"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("policy/v1", "PodDisruptionBudget"),
+)
+APPLIED_KINDS: tuple[tuple[str, str], ...] = (
+    ("batch/v1", "Job"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("policy/v1", "PodDisruptionBudget"),
+)
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Call:
+    """One permission the operator uses: RBAC's apiGroup, resource (with `/subresource`) and verb."""
+
+    group: str
+    resource: str
+    verb: str
+
+
+def _calls() -> tuple[Call, ...]:
+    calls = {Call(api_resource.GROUP, api_resource.PLURAL, verb) for verb in ("get", "patch")}
+    calls.add(Call(api_resource.GROUP, f"{api_resource.PLURAL}/status", "patch"))
+    for kind in CHILD_KINDS:
+        group, plural = KINDS[kind]
+        calls.add(Call(group, plural, "list"))
+    for kind in APPLIED_KINDS:
+        group, plural = KINDS[kind]
+        # Server-side apply is a PATCH, but one that creates the object needs `create` as well.
+        calls.update(Call(group, plural, verb) for verb in ("create", "patch", "delete"))
+    calls.add(Call("", "persistentvolumeclaims", "get"))
+    return tuple(sorted(calls))
+
+
+# What `KubeApi` calls; the Kopf layer's watches and Events are listed in handlers.WATCHED.
+CALLS: tuple[Call, ...] = _calls()
+
+
+def retryable(error: BaseException) -> bool:
+    """Worth another try: a conflict, throttling, a server error or the connection failing."""
+    if isinstance(error, dynamic_errors.DynamicApiError):
+        status = int(getattr(error, "status", 0) or 0)
+        return status in (409, 429) or status >= 500
+    return isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError))
+
+
+def describe(error: BaseException) -> str:
+    """One line for a log or condition: `409 Conflict: <the API server's message>` for API errors."""
+    if isinstance(error, dynamic_errors.DynamicApiError):
+        message = ""
+        try:
+            message = str(json.loads(error.body or "{}").get("message") or "")
+        except (ValueError, AttributeError, TypeError):
+            message = str(error.body or "")[:500]
+        return f"{error.status} {error.reason}: {message}".rstrip(": ")
+    return f"{type(error).__name__}: {error}"
+
+
+def is_api_error(error: BaseException) -> bool:
+    """An answer of the API server or a transport failure (not a bug of the operator)."""
+    return isinstance(error, (dynamic_errors.DynamicApiError, urllib3.exceptions.HTTPError, OSError))
+
+
+def is_not_found(error: BaseException) -> bool:
+    return isinstance(error, dynamic_errors.NotFoundError)
+
+
+def label_selector(labels: Mapping[str, str]) -> str:
+    """`{"a": "b", "c": "d"}` -> `a=b,c=d` (sorted, so the same labels give the same query)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+class KubeApi:
+    """The API server behind the operator's kubeconfig (or in-cluster ServiceAccount).
+
+    Discovery of the kinds in `KINDS` happens once, in `__init__`, so that later calls from
+    worker threads share a filled cache; LookupError when the API server lacks one of them (the
+    FaissIndex CRD not installed), the client's errors when the API server cannot be reached.
+    """
+
+    def __init__(self, api_client: kube_client.ApiClient | None = None) -> None:
+        if api_client is None:
+            kube_config.load_config()
+            api_client = kube_client.ApiClient()
+        self._dynamic = DynamicClient(api_client)
+        self._resources: dict[tuple[str, str], Any] = {}
+        for api_version, kind in KINDS:
+            try:
+                self._resources[(api_version, kind)] = self._dynamic.resources.get(api_version=api_version, kind=kind)
+            except dynamic_errors.ResourceNotFoundError:
+                hint = " (install the CRD: kubectl apply -f crds/)" if kind == api_resource.KIND else ""
+                raise LookupError(f"the API server does not serve {kind} {api_version}{hint}") from None
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return self._resources[(api_version, kind)]
+        except KeyError:
+            raise ValueError(f"{kind} {api_version}: not a kind the operator manages") from None
+
+    def get_index(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The FaissIndex as stored, or None when it is gone."""
+        try:
+            found = self._dynamic.get(
+                self._resource(api_resource.API_VERSION, api_resource.KIND), name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except dynamic_errors.NotFoundError:
+            return None
+        return _plain(found)
+
+    def list_children(self, api_version: str, kind: str, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The objects of one kind in `namespace` carrying all `labels`."""
+        found = self._dynamic.get(
+            self._resource(api_version, kind),
+            namespace=namespace,
+            label_selector=label_selector(labels),
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        return [dict(item) for item in _plain(found).get("items") or ()]
+
+    def claim_exists(self, namespace: str, name: str) -> bool:
+        try:
+            self._dynamic.get(
+                self._resource("v1", "PersistentVolumeClaim"), name, namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except dynamic_errors.NotFoundError:
+            return False
+        return True
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply as field manager `faiss-operator`, taking over conflicting fields."""
+        resource = self._resource(str(manifest["apiVersion"]), str(manifest["kind"]))
+        metadata = manifest["metadata"]
+        applied = self._dynamic.server_side_apply(
+            resource,
+            body=dict(manifest),
+            name=metadata["name"],
+            namespace=metadata.get("namespace"),
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+        return _plain(applied)
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete in the background (a Job's pods go with it); raises NotFoundError when absent."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        self._dynamic.delete(
+            self._resource(api_version, kind), name=name, namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT
+        )
+
+    def patch_index(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """A merge patch of the FaissIndex's metadata (annotations, finalizers)."""
+        return self._merge_patch(self._resource(api_resource.API_VERSION, api_resource.KIND), namespace, name, dict(patch))
+
+    def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """A merge patch of the FaissIndex's status subresource."""
+        resource = self._resource(api_resource.API_VERSION, api_resource.KIND)
+        return self._merge_patch(resource.status, namespace, name, {"status": dict(patch)})
+
+    def _merge_patch(self, resource: Any, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        patched = self._dynamic.patch(
+            resource, body=body, name=name, namespace=namespace, content_type=MERGE_PATCH,
+            field_manager=FIELD_MANAGER, _request_timeout=REQUEST_TIMEOUT,
+        )
+        return _plain(patched)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """The client's ResourceInstance as plain JSON-shaped dicts and lists."""
+    value = obj.to_dict() if hasattr(obj, "to_dict") else obj
+    return dict(json.loads(json.dumps(value, default=str)))
+
+
+def plurals(kinds: Sequence[tuple[str, str]]) -> list[str]:
+    return [KINDS[kind][1] for kind in kinds]

@@ -1,0 +1,178 @@
+"""One serialized, level-triggered reconcile loop per FaissIndex.
+
+A trigger (a watch event of the FaissIndex or of one of its labelled children, a finished
+measurement) wakes the FaissIndex's worker task; the worker reads everything fresh, calls
+`decide()`, applies the plan and sleeps until the next trigger or the plan's `requeue_after`
+(at most `resync_seconds`). Triggers that arrive during a reconcile fold into one more pass, so
+one FaissIndex never has two reconciles at once while different indexes run concurrently. A
+reconcile that raises is logged and retried with exponential backoff; it never stops the
+worker, and a spec the operator cannot act on is not an error at all (decide turns it into
+conditions). The worker ends when the FaissIndex is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import time
+from collections.abc import Callable
+
+from faiss_operator.controller.decision import decide as deciding
+from faiss_operator.controller.decision import manifests
+from faiss_operator.controller.decision import settings as operator_settings
+from faiss_operator.controller.runtime import applier as applying
+from faiss_operator.controller.runtime import kube_api, live_analysis
+from faiss_operator.controller.runtime import metrics as operator_metrics
+from faiss_operator.controller.runtime import observe as observing
+
+LOGGER = logging.getLogger("faiss_operator.controller")
+Key = live_analysis.Key
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """How often a worker looks again: after an idle `resync_seconds` (default 300 s, drift repair),
+    never sooner than `min_requeue_seconds` after a pass (0.5 s), and after a failed pass with
+    backoff doubling from `error_backoff_seconds` (1 s) to `max_error_backoff_seconds` (60 s)."""
+
+    resync_seconds: float = 300.0
+    min_requeue_seconds: float = 0.5
+    error_backoff_seconds: float = 1.0
+    max_error_backoff_seconds: float = 60.0
+
+    def backoff(self, failures: int) -> float:
+        return float(min(self.max_error_backoff_seconds, self.error_backoff_seconds * 2.0 ** max(0, failures - 1)))
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Reconciler:
+    """The workers of every FaissIndex the operator has seen; `trigger` is called from Kopf's
+    event handlers and from finished measurements, on the event loop."""
+
+    def __init__(
+        self,
+        *,
+        api: kube_api.KubeApi,
+        applier: applying.Applier,
+        settings: operator_settings.OperatorSettings,
+        metrics: operator_metrics.OperatorMetrics,
+        timing: Timing = Timing(),
+        analysis_timeout_seconds: float = 30.0,
+        clock: Callable[[], datetime.datetime] = utc_now,
+    ) -> None:
+        self.api = api
+        self.applier = applier
+        self.settings = settings
+        self.metrics = metrics
+        self.timing = timing
+        self.clock = clock
+        self.analyses = live_analysis.Analyses(
+            interval_seconds=settings.analysis_interval_seconds,
+            timeout_seconds=analysis_timeout_seconds,
+            clock=clock,
+            on_done=self.trigger,
+        )
+        self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._wakes: dict[Key, asyncio.Event] = {}
+        # label value of faiss.dev/index -> FaissIndex name, per namespace (long names are hashed)
+        self._by_label: dict[tuple[str, str], str] = {}
+
+    # --- triggers -----------------------------------------------------------------------------
+    def trigger(self, key: Key) -> None:
+        """Reconcile the FaissIndex `key` soon: wake its worker, starting one if needed."""
+        wake = self._wakes.get(key)
+        if wake is None:
+            wake = self._wakes[key] = asyncio.Event()
+        wake.set()
+        if key not in self._workers:
+            self._workers[key] = asyncio.create_task(self._work(key, wake), name=f"reconcile {key[0]}/{key[1]}")
+
+    def index_seen(self, namespace: str, name: str) -> None:
+        self._by_label[(namespace, manifests.label_value(name))] = name
+        self.trigger((namespace, name))
+
+    def child_changed(self, namespace: str, index_label: str) -> None:
+        """A child labelled `faiss.dev/index=<index_label>` changed; reconcile its FaissIndex."""
+        name = self._by_label.get((namespace, index_label), index_label)
+        self.trigger((namespace, name))
+
+    def namespace_changed(self, namespace: str) -> None:
+        """Something every FaissIndex of `namespace` may depend on changed (a claim)."""
+        for key in [k for k in self._workers if k[0] == namespace]:
+            self.trigger(key)
+
+    def workers(self) -> list[Key]:
+        return sorted(self._workers)
+
+    async def stop(self) -> None:
+        tasks = list(self._workers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.analyses.stop()
+        self._workers.clear()
+        self._wakes.clear()
+
+    # --- the loop -----------------------------------------------------------------------------
+    async def _work(self, key: Key, wake: asyncio.Event) -> None:
+        failures = 0
+        delay = self.timing.resync_seconds
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            wake.clear()
+            started = time.perf_counter()
+            try:
+                requeue = await self.reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # logged with backoff; the worker goes on
+                failures += 1
+                delay = self.timing.backoff(failures)
+                self.metrics.reconcile_errors.inc()
+                LOGGER.error(
+                    "Failed to reconcile FaissIndex %s/%s (%s); retrying in %.1f s (failure %d)",
+                    *key, kube_api.describe(error)[:2000], delay, failures,
+                    # an API or network error says all in one line; anything else is a bug: show where
+                    exc_info=not kube_api.is_api_error(error) or LOGGER.isEnabledFor(logging.DEBUG),
+                )  # fmt: skip
+                continue
+            finally:
+                self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+            failures = 0
+            if requeue is None:  # the FaissIndex is gone
+                if wake.is_set():
+                    delay = 0
+                    continue
+                self._forget(key)
+                return
+            delay = requeue
+
+    def _forget(self, key: Key) -> None:
+        self._workers.pop(key, None)
+        self._wakes.pop(key, None)
+        self._by_label = {k: v for k, v in self._by_label.items() if (k[0], v) != key}
+        self.analyses.forget(key)
+        self.metrics.forget(*key)
+
+    async def reconcile(self, key: Key) -> float | None:
+        """One pass: observe, decide, apply. Returns seconds until the next pass, None when the
+        FaissIndex is gone; raises what the API calls raise after their retries."""
+        namespace, name = key
+        seen = await observing.observe(self.api, namespace, name)
+        if seen is None:
+            return None
+        plan = deciding.decide(
+            seen.resource, seen.children, self.analyses.measurements(key), self.clock(), settings=self.settings
+        )
+        await self.applier.apply(seen, plan, lambda action: self.analyses.start(key, action, seen.children))
+        self.metrics.record(namespace, name, seen.resource.status, plan.status, seen.children)
+        requeue = self.timing.resync_seconds if plan.requeue_after is None else plan.requeue_after
+        return min(self.timing.resync_seconds, max(self.timing.min_requeue_seconds, requeue))

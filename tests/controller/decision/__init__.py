@@ -1,0 +1,1 @@
+"""Tests of controller/decision: the pure reconcile logic, no cluster, no clock, no network."""

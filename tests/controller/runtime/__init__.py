@@ -1,0 +1,1 @@
+"""Tests of controller/runtime: the Kopf handlers, the reconcile loop, the applier, the prober."""

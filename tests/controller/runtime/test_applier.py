@@ -1,0 +1,190 @@
+"""The write order of one plan, and what counts as success, retry or failure (applier.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+import urllib3
+
+from faiss_operator.api import resource as api_resource
+from faiss_operator.api import status as api_status
+from faiss_operator.controller.decision import actions
+from faiss_operator.controller.decision import observed
+from faiss_operator.controller.runtime import applier, kube_api, observe
+from tests.controller import builders
+from tests.controller.recording_api import RecordingApi, api_error
+
+FAST = applier.RetryPolicy(attempts=3, initial_seconds=0.001, max_seconds=0.002)
+JOB = {
+    "apiVersion": "batch/v1",
+    "kind": "Job",
+    "metadata": {"name": "alerts-build-5d41c2", "namespace": "search", "labels": {"faiss.dev/revision": "5d41c2"}},
+}
+OLD_DEPLOYMENT = {"metadata": {"name": "alerts-9a01be", "labels": {"faiss.dev/revision": "9a01be"}}}
+
+
+def body(**metadata: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": api_resource.API_VERSION,
+        "kind": api_resource.KIND,
+        "metadata": {"name": "alerts", "namespace": "search", "uid": "u1", "resourceVersion": "1", **metadata},
+        "spec": builders.spec(),
+    }
+
+
+def seen(api: RecordingApi, children: observed.Children | None = None) -> observe.Observed:
+    assert api.index is not None
+    return observe.Observed(
+        body=api.index, resource=api_resource.Resource.from_body(api.index), children=children or observed.Children()
+    )
+
+
+def run(
+    api: RecordingApi, plan: actions.Plan, children: observed.Children | None = None
+) -> tuple[list[str], list[tuple[str, str]], list[actions.Analyze]]:
+    events: list[tuple[str, str]] = []
+    started: list[actions.Analyze] = []
+
+    def start(action: actions.Analyze) -> bool:
+        started.append(action)
+        return True
+
+    sink = applier.Applier(
+        api=cast(kube_api.KubeApi, api),
+        post_event=lambda b, e: events.append((b["metadata"]["name"], e.reason)),
+        retry=FAST,
+    )
+    lines = asyncio.run(sink.apply(seen(api, children), plan, start))
+    return lines, events, started
+
+
+STATUS = api_status.FaissIndexStatus(phase="Building")
+ANALYZE = actions.Analyze(candidate="5d41c2", stable="9a01be", step=0, artifact="pvc://a/b", k=10)
+EVERYTHING = actions.Plan(
+    actions=(
+        actions.RemoveAnnotation("faiss.dev/promote"),
+        actions.Apply(JOB),
+        actions.AddFinalizer(api_resource.FINALIZER),
+        actions.Delete("apps/v1", "Deployment", "alerts-9a01be"),
+        ANALYZE,
+    ),
+    status=STATUS,
+    status_changed=True,
+    status_patch={"phase": "Building"},
+    events=(actions.Event("Normal", "BuildStarted", "building 5d41c2"),),
+)
+
+
+def test_a_plan_is_written_finalizer_status_children_annotation_then_events() -> None:
+    api = RecordingApi(index=body())
+    lines, events, started = run(api, EVERYTHING, observed.Children(deployments=[OLD_DEPLOYMENT]))
+    assert api.calls == [
+        ("get_index", "alerts"),
+        ("patch_index", {"metadata": {"finalizers": [api_resource.FINALIZER], "resourceVersion": "1"}}),
+        ("patch_status",),
+        ("apply", "Job", "alerts-build-5d41c2"),
+        ("delete", "Deployment", "alerts-9a01be"),
+        ("patch_index", {"metadata": {"annotations": {"faiss.dev/promote": None}}}),
+    ]
+    assert lines == [
+        "Added finalizer faiss.dev/cleanup to FaissIndex alerts",
+        "Updated status of FaissIndex alerts phase=Building",
+        "Created Job alerts-build-5d41c2 revision=5d41c2",
+        "Deleted Deployment alerts-9a01be revision=9a01be",
+        "Started analysis of revision=5d41c2 step=0 stable=9a01be",
+        "Removed annotation faiss.dev/promote from FaissIndex alerts",
+    ]
+    assert events == [("alerts", "BuildStarted")]
+    assert started == [ANALYZE]
+
+
+def test_an_unchanged_status_is_not_written() -> None:
+    api = RecordingApi(index=body())
+    plan = actions.Plan(actions=(actions.Apply(JOB),), status=STATUS, status_changed=False)
+    lines, _, _ = run(api, plan, observed.Children(jobs=[{"metadata": {"name": "alerts-build-5d41c2"}}]))
+    assert api.calls == [("apply", "Job", "alerts-build-5d41c2")]
+    assert lines == ["Updated Job alerts-build-5d41c2 revision=5d41c2"]
+
+
+def test_not_found_on_delete_and_on_the_annotation_patch_count_as_success() -> None:
+    api = RecordingApi(index=body(), failures={"delete": [api_error(404, "Not Found")]})
+    api.failures["patch_index"] = [api_error(404, "Not Found")]
+    plan = actions.Plan(
+        actions=(actions.Delete("batch/v1", "Job", "alerts-build-1"), actions.RemoveAnnotation("faiss.dev/abort")),
+        status=STATUS,
+        status_changed=False,
+        events=(actions.Event("Normal", "Aborted", "x"),),
+    )
+    lines, events, _ = run(api, plan)
+    assert lines == [
+        "Deleted Job alerts-build-1 revision=- (already gone)",
+        "Removed annotation faiss.dev/abort from FaissIndex alerts",
+    ]
+    assert events == [("alerts", "Aborted")]
+
+
+def test_conflicts_and_server_errors_are_retried() -> None:
+    api = RecordingApi(index=body(), failures={"apply": [api_error(409, "Conflict"), api_error(503, "Unavailable")]})
+    lines, _, _ = run(api, actions.Plan(actions=(actions.Apply(JOB),), status=STATUS, status_changed=False))
+    assert api.calls == [("apply", "Job", "alerts-build-5d41c2")] * 3
+    assert lines == ["Created Job alerts-build-5d41c2 revision=5d41c2"]
+
+
+def test_a_refused_write_stops_the_plan_before_later_writes_and_events() -> None:
+    api = RecordingApi(index=body(), failures={"apply": [api_error(403, "Forbidden", "jobs is forbidden")]})
+    with pytest.raises(Exception) as caught:
+        run(api, EVERYTHING)
+    assert kube_api.describe(caught.value) == "403 Forbidden: jobs is forbidden"
+    assert [call[0] for call in api.calls] == ["get_index", "patch_index", "patch_status", "apply"]
+
+
+def test_retries_end_after_the_policy_s_attempts() -> None:
+    api = RecordingApi(index=body(), failures={"patch_status": [api_error(500, "Internal Server Error")] * 5})
+    with pytest.raises(Exception) as caught:
+        run(api, actions.Plan(actions=(), status=STATUS, status_changed=True, status_patch={"phase": "Building"}))
+    assert kube_api.describe(caught.value).startswith("500 Internal Server Error")
+    assert api.calls == [("patch_status",)] * FAST.attempts
+
+
+def test_a_finalizer_removal_rereads_after_a_conflict() -> None:
+    api = RecordingApi(index=body(finalizers=[api_resource.FINALIZER, "other/keep"]))
+    api.failures["patch_index"] = [api_error(409, "Conflict")]
+    plan = actions.Plan(actions=(actions.RemoveFinalizer(api_resource.FINALIZER),), status=STATUS, status_changed=False)
+    lines, _, _ = run(api, plan)
+    assert [call[0] for call in api.calls] == ["get_index", "patch_index", "get_index", "patch_index"]
+    assert api.index is not None and api.index["metadata"]["finalizers"] == ["other/keep"]
+    assert lines == ["Removed finalizer faiss.dev/cleanup from FaissIndex alerts"]
+
+
+def test_a_finalizer_removal_on_a_vanished_index_is_success() -> None:
+    api = RecordingApi(index=body(finalizers=[api_resource.FINALIZER]))
+    plan = actions.Plan(actions=(actions.RemoveFinalizer(api_resource.FINALIZER),), status=STATUS, status_changed=False)
+    snapshot = seen(api)
+    api.index = None
+    sink = applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None, retry=FAST)
+    lines = asyncio.run(sink.apply(snapshot, plan, lambda a: False))
+    assert lines == ["Removed finalizer faiss.dev/cleanup from FaissIndex alerts"]
+
+
+@pytest.mark.parametrize(
+    ("error", "again"),
+    [
+        (api_error(409, "Conflict"), True),
+        (api_error(429, "Too Many Requests"), True),
+        (api_error(500, "Internal Server Error"), True),
+        (api_error(503, "Service Unavailable"), True),
+        (api_error(400, "Bad Request"), False),
+        (api_error(403, "Forbidden"), False),
+        (api_error(404, "Not Found"), False),
+        (api_error(422, "Unprocessable Entity"), False),
+        (urllib3.exceptions.ReadTimeoutError(None, "/apis", "read timed out"), True),
+        (urllib3.exceptions.MaxRetryError(None, "/apis"), True),
+        (ConnectionRefusedError(), True),
+        (ValueError("a bug"), False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_which_errors_are_tried_again(error: BaseException, again: bool) -> None:
+    assert kube_api.retryable(error) is again

@@ -1,0 +1,69 @@
+"""`faiss-operator run`: its flags, their defaults and the errors for bad values."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from faiss_operator.controller.runtime import command
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="faiss-operator run")
+    command.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_defaults_watch_every_namespace_with_no_endpoints() -> None:
+    args = parse()
+    assert (args.namespace, args.liveness, args.metrics_port, args.analysis_interval, args.resync) == ([], None, 0, 10.0, 300.0)
+    assert (args.priority, args.standby) == (None, False)
+
+
+def test_flags_are_read() -> None:
+    args = parse("--namespace", "a", "-n", "b", "--liveness", "8080", "--metrics-port", "9100", "--analysis-interval", "0.5")
+    assert (args.namespace, args.liveness, args.metrics_port, args.analysis_interval) == (
+        ["a", "b"], "http://0.0.0.0:8080/healthz", 9100, 0.5,
+    )  # fmt: skip
+    assert parse("--liveness", "http://127.0.0.1:9/healthz").liveness == "http://127.0.0.1:9/healthz"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--metrics-port", "70000"], "'70000' is not a TCP port (0-65535)"),
+        (["--analysis-interval", "0"], "'0' must be more than 0 seconds"),
+        (["--resync", "soon"], "'soon' is not a number of seconds"),
+        (["--liveness", "tcp://x:1"], "'tcp://x:1': give a port or an http:// URL"),
+        (["--verbose", "--quiet"], "not allowed with argument"),
+    ],
+)
+def test_bad_values_are_refused_with_the_reason(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse(*argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_documents_every_flag() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "faiss_operator.cli", "run", "--help"], capture_output=True, text=True, check=True
+    )
+    for flag in ("--namespace", "--liveness", "--metrics-port", "--analysis-interval", "--analysis-timeout", "--resync",
+                 "--priority", "--standby", "--verbose", "--quiet"):  # fmt: skip
+        assert flag in done.stdout
+
+
+def test_without_a_cluster_it_exits_1_with_the_reason(tmp_path: object) -> None:
+    env = {"KUBECONFIG": "/nonexistent/kubeconfig", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "faiss_operator.cli", "run"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 1
+    # The file is named, rather than the in-cluster config the client would fall back to (issue 19).
+    assert done.stderr.splitlines()[-1] == (
+        "faiss-operator run: KUBECONFIG names /nonexistent/kubeconfig, which does not exist"
+    )
