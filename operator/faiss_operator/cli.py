@@ -27,6 +27,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("faiss_operator.api.tune_command", "sweep index parameters and rank the results"),
     "config": ("faiss_operator.index.config_command", "show the effective index config and its sources"),
     "validate": ("faiss_operator.api.validate_command", "check FaissIndex files offline, before kubectl apply"),
+    "import": ("faiss_operator.builder.import_command",
+               "turn a faiss.write_index file (+ ids, metadata) into an artifact that load_index and serve take"),
 }
 
 
