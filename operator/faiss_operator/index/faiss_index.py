@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 
 from faiss_operator.index import (
-    artifact, evaluation, factory, importing, latency, normalization, records, search_params, settings,
+    artifact, data_quality, evaluation, factory, importing, latency, normalization, records, search_params, settings,
 )
 from faiss_operator.index import config as index_config
 
@@ -348,11 +348,12 @@ class FAISSIndex:
         if not np.isfinite(vectors).all():
             raise InputError(f"{name}: contains NaN or infinite values")
         if self._normalize:
-            zero_rows = normalization.zero_rows(vectors)
+            zero_rows = data_quality.near_zero_rows(vectors)
             if zero_rows.size:
                 raise InputError(
-                    f"{name}: {zero_rows.size} all-zero vector(s) (first at row {int(zero_rows[0])}) have no "
-                    "direction, so cosine similarity (normalize) is undefined for them"
+                    f"{name}: {zero_rows.size} (near-)zero vector(s) (L2 norm below {data_quality.NEAR_ZERO_NORM:g}; "
+                    f"first at row {int(zero_rows[0])}) have no direction, so cosine similarity (normalize) is "
+                    "undefined for them"
                 )
             vectors = normalization.l2_normalized(vectors)
         return vectors

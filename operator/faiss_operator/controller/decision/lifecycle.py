@@ -128,6 +128,9 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
     if metrics.k is None:
         metrics = metrics.model_copy(update={"k": inputs.spec.evaluation.k})
     draft.move(entry.name, "Built", reason=None, message=None, metrics=metrics)
+    degenerate = built.degenerate_data()
+    if degenerate is not None:  # said once: the revision leaves Building only here
+        draft.warn(state.REASON_DEGENERATE_DATA, f"revision {entry.name} {degenerate}")
 
 
 def _await_build_pod(
