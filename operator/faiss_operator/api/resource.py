@@ -41,7 +41,7 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
     """One line per problem, each naming the camelCase field: `spec.config.efSearch: ...`."""
     problems = []
     for item in error.errors():
-        loc, message = naming.located(item)
+        loc, message = naming.located(item, spec_models.FaissIndexSpec)
         if loc:
             problems.append(f"{'.'.join([prefix, *(str(part) for part in loc)])}: {message}")
         else:  # a model-level rule; its message starts with the field it is about

@@ -311,7 +311,7 @@ def _model_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         spec_models.FaissIndexSpec.from_wire(spec)
     except pydantic.ValidationError as error:
         for item in error.errors():
-            loc, message = naming.located(item)
+            loc, message = naming.located(item, spec_models.FaissIndexSpec)
             if loc:
                 yield _path(["spec", *loc]), message
             else:  # a model-level rule; its message starts with the field it is about
