@@ -1,7 +1,7 @@
 """The controller's command lines and report parser agree with the real pod programs.
 
 The controller spells the flags of `faiss-operator build` and `serve` in controller/decision/programs.py
-and reads the build's termination message with controller/decision/report.py; the programs live in
+and reads the build's termination message with contract/build_report.py; the programs live in
 builder/ and server/. These tests run the real programs with exactly the controller's argv, so a
 renamed flag or report field fails here instead of in a cluster.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from faiss_operator import cli
-from faiss_operator.controller.decision import programs, report
+from faiss_operator.contract import build_report
+from faiss_operator.controller.decision import programs
 from tests.server.conftest import make_artifact, running_server
 
 DIMENSION = 16
@@ -41,7 +42,7 @@ def test_build_runs_with_the_controllers_argv_and_its_report_parses(tmp_path: Pa
     exit_code = cli.main(_with_local_termination_log(argv, termination_log)[1:])
 
     assert exit_code == 0
-    parsed = report.parse_report(termination_log.read_text())
+    parsed = build_report.parse_report(termination_log.read_text())
     assert parsed.vectors == COUNT
     assert parsed.k == 5
     assert 0.5 <= parsed.recall <= 1.0
@@ -63,7 +64,7 @@ def test_a_retried_build_replaces_the_artifact_a_killed_attempt_left(tmp_path: P
 
     manifest = json.loads((tmp_path / "artifact" / "manifest.json").read_text())
     assert manifest["revision"] == "a1b2c3"
-    assert report.parse_report((tmp_path / "termination-log").read_text()).vectors == COUNT
+    assert build_report.parse_report((tmp_path / "termination-log").read_text()).vectors == COUNT
 
 
 def test_a_build_that_fails_still_leaves_a_report_the_controller_can_read(tmp_path: Path) -> None:
@@ -81,8 +82,8 @@ def test_a_build_that_fails_still_leaves_a_report_the_controller_can_read(tmp_pa
     message = termination_log.read_text()
     assert "dimension" in message
     try:
-        report.parse_report(message)
-    except report.ReportError as error:
+        build_report.parse_report(message)
+    except build_report.ReportError as error:
         assert "incomplete" in str(error)
     else:
         raise AssertionError("a failed build's report must not pass as a successful one")

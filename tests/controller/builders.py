@@ -15,7 +15,8 @@ from typing import Any
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import actions, analysis, observed, decide, manifests, revisions
+from faiss_operator.controller.decision import actions, analysis, decide, manifests, observed, revisions
+from faiss_operator.controller.runtime import child_views
 from faiss_operator.controller.decision import settings as operator_settings
 
 UTC = datetime.timezone.utc
@@ -202,7 +203,7 @@ class Cluster:
                 if k == kind
             ]
 
-        return observed.Children(
+        return child_views.children(
             jobs=of("Job"),
             pods=copy.deepcopy(self.pods),
             deployments=of("Deployment"),

@@ -24,7 +24,9 @@ import pytest
 import yaml
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import observed, manifests, report, revisions, storage
+from faiss_operator.contract import build_report
+from faiss_operator.controller.decision import manifests, observed, revisions, storage
+from faiss_operator.controller.runtime import child_views
 from faiss_operator.controller.decision import settings as operator_settings
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -237,7 +239,7 @@ def built(api: client.ApiClient, crd: None) -> Iterator[Built]:
         live = wait_complete(batch, namespace, name, 90)
         pods = core.list_namespaced_pod(namespace, label_selector=f"{manifests.LABEL_BUILD_JOB}={name}").items
         wire_pods = [as_wire(api, p) for p in pods]
-        outcome = observed.job_outcome(as_wire(api, live), wire_pods)
+        outcome = child_views.job_outcome(as_wire(api, live), wire_pods)
         (pod,) = wire_pods
         yield Built(namespace, resource, desired, artifact, pod, outcome)
     finally:
@@ -249,7 +251,7 @@ def test_the_build_job_runs_faiss_operator_build_and_reports_through_its_termina
     (status,) = built.pod["status"]["containerStatuses"]
     assert status["name"] == manifests.BUILD_CONTAINER and status["state"]["terminated"]["exitCode"] == 0
     assert isinstance(built.outcome, observed.JobSucceeded)
-    parsed = report.parse_report(built.outcome.termination_message)
+    parsed = build_report.parse_report(built.outcome.termination_message)
     assert parsed.vectors == VECTORS
     assert parsed.k == 10
     assert 0.8 <= parsed.recall <= 1.0

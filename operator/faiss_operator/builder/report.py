@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from faiss_operator.contract import build_report
+
 logger = logging.getLogger(__name__)
 
-TERMINATION_MESSAGE_LIMIT = 4096
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_MESSAGE_LIMIT = build_report.TERMINATION_MESSAGE_LIMIT
+DEFAULT_TERMINATION_LOG = build_report.TERMINATION_LOG
 # Dropped in this order when the report is too long.
 _OPTIONAL_FIELDS = ("config_sources", "effective_config", "config", "source", "artifact")
 

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from faiss_operator.contract import serving_http
 from faiss_operator.server import evaluation_sample, requests as search_requests
 from faiss_operator.server.metrics import source_of
 from faiss_operator.server.service import NotReadyError, Phase, SearchService
@@ -108,12 +109,12 @@ def create_app(
 
     router = Starlette(
         routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/v1/info", info, methods=["GET"]),
-            Route("/v1/evaluation-sample", sample, methods=["GET"]),
-            Route("/v1/search", search, methods=["POST"]),
-            Route("/metrics", metrics, methods=["GET"]),
+            Route(serving_http.LIVENESS_PATH, healthz, methods=["GET"]),
+            Route(serving_http.READINESS_PATH, readyz, methods=["GET"]),
+            Route(serving_http.INFO_PATH, info, methods=["GET"]),
+            Route(serving_http.EVALUATION_SAMPLE_PATH, sample, methods=["GET"]),
+            Route(serving_http.SEARCH_PATH, search, methods=["POST"]),
+            Route(serving_http.METRICS_PATH, metrics, methods=["GET"]),
         ],
         exception_handlers={HTTPException: not_found, Exception: unexpected},
     )

@@ -49,6 +49,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message
 from uvicorn.server import ServerState
 
+from faiss_operator.contract import serving_http
 from faiss_operator.server.search_endpoint import SearchEndpoint, error_body
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _JSON_HEADER = b"content-type: application/json\r\n"
 _CLOSE_HEADER = b"connection: close\r\n"
 _KEEP_ALIVE_HEADER = b"connection: keep-alive\r\n"
-_SEARCH_PATH = b"/v1/search"
+_SEARCH_PATH = serving_http.SEARCH_PATH.encode("ascii")
+_PROBE_HEADER = serving_http.header_key(serving_http.PROBE_HEADER)
+_PROBE_VALUE = serving_http.PROBE_VALUE.encode("ascii")
 _BINARY = b"application/octet-stream"  # the compact request form: little-endian float32 rows
 _FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"connection", b"keep-alive"})
 
@@ -275,8 +278,8 @@ class HttpProtocol(asyncio.Protocol):
             self._expect = value.strip().lower()
         elif name == b"transfer-encoding":
             self._chunked = b"chunked" in value.lower()
-        elif name == b"x-faiss-probe":
-            self._probe = value.strip() == b"1"
+        elif name == _PROBE_HEADER:
+            self._probe = value.strip() == _PROBE_VALUE
 
     def on_headers_complete(self) -> None:
         self._head_done = True
@@ -290,7 +293,7 @@ class HttpProtocol(asyncio.Protocol):
         self._pending.append(exchange)
         if len(self._pending) >= MAX_PIPELINED:
             self._update_reading()
-        if self._url.startswith(b"/v1/search") and b"#" not in self._url:  # the hot path, split by hand
+        if self._url.startswith(_SEARCH_PATH) and b"#" not in self._url:  # the hot path, split by hand
             self._path, _, self._query = self._url.partition(b"?")
         else:
             try:

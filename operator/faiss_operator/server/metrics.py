@@ -16,11 +16,15 @@ from pathlib import Path
 import prometheus_client
 from prometheus_client import multiprocess, values
 
+from faiss_operator.contract import serving_http
+
 # Search latency runs from ~0.1 ms (HNSW, small k) to ~100 ms (Flat at 1M); buckets cover both.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-PROBE_HEADER = "x-faiss-probe"  # value "1" marks the operator's live-analysis traffic
+# The header (and value) that mark the operator's live-analysis traffic, as ASGI spells names.
+PROBE_HEADER = serving_http.header_key(serving_http.PROBE_HEADER)
+PROBE_VALUE = serving_http.PROBE_VALUE.encode("ascii")
 SOURCE_PROBE = "probe"
 SOURCE_CLIENT = "client"
 
@@ -28,7 +32,7 @@ SOURCE_CLIENT = "client"
 def source_of(headers: list[tuple[bytes, bytes]]) -> str:
     """The `source` label of a request, from its raw ASGI headers."""
     for name, value in headers:
-        if name == b"x-faiss-probe" and value.strip() == b"1":
+        if name == PROBE_HEADER and value.strip() == PROBE_VALUE:
             return SOURCE_PROBE
     return SOURCE_CLIENT
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from faiss_operator.contract import serving_http
 from faiss_operator.index import InputError
 from faiss_operator.server import requests as search_requests
 from faiss_operator.server.metrics import SOURCE_CLIENT, SOURCE_PROBE, SearchTally
@@ -29,6 +30,7 @@ from faiss_operator.server.service import NotReadyError, SearchService
 logger = logging.getLogger(__name__)
 
 _JSON_HEADER = b"content-type: application/json\r\n"
+_REVISION_HEADER = serving_http.header_key(serving_http.REVISION_HEADER) + b": %s\r\n"
 Answer = Callable[[int, bytes], None]
 """Called once per request with (HTTP status, JSON body)."""
 SearchResult = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]
@@ -50,7 +52,7 @@ class SearchEndpoint:
         answered (X-Faiss-Revision; the operator's probes spread over a Service read it)."""
         revision = self.service.revision
         if revision != self._headers[0]:
-            self._headers = (revision, _JSON_HEADER + (b"x-faiss-revision: %s\r\n" % revision.encode() if revision else b""))
+            self._headers = (revision, _JSON_HEADER + (_REVISION_HEADER % revision.encode() if revision else b""))
         return self._headers[1]
 
     @property

@@ -9,22 +9,24 @@ from typing import Any
 
 import pytest
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import observed, report
+from faiss_operator.contract import build_report
+from faiss_operator.controller.decision import lifecycle, observed
+from faiss_operator.controller.runtime import child_views
 
 
 def test_a_full_report_becomes_metrics() -> None:
-    parsed = report.parse_report(
+    parsed = build_report.parse_report(
         json.dumps({"vectors": 10, "recall": 0.99, "k": 5, "p50_ms": 0.1, "p99_ms": 0.3, "memory_bytes": 9, "build_seconds": 1.5,
                     "config": {"m": 16}, "artifact": "/mnt/x", "unknown_future_field": 1})
     )  # fmt: skip
-    assert parsed.metrics() == api_status.RevisionMetrics(
+    assert lifecycle.revision_metrics(parsed, k=10) == api_status.RevisionMetrics(
         vectors=10, k=5, recall=0.99, p50_latency_ms=0.1, p99_latency_ms=0.3, memory_bytes=9, build_seconds=1.5
     )
     assert (parsed.config, parsed.artifact) == ({"m": 16}, "/mnt/x")
 
 
 def test_other_spellings_of_the_builder_are_accepted() -> None:
-    parsed = report.parse_report(
+    parsed = build_report.parse_report(
         json.dumps({"total_vectors": 3, "recall_at_k": 0.9, "p99_latency_ms": 2.0, "effective_config": {}})
     )
     assert (parsed.vectors, parsed.recall, parsed.p99_ms, parsed.config) == (3, 0.9, 2.0, {})
@@ -47,8 +49,8 @@ def test_other_spellings_of_the_builder_are_accepted() -> None:
     ],
 )
 def test_a_bad_report_says_what_is_wrong(message: str | None, error: str) -> None:
-    with pytest.raises(report.ReportError, match=error.replace("(", r"\(").replace(")", r"\)")):
-        report.parse_report(message)
+    with pytest.raises(build_report.ReportError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        build_report.parse_report(message)
 
 
 def job(status: dict[str, Any]) -> dict[str, Any]:
@@ -61,11 +63,11 @@ def pod(phase: str, terminated: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def test_a_job_without_a_final_condition_is_running() -> None:
-    assert observed.job_outcome(job({"active": 1}), [pod("Running", None)]) == observed.JobRunning()
+    assert child_views.job_outcome(job({"active": 1}), [pod("Running", None)]) == observed.JobRunning()
 
 
 def test_a_complete_job_hands_over_its_pods_termination_message() -> None:
-    outcome = observed.job_outcome(
+    outcome = child_views.job_outcome(
         job({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
         [pod("Failed", {"exitCode": 1, "message": "first try"}), pod("Succeeded", {"exitCode": 0, "message": "{}"})],
     )
@@ -74,7 +76,7 @@ def test_a_complete_job_hands_over_its_pods_termination_message() -> None:
 
 def test_a_complete_job_whose_pod_is_not_seen_is_told_apart_with_its_completion_time() -> None:
     complete = {"completionTime": "2026-11-25T15:00:00Z", "conditions": [{"type": "Complete", "status": "True"}]}
-    outcome = observed.job_outcome(job(complete), [pod("Running", None)])
+    outcome = child_views.job_outcome(job(complete), [pod("Running", None)])
     assert outcome == observed.JobCompletedPodUnseen(
         completed_at=datetime.datetime(2026, 11, 25, 15, 0, tzinfo=datetime.timezone.utc)
     )
@@ -82,21 +84,21 @@ def test_a_complete_job_whose_pod_is_not_seen_is_told_apart_with_its_completion_
 
 def test_a_complete_job_without_completion_time_counts_from_its_creation() -> None:
     created = {"name": "alerts-build-r", "creationTimestamp": "2026-11-25T14:00:00Z"}
-    outcome = observed.job_outcome({"metadata": created, "status": {"succeeded": 1}}, [])
+    outcome = child_views.job_outcome({"metadata": created, "status": {"succeeded": 1}}, [])
     assert outcome == observed.JobCompletedPodUnseen(
         completed_at=datetime.datetime(2026, 11, 25, 14, 0, tzinfo=datetime.timezone.utc)
     )
 
 
 def test_a_succeeded_pod_without_a_message_hands_over_none() -> None:
-    outcome = observed.job_outcome(
+    outcome = child_views.job_outcome(
         job({"succeeded": 1}), [{"status": {"phase": "Succeeded", "containerStatuses": []}}]
     )
     assert outcome == observed.JobSucceeded(termination_message=None)
 
 
 def test_a_failed_job_explains_itself_with_its_last_pod() -> None:
-    outcome = observed.job_outcome(
+    outcome = child_views.job_outcome(
         job(
             {
                 "conditions": [
@@ -118,5 +120,5 @@ def test_a_failed_job_explains_itself_with_its_last_pod() -> None:
 
 
 def test_a_false_condition_is_not_an_outcome() -> None:
-    outcome = observed.job_outcome(job({"conditions": [{"type": "Failed", "status": "False"}]}), [])
+    outcome = child_views.job_outcome(job({"conditions": [{"type": "Failed", "status": "False"}]}), [])
     assert outcome == observed.JobRunning()

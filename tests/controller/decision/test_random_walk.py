@@ -43,10 +43,6 @@ ANNOTATIONS = (
 )
 
 
-def manifests_revision(deployment: Any) -> str | None:
-    return (deployment.get("metadata") or {}).get("labels", {}).get(manifests.LABEL_REVISION)
-
-
 def _checked_move(original: Any) -> Any:
     """`Draft.move` that first checks the move against `state.TRANSITIONS`."""
 
@@ -195,7 +191,7 @@ class Walk:
             serving = {
                 manifests.deployment_name("alerts", revision)
                 for d in children.deployments
-                if (revision := manifests_revision(d)) is not None and children.ready_replicas(revision) > 0
+                if (revision := d.revision) is not None and children.ready_replicas(revision) > 0
             }
             assert not deletes & serving, f"a wiped status deleted serving Deployments {deletes & serving}"
         if before.current_revision is not None and self.cluster.children().ready_replicas(before.current_revision):

@@ -12,7 +12,7 @@ from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions
 from faiss_operator.controller.decision import observed
-from faiss_operator.controller.runtime import applier, kube_api, observe
+from faiss_operator.controller.runtime import applier, child_views, kube_api, observe
 from tests.controller import builders
 from tests.controller.recording_api import RecordingApi, api_error
 
@@ -34,9 +34,9 @@ def body(**metadata: Any) -> dict[str, Any]:
     }
 
 
-def seen(api: RecordingApi, children: observed.Children | None = None) -> observe.Observed:
+def seen(api: RecordingApi, children: observed.Children | None = None) -> observe.Observation:
     assert api.index is not None
-    return observe.Observed(
+    return observe.Observation(
         body=api.index, resource=api_resource.Resource.from_body(api.index), children=children or observed.Children()
     )
 
@@ -79,7 +79,7 @@ EVERYTHING = actions.Plan(
 
 def test_a_plan_is_written_finalizer_status_children_annotation_then_events() -> None:
     api = RecordingApi(index=body())
-    lines, events, started = run(api, EVERYTHING, observed.Children(deployments=[OLD_DEPLOYMENT]))
+    lines, events, started = run(api, EVERYTHING, child_views.children(deployments=[OLD_DEPLOYMENT]))
     assert api.calls == [
         ("get_index", "alerts"),
         ("patch_index", {"metadata": {"finalizers": [api_resource.FINALIZER], "resourceVersion": "1"}}),
@@ -103,7 +103,7 @@ def test_a_plan_is_written_finalizer_status_children_annotation_then_events() ->
 def test_an_unchanged_status_is_not_written() -> None:
     api = RecordingApi(index=body())
     plan = actions.Plan(actions=(actions.Apply(JOB),), status=STATUS, status_changed=False)
-    lines, _, _ = run(api, plan, observed.Children(jobs=[{"metadata": {"name": "alerts-build-5d41c2"}}]))
+    lines, _, _ = run(api, plan, child_views.children(jobs=[{"metadata": {"name": "alerts-build-5d41c2"}}]))
     assert api.calls == [("apply", "Job", "alerts-build-5d41c2")]
     assert lines == ["Updated Job alerts-build-5d41c2 revision=5d41c2"]
 

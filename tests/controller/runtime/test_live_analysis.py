@@ -10,22 +10,22 @@ from typing import Any
 import pytest
 
 from faiss_operator.controller.decision import actions, analysis, observed
-from faiss_operator.controller.runtime import live_analysis, prober
+from faiss_operator.controller.runtime import child_views, live_analysis, prober
 from tests.controller import builders
 
 
-def pod(name: str, revision: str, *, ip: str | None = "10.0.0.1", ready: bool = True, deleting: bool = False) -> dict[str, Any]:
+def pod(name: str, revision: str, *, ip: str | None = "10.0.0.1", ready: bool = True, deleting: bool = False) -> observed.ObservedPod:
     metadata: dict[str, Any] = {"name": name, "labels": {"faiss.dev/revision": revision, "faiss.dev/component": "serving"}}
     if deleting:
         metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
     if ip:
         status["podIP"] = ip
-    return {
+    return child_views.pod_view({
         "metadata": metadata,
         "spec": {"containers": [{"name": "server", "ports": [{"name": "http", "containerPort": 8080}]}]},
         "status": status,
-    }
+    })
 
 
 PODS = [

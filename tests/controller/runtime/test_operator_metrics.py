@@ -6,11 +6,14 @@ import prometheus_client
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import observed
+from faiss_operator.controller.runtime import child_views
 from faiss_operator.controller.runtime import metrics as operator_metrics
 
 
-def deployment(revision: str, ready: int) -> dict[str, object]:
-    return {"metadata": {"name": f"x-{revision}", "labels": {"faiss.dev/revision": revision}}, "status": {"readyReplicas": ready}}
+def deployment(revision: str, ready: int) -> observed.ObservedDeployment:
+    return child_views.deployment_view(
+        {"metadata": {"name": f"x-{revision}", "labels": {"faiss.dev/revision": revision}}, "status": {"readyReplicas": ready}}
+    )
 
 
 def revision(name: str, state: str) -> dict[str, object]:

@@ -186,13 +186,13 @@ def _deletion(
     """Stop serving, delete the children, remove the artifacts, then let the object go."""
     actions: list[plan_actions.Action] = []
     for deployment in children.deployments:
-        actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
+        actions.append(plan_actions.Delete("apps/v1", "Deployment", deployment.name))
     for job in children.jobs:
-        actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
+        actions.append(plan_actions.Delete("batch/v1", "Job", job.name))
     for service in children.services:
-        actions.append(plan_actions.Delete("v1", "Service", observed.name_of(service)))
+        actions.append(plan_actions.Delete("v1", "Service", service.name))
     for budget in children.disruption_budgets:
-        actions.append(plan_actions.Delete("policy/v1", "PodDisruptionBudget", observed.name_of(budget)))
+        actions.append(plan_actions.Delete("policy/v1", "PodDisruptionBudget", budget.name))
     removed: set[str] = set()
     for entry in resource.status.revisions:
         if entry.artifact_key in removed:

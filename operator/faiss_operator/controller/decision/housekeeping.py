@@ -29,7 +29,7 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
         for entry in draft.revisions
         if (job := inputs.children.job(manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt)))
         is not None
-        and isinstance(observed.job_outcome(job, ()), observed.JobRunning)
+        and isinstance(job.outcome, observed.JobRunning)
     }
     if building - protected:
         draft.wake_at.append(inputs.after(BUILD_JOB_RECHECK_SECONDS))
@@ -95,7 +95,7 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
         desired_manifests += [manifests.service(resource, spec), manifests.disruption_budget(resource)]
     # Items of a list response carry no kind of their own: the group they were listed in says it.
     live = {
-        (kind, observed.name_of(obj)): obj
+        (kind, obj.name): obj
         for kind, group in (
             ("Deployment", children.deployments),
             ("Service", children.services),
@@ -108,36 +108,35 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
         if current is None or _stale(current, manifest):
             draft.actions.append(plan_actions.Apply(manifest))
     for deployment in children.deployments:
-        revision = observed.revision_of(deployment)
+        revision = deployment.revision
         if revision not in wanted and revision not in draft.untouchable:
-            draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", observed.name_of(deployment)))
+            draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", deployment.name))
     for job in children.jobs:
-        if observed.component_of(job) != manifests.COMPONENT_BUILD:
+        if job.component != manifests.COMPONENT_BUILD:
             continue  # cleanup Jobs remove themselves (ttlSecondsAfterFinished)
-        entry = draft.entry(observed.revision_of(job))
+        entry = draft.entry(job.revision)
         if entry is None or not _job_needed(inputs, entry, job):
-            draft.actions.append(plan_actions.Delete("batch/v1", "Job", observed.name_of(job)))
+            draft.actions.append(plan_actions.Delete("batch/v1", "Job", job.name))
 
 
-def _stale(live: observed.KubeObject, manifest: manifests.Manifest) -> bool:
+def _stale(live: observed.ObservedObject, manifest: manifests.Manifest) -> bool:
     """Our manifest changed (its hash), or someone scaled the Deployment by hand."""
     metadata, spec = manifest["metadata"], manifest["spec"]
-    if observed.spec_hash_of(live) != metadata["annotations"][manifests.ANNOTATION_SPEC_HASH]:
+    if live.spec_hash != metadata["annotations"][manifests.ANNOTATION_SPEC_HASH]:
         return True
-    return "replicas" in spec and (live.get("spec") or {}).get("replicas") != spec["replicas"]
+    replicas = live.replicas if isinstance(live, observed.ObservedDeployment) else None
+    return "replicas" in spec and replicas != spec["replicas"]
 
 
-def _job_needed(inputs: state.Inputs, entry: api_status.RevisionStatus, job: observed.KubeObject) -> bool:
+def _job_needed(inputs: state.Inputs, entry: api_status.RevisionStatus, job: observed.ObservedJob) -> bool:
     """A finished build Job stays while its revision is in history (its logs explain the build);
     an earlier attempt goes, and so does a Job still running for a revision no longer building
     (superseded or aborted)."""
-    name = observed.name_of(job)
-    if name != manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt):
+    if job.name != manifests.job_name(inputs.resource.name, entry.name, entry.build_attempt):
         return False
     if entry.state == "Building":
         return True
-    running = observed.job_outcome(job, inputs.children.build_pods(name))
-    return not isinstance(running, observed.JobRunning)
+    return not isinstance(job.outcome, observed.JobRunning)
 
 
 def _search_params(inputs: state.Inputs, entry: api_status.RevisionStatus) -> dict[str, object]:

@@ -11,7 +11,8 @@ import datetime
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import canary, gates, manifests, report, state, storage
+from faiss_operator.contract import build_report
+from faiss_operator.controller.decision import canary, gates, manifests, state, storage
 from faiss_operator.controller.decision import observed
 
 # How long a complete build Job's pod may stay unseen before the revision fails, and how often
@@ -88,7 +89,7 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
     job = inputs.children.job(name)
     if job is None:
         cleanup = inputs.children.job(manifests.cleanup_job_name(inputs.resource.name, entry.artifact_key))
-        if cleanup is not None and isinstance(observed.job_outcome(cleanup, ()), observed.JobRunning):
+        if cleanup is not None and isinstance(cleanup.outcome, observed.JobRunning):
             # The files of this very artifact are being removed (it left history earlier): build
             # only once that is over, or the cleanup would delete what the build writes.
             draft.wake_at.append(inputs.after(CLEANUP_RECHECK_SECONDS))
@@ -110,7 +111,7 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
             return
         draft.actions.append(plan_actions.Apply(build))
         return
-    outcome = observed.job_outcome(job, inputs.children.build_pods(name))
+    outcome = job.outcome
     if isinstance(outcome, observed.JobRunning):
         return
     if isinstance(outcome, observed.JobCompletedPodUnseen):
@@ -120,17 +121,27 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
         state.end_candidate(draft, state="Failed", reason=state.REASON_BUILD_FAILED, message=outcome.message)
         return
     try:
-        built = report.parse_report(outcome.termination_message)
-    except report.ReportError as error:
+        built = build_report.parse_report(outcome.termination_message)
+    except build_report.ReportError as error:
         state.end_candidate(draft, state="Failed", reason=state.REASON_BAD_REPORT, message=str(error))
         return
-    metrics = built.metrics()
-    if metrics.k is None:
-        metrics = metrics.model_copy(update={"k": inputs.spec.evaluation.k})
-    draft.move(entry.name, "Built", reason=None, message=None, metrics=metrics)
+    draft.move(entry.name, "Built", reason=None, message=None, metrics=revision_metrics(built, k=inputs.spec.evaluation.k))
     degenerate = built.degenerate_data()
     if degenerate is not None:  # said once: the revision leaves Building only here
         draft.warn(state.REASON_DEGENERATE_DATA, f"revision {entry.name} {degenerate}")
+
+
+def revision_metrics(built: build_report.BuildReport, *, k: int) -> api_status.RevisionMetrics:
+    """What a build measured, as status.revisions[].metrics; `k` when the report names none."""
+    return api_status.RevisionMetrics(
+        vectors=built.vectors,
+        k=built.k if built.k is not None else k,
+        recall=built.recall,
+        p50_latency_ms=built.p50_ms,
+        p99_latency_ms=built.p99_ms,
+        memory_bytes=built.memory_bytes,
+        build_seconds=built.build_seconds,
+    )
 
 
 def _await_build_pod(

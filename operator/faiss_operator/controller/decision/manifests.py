@@ -14,6 +14,7 @@ from typing import Any
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
+from faiss_operator.contract import build_report, serving_http
 from faiss_operator.controller.decision import programs, storage
 
 Manifest = dict[str, Any]
@@ -171,7 +172,7 @@ def build_job(
                 "image": image,
                 "command": argv[:1],
                 "args": argv[1:],
-                "terminationMessagePath": programs.TERMINATION_LOG,
+                "terminationMessagePath": build_report.TERMINATION_LOG,
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "resources": _resources(spec.build.resources),
                 "volumeMounts": mounts,
@@ -223,20 +224,20 @@ def deployment(
         workers=programs.serving_workers(_resources(spec.serving.resources)),
     )
     pod_labels = labels(resource.name, component=COMPONENT_SERVING, revision=revision)
-    probe_port = programs.PORT_NAME
+    probe_port = serving_http.PORT_NAME
     container: Manifest = {
         "name": SERVING_CONTAINER,
         "image": image,
         "command": argv[:1],
         "args": argv[1:],
-        "ports": [{"name": programs.PORT_NAME, "containerPort": spec.serving.port, "protocol": "TCP"}],
+        "ports": [{"name": serving_http.PORT_NAME, "containerPort": spec.serving.port, "protocol": "TCP"}],
         "readinessProbe": {
-            "httpGet": {"path": programs.READINESS_PATH, "port": probe_port},
+            "httpGet": {"path": serving_http.READINESS_PATH, "port": probe_port},
             "periodSeconds": 2,
             "failureThreshold": 3,
         },
         "livenessProbe": {
-            "httpGet": {"path": programs.LIVENESS_PATH, "port": probe_port},
+            "httpGet": {"path": serving_http.LIVENESS_PATH, "port": probe_port},
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
@@ -278,7 +279,7 @@ def service(resource: api_resource.Resource, spec: api_spec.FaissIndexSpec) -> M
             ),
             "spec": {
                 "selector": serving_selector(resource.name),
-                "ports": [{"name": programs.PORT_NAME, "port": spec.serving.port, "targetPort": programs.PORT_NAME}],
+                "ports": [{"name": serving_http.PORT_NAME, "port": spec.serving.port, "targetPort": serving_http.PORT_NAME}],
             },
         }
     )

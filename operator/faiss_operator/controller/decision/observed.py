@@ -1,73 +1,17 @@
-"""The child objects as observed, and what they say: a Deployment's ready replicas, a Job's outcome.
+"""The child objects as observed: frozen typed views, made once per pass by runtime/observe.py.
 
-Children arrive as the API server returns them (plain JSON-shaped mappings); each is found by the
-labels the manifests put on it, never by listing order.
+A Job, Deployment, Service, PodDisruptionBudget or Pod reaches the decision as the few facts it
+reads from it (name, revision, component, a Job's outcome, a Deployment's ready replicas, ...),
+never as the raw object the API server returned: reading raw objects is observe's job alone
+(runtime/child_views.py). Each child is found by the labels the manifests put on it, never by
+listing order.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from faiss_operator.controller.decision import manifests
-
-KubeObject = Mapping[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Children:
-    jobs: Sequence[KubeObject] = ()
-    pods: Sequence[KubeObject] = ()  # pods of the build Jobs
-    deployments: Sequence[KubeObject] = ()
-    services: Sequence[KubeObject] = ()
-    disruption_budgets: Sequence[KubeObject] = ()
-    serving_pods: Sequence[KubeObject] = ()  # pods labelled faiss.dev/component=serving
-    # The PersistentVolumeClaims the spec references that exist in the namespace; None when not
-    # observed (then nothing is said about claims).
-    claims: frozenset[str] | None = None
-
-    def job(self, name: str) -> KubeObject | None:
-        return next((job for job in self.jobs if _name(job) == name), None)
-
-    def deployment(self, revision: str) -> KubeObject | None:
-        return next((d for d in self.deployments if _labels(d).get(manifests.LABEL_REVISION) == revision), None)
-
-    def ready_replicas(self, revision: str) -> int:
-        deployment = self.deployment(revision)
-        if deployment is None:
-            return 0
-        return int((deployment.get("status") or {}).get("readyReplicas") or 0)
-
-    def build_pods(self, job_name: str) -> list[KubeObject]:
-        return [pod for pod in self.pods if _labels(pod).get(manifests.LABEL_BUILD_JOB) == job_name]
-
-
-def _name(obj: KubeObject) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
-
-
-def _labels(obj: KubeObject) -> Mapping[str, str]:
-    return (obj.get("metadata") or {}).get("labels") or {}
-
-
-def name_of(obj: KubeObject) -> str:
-    return _name(obj)
-
-
-def revision_of(obj: KubeObject) -> str | None:
-    return _labels(obj).get(manifests.LABEL_REVISION)
-
-
-def component_of(obj: KubeObject) -> str | None:
-    return _labels(obj).get(manifests.LABEL_COMPONENT)
-
-
-def spec_hash_of(obj: KubeObject) -> str | None:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(manifests.ANNOTATION_SPEC_HASH)
-    return str(value) if value is not None else None
+from collections.abc import Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,48 +42,62 @@ class JobFailed:
 JobOutcome = JobRunning | JobSucceeded | JobCompletedPodUnseen | JobFailed
 
 
-def job_outcome(job: KubeObject, pods: Sequence[KubeObject]) -> JobOutcome:
-    """Read a build Job's result; the report (or the failure's cause) is in its pods' statuses."""
-    status = job.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or () if c.get("status") == "True"}
-    if "Complete" in conditions or int(status.get("succeeded") or 0) > 0:
-        succeeded = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Succeeded"]
-        if not succeeded:
-            created = (job.get("metadata") or {}).get("creationTimestamp")
-            return JobCompletedPodUnseen(completed_at=_timestamp(status.get("completionTime") or created))
-        terminated = _terminated(succeeded[-1])
-        return JobSucceeded(termination_message=(terminated or {}).get("message"))
-    if "Failed" in conditions:
-        condition = conditions["Failed"]
-        parts = [f"{condition.get('reason', 'Failed')}: {condition.get('message', 'the build Job failed')}"]
-        failed = [pod for pod in pods if (pod.get("status") or {}).get("phase") == "Failed"]
-        terminated = _terminated(failed[-1]) if failed else None
-        if terminated is not None:
-            exit_line = f"last build pod exited with code {terminated.get('exitCode')}"
-            if terminated.get("reason"):
-                exit_line += f" ({terminated['reason']})"
-            if terminated.get("message"):
-                exit_line += ": " + str(terminated["message"]).strip()[-1024:]
-            parts.append(exit_line)
-        return JobFailed(reason=str(condition.get("reason") or "Failed"), message="; ".join(parts))
-    return JobRunning()
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ObservedObject:
+    """A child of the FaissIndex (a Service or PodDisruptionBudget as such): its name, the
+    revision and component its labels name (None for the index-wide ones), and the hash of the
+    manifest it was applied from (None when someone else made or edited it)."""
+
+    name: str
+    revision: str | None = None
+    component: str | None = None
+    spec_hash: str | None = None
 
 
-def _terminated(pod: KubeObject) -> Mapping[str, Any] | None:
-    for container in (pod.get("status") or {}).get("containerStatuses") or ():
-        if container.get("name") == manifests.BUILD_CONTAINER:
-            state = container.get("state") or {}
-            terminated = state.get("terminated")
-            return terminated if isinstance(terminated, Mapping) else None
-    return None
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ObservedJob(ObservedObject):
+    """A Job (a revision's build, or an artifact's cleanup), with its outcome read once from the
+    Job and its pods."""
+
+    outcome: JobOutcome = JobRunning()
 
 
-def _timestamp(value: object) -> datetime.datetime | None:
-    """An API server time (RFC 3339, e.g. 2026-11-25T15:00:00Z); None when absent or unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.timezone.utc)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ObservedDeployment(ObservedObject):
+    """A revision's serving Deployment; `record` is the revision record it carries (see
+    recovery.py), `replicas` its spec.replicas (None when not set)."""
+
+    replicas: int | None = None
+    ready_replicas: int = 0
+    record: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ObservedPod(ObservedObject):
+    """A serving pod: `address` is `http://<podIP>:<port http>` once both are known."""
+
+    ready: bool = False
+    terminating: bool = False
+    address: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Children:
+    jobs: Sequence[ObservedJob] = ()
+    deployments: Sequence[ObservedDeployment] = ()
+    services: Sequence[ObservedObject] = ()
+    disruption_budgets: Sequence[ObservedObject] = ()
+    serving_pods: Sequence[ObservedPod] = ()  # pods labelled faiss.dev/component=serving
+    # The PersistentVolumeClaims the spec references that exist in the namespace; None when not
+    # observed (then nothing is said about claims).
+    claims: frozenset[str] | None = None
+
+    def job(self, name: str) -> ObservedJob | None:
+        return next((job for job in self.jobs if job.name == name), None)
+
+    def deployment(self, revision: str) -> ObservedDeployment | None:
+        return next((d for d in self.deployments if d.revision == revision), None)
+
+    def ready_replicas(self, revision: str) -> int:
+        deployment = self.deployment(revision)
+        return 0 if deployment is None else deployment.ready_replicas

@@ -12,13 +12,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from faiss_operator.builder import report as build_report
+from faiss_operator.contract import build_report
 
 PROGRAM = "faiss-operator"
-TERMINATION_LOG = build_report.DEFAULT_TERMINATION_LOG
-READINESS_PATH = "/readyz"
-LIVENESS_PATH = "/healthz"
-PORT_NAME = "http"
 # On SIGTERM a serving pod keeps answering (unready) while its endpoint is removed, then finishes
 # in-flight requests; the pod's grace period covers both with a margin before SIGKILL.
 DRAIN_DELAY_SECONDS = 5
@@ -56,7 +52,7 @@ def build_args(
         "--metric", metric,
         "--k", str(k),
         "--eval-queries", str(queries),
-        "--termination-log", TERMINATION_LOG,
+        "--termination-log", build_report.TERMINATION_LOG,
         "--overwrite",
     ]  # fmt: skip
     if normalize:

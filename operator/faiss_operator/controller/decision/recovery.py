@@ -36,10 +36,9 @@ def record_of(entry: api_status.RevisionStatus) -> str:
     return json.dumps(wire, sort_keys=True, separators=(",", ":"))
 
 
-def _entry_from(deployment: observed.KubeObject, **values: object) -> api_status.RevisionStatus | None:
-    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
-    raw = annotations.get(manifests.ANNOTATION_REVISION_RECORD)
-    if not isinstance(raw, str):
+def _entry_from(deployment: observed.ObservedDeployment, **values: object) -> api_status.RevisionStatus | None:
+    raw = deployment.record
+    if raw is None:
         return None
     try:
         record = json.loads(raw)
@@ -48,7 +47,7 @@ def _entry_from(deployment: observed.KubeObject, **values: object) -> api_status
         entry = api_status.RevisionStatus.model_validate({**record, "state": "Retired", "metrics": {}})
     except (ValueError, pydantic.ValidationError):
         return None
-    if entry.name != observed.revision_of(deployment):
+    if entry.name != deployment.revision:
         return None
     return entry.model_copy(update=values)
 
@@ -65,8 +64,8 @@ def adopt_serving(inputs: state.Inputs, draft: state.Draft) -> None:
     live = [
         (inputs.children.ready_replicas(revision), revision, deployment)
         for deployment in inputs.children.deployments
-        if observed.component_of(deployment) == manifests.COMPONENT_SERVING
-        and (revision := observed.revision_of(deployment)) is not None
+        if deployment.component == manifests.COMPONENT_SERVING
+        and (revision := deployment.revision) is not None
         and revision not in accounted
     ]
     serving = sorted(((-ready, revision, d) for ready, revision, d in live if ready > 0), key=lambda t: t[:2])
@@ -84,7 +83,7 @@ def adopt_serving(inputs: state.Inputs, draft: state.Draft) -> None:
             draft.untouchable.add(revision)
             draft.warn(
                 state.REASON_STATUS_REPAIRED,
-                f"Deployment {observed.name_of(deployment)} serves revision {revision}, which the status does not "
+                f"Deployment {deployment.name} serves revision {revision}, which the status does not "
                 "record and which carries no readable record; left as it is",
             )
             continue

@@ -26,7 +26,8 @@ from typing import Any, TypeVar, cast
 
 import tenacity
 
-from faiss_operator.controller.decision import actions, manifests
+from faiss_operator.controller.decision import actions as plan_actions
+from faiss_operator.controller.decision import manifests
 from faiss_operator.controller.decision import observed
 from faiss_operator.controller.runtime import kube_api
 from faiss_operator.controller.runtime import observe as observing
@@ -56,8 +57,8 @@ async def call(policy: RetryPolicy, function: Callable[..., T], *args: Any) -> T
     return cast(T, await retrying(asyncio.to_thread, function, *args))
 
 
-EventSink = Callable[[Mapping[str, Any], actions.Event], None]
-AnalysisStarter = Callable[[actions.Analyze], bool]  # True when a measurement was started
+EventSink = Callable[[Mapping[str, Any], plan_actions.Event], None]
+AnalysisStarter = Callable[[plan_actions.Analyze], bool]  # True when a measurement was started
 
 
 @dataclasses.dataclass
@@ -69,7 +70,7 @@ class Applier:
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
 
     async def apply(
-        self, seen: observing.Observed, plan: actions.Plan, start_analysis: AnalysisStarter
+        self, seen: observing.Observation, plan: plan_actions.Plan, start_analysis: AnalysisStarter
     ) -> list[str]:
         """Make the writes of `plan` for the FaissIndex in `seen`; returns the lines logged, in order.
 
@@ -84,7 +85,7 @@ class Applier:
             LOGGER.info("%s %s", line, index)
             done.append(line)
 
-        added = [a.name for a in plan.actions if isinstance(a, actions.AddFinalizer)]
+        added = [a.name for a in plan.actions if isinstance(a, plan_actions.AddFinalizer)]
         if added:
             body = await self._finalizers(namespace, name, add=added, remove=()) or body
             record(f"Added finalizer {', '.join(added)} to FaissIndex {name}")
@@ -92,20 +93,20 @@ class Applier:
             body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
             record(f"Updated status of FaissIndex {name} phase={plan.status.phase}")
         for action in plan.actions:
-            if isinstance(action, actions.Apply):
+            if isinstance(action, plan_actions.Apply):
                 existed = _observed(seen.children, action.kind, action.name) is not None
                 await call(self.retry, self.api.apply, action.manifest)
                 revision = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_REVISION)) or "-"
                 record(f"{'Updated' if existed else 'Created'} {action.kind} {action.name} revision={revision}")
-            elif isinstance(action, actions.Delete):
+            elif isinstance(action, plan_actions.Delete):
                 child = _observed(seen.children, action.kind, action.name)
-                revision = (observed.revision_of(child) if child is not None else None) or "-"
+                revision = (child.revision if child is not None else None) or "-"
                 gone = await self._delete(namespace, action)
                 record(f"Deleted {action.kind} {action.name} revision={revision}" + (" (already gone)" if gone else ""))
-            elif isinstance(action, actions.Analyze):
+            elif isinstance(action, plan_actions.Analyze):
                 if start_analysis(action):
                     record(f"Started analysis of revision={action.candidate} step={action.step} stable={action.stable or '-'}")
-        removed = [a.key for a in plan.actions if isinstance(a, actions.RemoveAnnotation)]
+        removed = [a.key for a in plan.actions if isinstance(a, plan_actions.RemoveAnnotation)]
         if removed:
             patch = {"metadata": {"annotations": {key: None for key in removed}}}
             try:
@@ -114,7 +115,7 @@ class Applier:
                 if not kube_api.is_not_found(error):
                     raise
             record(f"Removed annotation {', '.join(removed)} from FaissIndex {name}")
-        released = [a.name for a in plan.actions if isinstance(a, actions.RemoveFinalizer)]
+        released = [a.name for a in plan.actions if isinstance(a, plan_actions.RemoveFinalizer)]
         if released:
             await self._finalizers(namespace, name, add=(), remove=released)
             record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
@@ -122,7 +123,7 @@ class Applier:
             self.post_event(body, event)
         return done
 
-    async def _delete(self, namespace: str, action: actions.Delete) -> bool:
+    async def _delete(self, namespace: str, action: plan_actions.Delete) -> bool:
         """True when the object was already gone."""
         try:
             await call(self.retry, self.api.delete, action.api_version, action.kind, namespace, action.name)
@@ -158,11 +159,11 @@ class Applier:
         return await call(self.retry, change)
 
 
-def _observed(children: observed.Children, kind: str, name: str) -> observed.KubeObject | None:
-    groups: dict[str, Sequence[observed.KubeObject]] = {
+def _observed(children: observed.Children, kind: str, name: str) -> observed.ObservedObject | None:
+    groups: dict[str, Sequence[observed.ObservedObject]] = {
         "Job": children.jobs,
         "Deployment": children.deployments,
         "Service": children.services,
         "PodDisruptionBudget": children.disruption_budgets,
     }
-    return next((child for child in groups.get(kind, ()) if observed.name_of(child) == name), None)
+    return next((child for child in groups.get(kind, ()) if child.name == name), None)

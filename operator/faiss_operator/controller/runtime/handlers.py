@@ -24,7 +24,8 @@ from typing import Any, cast
 import kopf
 
 from faiss_operator.api import resource as api_resource
-from faiss_operator.controller.decision import actions, manifests
+from faiss_operator.controller.decision import actions as plan_actions
+from faiss_operator.controller.decision import manifests
 from faiss_operator.controller.runtime import reconciler as reconciling
 
 STATE_PREFIX = "kopf.faiss.dev"
@@ -61,7 +62,7 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     settings.posting.event_name_prefix = "faiss-operator-"
 
 
-def post_event(body: Mapping[str, Any], event: actions.Event) -> None:
+def post_event(body: Mapping[str, Any], event: plan_actions.Event) -> None:
     """Queue an Event about the FaissIndex `body` (Kopf posts it, retrying, in the background)."""
     kopf.event(kopf.Body(cast(kopf.RawBody, dict(body))), type=event.type, reason=event.reason, message=event.message)
 

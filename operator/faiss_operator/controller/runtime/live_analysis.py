@@ -14,8 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
-from faiss_operator.controller.decision import actions, analysis, manifests, programs
-from faiss_operator.controller.decision import observed
+from faiss_operator.controller.decision import actions as plan_actions
+from faiss_operator.controller.decision import analysis, observed
 from faiss_operator.controller.runtime import prober
 
 LOGGER = logging.getLogger("faiss_operator.controller")
@@ -28,7 +28,7 @@ class Measure(Protocol):
 
     def __call__(
         self,
-        action: actions.Analyze,
+        action: plan_actions.Analyze,
         *,
         candidates: Sequence[prober.PodTarget],
         stables: Sequence[prober.PodTarget],
@@ -37,31 +37,16 @@ class Measure(Protocol):
     ) -> Awaitable[analysis.Measurement]: ...
 
 
-def ready_addresses(pods: Sequence[observed.KubeObject], revision: str | None) -> list[tuple[str, str]]:
+def ready_addresses(pods: Sequence[observed.ObservedPod], revision: str | None) -> list[tuple[str, str]]:
     """[(revision, "http://<podIP>:<port>")] of the Ready, not terminating serving pods of `revision`,
     in name order; the port is the serving container's port named `http`."""
     if revision is None:
         return []
-    found = []
-    for pod in sorted(pods, key=observed.name_of):
-        metadata = pod.get("metadata") or {}
-        status = pod.get("status") or {}
-        if observed.revision_of(pod) != revision or metadata.get("deletionTimestamp") or not status.get("podIP"):
-            continue
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
-        port = _serving_port(pod)
-        if ready and port is not None:
-            found.append((revision, f"http://{status['podIP']}:{port}"))
-    return found
-
-
-def _serving_port(pod: observed.KubeObject) -> int | None:
-    for container in (pod.get("spec") or {}).get("containers") or ():
-        if container.get("name") == manifests.SERVING_CONTAINER:
-            for port in container.get("ports") or ():
-                if port.get("name") == programs.PORT_NAME:
-                    return int(port["containerPort"])
-    return None
+    return [
+        (revision, pod.address)
+        for pod in sorted(pods, key=lambda p: p.name)
+        if pod.revision == revision and pod.ready and not pod.terminating and pod.address is not None
+    ]
 
 
 class Analyses:
@@ -91,7 +76,7 @@ class Analyses:
     def in_flight(self, key: Key) -> bool:
         return key in self._running
 
-    def start(self, key: Key, action: actions.Analyze, children: observed.Children) -> bool:
+    def start(self, key: Key, action: plan_actions.Analyze, children: observed.Children) -> bool:
         """Start measuring unless one runs for `key`, no candidate pod is ready, or a measurement
         of the same candidate and step is younger than the analysis interval; True when started."""
         if key in self._running:
@@ -115,7 +100,7 @@ class Analyses:
     async def _measure(
         self,
         key: Key,
-        action: actions.Analyze,
+        action: plan_actions.Analyze,
         candidates: Sequence[prober.PodTarget],
         stables: Sequence[prober.PodTarget],
     ) -> None:

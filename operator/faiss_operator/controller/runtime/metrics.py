@@ -111,7 +111,7 @@ class OperatorMetrics:
 def _ready_by_revision(children: observed.Children) -> Mapping[str, int]:
     ready: dict[str, int] = {}
     for deployment in children.deployments:
-        revision = observed.revision_of(deployment)
+        revision = deployment.revision
         if revision is not None:
             ready[revision] = children.ready_replicas(revision)
     return ready

@@ -14,17 +14,17 @@ from typing import Any
 from faiss_operator.api import resource as api_resource
 from faiss_operator.controller.decision import claims, manifests
 from faiss_operator.controller.decision import observed
-from faiss_operator.controller.runtime import kube_api
+from faiss_operator.controller.runtime import child_views, kube_api
 
 
 @dataclasses.dataclass(frozen=True)
-class Observed:
+class Observation:
     body: Mapping[str, Any]  # the FaissIndex as the API server returned it
     resource: api_resource.Resource
     children: observed.Children
 
 
-async def observe(api: kube_api.KubeApi, namespace: str, name: str) -> Observed | None:
+async def observe(api: kube_api.KubeApi, namespace: str, name: str) -> Observation | None:
     """The FaissIndex `namespace/name` and what it owns; None when the FaissIndex is gone.
 
     Raises the client's API and transport errors (kube_api.retryable says which are passing).
@@ -38,18 +38,10 @@ async def observe(api: kube_api.KubeApi, namespace: str, name: str) -> Observed 
     )
     resource = api_resource.Resource.from_body(body)
     found_claims = await _claims(api, namespace, resource)
-    serving = [pod for pod in pods if observed.component_of(pod) == manifests.COMPONENT_SERVING]
-    others = [pod for pod in pods if observed.component_of(pod) != manifests.COMPONENT_SERVING]
-    children = observed.Children(
-        jobs=jobs,
-        pods=others,
-        deployments=deployments,
-        services=services,
-        disruption_budgets=budgets,
-        serving_pods=serving,
-        claims=found_claims,
+    children = child_views.children(
+        jobs=jobs, pods=pods, deployments=deployments, services=services, disruption_budgets=budgets, claims=found_claims
     )
-    return Observed(body=body, resource=resource, children=children)
+    return Observation(body=body, resource=resource, children=children)
 
 
 async def _claims(api: kube_api.KubeApi, namespace: str, resource: api_resource.Resource) -> frozenset[str] | None:

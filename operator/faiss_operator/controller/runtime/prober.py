@@ -46,15 +46,13 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from faiss_operator.controller.decision import actions, analysis
+from faiss_operator.contract import serving_http
+from faiss_operator.controller.decision import actions as plan_actions
+from faiss_operator.controller.decision import analysis
 from faiss_operator.index import evaluation
 
 logger = logging.getLogger(__name__)
 
-PROBE_HEADERS = {"X-Faiss-Probe": "1"}
-SAMPLE_PATH = "/v1/evaluation-sample"
-SEARCH_PATH = "/v1/search"
-REVISION_HEADER = "X-Faiss-Revision"
 # Enough queries for a recall figure good to about +-0.01 and a p99 from 100 timings per pod, in
 # well under the default 30 s on a few pods; the sample the build stored may be larger.
 DEFAULT_SAMPLE_QUERIES = 1000
@@ -124,7 +122,7 @@ class _Run:
 
 
 async def measure(
-    action: actions.Analyze,
+    action: plan_actions.Analyze,
     *,
     candidates: Sequence[PodTarget],
     stables: Sequence[PodTarget],
@@ -155,7 +153,7 @@ async def measure(
     candidate, stable = _Tally(), _Tally()
     k = max(1, action.k)
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0)
-    async with aiohttp.ClientSession(headers=PROBE_HEADERS, connector=connector) as session:
+    async with aiohttp.ClientSession(headers={serving_http.PROBE_HEADER: serving_http.PROBE_VALUE}, connector=connector) as session:
         run = _Run(session=session, deadline=loop.time() + timeout_seconds, slots=asyncio.Semaphore(concurrency))
         sample = await _fetch_sample(run, action, candidates, candidate, sample_queries)
         if sample is not None:
@@ -181,7 +179,7 @@ async def measure(
 
 
 async def _fetch_sample(
-    run: _Run, action: actions.Analyze, candidates: Sequence[PodTarget], tally: _Tally, limit: int
+    run: _Run, action: plan_actions.Analyze, candidates: Sequence[PodTarget], tally: _Tally, limit: int
 ) -> Sample | None:
     """The sample from the first candidate pod that gives it; None when none did or there is none.
 
@@ -193,7 +191,7 @@ async def _fetch_sample(
         if share <= 0:
             return None
         tally.requests += 1
-        url = f"{target.address}{SAMPLE_PATH}?encoding=float32&limit={min(limit, SAMPLE_LIMIT)}"
+        url = f"{target.address}{serving_http.EVALUATION_SAMPLE_PATH}?encoding=float32&limit={min(limit, SAMPLE_LIMIT)}"
         try:
             async with asyncio.timeout(share):
                 async with run.slots, run.session.get(url) as response:
@@ -204,39 +202,39 @@ async def _fetch_sample(
                                        action.candidate, target.address, body[:300].decode(errors="replace"))
                         return None
                     if response.status != 200:
-                        raise _ProbeError(f"{SAMPLE_PATH} answered {response.status}: {body[:200]!r}")
+                        raise _ProbeError(f"{serving_http.EVALUATION_SAMPLE_PATH} answered {response.status}: {body[:200]!r}")
             return await asyncio.to_thread(_parse_sample, body, target, action.candidate)  # megabytes: off the loop
         except _ProbeError as error:
             tally.failed(target, str(error))
         except TimeoutError:  # before OSError, of which it is a subclass
-            tally.failed(target, f"{SAMPLE_PATH}: no answer within {share:.1f} s")
+            tally.failed(target, f"{serving_http.EVALUATION_SAMPLE_PATH}: no answer within {share:.1f} s")
         except (aiohttp.ClientError, OSError, ValueError) as error:
-            tally.failed(target, f"{SAMPLE_PATH}: {type(error).__name__}: {error}")
+            tally.failed(target, f"{serving_http.EVALUATION_SAMPLE_PATH}: {type(error).__name__}: {error}")
     return None
 
 
 def _parse_sample(body: bytes, target: PodTarget, revision: str) -> Sample:
     """Raises _ProbeError when the answer is not the sample of `revision` in the documented shape."""
     try:
-        document = _json_object(body, SAMPLE_PATH)
+        document = _json_object(body, serving_http.EVALUATION_SAMPLE_PATH)
         k, dimension, count = document["k"], document["dimension"], document["count"]
         if not all(isinstance(value, int) and not isinstance(value, bool) for value in (k, dimension, count)):
-            raise _ProbeError(f"{SAMPLE_PATH}: k, dimension and count must be integers")
+            raise _ProbeError(f"{serving_http.EVALUATION_SAMPLE_PATH}: k, dimension and count must be integers")
         if document.get("revision") != revision:
-            raise _ProbeError(f"{SAMPLE_PATH}: the sample is of revision {document.get('revision')!r}, not {revision!r}")
+            raise _ProbeError(f"{serving_http.EVALUATION_SAMPLE_PATH}: the sample is of revision {document.get('revision')!r}, not {revision!r}")
         raw = base64.b64decode(document["queriesFloat32"], validate=True)
         queries = np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(count, dimension)
         truth, own = document["groundTruthIds"], document["queryIds"]
     except (KeyError, TypeError, binascii.Error) as error:
-        raise _ProbeError(f"{SAMPLE_PATH}: malformed sample ({type(error).__name__}: {error})") from None
+        raise _ProbeError(f"{serving_http.EVALUATION_SAMPLE_PATH}: malformed sample ({type(error).__name__}: {error})") from None
     except ValueError as error:  # reshape of a buffer that does not fit
-        raise _ProbeError(f"{SAMPLE_PATH}: malformed sample ({error})") from None
+        raise _ProbeError(f"{serving_http.EVALUATION_SAMPLE_PATH}: malformed sample ({error})") from None
     if not isinstance(truth, list) or len(truth) != count or not all(isinstance(row, list) and len(row) >= k for row in truth):
-        raise _ProbeError(f"{SAMPLE_PATH}: groundTruthIds must be {count} lists of {k} ids")
+        raise _ProbeError(f"{serving_http.EVALUATION_SAMPLE_PATH}: groundTruthIds must be {count} lists of {k} ids")
     if own is not None and (not isinstance(own, list) or len(own) != count):
-        raise _ProbeError(f"{SAMPLE_PATH}: queryIds must be null or {count} ids")
+        raise _ProbeError(f"{serving_http.EVALUATION_SAMPLE_PATH}: queryIds must be null or {count} ids")
     if count == 0 or k < 1:
-        raise _ProbeError(f"{SAMPLE_PATH}: an empty sample (count={count}, k={k})")
+        raise _ProbeError(f"{serving_http.EVALUATION_SAMPLE_PATH}: an empty sample (count={count}, k={k})")
     return Sample(revision=revision, k=k, queries=queries, truth=truth, own_ids=own)
 
 
@@ -272,7 +270,7 @@ async def _search(
         if remaining <= 0:
             return False
         tally.requests += 1
-        url = f"{target.address}{SEARCH_PATH}?k={k + own}"
+        url = f"{target.address}{serving_http.SEARCH_PATH}?k={k + own}"
         body = sample.queries[start:end].astype("<f4").tobytes()
         began = time.perf_counter()
         try:
@@ -282,16 +280,16 @@ async def _search(
                 ) as response:
                     answer = await response.read()
                     seconds = time.perf_counter() - began
-                    status, revision = response.status, response.headers.get(REVISION_HEADER)
+                    status, revision = response.status, response.headers.get(serving_http.REVISION_HEADER)
         except TimeoutError:  # before OSError, of which it is a subclass
-            tally.failed(target, f"{SEARCH_PATH}: no answer within the {remaining:.1f} s left")
+            tally.failed(target, f"{serving_http.SEARCH_PATH}: no answer within the {remaining:.1f} s left")
             return False
         except (aiohttp.ClientError, OSError) as error:
-            tally.failed(target, f"{SEARCH_PATH}: {type(error).__name__}: {error}")
+            tally.failed(target, f"{serving_http.SEARCH_PATH}: {type(error).__name__}: {error}")
             return False
     try:
         if status != 200:
-            raise _ProbeError(f"{SEARCH_PATH} answered {status}: {answer[:200]!r}")
+            raise _ProbeError(f"{serving_http.SEARCH_PATH} answered {status}: {answer[:200]!r}")
         if revision is not None and revision != target.revision:
             raise _ProbeError(f"answered as revision {revision!r}, not {target.revision!r} (a reused pod IP?)")
         found = _found_ids(answer, end - start)
@@ -311,14 +309,14 @@ async def _search(
 def _found_ids(body: bytes, queries: int) -> list[list[Any]]:
     """The ids of each result of a batch answer; _ProbeError when it is not {"results": [{"ids": [...]}...]}."""
     try:
-        results = _json_object(body, SEARCH_PATH)["results"]
+        results = _json_object(body, serving_http.SEARCH_PATH)["results"]
         if not isinstance(results, list) or len(results) != queries:
-            raise _ProbeError(f"{SEARCH_PATH}: expected {queries} results, got {type(results).__name__}")
+            raise _ProbeError(f"{serving_http.SEARCH_PATH}: expected {queries} results, got {type(results).__name__}")
         ids = [result["ids"] for result in results]
     except (KeyError, TypeError, ValueError) as error:
-        raise _ProbeError(f"{SEARCH_PATH}: malformed answer ({type(error).__name__}: {error})") from None
+        raise _ProbeError(f"{serving_http.SEARCH_PATH}: malformed answer ({type(error).__name__}: {error})") from None
     if not all(isinstance(row, list) for row in ids):
-        raise _ProbeError(f"{SEARCH_PATH}: malformed answer (ids must be lists)")
+        raise _ProbeError(f"{serving_http.SEARCH_PATH}: malformed answer (ids must be lists)")
     return ids
 
 
@@ -333,7 +331,7 @@ def _json_object(body: bytes, path: str) -> dict[str, Any]:
 
 
 def _log(
-    action: actions.Analyze, measurement: analysis.Measurement, candidate: _Tally, stable: _Tally, seconds: float
+    action: plan_actions.Analyze, measurement: analysis.Measurement, candidate: _Tally, stable: _Tally, seconds: float
 ) -> None:
     def describe(probe: analysis.Probe | None) -> str:
         if probe is None:

@@ -1,5 +1,7 @@
 """The build Job's report: the JSON its container writes as the Kubernetes termination message.
 
+builder/ writes it (builder/report.py keeps it under TERMINATION_MESSAGE_LIMIT) at TERMINATION_LOG;
+controller/ sets that path on the build container and reads the message back with `parse_report`.
 The builder writes snake_case keys; a few spellings are accepted for each so that the controller
 and the builder can evolve apart, but a report without vectors, recall or p99 is refused: a
 revision's gates cannot be judged without them.
@@ -12,10 +14,10 @@ from typing import Any
 
 import pydantic
 
-from faiss_operator.api import status as api_status
-from faiss_operator.builder import report as build_report
-
-MAX_REPORT_BYTES = build_report.TERMINATION_MESSAGE_LIMIT
+# Kubernetes keeps at most this many bytes of a container's termination message.
+TERMINATION_MESSAGE_LIMIT = 4096
+# Where the build container writes it (the kubelet's default terminationMessagePath).
+TERMINATION_LOG = "/dev/termination-log"
 
 
 class ReportError(ValueError):
@@ -51,24 +53,13 @@ class BuildReport(pydantic.BaseModel):
         said = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in sorted(counts.items()))
         return f"built from {self.vectors} vectors with degenerate data ({said}); see README \"Degenerate data\""
 
-    def metrics(self) -> api_status.RevisionMetrics:
-        return api_status.RevisionMetrics(
-            vectors=self.vectors,
-            k=self.k,
-            recall=self.recall,
-            p50_latency_ms=self.p50_ms,
-            p99_latency_ms=self.p99_ms,
-            memory_bytes=self.memory_bytes,
-            build_seconds=self.build_seconds,
-        )
-
 
 def parse_report(message: str | None) -> BuildReport:
     if not message or not message.strip():
         raise ReportError("the build container left no termination message (expected its JSON report)")
-    if len(message.encode()) > MAX_REPORT_BYTES:
+    if len(message.encode()) > TERMINATION_MESSAGE_LIMIT:
         raise ReportError(
-            f"the report is {len(message.encode())} bytes; at most {MAX_REPORT_BYTES} fit a termination message"
+            f"the report is {len(message.encode())} bytes; at most {TERMINATION_MESSAGE_LIMIT} fit a termination message"
         )
     try:
         document = json.loads(message)
