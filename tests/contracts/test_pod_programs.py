@@ -1,6 +1,6 @@
 """The controller's command lines and report parser agree with the real pod programs.
 
-The controller spells the flags of `faiss-operator build` and `serve` in controller/decision/programs.py
+The controller spells the flags of `faiss-operator build` and `serve` in contract/pod_args.py
 and reads the build's termination message with contract/build_report.py; the programs live in
 builder/ and server/. These tests run the real programs with exactly the controller's argv, so a
 renamed flag or report field fails here instead of in a cluster.
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from faiss_operator import cli
-from faiss_operator.contract import build_report
+from faiss_operator.contract import build_report, pod_args
 from faiss_operator.controller.decision import programs
 from tests.server.conftest import make_artifact, running_server
 
@@ -31,12 +31,12 @@ def test_build_runs_with_the_controllers_argv_and_its_report_parses(tmp_path: Pa
     vectors = np.random.default_rng(3).standard_normal((COUNT, DIMENSION)).astype(np.float32)
     np.save(tmp_path / "v.npy", vectors)
     (tmp_path / "ids.txt").write_text("".join(f"doc-{i}\n" for i in range(COUNT)))
-    argv = programs.build_args(
+    argv = pod_args.BuildArgs(
         source=str(tmp_path / "v.npy"), out=str(tmp_path / "artifact"), index_type="HNSW",
         config={"m": 8, "ef_construction": 40, "ef_search": 32}, dimension=DIMENSION, metric="InnerProduct",
         normalize=True, k=5, queries=40, ids=str(tmp_path / "ids.txt"),
-    )
-    assert argv[:2] == [programs.PROGRAM, "build"]
+    ).argv()
+    assert argv[:2] == [pod_args.PROGRAM, "build"]
     termination_log = tmp_path / "termination-log"
 
     exit_code = cli.main(_with_local_termination_log(argv, termination_log)[1:])
@@ -53,10 +53,10 @@ def test_build_runs_with_the_controllers_argv_and_its_report_parses(tmp_path: Pa
 
 def test_a_retried_build_replaces_the_artifact_a_killed_attempt_left(tmp_path: Path) -> None:
     np.save(tmp_path / "v.npy", np.random.default_rng(4).standard_normal((COUNT, DIMENSION)).astype(np.float32))
-    argv = programs.build_args(
+    argv = pod_args.BuildArgs(
         source=str(tmp_path / "v.npy"), out=str(tmp_path / "artifact"), index_type="Flat", config={},
         dimension=DIMENSION, metric="L2", normalize=False, k=5, queries=40, revision="a1b2c3",
-    )
+    ).argv()
     argv = _with_local_termination_log(argv, tmp_path / "termination-log")
 
     assert cli.main(argv[1:]) == 0
@@ -69,10 +69,10 @@ def test_a_retried_build_replaces_the_artifact_a_killed_attempt_left(tmp_path: P
 
 def test_a_build_that_fails_still_leaves_a_report_the_controller_can_read(tmp_path: Path) -> None:
     np.save(tmp_path / "v.npy", np.ones((COUNT, DIMENSION + 1), dtype=np.float32))
-    argv = programs.build_args(
+    argv = pod_args.BuildArgs(
         source=str(tmp_path / "v.npy"), out=str(tmp_path / "artifact"), index_type="HNSW", config={},
         dimension=DIMENSION, metric="L2", normalize=False, k=5, queries=40,
-    )
+    ).argv()
     termination_log = tmp_path / "termination-log"
 
     exit_code = cli.main(_with_local_termination_log(argv, termination_log)[1:])
@@ -91,7 +91,7 @@ def test_a_build_that_fails_still_leaves_a_report_the_controller_can_read(tmp_pa
 
 def test_serve_takes_the_controllers_revision_and_search_parameters(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path, config={"m": 8, "ef_construction": 40, "ef_search": 16})
-    argv = programs.serve_args(artifact=str(artifact), port=0, search_params={"ef_search": 96}, revision="b7e1c0")
+    argv = pod_args.ServeArgs(artifact=str(artifact), port=0, search_params={"ef_search": 96}, revision="b7e1c0").argv()
     flags = argv[argv.index("--revision"):]
 
     with running_server(artifact, tmp_path / "server.log", *flags) as server:
@@ -103,7 +103,7 @@ def test_serve_takes_the_controllers_revision_and_search_parameters(tmp_path: Pa
 
 def test_serve_stays_unready_when_the_search_parameters_do_not_fit_the_index(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path)
-    argv = programs.serve_args(artifact=str(artifact), port=0, search_params={"nprobe": 4}, revision="b7e1c0")
+    argv = pod_args.ServeArgs(artifact=str(artifact), port=0, search_params={"nprobe": 4}, revision="b7e1c0").argv()
     flags = argv[argv.index("--revision"):]
 
     with running_server(artifact, tmp_path / "server.log", *flags) as server:
@@ -117,7 +117,7 @@ def test_a_search_parameter_revision_with_nprobe_above_the_automatic_nlist_becom
     """nprobe above the nlist the build chose probes every list: the pod is ready and says so."""
     artifact = make_artifact(tmp_path, index_type="IVF")
     nlist = json.loads((artifact / "manifest.json").read_text())["nlist"]
-    argv = programs.serve_args(artifact=str(artifact), port=0, search_params={"nprobe": nlist + 1}, revision="c0ffee")
+    argv = pod_args.ServeArgs(artifact=str(artifact), port=0, search_params={"nprobe": nlist + 1}, revision="c0ffee").argv()
     flags = argv[argv.index("--revision"):]
 
     with running_server(artifact, tmp_path / "server.log", *flags) as server:
@@ -131,7 +131,7 @@ def test_a_search_parameter_revision_with_nprobe_above_the_automatic_nlist_becom
 def test_serve_runs_one_process_per_cpu_of_the_serving_containers_limit(tmp_path: Path) -> None:
     artifact = make_artifact(tmp_path)
     workers = programs.serving_workers({"limits": {"cpu": "1500m", "memory": "1Gi"}, "requests": {"cpu": "500m"}})
-    argv = programs.serve_args(artifact=str(artifact), port=0, search_params={}, revision="b7e1c0", workers=workers)
+    argv = pod_args.ServeArgs(artifact=str(artifact), port=0, search_params={}, revision="b7e1c0", workers=workers).argv()
     flags = argv[argv.index("--revision"):]
     assert flags[flags.index("--workers") + 1] == "2"
 
@@ -155,4 +155,4 @@ def test_the_serving_worker_count_comes_from_the_cpu_limit_else_the_request() ->
     }
     got = {name: programs.serving_workers(resources) for name, (resources, _) in cases.items()}
     assert got == {name: expected for name, (_, expected) in cases.items()}
-    assert "--workers" not in programs.serve_args(artifact="/a", port=8080, search_params={}, revision="r")
+    assert "--workers" not in pod_args.ServeArgs(artifact="/a", port=8080, search_params={}, revision="r").argv()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,6 +78,15 @@ class Resource:
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
     finalizers: tuple[str, ...] = ()
     deletion_timestamp: datetime.datetime | None = None
+
+    @functools.cached_property
+    def parsed_spec(self) -> spec_models.FaissIndexSpec | SpecError:
+        """The spec parsed once for every reader of this object in a pass (observe, decide): the
+        model, or the error that says what to change."""
+        try:
+            return parse_spec(self.spec)
+        except SpecError as error:
+            return error
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Resource:

@@ -6,7 +6,9 @@ and tests held the halves together; now both import the one spelling here:
 
 - build_report.py: the JSON report a build container leaves as its termination message, and
   its size limit;
-- serving_http.py: the serving pod's port name, HTTP paths and headers.
+- serving_http.py: the serving pod's port name, HTTP paths and headers;
+- pod_args.py: the command lines of `build` and `serve`, written from one dataclass and parsed
+  back by the same.
 
 It sits below controller, builder and server and imports none of them (.importlinter).
 """

@@ -9,7 +9,6 @@ then exits 0.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -17,10 +16,10 @@ import socket
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import uvicorn
 
+from faiss_operator.contract import pod_args
 from faiss_operator.index import artifact, faiss_index
 from faiss_operator.server import (
     app as server_app, http_protocol, processes, requests, search_endpoint, service as server_service,
@@ -35,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_port, default=8080, help="TCP port to listen on (1-65535)")
     parser.add_argument("--revision", help="revision name to report (default: the artifact's own); a "
                         "search-parameter-only revision serves an artifact built for another")
-    parser.add_argument("--search-params", type=_search_params, default={},
+    parser.add_argument("--search-params", type=pod_args.json_object, default={},
                         help='default search-time parameters as JSON, e.g. \'{"ef_search": 128}\'')
     parser.add_argument("--workers", type=int, default=None,
                         help="serving processes sharing the port (SO_REUSEPORT) and one mapped copy of the index "
@@ -67,16 +66,6 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
     return int(text)
-
-
-def _search_params(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not JSON ({error.msg} at position {error.pos})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 class _DrainingServer(uvicorn.Server):

@@ -60,17 +60,31 @@ def decide(
     now = now.astimezone(datetime.timezone.utc).replace(microsecond=0)
     if resource.deletion_timestamp is not None:
         return _deletion(resource, children, settings)
+    parsed = resource.parsed_spec  # parsed once per pass: observe read the same object
+    if isinstance(parsed, api_resource.SpecError):
+        return _hold(resource, children, measurements, now, settings, problem=parsed)
     try:
-        spec = api_resource.parse_spec(resource.spec)
-        desired = revisions.desired_revision(spec, settings, index_name=resource.name)
+        desired = revisions.desired_revision(parsed, settings, index_name=resource.name)
     except api_resource.SpecError as error:
-        held = hold.hold(resource.spec, resource.status, settings)
-        if held is None:
-            return _refuse(resource, str(error), now)
-        spec, desired = held
-        inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
-        return _run(inputs, invalid=str(error))
-    return _run(state.Inputs(resource, spec, desired, children, measurements, now, settings), invalid=None)
+        return _hold(resource, children, measurements, now, settings, problem=error)
+    return _run(state.Inputs(resource, parsed, desired, children, measurements, now, settings), invalid=None)
+
+
+def _hold(
+    resource: api_resource.Resource,
+    children: observed.Children,
+    measurements: Sequence[analysis.Measurement],
+    now: datetime.datetime,
+    settings: operator_settings.OperatorSettings,
+    *,
+    problem: api_resource.SpecError,
+) -> plan_actions.Plan:
+    """A spec that cannot be acted on: run the held revision, or only report the problem."""
+    held = hold.hold(resource.spec, resource.status, settings)
+    if held is None:
+        return _refuse(resource, str(problem), now)
+    spec, desired = held
+    return _run(state.Inputs(resource, spec, desired, children, measurements, now, settings), invalid=str(problem))
 
 
 def _run(inputs: state.Inputs, *, invalid: str | None) -> plan_actions.Plan:

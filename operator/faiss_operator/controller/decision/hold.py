@@ -15,7 +15,6 @@ from typing import Any
 
 import pydantic
 
-from faiss_operator.api import naming
 from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import revisions
@@ -39,7 +38,7 @@ def hold(
     driving = {k: v for k, v in raw.items() if k in DRIVING_FIELDS}
     try:
         spec = api_spec.FaissIndexSpec.model_validate({**driving, **_STAND_INS})
-        config = index_config.parse_config(entry.index_type, naming.config_from_wire(entry.config))
+        config = revisions.stored_config(entry)
     except (pydantic.ValidationError, index_config.ConfigError):
         return None
     desired = revisions.DesiredRevision(

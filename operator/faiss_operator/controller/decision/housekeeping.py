@@ -4,10 +4,9 @@ needs, and keep at most revisionHistoryLimit + 1 revisions, removing artifacts n
 
 from __future__ import annotations
 
-from faiss_operator.api import naming
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import manifests, recovery, rollout, state, storage
+from faiss_operator.controller.decision import manifests, recovery, revisions, rollout, state, storage
 from faiss_operator.controller.decision import observed
 from faiss_operator.index import config as index_config
 
@@ -145,7 +144,7 @@ def _search_params(inputs: state.Inputs, entry: api_status.RevisionStatus) -> di
     # A config that no longer parses (written by another operator version) serves with the
     # parameters stored in the artifact itself rather than stopping the revision.
     try:
-        parsed = index_config.parse_config(entry.index_type, naming.config_from_wire(entry.config))
+        parsed = revisions.stored_config(entry)
     except index_config.ConfigError:
         return {}
     return parsed.search_fields()

@@ -14,7 +14,7 @@ from typing import Any
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
-from faiss_operator.contract import build_report, serving_http
+from faiss_operator.contract import build_report, pod_args, serving_http
 from faiss_operator.controller.decision import programs, storage
 
 Manifest = dict[str, Any]
@@ -149,7 +149,7 @@ def build_job(
             claims[storage.parse_pvc(uri).claim] = True
     claims[artifact_path.claim] = False
     volumes, mounts = _claim_volumes(claims)
-    argv = programs.build_args(
+    argv = pod_args.BuildArgs(
         source=storage.container_location(spec.source.uri),
         ids=storage.container_location(spec.source.ids_uri) if spec.source.ids_uri else None,
         metadata=storage.container_location(spec.source.metadata_uri) if spec.source.metadata_uri else None,
@@ -162,7 +162,7 @@ def build_job(
         k=spec.evaluation.k,
         queries=spec.evaluation.queries,
         revision=revision,
-    )
+    ).argv()
     pod_labels = {**labels(resource.name, component=COMPONENT_BUILD, revision=revision), LABEL_BUILD_JOB: name}
     pod_spec: Manifest = {
         "restartPolicy": "Never",
@@ -219,10 +219,10 @@ def deployment(
     annotation, read back when the status was lost."""
     artifact_path = storage.parse_pvc(artifact)
     volumes, mounts = _claim_volumes({artifact_path.claim: True})
-    argv = programs.serve_args(
+    argv = pod_args.ServeArgs(
         artifact=artifact_path.container_path, port=spec.serving.port, search_params=search_params, revision=revision,
         workers=programs.serving_workers(_resources(spec.serving.resources)),
-    )
+    ).argv()
     pod_labels = labels(resource.name, component=COMPONENT_SERVING, revision=revision)
     probe_port = serving_http.PORT_NAME
     container: Manifest = {

@@ -124,6 +124,13 @@ def desired_revision(
     )
 
 
+def stored_config(entry: api_status.RevisionStatus) -> index_config.IndexConfig:
+    """The typed config of a revision in status (camelCase there): the one reading of it, for a
+    held revision and for one served beside the spec's. Raises ConfigError when it no longer
+    parses (written by another operator version, or edited by hand)."""
+    return index_config.parse_config(entry.index_type, naming.config_from_wire(entry.config))
+
+
 def _check_location(field: str, uri: str) -> None:
     try:
         storage.container_location(uri)

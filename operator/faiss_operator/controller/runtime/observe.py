@@ -46,9 +46,8 @@ async def observe(api: kube_api.KubeApi, namespace: str, name: str) -> Observati
 
 async def _claims(api: kube_api.KubeApi, namespace: str, resource: api_resource.Resource) -> frozenset[str] | None:
     """The referenced claims that exist; None when the spec does not parse (decide refuses it)."""
-    try:
-        spec = api_resource.parse_spec(resource.spec)
-    except api_resource.SpecError:
+    spec = resource.parsed_spec
+    if isinstance(spec, api_resource.SpecError):
         return None
     names = sorted(claims.referenced(spec))
     exists = await asyncio.gather(*(asyncio.to_thread(api.claim_exists, namespace, claim) for claim in names))
