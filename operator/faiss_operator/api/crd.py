@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from faiss_operator.api import resource
-from faiss_operator.api import spec as spec_models
-from faiss_operator.api import status as status_models
+from faiss_operator.api import spec as api_spec
+from faiss_operator.api import status as api_status
 
 Schema = dict[str, Any]
 
@@ -131,8 +131,8 @@ def resource_schema() -> Schema:
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": openapi_schema(spec_models.FaissIndexSpec),
-            "status": {**openapi_schema(status_models.FaissIndexStatus), "default": STATUS_DEFAULT},
+            "spec": openapi_schema(api_spec.FaissIndexSpec),
+            "status": {**openapi_schema(api_status.FaissIndexStatus), "default": STATUS_DEFAULT},
         },
     }
 

@@ -12,8 +12,8 @@ from typing import Any
 import pydantic
 
 from faiss_operator.api import naming
-from faiss_operator.api import spec as spec_models
-from faiss_operator.api import status as status_models
+from faiss_operator.api import spec as api_spec
+from faiss_operator.api import status as api_status
 
 GROUP = "faiss.dev"
 VERSION = "v1alpha1"
@@ -42,7 +42,7 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
     """One line per problem, each naming the camelCase field: `spec.config.efSearch: ...`."""
     problems = []
     for item in error.errors():
-        loc, message = naming.located(item, spec_models.FaissIndexSpec)
+        loc, message = naming.located(item, api_spec.FaissIndexSpec)
         if loc:
             problems.append(f"{'.'.join([prefix, *(str(part) for part in loc)])}: {message}")
         else:  # a model-level rule; its message starts with the field it is about
@@ -50,19 +50,19 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
     return "; ".join(problems)
 
 
-def parse_spec(raw: Mapping[str, Any]) -> spec_models.FaissIndexSpec:
+def parse_spec(raw: Mapping[str, Any]) -> api_spec.FaissIndexSpec:
     try:
-        return spec_models.FaissIndexSpec.from_wire(raw)
+        return api_spec.FaissIndexSpec.from_wire(raw)
     except pydantic.ValidationError as error:
         raise SpecError(describe_validation_error(error)) from None
 
 
-def parse_status(raw: Mapping[str, Any] | None) -> status_models.FaissIndexStatus:
+def parse_status(raw: Mapping[str, Any] | None) -> api_status.FaissIndexStatus:
     """The stored status; one that no longer parses (hand-edited, older schema) starts afresh."""
     try:
-        return status_models.FaissIndexStatus.model_validate(raw or {})
+        return api_status.FaissIndexStatus.model_validate(raw or {})
     except pydantic.ValidationError:
-        return status_models.FaissIndexStatus()
+        return api_status.FaissIndexStatus()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +74,13 @@ class Resource:
     uid: str
     generation: int
     spec: Mapping[str, Any]
-    status: status_models.FaissIndexStatus
+    status: api_status.FaissIndexStatus
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
     finalizers: tuple[str, ...] = ()
     deletion_timestamp: datetime.datetime | None = None
 
     @functools.cached_property
-    def parsed_spec(self) -> spec_models.FaissIndexSpec | SpecError:
+    def parsed_spec(self) -> api_spec.FaissIndexSpec | SpecError:
         """The spec parsed once for every reader of this object in a pass (observe, decide): the
         model, or the error that says what to change."""
         try:

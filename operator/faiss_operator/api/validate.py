@@ -26,7 +26,7 @@ import yaml
 from celpy import adapter, celtypes, evaluation
 
 from faiss_operator.api import crd, naming, resource
-from faiss_operator.api import spec as spec_models
+from faiss_operator.api import spec as api_spec
 
 # metadata.name of a namespaced custom resource: a DNS-1123 subdomain (the API server's check).
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -308,10 +308,10 @@ def _rule_failures(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _model_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     try:
-        spec_models.FaissIndexSpec.from_wire(spec)
+        api_spec.FaissIndexSpec.from_wire(spec)
     except pydantic.ValidationError as error:
         for item in error.errors():
-            loc, message = naming.located(item, spec_models.FaissIndexSpec)
+            loc, message = naming.located(item, api_spec.FaissIndexSpec)
             if loc:
                 yield _path(["spec", *loc]), message
             else:  # a model-level rule; its message starts with the field it is about
