@@ -1,12 +1,14 @@
 # One image for the operator (`faiss-operator run`), the build Jobs (`faiss-operator build`) and the
 # serving pods (`faiss-operator serve`). Its name is the operator's default image,
 # ghcr.io/faiss-operator/faiss-operator:<version> (controller/decision/settings.py DEFAULT_IMAGE; a test
-# keeps the version equal to pyproject.toml's):
+# keeps the version equal to pyproject.toml's).
+#
+# With Docker, on the official Python base:
 #
 #   docker build -t ghcr.io/faiss-operator/faiss-operator:0.1.0 .
 #
-# Docker is not available on the project's machines, so this file is checked by tests
-# (tests/ship/test_dockerfile.py) but never built there.
+# Without Docker (the project's machines and CI): `make image` builds this file with podman and
+# runc on a Debian bookworm base made by mmdebstrap, passed as PYTHON_IMAGE (hack/image/build.sh).
 
 # A pinned slim Python base (Debian bookworm); the same in both stages so the venv's interpreter path holds.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
@@ -14,13 +16,18 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# Only what the package needs: no tests, benchmarks or hack/ in the build context's copy.
+# The runtime dependencies at pinned versions first, in a layer of their own: a change of the
+# package's code rebuilds only the small layer below. No extra (test, bench, validate).
+COPY hack/image/requirements.txt requirements.txt
+RUN python -m venv /opt/faiss-operator \
+ && /opt/faiss-operator/bin/pip install pip==26.3 \
+ && /opt/faiss-operator/bin/pip install --requirement requirements.txt
+# Only what the package needs: no tests, benchmarks or the rest of hack/ in the build context's copy.
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-# The runtime dependencies only: no extra (test, bench, validate).
-RUN python -m venv /opt/faiss-operator \
- && /opt/faiss-operator/bin/pip install --upgrade pip \
- && /opt/faiss-operator/bin/pip install . \
+# --no-deps: every dependency is pinned above. pip leaves: the final stage never installs.
+RUN /opt/faiss-operator/bin/pip install --no-deps . \
+ && /opt/faiss-operator/bin/pip uninstall --yes pip \
  && /opt/faiss-operator/bin/faiss-operator --help >/dev/null
 
 FROM ${PYTHON_IMAGE}

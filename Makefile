@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo-deps test test-fast demo demo-down bench e2e-kind k8s sysdeps cluster-up cluster-down lint
+.PHONY: venv demo-deps test test-fast demo demo-down bench e2e-kind k8s sysdeps image image-deps cluster-up cluster-down lint
 
 venv: $(VENV)/.installed
 
@@ -39,8 +39,9 @@ bench: venv
 e2e-kind: venv
 	hack/e2e-kind.sh
 
-# The whole suite, integration tier included (it starts its own cluster from the k8s build).
-test: venv k8s sysdeps
+# The whole suite, integration tier included (it starts its own cluster from the k8s build and
+# runs pods from the image under runc).
+test: venv k8s sysdeps image
 	$(BIN)/pytest
 
 # The real control-plane programs, built from the pinned Go modules under hack/ into
@@ -53,6 +54,18 @@ k8s:
 sysdeps:
 	@command -v nsenter >/dev/null && command -v ip >/dev/null || \
 		(apt-get update && apt-get install -y util-linux iproute2)
+
+# The image (Dockerfile) built with Debian's podman and runc on a bookworm base made by mmdebstrap:
+# no Docker, no registry (hack/image/build.sh). The base and the layers are cached under
+# ~/.cache/faiss-operator; prints the image reference last.
+IMAGE ?= faiss-operator:dev
+image: image-deps
+	@hack/image/build.sh $(IMAGE)
+
+# The programs `make image` and the kubelet's runc path use; installed only when missing.
+image-deps:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || \
+		(apt-get update && apt-get install -y podman runc mmdebstrap)
 
 # A local cluster for development: `make cluster-up && export KUBECONFIG=$$PWD/.cluster/kubeconfig`.
 cluster-up: venv k8s sysdeps

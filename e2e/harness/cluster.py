@@ -223,6 +223,7 @@ class Cluster:
             progress("waiting for the default namespace and its service account")
             self._wait_default_service_account(timeout)
             self._ensure_storage_class()
+            self._ensure_runtime_classes()
             start("kubelet", [
                 sys.executable, "-m", "e2e.harness.kubelet",
                 f"--kubeconfig={self.kubeconfig}", f"--node-name={NODE_NAME}",
@@ -307,6 +308,22 @@ class Cluster:
             if exc.status != 409:
                 raise
 
+    def _ensure_runtime_classes(self) -> None:
+        """RuntimeClasses `process` and `runc`, the process kubelet's two runtime handlers: a pod
+        picks one with runtimeClassName (the node's default is FAISS_KUBELET_RUNTIME, see
+        e2e/harness/kubelet/__main__.py)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+        node = client.NodeV1Api(self.api_client())
+        for handler in ("process", "runc"):
+            body = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                    "metadata": {"name": handler}, "handler": handler}
+            try:
+                node.create_runtime_class(body)  # type: ignore[arg-type]
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+
     def _node_ready(self) -> bool:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
@@ -323,10 +340,13 @@ class Cluster:
         self._delete_provisioned_volumes()
         for record in reversed(self.records()):
             processes.stop(record, grace_seconds=30 if record.name == "kubelet" else 10)
-        # Pods whose kubelet died without stopping them.
-        from e2e.harness.kubelet import layout
+        # Pods whose kubelet died without stopping them (runc's containers outlive runc's process).
+        from e2e.harness.kubelet import layout, runc
         for record in layout.pod_process_records(self.kubelet_dir):
             processes.stop(record, grace_seconds=2)
+            key, _, container = record.name.partition("/")
+            if shutil.which("runc"):
+                runc.remove_leftover(key, container, layout.bundle_dir(layout.pod_dir(self.kubelet_dir, key), container))
         self._remove_test_host()
         self._clean(keep_logs=True)
 

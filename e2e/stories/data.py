@@ -16,6 +16,11 @@ COUNT, DIMENSION, SEED = 2000, 16, 7
 # The image of the Job writing vectors: it needs Python with numpy (the process kubelet runs
 # "python" from the repository's virtualenv; on kind, E2E_WRITER_IMAGE=faiss-operator:dev).
 WRITER_IMAGE = os.environ.get("E2E_WRITER_IMAGE", "python")
+# Pod Security `restricted` (the story namespaces enforce it), as the image's user (Dockerfile).
+RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
+                  "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]}}
 MOUNT = "/mnt/data"
 WRITE = (
     "import os, sys, numpy as np; path, n, d, seed = sys.argv[1], *map(int, sys.argv[2:]); "
@@ -51,10 +56,12 @@ def write_vectors(api: client.ApiClient, namespace: str, claim_name: str, path: 
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
         "spec": {"backoffLimit": 0, "template": {"spec": {
             "restartPolicy": "Never",
+            "securityContext": RESTRICTED_POD,
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim_name}}],
             "containers": [{"name": "write", "image": WRITER_IMAGE,
                             "command": ["python", "-c", WRITE, f"{MOUNT}/{path.lstrip('/')}",
                                         str(count), str(dimension), str(seed)],
+                            "securityContext": RESTRICTED_CONTAINER,
                             "volumeMounts": [{"name": "data", "mountPath": MOUNT}]}],
         }}},
     })

@@ -15,6 +15,9 @@ from e2e.stories import data
 SOURCE_CLAIM, SOURCE_PATH = "embeddings", "vectors/v1.npy"
 ARTIFACTS_CLAIM = "faiss-artifacts"  # the default spec.artifacts.uri is pvc://faiss-artifacts
 SOURCE_URI = f"pvc://{SOURCE_CLAIM}/{SOURCE_PATH}"
+# The API server's PodSecurity admission then refuses any pod of the story that does not meet the
+# `restricted` profile: every story proves the operator's pods (and the vectors' writer) meet it.
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
 
 
 def index_spec(
@@ -35,11 +38,12 @@ class StoryNamespace:
 
 
 def create(api: client.ApiClient, prefix: str) -> StoryNamespace:
-    """A new namespace `<prefix>-<random>` with its default ServiceAccount, claim `embeddings`
-    holding `data.vectors()` at vectors/v1.npy, and an empty claim `faiss-artifacts`."""
+    """A new namespace `<prefix>-<random>` enforcing Pod Security `restricted`, with its default
+    ServiceAccount, claim `embeddings` holding `data.vectors()` at vectors/v1.npy, and an empty
+    claim `faiss-artifacts`."""
     core = client.CoreV1Api(api)
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": RESTRICTED}})
     wait_for(lambda: core.read_namespaced_service_account("default", name), 30,
              f"service account default in {name}")
     core.create_namespaced_persistent_volume_claim(name, data.claim(ARTIFACTS_CLAIM))

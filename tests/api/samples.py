@@ -99,6 +99,33 @@ GOOD: dict[str, dict[str, Any]] = {
         },
     ),
     "paused": _with("spec.paused", True),
+    "pod settings for build and serving": _with(
+        "spec.build",
+        {
+            "nodeSelector": {"pool": "batch"},
+            "priorityClassName": "batch-low",
+            "podSecurityContext": {"runAsUser": 10001, "fsGroup": 10001},
+        },
+        _with(
+            "spec.serving",
+            {
+                "replicas": 3,
+                "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "search", "effect": "NoSchedule"}],
+                "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}},
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
+                ],
+                "serviceAccountName": "faiss-serving",
+                "imagePullSecrets": [{"name": "registry"}],
+                "podAnnotations": {"prometheus.io/scrape": "true"},
+                "podLabels": {"team": "search"},
+                "securityContext": {"capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True},
+                "podDisruptionBudget": {"maxUnavailable": "25%"},
+            },
+        ),
+    ),
+    "no PodDisruptionBudget": _with("spec.serving.podDisruptionBudget", {"enabled": False}),
     "artifacts on another claim": _with("spec.artifacts", {"uri": "pvc://index-store/prod"}),
 }
 
@@ -178,6 +205,31 @@ BAD: dict[str, Bad] = {
         _with("spec.config", {"nlist": 8}, _with("spec.indexType", "Flat")),
         "cel",
         "spec.config.nlist: not a parameter of indexType Flat",
+    ),
+    "a pod label of the operator's": Bad(
+        _with("spec.serving.podLabels", {"faiss.dev/revision": "x"}),
+        "cel",
+        "podLabels may not set the operator's own labels",
+    ),
+    "a PodDisruptionBudget with both bounds": Bad(
+        _with("spec.serving.podDisruptionBudget", {"maxUnavailable": 1, "minAvailable": 1}),
+        "cel",
+        "podDisruptionBudget: set maxUnavailable or minAvailable, not both",
+    ),
+    "a PodDisruptionBudget bound that is no percentage": Bad(
+        _with("spec.serving.podDisruptionBudget", {"minAvailable": "half"}),
+        "cel",
+        "spec.serving.podDisruptionBudget.minAvailable",
+    ),
+    "a topology spread constraint without topologyKey": Bad(
+        _with("spec.serving.topologySpreadConstraints", [{"maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule"}]),
+        "schema",
+        "spec.serving.topologySpreadConstraints.0.topologyKey: Field required",
+    ),
+    "a negative runAsUser": Bad(
+        _with("spec.build.podSecurityContext", {"runAsUser": -1}),
+        "schema",
+        "spec.build.podSecurityContext.runAsUser: Input should be greater than or equal to 0",
     ),
     "decreasing step weights": Bad(
         _with("spec.rollout.steps", [{"weight": 50}, {"weight": 25}]), "cel", "weights must be strictly increasing"

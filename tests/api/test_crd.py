@@ -29,7 +29,14 @@ GENERATED = crd.custom_resource_definition()
 VERSION = GENERATED["spec"]["versions"][0]
 SCHEMA = VERSION["schema"]["openAPIV3Schema"]
 # The only places where the resource holds a free-form object.
-FREE_FORM = {".status.revisions[].config"}
+FREE_FORM = {
+    ".status.revisions[].config",
+    # core/v1 Affinity and LabelSelector: the API server checks them in the pods
+    ".spec.build.affinity",
+    ".spec.build.topologySpreadConstraints[].labelSelector",
+    ".spec.serving.affinity",
+    ".spec.serving.topologySpreadConstraints[].labelSelector",
+}
 ALLOWED_KEYS = {
     "type", "description", "properties", "required", "items", "additionalProperties", "enum", "default",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern",

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from e2e.harness.waiting import wait_for
 from faiss_operator import cli
 from faiss_operator.builder import report
 from tests.builder.conftest import build_args
@@ -82,3 +87,33 @@ def test_build_in_a_pod_writes_the_kubelet_file_by_default(
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
     assert cli.main(_argv_without_termination_log(inputs, tmp_path / "out" / "rev")) == 0
     assert json.loads(kubelet_file.read_text())["status"] == "Succeeded"
+
+
+# -- a build killed for memory still says how large its input was -----------------------------
+
+
+def test_a_build_killed_after_reading_its_input_leaves_the_measured_input_in_its_termination_log(
+    tmp_path: Path,
+) -> None:
+    """The kernel's OOM kill is a SIGKILL: nothing runs after it, so the measurement must already
+    be in the termination log (the kubelet reads that file whatever ended the container)."""
+    rows, dimension = 60_000, 64
+    source = tmp_path / "v.npy"
+    np.save(source, np.random.default_rng(1).standard_normal((rows, dimension)).astype(np.float32))
+    out = tmp_path / "out"
+    log = tmp_path / "termination-log"
+    argv = [sys.executable, "-m", "faiss_operator.cli", "build", "--source", str(source), "--out", str(out),
+            "--termination-log", str(log), "--index-type", "HNSW", "--revision", "r1"]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: log.exists() and '"status":"Running"' in log.read_text(), 60, "the measured input")
+        process.kill()
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL, "the build finished before it could be killed"
+    assert json.loads(log.read_text()) == {
+        "status": "Running", "phase": "build", "revision": "r1", "source": str(source),
+        "vectors": rows, "dimension": dimension, "input_bytes": rows * dimension * 4, "metadata_records": 0,
+    }  # fmt: skip

@@ -182,6 +182,7 @@ class Cluster:
     generation: int = 1
     objects: dict[tuple[str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
     pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    serving_pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     deleting: bool = False
 
     def resource(self) -> api_resource.Resource:
@@ -205,7 +206,7 @@ class Cluster:
 
         return child_views.children(
             jobs=of("Job"),
-            pods=copy.deepcopy(self.pods),
+            pods=copy.deepcopy(self.pods + self.serving_pods),
             deployments=of("Deployment"),
             services=of("Service"),
             disruption_budgets=of("PodDisruptionBudget"),
@@ -244,7 +245,9 @@ class Cluster:
         failed: str | None = None,
         completed_at: datetime.datetime | None = None,
         pod_seen: bool = True,
+        terminated: dict[str, Any] | None = None,
     ) -> None:
+        """`terminated`: the failed pod's container state instead of exit code 3 with `failed`."""
         (key, job) = next(
             (k, o)
             for k, o in self.objects.items()
@@ -268,7 +271,8 @@ class Cluster:
                     }
                 ],
             }
-            phase, terminated = "Failed", {"exitCode": 3, "reason": "Error", "message": failed}
+            terminated = terminated or {"exitCode": 3, "reason": "Error", "message": failed}
+            phase = "Failed"
         if not pod_seen:
             return
         self.pods.append(

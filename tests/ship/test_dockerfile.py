@@ -1,12 +1,15 @@
-"""The Dockerfile, read as text: Docker is not available on the project's machines, so what can be
-checked without building is checked here (pinned base, non-root user, runtime dependencies only,
-the entrypoint, and an image name equal to the operator's default image)."""
+"""The Dockerfile, read as text: what can be checked without building it (pinned base, pinned
+requirements equal to pyproject.toml's dependencies, non-root user, the entrypoint, and an image
+name equal to the operator's default image). `make image` builds it (hack/image/build.sh) and the
+integration tier runs pods from it (tests/integration/harness/test_harness_runc.py)."""
 
 from __future__ import annotations
 
 import re
 import tomllib
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 from faiss_operator.controller.decision import settings
 
@@ -30,16 +33,32 @@ def test_the_final_stage_runs_as_a_numeric_non_root_user_with_the_cli_as_entrypo
     assert final[-2:] == ['ENTRYPOINT ["faiss-operator"]', 'CMD ["run"]']
 
 
-def test_only_the_runtime_dependencies_are_installed() -> None:
-    installs = re.findall(r"pip install (\S+)", DOCKERFILE)
-    assert installs == ["--upgrade", "."], installs  # `.`: the package without any extra
+def test_pinned_requirements_then_the_package_without_deps_and_pip_leaves() -> None:
+    installs = re.findall(r"pip (install|uninstall) (.+?)(?: \\)?$", DOCKERFILE, re.MULTILINE)
+    assert installs == [("install", "pip==26.3"), ("install", "--requirement requirements.txt"),
+                        ("install", "--no-deps ."), ("uninstall", "--yes pip")], installs
+
+
+def test_the_requirements_pin_every_runtime_dependency_within_pyprojects_range() -> None:
+    pins = {}
+    for line in (ROOT / "hack" / "image" / "requirements.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            pins[name.lower().replace("_", "-")] = version
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dependency in map(Requirement, dependencies):
+        name = dependency.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not in hack/image/requirements.txt (run hack/image/pin.sh)"
+        assert dependency.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {dependency.specifier}"
 
 
 def test_the_build_context_holds_only_what_the_package_needs() -> None:
     copies = [line for line in INSTRUCTIONS if line.startswith("COPY") and "--from" not in line]
-    assert copies == ["COPY pyproject.toml README.md ./", "COPY operator/ operator/"]
+    assert copies == ["COPY hack/image/requirements.txt requirements.txt", "COPY pyproject.toml README.md ./",
+                      "COPY operator/ operator/"]
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ignored[1:5] == ["*", "!pyproject.toml", "!README.md", "!operator/"]
+    assert ignored[1:6] == ["*", "!pyproject.toml", "!README.md", "!operator/", "!hack/image/requirements.txt"]
 
 
 def test_the_image_name_is_the_operator_default_image_at_the_package_version() -> None:

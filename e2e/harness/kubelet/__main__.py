@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pathlib
 import signal
 import sys
@@ -11,7 +12,15 @@ import types
 
 from kubernetes import config
 
-from e2e.harness.kubelet import agent, kube, pods
+from e2e.harness.kubelet import agent, images, kube, pods
+
+# The switch of the container runtime path (see README "Tests"), for pods that name no RuntimeClass:
+# `process` runs every container as a process of the host's filesystem; `runc` runs it from its
+# image under runc, but for the images named in FAISS_KUBELET_PROCESS_IMAGES (comma-separated, none
+# by default: `make image` also tags its Debian base as the tests' python:3.11 and python). A pod
+# picks either with runtimeClassName: process | runc.
+RUNTIME_ENV = "FAISS_KUBELET_RUNTIME"
+PROCESS_IMAGES_ENV = "FAISS_KUBELET_PROCESS_IMAGES"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="N of the pod addresses 198.18.N.0/24 (see e2e/harness/addresses.py)")
     parser.add_argument("--restart-backoff-seconds", type=float, default=10.0,
                         help="first delay before restarting a crashed container (doubles up to 300s)")
+    parser.add_argument("--container-runtime", choices=(pods.PROCESS, pods.RUNC),
+                        default=os.environ.get(RUNTIME_ENV) or "process",
+                        help=f"how containers run (default: ${RUNTIME_ENV}, else process)")
+    parser.add_argument("--process-images", default=os.environ.get(PROCESS_IMAGES_ENV, ""),
+                        help="comma-separated image names that run as processes under the runc runtime")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -35,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     api = kube.Kube(config.new_client_from_config(config_file=str(args.kubeconfig)))  # type: ignore[no-untyped-call]
     ctx = pods.NodeContext(kube_api=api, node_name=args.node_name, state_dir=args.state_dir.resolve(),
                            apiserver_port=args.apiserver_port, venv_bin=args.venv_bin,
-                           backoff_base=args.restart_backoff_seconds)
+                           backoff_base=args.restart_backoff_seconds,
+                           default_runtime=args.container_runtime, image_store=images.Store(),
+                           process_images=frozenset(n for n in args.process_images.split(",") if n))
     node_agent = agent.Agent(ctx, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
                              address_block=args.address_block)
 

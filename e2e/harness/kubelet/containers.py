@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from e2e.harness import processes
-from e2e.harness.kubelet import layout, probes
+from e2e.harness.kubelet import layout, ocispec, probes, runc
 
 Obj = dict[str, Any]
 NSINIT = pathlib.Path(__file__).with_name("nsinit.py")
@@ -40,8 +40,7 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ConfigError(ValueError):
-    """The container cannot be created as specified (reason CreateContainerConfigError)."""
+ConfigError = ocispec.ConfigError
 
 
 def argv_of(spec: Obj, env: dict[str, str]) -> list[str]:
@@ -74,6 +73,13 @@ class Run:
     log_file: pathlib.Path
     env: dict[str, str]
     killed_by_kubelet: bool = False
+    image_run: runc.Handle | None = None  # None: a process of the host's filesystem
+
+    @property
+    def container_id(self) -> str:
+        if self.image_run is not None:
+            return f"runc://{self.image_run.container_id}"
+        return f"process://{self.popen.pid}"
 
 
 @dataclasses.dataclass
@@ -100,10 +106,11 @@ class Container:
     def running(self) -> bool:
         return self.run is not None
 
-    def start(self, *, pod_dir: pathlib.Path, state_dir: pathlib.Path, key: str,
-              mounts: list[Obj], env: dict[str, str], argv: list[str]) -> None:
+    def _begin(self, *, pod_dir: pathlib.Path, state_dir: pathlib.Path,
+               key: str) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+        """A fresh run's directory, termination-message file and log file."""
         self.restart_count += 1
-        work = pod_dir / "containers" / self.name
+        work = layout.container_dir(pod_dir, self.name)
         for sub in ("upper", "work", "root"):
             target = work / sub
             if target.exists() and not os.path.ismount(target):
@@ -114,6 +121,28 @@ class Container:
         termination.chmod(0o666)
         log_file = layout.log_dir(state_dir, key, self.name) / f"{self.restart_count}.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        return work, termination, log_file
+
+    def _started(self, *, popen: subprocess.Popen[bytes], state_dir: pathlib.Path, key: str,
+                 termination: pathlib.Path, log_file: pathlib.Path, env: dict[str, str],
+                 image_run: runc.Handle | None = None) -> None:
+        started = processes.start_time_of(popen.pid) or 0
+        record = processes.Record(name=f"{key}/{self.name}", pid=popen.pid, start_time=started)
+        self.run = Run(popen=popen, record=record, record_file=layout.write_pid_record(state_dir, record),
+                       started_at=now_rfc3339(), started_mono=time.monotonic(),
+                       termination_file=termination, log_file=log_file, env=env, image_run=image_run)
+        self.terminated = None
+        self.waiting = None
+        self.ready = False
+        self.started = self.spec.get("startupProbe") is None
+        self.readiness = probes.new_state(self.spec.get("readinessProbe"))
+        self.liveness = probes.new_state(self.spec.get("livenessProbe"))
+        self.startup = probes.new_state(self.spec.get("startupProbe"))
+
+    def start(self, *, pod_dir: pathlib.Path, state_dir: pathlib.Path, key: str,
+              mounts: list[Obj], env: dict[str, str], argv: list[str]) -> None:
+        """A run as a process of the host's filesystem (nsinit.py)."""
+        work, termination, log_file = self._begin(pod_dir=pod_dir, state_dir=state_dir, key=key)
         spec = {
             "pod_dir": str(pod_dir),
             "root": str(work / "root"), "upper": str(work / "upper"), "work": str(work / "work"),
@@ -130,18 +159,21 @@ class Container:
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={"PATH": DEFAULT_PATH}, start_new_session=True,
             )
-        started = processes.start_time_of(popen.pid) or 0
-        record = processes.Record(name=f"{key}/{self.name}", pid=popen.pid, start_time=started)
-        self.run = Run(popen=popen, record=record, record_file=layout.write_pid_record(state_dir, record),
-                       started_at=now_rfc3339(), started_mono=time.monotonic(),
-                       termination_file=termination, log_file=log_file, env=env)
-        self.terminated = None
-        self.waiting = None
-        self.ready = False
-        self.started = self.spec.get("startupProbe") is None
-        self.readiness = probes.new_state(self.spec.get("readinessProbe"))
-        self.liveness = probes.new_state(self.spec.get("livenessProbe"))
-        self.startup = probes.new_state(self.spec.get("startupProbe"))
+        self._started(popen=popen, state_dir=state_dir, key=key, termination=termination,
+                      log_file=log_file, env=env)
+
+    def start_image(self, *, pod_dir: pathlib.Path, state_dir: pathlib.Path, key: str,
+                    run: ocispec.Run, image_rootfs: pathlib.Path, container_id: str) -> None:
+        """A run from an image's root filesystem under runc (runc.py); `run` without the
+        termination-message mount, which is added here."""
+        work, termination, log_file = self._begin(pod_dir=pod_dir, state_dir=state_dir, key=key)
+        target = self.spec.get("terminationMessagePath") or "/dev/termination-log"
+        run = dataclasses.replace(run, mounts=run.mounts + (ocispec.Mount(str(termination), target),))
+        with log_file.open("ab") as out:
+            handle = runc.start(run=run, image_rootfs=image_rootfs, bundle=layout.bundle_dir(pod_dir, self.name),
+                                container_id=container_id, log=out)
+        self._started(popen=handle.popen, state_dir=state_dir, key=key, termination=termination,
+                      log_file=log_file, env=dict(run.env), image_run=handle)
 
     def poll(self) -> bool:
         """Collect the exit of the running process; True if it exited just now."""
@@ -161,6 +193,7 @@ class Container:
         except (ProcessLookupError, PermissionError):
             pass
         exit_code = code if code >= 0 else 128 - code
+        oom_killed = run.image_run.finish() if run.image_run is not None else False
         message = run.termination_file.read_bytes()[:MAX_TERMINATION_MESSAGE].decode(errors="replace")
         if (not message and exit_code != 0
                 and self.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"):
@@ -168,10 +201,10 @@ class Container:
             message = "\n".join(lines)
         state: Obj = {
             "exitCode": exit_code,
-            "reason": "Completed" if exit_code == 0 else "Error",
+            "reason": "OOMKilled" if oom_killed else "Completed" if exit_code == 0 else "Error",
             "startedAt": run.started_at,
             "finishedAt": now_rfc3339(),
-            "containerID": f"process://{run.popen.pid}",
+            "containerID": run.container_id,
         }
         if message:
             state["message"] = message
@@ -183,6 +216,9 @@ class Container:
     def signal(self, sig: int) -> None:
         if self.run is not None:
             self.run.killed_by_kubelet = True
+            if self.run.image_run is not None:  # runc cannot forward a SIGKILL sent to itself
+                self.run.image_run.kill(sig)
+                return
             try:
                 os.killpg(self.run.popen.pid, sig)
             except (ProcessLookupError, PermissionError):
@@ -214,7 +250,7 @@ class Container:
             "lastState": {"terminated": self.last_terminated} if self.last_terminated else {},
         }
         if self.run is not None:
-            out["containerID"] = f"process://{self.run.popen.pid}"
+            out["containerID"] = self.run.container_id
         elif self.terminated is not None:
             out["containerID"] = self.terminated["containerID"]
         return out

@@ -20,6 +20,16 @@ def pod_dir(state_dir: pathlib.Path, key: str) -> pathlib.Path:
     return state_dir / "pods" / key
 
 
+def container_dir(pod_dir: pathlib.Path, container: str) -> pathlib.Path:
+    """A container's run files: termination message, the process root or the runc bundle."""
+    return pod_dir / "containers" / container
+
+
+def bundle_dir(pod_dir: pathlib.Path, container: str) -> pathlib.Path:
+    """The OCI bundle of a container run from its image (config.json, rootfs)."""
+    return container_dir(pod_dir, container) / "bundle"
+
+
 def log_dir(state_dir: pathlib.Path, key: str, container: str) -> pathlib.Path:
     """Container logs, one file per run (`<restartCount>.log`); kept after the pod is gone."""
     return state_dir / "logs" / key / container

@@ -22,19 +22,22 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from e2e.harness import paths
-from e2e.harness.kubelet import containers, envvars, kube, layout, probes, volumes
+from e2e.harness.kubelet import containers, envvars, imagerun, images, kube, layout, ocispec, probes, runc, volumes
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubelet.pods")
 TICK_SECONDS = 0.2
 SHUTDOWN_GRACE_SECONDS = 5.0
+PROCESS, RUNC = "process", "runc"  # the runtime handlers of this node
 
 
 class NodeContext:
     """What every pod worker shares: the API, the node's identity and its directories."""
 
     def __init__(self, *, kube_api: kube.Kube, node_name: str, state_dir: pathlib.Path,
-                 apiserver_port: int, venv_bin: pathlib.Path, backoff_base: float) -> None:
+                 apiserver_port: int, venv_bin: pathlib.Path, backoff_base: float,
+                 default_runtime: str = PROCESS, image_store: images.Store | None = None,
+                 process_images: frozenset[str] = frozenset()) -> None:
         self.kube = kube_api
         self.node_name = node_name
         self.state_dir = state_dir
@@ -42,6 +45,19 @@ class NodeContext:
         self.venv_bin = venv_bin
         self.backoff_base = backoff_base
         self.host_ip = "127.0.0.1"
+        # The runtime handler of pods that name no RuntimeClass: PROCESS (a process of the host's
+        # filesystem) or RUNC (from the image under runc, but for the images in process_images).
+        self.default_runtime = default_runtime
+        self.image_store = image_store or images.Store()
+        self.process_images = process_images
+
+    def runtime_handler(self, pod: Obj) -> str:
+        """The handler of the pod's RuntimeClass (node.k8s.io/v1), else the node's default."""
+        name = pod["spec"].get("runtimeClassName")
+        if not name:
+            return self.default_runtime
+        runtime_class = self.kube.get(f"/apis/node.k8s.io/v1/runtimeclasses/{name}")
+        return str((runtime_class or {}).get("handler") or name)
 
 
 class PodWorker(threading.Thread):
@@ -71,6 +87,7 @@ class PodWorker(threading.Thread):
         self.init_failed = False
         self._sent_status: str | None = None
         self._conditions: dict[str, Obj] = {}
+        self.runtime: str | None = None  # the RuntimeClass handler, looked up with the volumes
 
     # -- called by the agent -------------------------------------------------------------------
     def update(self, pod: Obj | None) -> None:
@@ -171,7 +188,16 @@ class PodWorker(threading.Thread):
         if now < self.next_volume_try:
             return
         try:
-            self.volume_paths = volumes.prepare(self._with_ips(pod), self.pod_dir, self._get, self._issue_token)
+            if self.runtime is None:
+                runtime = self.ctx.runtime_handler(pod)
+                if runtime not in (PROCESS, RUNC):
+                    raise volumes.VolumeNotReady(f'Failed to create pod sandbox: no runtime for "{runtime}" '
+                                                 f"is configured (this node has {PROCESS!r} and {RUNC!r})")
+                self.runtime = runtime
+            volume_paths = volumes.prepare(self._with_ips(pod), self.pod_dir, self._get, self._issue_token)
+            if self.runtime == RUNC:  # processes run as root: no ownership to manage
+                volumes.apply_fs_group(pod, volume_paths)
+            self.volume_paths = volume_paths
             self.volume_message = ""
         except (volumes.VolumeNotReady, envvars.EnvError, ApiException) as exc:
             self.volume_message = str(exc) if not isinstance(exc, ApiException) else f"{exc.status} {exc.reason}"
@@ -203,6 +229,10 @@ class PodWorker(threading.Thread):
 
     def _start(self, c: containers.Container, pod: Obj) -> None:
         assert self.volume_paths is not None
+        image = str(c.spec.get("image") or "")
+        if self.runtime == RUNC and images.short_name(image) not in self.ctx.process_images:
+            self._start_from_image(c, pod)
+            return
         full = self._with_ips(pod)
         try:
             env = envvars.resolve(c.spec, full, lambda kind, name: self._get(kind, self.namespace, name),
@@ -224,6 +254,31 @@ class PodWorker(threading.Thread):
                 mounts=mounts, env=env, argv=argv)
         log.info("Started container pod=%s/%s container=%s pid=%s argv=%s", self.namespace, self.pod_name,
                  c.name, c.run.popen.pid if c.run else None, argv)
+
+    def _start_from_image(self, c: containers.Container, pod: Obj) -> None:
+        assert self.volume_paths is not None
+        reference = str(c.spec.get("image") or "")
+        try:
+            image = self.ctx.image_store.get(reference)
+        except images.ImageNotPresent as exc:
+            c.waiting = ("ErrImageNeverPull", str(exc))
+            c.next_start_at = time.monotonic() + 2
+            return
+        try:
+            base = {k: v for k, v in self._base_env(pod).items() if k not in ("PATH", "HOME")}
+            env = envvars.resolve(c.spec, self._with_ips(pod),
+                                  lambda kind, name: self._get(kind, self.namespace, name), base)
+            run = imagerun.prepare(pod=pod, container=c.spec, image=image, store=self.ctx.image_store, env=env,
+                                   volume_paths=self.volume_paths, pod_dir=self.pod_dir,
+                                   pod_ip=self.pod_ip, host_network=self.pod_ip == self.ctx.host_ip)
+        except (envvars.EnvError, ocispec.ConfigError, volumes.VolumeNotReady) as exc:
+            c.waiting = ("CreateContainerConfigError", str(exc))
+            c.next_start_at = time.monotonic() + 2
+            return
+        c.start_image(pod_dir=self.pod_dir, state_dir=self.ctx.state_dir, key=self.key, run=run,
+                      image_rootfs=image.rootfs, container_id=runc.container_id(self.key, c.name))
+        log.info("Started container from image pod=%s/%s container=%s image=%s id=%s argv=%s", self.namespace,
+                 self.pod_name, c.name, reference, image.id[:12], list(run.argv))
 
     # -- containers ----------------------------------------------------------------------------
     def _backoff(self, c: containers.Container) -> float:
@@ -271,7 +326,7 @@ class PodWorker(threading.Thread):
         def attempt(state: probes.ProbeState) -> None:
             if state.due(now):
                 ok, message = probes.run_once(state.probe, container=c.spec, pod_ip=self.pod_ip,
-                                              pid=run.popen.pid, env=run.env)
+                                              pid=run.popen.pid, env=run.env, image_run=run.image_run)
                 state.record(ok, message, time.monotonic())
 
         if c.startup is not None and not c.started:

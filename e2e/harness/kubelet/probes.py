@@ -15,6 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from e2e.harness.kubelet import runc
+
 Obj = dict[str, Any]
 
 
@@ -27,7 +29,8 @@ def _port(value: int | str, container: Obj) -> int:
     raise ValueError(f"named port {value!r} is not declared by container {container['name']!r}")
 
 
-def run_once(probe: Obj, *, container: Obj, pod_ip: str, pid: int, env: Mapping[str, str]) -> tuple[bool, str]:
+def run_once(probe: Obj, *, container: Obj, pod_ip: str, pid: int, env: Mapping[str, str],
+             image_run: runc.Handle | None = None) -> tuple[bool, str]:
     """(success, message) of a single attempt."""
     timeout = float(probe.get("timeoutSeconds") or 1)
     try:
@@ -54,8 +57,10 @@ def run_once(probe: Obj, *, container: Obj, pod_ip: str, pid: int, env: Mapping[
             with socket.create_connection((tcp.get("host") or pod_ip, _port(tcp["port"], container)), timeout=timeout):
                 return True, ""
         if "exec" in probe:
-            # nsenter runs the command in the container's mount namespace, root and working dir.
-            argv = ["nsenter", "-t", str(pid), "-m", "-r", "-w", "--", *probe["exec"]["command"]]
+            if image_run is not None:  # as the container's user, with its limits, in its namespaces
+                argv = image_run.exec_argv(probe["exec"]["command"])
+            else:  # nsenter runs the command in the container's mount namespace, root and working dir.
+                argv = ["nsenter", "-t", str(pid), "-m", "-r", "-w", "--", *probe["exec"]["command"]]
             done = subprocess.run(argv, env=dict(env), capture_output=True, timeout=timeout)
             output = (done.stdout + done.stderr).decode(errors="replace").strip()
             return done.returncode == 0, f"exec probe exited {done.returncode}: {output[:200]}"

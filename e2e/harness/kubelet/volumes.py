@@ -196,3 +196,34 @@ def keep_visible(mounts: list[Obj], host_paths: list[pathlib.Path]) -> list[Obj]
         if shadowed:
             extra.append({"source": path, "target": path, "readOnly": True})
     return extra
+
+
+# Volume kinds whose ownership the kubelet manages under fsGroup (hostPath is left as it is).
+OWNED_KINDS = ("emptyDir", "configMap", "secret", "downwardAPI", "projected", "persistentVolumeClaim")
+_READ_ONLY_KINDS = ("configMap", "secret", "downwardAPI", "projected")
+
+
+def apply_fs_group(pod: Obj, paths: dict[str, pathlib.Path]) -> None:
+    """The kubelet's volume ownership (SetVolumeOwnership) for the pod's fsGroup: every file and
+    directory of the owned volumes gets the group; directories get g+rwx and setgid, so that what
+    the containers create there keeps the group; files get g+rw (g+r in read-only kinds)."""
+    fs_group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
+    if fs_group is None:
+        return
+    gid = int(fs_group)
+    for volume in pod["spec"].get("volumes") or []:
+        kind = next((k for k in OWNED_KINDS if k in volume), None)
+        root = paths.get(volume["name"])
+        if kind is None or root is None:
+            continue
+        file_bits = 0o040 if kind in _READ_ONLY_KINDS else 0o060
+        for directory, _, files in os.walk(root):
+            os.chown(directory, -1, gid)
+            os.chmod(directory, os.stat(directory).st_mode & 0o7777 | 0o2070)
+            for name in files:
+                path = os.path.join(directory, name)
+                if os.path.islink(path):
+                    continue
+                os.chown(path, -1, gid)
+                mode = os.stat(path).st_mode & 0o7777
+                os.chmod(path, mode | file_bits | (0o010 if mode & 0o100 else 0))

@@ -15,14 +15,13 @@ from typing import Annotated, Any, Literal, cast
 
 import pydantic
 
-from faiss_operator.api import naming
+from faiss_operator.api import naming, pods
 from faiss_operator.index import config as index_config
 
 URI_PATTERN = r"^(pvc|file|https?)://.+"
 PVC_URI_PATTERN = r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?$"
 DEFAULT_ARTIFACTS_URI = "pvc://faiss-artifacts"
 MAX_STEPS = 20
-MAX_TOLERATIONS = 32
 
 Quantity = int | str
 ResourceList = dict[str, Quantity]
@@ -161,32 +160,65 @@ class ResourceRequirements(naming.WireModel):
     limits: ResourceList | None = None
 
 
-class Toleration(naming.WireModel):
-    key: Annotated[str | None, pydantic.Field(max_length=253)] = None
-    operator: Literal["Exists", "Equal"] | None = None
-    value: Annotated[str | None, pydantic.Field(max_length=253)] = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
-
-
-class BuildSpec(naming.WireModel):
-    """The build Job of each revision."""
+class BuildSpec(pods.PodSettings):
+    """The build Job of each revision (and the cleanup Jobs that remove old artifacts); changes
+    here apply from the next build Job on, never make a new revision."""
 
     image: Annotated[str | None, pydantic.Field(max_length=1024, description="defaults to the operator's image")] = None
     resources: ResourceRequirements | None = None
     active_deadline_seconds: Annotated[int, pydantic.Field(ge=1)] = 3600
     backoff_limit: Annotated[int, pydantic.Field(ge=0, le=20)] = 1
-    node_selector: dict[str, str] | None = None
-    tolerations: Annotated[list[Toleration] | None, pydantic.Field(max_length=MAX_TOLERATIONS)] = None
 
 
-class ServingSpec(naming.WireModel):
+IntOrPercent = Annotated[
+    int | Annotated[str, pydantic.Field(pattern=r"^[0-9]+%$")], pydantic.Field(description="a number of pods or a percentage")
+]
+
+
+def _bound_rule(field: str) -> dict[str, pydantic.JsonValue]:
+    """int-or-string has no pattern in a structural schema: CEL refuses a string that is not N%."""
+    return {
+        "rule": f"!has(self.{field}) || type(self.{field}) == int || self.{field}.matches('^[0-9]+%$')",
+        "message": f"podDisruptionBudget.{field}: a number of pods or a percentage such as 25%",
+    }
+
+
+class DisruptionBudgetSpec(naming.WireModel):
+    """The PodDisruptionBudget over the index's serving pods (all revisions): at most one of
+    maxUnavailable and minAvailable (neither: maxUnavailable 1); enabled false makes none."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.maxUnavailable) || !has(self.minAvailable)",
+                    "message": "podDisruptionBudget: set maxUnavailable or minAvailable, not both",
+                },
+                _bound_rule("maxUnavailable"),
+                _bound_rule("minAvailable"),
+            ]
+        }
+    )
+
+    enabled: bool = True
+    max_unavailable: IntOrPercent | None = None
+    min_available: IntOrPercent | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one_bound(self) -> DisruptionBudgetSpec:
+        if self.max_unavailable is not None and self.min_available is not None:
+            raise ValueError("podDisruptionBudget: set maxUnavailable or minAvailable, not both")
+        return self
+
+
+class ServingSpec(pods.PodSettings):
     """The serving Deployment of each revision; changes here update it in place (no new revision)."""
 
     replicas: Annotated[int, pydantic.Field(ge=1, le=1000)] = 2
     image: Annotated[str | None, pydantic.Field(max_length=1024, description="defaults to the operator's image")] = None
     resources: ResourceRequirements | None = None
     port: Annotated[int, pydantic.Field(ge=1, le=65535)] = 8080
+    pod_disruption_budget: DisruptionBudgetSpec = pydantic.Field(default_factory=DisruptionBudgetSpec)
 
 
 class CanaryStep(naming.WireModel):

@@ -8,6 +8,7 @@ termination log that the controller reads from the pod status.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -77,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     termination_log = args.termination_log or reports.default_termination_log(os.environ)
     try:
         request = _request(args)
+        if termination_log is not None:
+            log = termination_log
+            request = dataclasses.replace(
+                request, on_input=lambda measured: reports.write_termination_log(log, _building(measured, args))
+            )
         report = pipeline.build(request)
     except Exception as error:
         code = exit_codes.exit_code_for(error)
@@ -128,6 +134,12 @@ def _request(args: argparse.Namespace) -> pipeline.BuildRequest:
         seed=args.seed,
         download=http.DownloadPolicy(max_bytes=args.max_download_bytes, attempts=args.download_attempts),
     )
+
+
+def _building(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The termination message while the build runs: replaced by the report or the failure, it
+    is what a container killed for memory (OOMKilled) leaves behind."""
+    return {"status": "Running", "phase": "build", "revision": args.revision, "source": args.source, **measured}
 
 
 def _failure(code: exit_codes.ExitCode, error: BaseException, args: argparse.Namespace) -> dict[str, Any]:

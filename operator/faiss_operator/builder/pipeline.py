@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,20 @@ class BuildRequest:
     seed: int = 0
     download: http.DownloadPolicy = http.DownloadPolicy()
     env: Mapping[str, str] | None = None
+    # Called once the input is read and checked, with what was measured of it (input_fields):
+    # `build` writes it to the termination log, so that a build killed for memory afterwards
+    # still says how large its input was.
+    on_input: Callable[[dict[str, Any]], None] | None = None
+
+
+def input_fields(data: datasets.Dataset) -> dict[str, Any]:
+    """The measured input: vectors, dimension, and their bytes as float32 (what the index holds)."""
+    return {
+        "vectors": data.count,
+        "dimension": data.dimension,
+        "input_bytes": data.count * data.dimension * np.dtype(np.float32).itemsize,
+        "metadata_records": len(data.metadata) if data.metadata is not None else 0,
+    }
 
 
 def progress(phase: str, percent: float, **fields: Any) -> None:
@@ -84,6 +98,8 @@ def build(request: BuildRequest) -> dict[str, Any]:
         quality = _inspect(request, data)
         queries, query_rows = _query_sample(request, data, downloads)
         progress("validate", 100, vectors=data.count, dimension=data.dimension, queries=len(queries))
+        if request.on_input is not None:
+            request.on_input(input_fields(data))
 
         build_started = time.monotonic()
         index = _build_index(request, resolved, data)

@@ -169,12 +169,18 @@ def run(args: argparse.Namespace) -> int:
     gate = processes.ReadyGate(args.workers)
     verification = processes.VerifyOnce()
     processes.share_before_fork()
-    with processes.metrics_directory() as metrics_dir:
-        return processes.supervise(
-            args.workers,
-            lambda number: _serve(args, _own(sockets, number), gate, (verification, metrics_dir)),
-            metrics_dir,
-        )
+    try:
+        with processes.metrics_directory() as metrics_dir:
+            return processes.supervise(
+                args.workers,
+                lambda number: _serve(args, _own(sockets, number), gate, (verification, metrics_dir)),
+                metrics_dir,
+            )
+    except processes.ScratchDirectoryError as error:  # raised before any process is forked
+        for sock in sockets:
+            sock.close()
+        logger.error("Cannot serve with --workers %d: %s", args.workers, error)
+        return 1
 
 
 def _own(sockets: list[socket.socket], number: int) -> socket.socket:

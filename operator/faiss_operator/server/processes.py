@@ -114,12 +114,22 @@ class VerifyOnce:
             return manifest
 
 
+class ScratchDirectoryError(OSError):
+    """Several serving processes need a writable directory for their metric files, and none is."""
+
+
 @contextlib.contextmanager
 def metrics_directory() -> Iterator[Path]:
     """A fresh directory for the processes' metric files, removed afterwards (by the supervisor
     that supervise execs, when it exits); sets
     PROMETHEUS_MULTIPROC_DIR so that metrics created after the fork write there."""
-    directory = Path(tempfile.mkdtemp(prefix="faiss-metrics-"))
+    try:
+        directory = Path(tempfile.mkdtemp(prefix="faiss-metrics-"))
+    except OSError as error:  # no usable temporary directory (read-only root, nothing at /tmp)
+        raise ScratchDirectoryError(
+            f"no writable temporary directory for the serving processes' metrics ({error}); "
+            "mount a writable volume (an emptyDir) at /tmp or set TMPDIR to a writable directory"
+        ) from None
     previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     try:

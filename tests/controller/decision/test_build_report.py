@@ -116,6 +116,7 @@ def test_a_failed_job_explains_itself_with_its_last_pod() -> None:
     assert outcome == observed.JobFailed(
         reason="DeadlineExceeded",
         message="DeadlineExceeded: Job was active longer than specified deadline; last build pod exited with code 137 (OOMKilled)",
+        terminated=observed.Terminated(exit_code=137, reason="OOMKilled", message=""),
     )
 
 

@@ -17,6 +17,9 @@ def parsed(**overrides: Any) -> Any:
 
 
 RESOURCE = make_resource(spec())
+# Every pod's scratch space (controller/decision/pod_settings.py; tests/controller/decision/test_pod_settings.py).
+TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
+TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 OWNER = {
     "apiVersion": "faiss.dev/v1alpha1",
     "kind": "FaissIndex",
@@ -72,10 +75,12 @@ def test_the_build_job_runs_faiss_operator_build_with_every_flag() -> None:
     assert pod["volumes"] == [
         {"name": "pvc-0", "persistentVolumeClaim": {"claimName": "embeddings", "readOnly": True}},
         {"name": "pvc-1", "persistentVolumeClaim": {"claimName": "faiss-artifacts", "readOnly": False}},
+        TMP_VOLUME,
     ]
     assert container["volumeMounts"] == [
         {"name": "pvc-0", "mountPath": "/mnt/pvc/embeddings", "readOnly": True},
         {"name": "pvc-1", "mountPath": "/mnt/pvc/faiss-artifacts", "readOnly": False},
+        TMP_MOUNT,
     ]
     assert job["spec"]["template"]["metadata"]["labels"][manifests.LABEL_BUILD_JOB] == "alerts-build-r1"
 
@@ -83,7 +88,8 @@ def test_the_build_job_runs_faiss_operator_build_with_every_flag() -> None:
 def test_source_and_artifacts_on_one_claim_mount_it_once_read_write_in_the_job() -> None:
     job = build_job(source={"uri": "pvc://faiss-artifacts/inputs/v1.npy"})
     assert job["spec"]["template"]["spec"]["volumes"] == [
-        {"name": "pvc-0", "persistentVolumeClaim": {"claimName": "faiss-artifacts", "readOnly": False}}
+        {"name": "pvc-0", "persistentVolumeClaim": {"claimName": "faiss-artifacts", "readOnly": False}},
+        TMP_VOLUME,
     ]
 
 
@@ -93,7 +99,7 @@ def test_http_and_file_sources_need_no_volume() -> None:
         build={"nodeSelector": {"pool": "big"}, "tolerations": [{"key": "k", "operator": "Exists"}]},
     )
     pod = job["spec"]["template"]["spec"]
-    assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]] == ["faiss-artifacts"]
+    assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if v != TMP_VOLUME] == ["faiss-artifacts"]
     assert pod["containers"][0]["args"][2] == "https://data.example/v1.npy"
     assert pod["nodeSelector"] == {"pool": "big"} and pod["tolerations"] == [{"key": "k", "operator": "Exists"}]
 
@@ -129,13 +135,14 @@ def test_the_deployment_serves_the_artifact_read_only_with_probes() -> None:
     assert container["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
     assert container["resources"] == {"limits": {"memory": "2Gi"}}
     assert pod["spec"]["volumes"] == [
-        {"name": "pvc-0", "persistentVolumeClaim": {"claimName": "faiss-artifacts", "readOnly": True}}
+        {"name": "pvc-0", "persistentVolumeClaim": {"claimName": "faiss-artifacts", "readOnly": True}},
+        TMP_VOLUME,
     ]
 
 
 def test_the_service_and_pdb_select_every_revisions_serving_pods() -> None:
     service = manifests.service(RESOURCE, parsed())
-    budget = manifests.disruption_budget(RESOURCE)
+    budget = manifests.disruption_budget(RESOURCE, parsed())
     selector = {"faiss.dev/index": "alerts", "faiss.dev/component": "serving"}
     assert service["spec"]["selector"] == selector and budget["spec"]["selector"]["matchLabels"] == selector
     assert selector.items() <= deployment()["spec"]["template"]["metadata"]["labels"].items()
@@ -205,7 +212,7 @@ def test_every_child_carries_the_children_selector() -> None:
         build_job(),
         deployment(),
         manifests.service(RESOURCE, parsed()),
-        manifests.disruption_budget(RESOURCE),
+        manifests.disruption_budget(RESOURCE, parsed()),
         manifests.cleanup_job(RESOURCE, target="pvc://a/b", key="k", image="i", ttl_seconds=1),
     ]
     for child in children:

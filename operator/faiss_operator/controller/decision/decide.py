@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from faiss_operator.api import resource as api_resource
+from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
 from faiss_operator.controller.decision import (
@@ -208,6 +209,10 @@ def _deletion(
     for budget in children.disruption_budgets:
         actions.append(plan_actions.Delete("policy/v1", "PodDisruptionBudget", budget.name))
     removed: set[str] = set()
+    try:  # the cleanup Jobs take the build's pod settings; a spec that does not parse, the defaults
+        build_settings: api_spec.BuildSpec | None = api_resource.parse_spec(resource.spec).build
+    except api_resource.SpecError:
+        build_settings = None
     for entry in resource.status.revisions:
         if entry.artifact_key in removed:
             continue
@@ -221,6 +226,7 @@ def _deletion(
                         key=entry.artifact_key,
                         image=settings.image,
                         ttl_seconds=settings.cleanup_ttl_seconds,
+                        settings=build_settings,
                     )
                 )
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import manifests, recovery, revisions, rollout, state, storage
+from faiss_operator.controller.decision import manifests, recovery, revisions, rollout, serving_memory, state, storage
 from faiss_operator.controller.decision import observed
 from faiss_operator.index import config as index_config
 
@@ -57,6 +57,7 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
                     key=entry.artifact_key,
                     image=inputs.settings.image,
                     ttl_seconds=inputs.settings.cleanup_ttl_seconds,
+                    settings=inputs.spec.build,
                 )
             except storage.StorageError as error:  # a hand-edited status: nothing safe to remove
                 draft.warn(state.REASON_STATUS_REPAIRED, f"revision {entry.name}: files not removed: {error}")
@@ -84,14 +85,21 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
                     replicas=replicas,
                     image=spec.serving.image or inputs.settings.image,
                     record=recovery.record_of(entry),
+                    measured=serving_memory.Measured.of(entry.metrics),
                 )
             )
         except storage.StorageError as error:
             # Only a hand-edited status holds such an artifact: leave its Deployment as it is.
             draft.untouchable.add(name)
             draft.warn(state.REASON_STATUS_REPAIRED, f"revision {name}: Deployment left as it is: {error}")
+    budget = manifests.disruption_budget(resource, spec)
     if wanted:
-        desired_manifests += [manifests.service(resource, spec), manifests.disruption_budget(resource)]
+        desired_manifests.append(manifests.service(resource, spec))
+        if budget is not None:
+            desired_manifests.append(budget)
+    if budget is None:  # disabled (serving.podDisruptionBudget.enabled false): the one made before goes
+        for live_budget in children.disruption_budgets:
+            draft.actions.append(plan_actions.Delete("policy/v1", "PodDisruptionBudget", live_budget.name))
     # Items of a list response carry no kind of their own: the group they were listed in says it.
     live = {
         (kind, obj.name): obj

@@ -12,7 +12,7 @@ import datetime
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
 from faiss_operator.contract import build_report
-from faiss_operator.controller.decision import canary, gates, manifests, state, storage
+from faiss_operator.controller.decision import canary, gates, manifests, memory_kills, state, storage
 from faiss_operator.controller.decision import observed
 
 # How long a complete build Job's pod may stay unseen before the revision fails, and how often
@@ -21,6 +21,8 @@ BUILD_POD_GRACE_SECONDS = 60
 BUILD_POD_RECHECK_SECONDS = 5
 # How often to look again while a cleanup Job of the same artifact still runs before a build.
 CLEANUP_RECHECK_SECONDS = 5
+# The Job condition reason when activeDeadlineSeconds passed: its pods were killed, not for memory.
+JOB_DEADLINE_EXCEEDED = "DeadlineExceeded"
 
 
 def adopt_desired(inputs: state.Inputs, draft: state.Draft) -> None:
@@ -118,6 +120,12 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
         _await_build_pod(inputs, draft, name, outcome)
         return
     if isinstance(outcome, observed.JobFailed):
+        if outcome.terminated is not None and memory_kills.killed_for_memory(
+            outcome.terminated, by_exit_code=outcome.reason != JOB_DEADLINE_EXCEEDED
+        ):
+            message = memory_kills.build_message(outcome.terminated, limit=outcome.memory_limit)
+            state.end_candidate(draft, state="Failed", reason=state.REASON_BUILD_OOM_KILLED, message=message)
+            return
         state.end_candidate(draft, state="Failed", reason=state.REASON_BUILD_FAILED, message=outcome.message)
         return
     try:

@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 from faiss_operator.api import resource as api_resource
+from faiss_operator.api import pods
 from faiss_operator.api import spec as api_spec
 from faiss_operator.contract import build_report, pod_args, serving_http
-from faiss_operator.controller.decision import programs, storage
+from faiss_operator.controller.decision import pod_settings, programs, serving_memory, storage
 
 Manifest = dict[str, Any]
 
@@ -164,26 +165,18 @@ def build_job(
         revision=revision,
     ).argv()
     pod_labels = {**labels(resource.name, component=COMPONENT_BUILD, revision=revision), LABEL_BUILD_JOB: name}
-    pod_spec: Manifest = {
-        "restartPolicy": "Never",
-        "containers": [
-            {
-                "name": BUILD_CONTAINER,
-                "image": image,
-                "command": argv[:1],
-                "args": argv[1:],
-                "terminationMessagePath": build_report.TERMINATION_LOG,
-                "terminationMessagePolicy": "FallbackToLogsOnError",
-                "resources": _resources(spec.build.resources),
-                "volumeMounts": mounts,
-            }
-        ],
-        "volumes": volumes,
+    container: Manifest = {
+        "name": BUILD_CONTAINER,
+        "image": image,
+        "command": argv[:1],
+        "args": argv[1:],
+        "terminationMessagePath": build_report.TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "resources": _resources(spec.build.resources),
+        "volumeMounts": mounts,
     }
-    if spec.build.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.build.node_selector)
-    if spec.build.tolerations:
-        pod_spec["tolerations"] = [t.to_wire() for t in spec.build.tolerations]
+    pod_spec: Manifest = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
+    pod_settings.apply(pod_spec, container, spec.build, selector=build_selector(resource.name))
     return with_spec_hash(
         {
             "apiVersion": "batch/v1",
@@ -192,10 +185,14 @@ def build_job(
             "spec": {
                 "backoffLimit": spec.build.backoff_limit,
                 "activeDeadlineSeconds": spec.build.active_deadline_seconds,
-                "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+                "template": {"metadata": pod_settings.template_metadata(pod_labels, spec.build), "spec": pod_spec},
             },
         }
     )
+
+
+def build_selector(index: str) -> dict[str, str]:
+    return {LABEL_INDEX: label_value(index), LABEL_COMPONENT: COMPONENT_BUILD}
 
 
 def serving_selector(index: str) -> dict[str, str]:
@@ -212,16 +209,19 @@ def deployment(
     replicas: int,
     image: str,
     record: str | None = None,
+    measured: serving_memory.Measured | None = None,
 ) -> Manifest:
     """The Deployment serving one revision's artifact; its pods join the index's one Service.
 
     `record` (JSON of the revision's status entry) goes into the faiss.dev/revision-record
-    annotation, read back when the status was lost."""
+    annotation, read back when the status was lost. `measured`: what the revision's build
+    measured, from which the memory request is computed when serving.resources sets no memory."""
     artifact_path = storage.parse_pvc(artifact)
     volumes, mounts = _claim_volumes({artifact_path.claim: True})
+    workers = programs.serving_workers(_resources(spec.serving.resources))
     argv = pod_args.ServeArgs(
         artifact=artifact_path.container_path, port=spec.serving.port, search_params=search_params, revision=revision,
-        workers=programs.serving_workers(_resources(spec.serving.resources)),
+        workers=workers,
     ).argv()
     pod_labels = labels(resource.name, component=COMPONENT_SERVING, revision=revision)
     probe_port = serving_http.PORT_NAME
@@ -241,9 +241,17 @@ def deployment(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
-        "resources": _resources(spec.serving.resources),
+        "resources": serving_memory.with_memory_request(
+            _resources(spec.serving.resources), measured, workers=workers or 1
+        ),
         "volumeMounts": mounts,
     }
+    pod_spec: Manifest = {
+        "containers": [container],
+        "volumes": volumes,
+        "terminationGracePeriodSeconds": programs.TERMINATION_GRACE_SECONDS,
+    }
+    pod_settings.apply(pod_spec, container, spec.serving, selector=serving_selector(resource.name))
     metadata = _metadata(resource, deployment_name(resource.name, revision), pod_labels)
     if record is not None:
         metadata["annotations"] = {ANNOTATION_REVISION_RECORD: record}
@@ -255,14 +263,7 @@ def deployment(
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": {**serving_selector(resource.name), LABEL_REVISION: revision}},
-                "template": {
-                    "metadata": {"labels": pod_labels},
-                    "spec": {
-                        "containers": [container],
-                        "volumes": volumes,
-                        "terminationGracePeriodSeconds": programs.TERMINATION_GRACE_SECONDS,
-                    },
-                },
+                "template": {"metadata": pod_settings.template_metadata(pod_labels, spec.serving), "spec": pod_spec},
             },
         }
     )
@@ -285,7 +286,16 @@ def service(resource: api_resource.Resource, spec: api_spec.FaissIndexSpec) -> M
     )
 
 
-def disruption_budget(resource: api_resource.Resource) -> Manifest:
+def disruption_budget(resource: api_resource.Resource, spec: api_spec.FaissIndexSpec) -> Manifest | None:
+    """The index's PodDisruptionBudget over all its serving pods; None when disabled."""
+    budget = spec.serving.pod_disruption_budget
+    if not budget.enabled:
+        return None
+    bound: dict[str, Any] = (
+        {"minAvailable": budget.min_available}
+        if budget.min_available is not None
+        else {"maxUnavailable": budget.max_unavailable if budget.max_unavailable is not None else 1}
+    )
     return with_spec_hash(
         {
             "apiVersion": "policy/v1",
@@ -293,16 +303,30 @@ def disruption_budget(resource: api_resource.Resource) -> Manifest:
             "metadata": _metadata(
                 resource, service_name(resource.name), labels(resource.name, component=COMPONENT_SERVING)
             ),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": serving_selector(resource.name)}},
+            "spec": {**bound, "selector": {"matchLabels": serving_selector(resource.name)}},
         }
     )
 
 
-def cleanup_job(resource: api_resource.Resource, *, target: str, key: str, image: str, ttl_seconds: int) -> Manifest:
-    """A Job that deletes one artifact directory. Not owned: it must outlive a deleted index."""
+def cleanup_job(
+    resource: api_resource.Resource,
+    *,
+    target: str,
+    key: str,
+    image: str,
+    ttl_seconds: int,
+    settings: pods.PodSettings | None = None,
+) -> Manifest:
+    """A Job that deletes one artifact directory. Not owned: it must outlive a deleted index.
+    `settings`: the build's pod settings (it mounts the same claim), None when the spec does not
+    parse (the restricted defaults still apply)."""
     location = storage.parse_pvc(target)
     volumes, mounts = _claim_volumes({location.claim: False})
     argv = programs.remove_args(location.container_path)
+    container: Manifest = {"name": "cleanup", "image": image, "command": argv[:1], "args": argv[1:], "volumeMounts": mounts}
+    pod_spec: Manifest = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
+    cleanup_labels = labels(resource.name, component=COMPONENT_CLEANUP)
+    pod_settings.apply(pod_spec, container, settings, selector=cleanup_labels)
     return with_spec_hash(
         {
             "apiVersion": "batch/v1",
@@ -316,22 +340,7 @@ def cleanup_job(resource: api_resource.Resource, *, target: str, key: str, image
             "spec": {
                 "backoffLimit": 3,
                 "ttlSecondsAfterFinished": ttl_seconds,
-                "template": {
-                    "metadata": {"labels": labels(resource.name, component=COMPONENT_CLEANUP)},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [
-                            {
-                                "name": "cleanup",
-                                "image": image,
-                                "command": argv[:1],
-                                "args": argv[1:],
-                                "volumeMounts": mounts,
-                            }
-                        ],
-                        "volumes": volumes,
-                    },
-                },
+                "template": {"metadata": pod_settings.template_metadata(cleanup_labels, settings), "spec": pod_spec},
             },
         }
     )

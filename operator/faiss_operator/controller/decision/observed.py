@@ -34,9 +34,22 @@ class JobCompletedPodUnseen:
 
 
 @dataclasses.dataclass(frozen=True)
+class Terminated:
+    """A container's terminated state: how it ended (reason OOMKilled: killed for memory) and
+    its termination message (a build's report, or what it measured before it was killed)."""
+
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class JobFailed:
     reason: str
     message: str
+    # The last failed pod's build container, None when no failed pod is observed.
+    terminated: Terminated | None = None
+    memory_limit: str | None = None  # the build container's, as the Job ran it
 
 
 JobOutcome = JobRunning | JobSucceeded | JobCompletedPodUnseen | JobFailed
@@ -79,6 +92,10 @@ class ObservedPod(ObservedObject):
     ready: bool = False
     terminating: bool = False
     address: str | None = None
+    # The serving container's current and last terminated states (a restarted container keeps
+    # the last), and how often it restarted.
+    terminations: tuple[Terminated, ...] = ()
+    restarts: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

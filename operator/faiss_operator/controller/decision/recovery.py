@@ -10,6 +10,7 @@ cannot be read is left exactly as it is.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pydantic
 
@@ -28,11 +29,16 @@ RECORD_FIELDS = (
     "build_attempt",
     "created_at",
 )
+# And of its metrics, what the build measured of its size: the serving pods' memory request is
+# computed from it (controller/decision/serving_memory.py), so an adopted Deployment keeps its request.
+RECORD_METRICS = ("vectors", "memory_bytes")
 
 
 def record_of(entry: api_status.RevisionStatus) -> str:
     """The JSON put on the revision's Deployment (sorted keys, so its hash is stable)."""
-    wire = entry.model_dump(mode="json", by_alias=True, exclude_none=True, include=set(RECORD_FIELDS))
+    include: dict[str, Any] = {field: True for field in RECORD_FIELDS}
+    include["metrics"] = {field: True for field in RECORD_METRICS}
+    wire = entry.model_dump(mode="json", by_alias=True, exclude_none=True, include=include)
     return json.dumps(wire, sort_keys=True, separators=(",", ":"))
 
 
@@ -44,7 +50,7 @@ def _entry_from(deployment: observed.ObservedDeployment, **values: object) -> ap
         record = json.loads(raw)
         if not isinstance(record, dict):
             return None
-        entry = api_status.RevisionStatus.model_validate({**record, "state": "Retired", "metrics": {}})
+        entry = api_status.RevisionStatus.model_validate({**record, "state": "Retired", "metrics": record.get("metrics") or {}})
     except (ValueError, pydantic.ValidationError):
         return None
     if entry.name != deployment.revision:

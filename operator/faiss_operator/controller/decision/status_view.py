@@ -7,7 +7,7 @@ agrees with the revisions it describes.
 from __future__ import annotations
 
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import canary, conditions, state
+from faiss_operator.controller.decision import canary, conditions, memory_kills, state
 from faiss_operator.controller.decision import claims
 
 
@@ -116,8 +116,13 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
         values.append((c.STALLED, "True", *problem))
     else:
         values.append((c.STALLED, "False", c.AS_EXPECTED, "nothing needs a change of spec"))
+    kills = memory_kills.serving_kills(inputs.children.serving_pods)
     if problem is not None:
         values.append((c.DEGRADED, "True", *problem))
+    elif kills:
+        limits = inputs.spec.serving.resources.limits if inputs.spec.serving.resources else None
+        message = memory_kills.serving_message(kills, limit=(limits or {}).get("memory"))
+        values.append((c.DEGRADED, "True", c.SERVING_OOM_KILLED, message))
     elif draft.current is not None and ready_current < inputs.total:
         values.append(
             (

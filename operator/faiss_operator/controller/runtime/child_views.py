@@ -86,6 +86,13 @@ def pod_view(pod: KubeObject) -> observed.ObservedPod:
         ready=any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ()),
         terminating=bool(metadata.get("deletionTimestamp")),
         address=f"http://{ip}:{port}" if ip and port is not None else None,
+        terminations=tuple(
+            terminated
+            for state in ("state", "lastState")
+            if (terminated := _terminated_view(_container_status(pod, manifests.SERVING_CONTAINER).get(state)))
+            is not None
+        ),
+        restarts=int(_container_status(pod, manifests.SERVING_CONTAINER).get("restartCount") or 0),
     )
 
 
@@ -112,7 +119,12 @@ def job_outcome(job: KubeObject, pods: Sequence[KubeObject]) -> observed.JobOutc
             if terminated.get("message"):
                 exit_line += ": " + str(terminated["message"]).strip()[-1024:]
             parts.append(exit_line)
-        return observed.JobFailed(reason=str(condition.get("reason") or "Failed"), message="; ".join(parts))
+        return observed.JobFailed(
+            reason=str(condition.get("reason") or "Failed"),
+            message="; ".join(parts),
+            terminated=_terminated_view({"terminated": terminated}) if terminated is not None else None,
+            memory_limit=_memory_limit(job),
+        )
     return observed.JobRunning()
 
 
@@ -156,6 +168,36 @@ def _terminated(pod: KubeObject) -> Mapping[str, Any] | None:
             state = container.get("state") or {}
             terminated = state.get("terminated")
             return terminated if isinstance(terminated, Mapping) else None
+    return None
+
+
+def _container_status(pod: KubeObject, container: str) -> Mapping[str, Any]:
+    for status in (pod.get("status") or {}).get("containerStatuses") or ():
+        if status.get("name") == container:
+            return status if isinstance(status, Mapping) else {}
+    return {}
+
+
+def _terminated_view(state: object) -> observed.Terminated | None:
+    """The `terminated` of a container state (`state` or `lastState`), None when it has none."""
+    terminated = state.get("terminated") if isinstance(state, Mapping) else None
+    if not isinstance(terminated, Mapping):
+        return None
+    code, reason, message = terminated.get("exitCode"), terminated.get("reason"), terminated.get("message")
+    return observed.Terminated(
+        exit_code=code if isinstance(code, int) else None,
+        reason=str(reason) if reason is not None else None,
+        message=str(message) if message is not None else None,
+    )
+
+
+def _memory_limit(job: KubeObject) -> str | None:
+    """The build container's memory limit in the Job's pod template; None when it sets none."""
+    template = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in template.get("containers") or ():
+        if container.get("name") == manifests.BUILD_CONTAINER:
+            limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+            return str(limit) if limit is not None else None
     return None
 
 
