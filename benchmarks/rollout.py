@@ -11,10 +11,17 @@ Starts its own local cluster (e2e/harness; or uses `--kubeconfig` of a running o
    Service's ready endpoints are exactly the stable's pods. Goal (issue 9): at most 2 s, since the
    stable pods are already ready;
 3. N FaissIndex objects (default 100) applied at once in a namespace without an artifacts claim
-   (the operator answers each with a status and no Job): apply -> first status write, p50/p99,
-   and the operator's RSS and CPU seconds over that burst.
+   (the operator answers each with a status and a Job it cannot run), beside the index of 1-2
+   still serving: apply -> first status write, p50/p99, and the time from the last create's
+   answer to the last first status; the operator's client requests by verb over the burst (from
+   its own metrics, faiss_operator_api_requests_total), its CPU seconds and RSS;
+4. then `--idle` seconds (default 60) with nothing to do while the operator looks at every index
+   again every `--resync` seconds (default 10): requests per idle pass by verb (goal: none),
+   CPU seconds and RSS.
 
-    python benchmarks/rollout.py [--objects 100] [--kubeconfig PATH]
+    python benchmarks/rollout.py [--objects 100] [--idle 60] [--resync 10] [--burst-only] [--kubeconfig PATH]
+
+`--burst-only` skips 1-2 (no serving pods, for a machine that cannot run them).
 
 Times are observed by polling the API server every 50 ms, so each is late by up to ~0.1 s.
 """
@@ -27,14 +34,17 @@ import os
 import pathlib
 import sys
 import tempfile
+import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import yaml
 from kubernetes import client, config, watch
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from e2e.harness import cluster as cluster_mod  # noqa: E402
@@ -135,8 +145,49 @@ def admin_rollback(bench: Bench, stable: str) -> float:
     return settled - asked
 
 
-def many_objects(api: client.ApiClient, operator: operator_mod.OperatorProcess, count: int) -> dict[str, float]:
-    """`count` objects in a namespace without the artifacts claim: apply -> first status write."""
+@dataclasses.dataclass(frozen=True)
+class Metrics:
+    """The operator's own metrics endpoint."""
+
+    port: int
+
+    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(text) for sample in family.samples}
+
+    def requests(self) -> dict[str, float]:
+        """verb -> the client's requests so far."""
+        found: dict[str, float] = {}
+        for (name, labels), value in self.samples().items():
+            if name == "faiss_operator_api_requests_total":
+                verb = dict(labels)["verb"]
+                found[verb] = found.get(verb, 0.0) + value
+        return found
+
+    def passes(self) -> float:
+        return self.samples().get(("faiss_operator_reconcile_duration_seconds_count", ()), 0.0)
+
+
+def by_verb(before: dict[str, float], after: dict[str, float], per: float = 1.0) -> str:
+    """`apply 100, patch 200` (the difference, divided by `per`), or `none`."""
+    counts = {verb: (after.get(verb, 0.0) - before.get(verb, 0.0)) / per for verb in sorted(after)}
+    shown = [f"{verb} {count:.6g}" for verb, count in counts.items() if count]
+    return ", ".join(shown) or "none"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def many_objects(
+    api: client.ApiClient, operator: operator_mod.OperatorProcess, metrics: Metrics, count: int, idle_seconds: float
+) -> dict[str, float | str]:
+    """`count` objects in a namespace without the artifacts claim: apply -> first status write,
+    then `idle_seconds` with nothing to change."""
     core, objects = client.CoreV1Api(api), client.CustomObjectsApi(api)
     namespace = f"bench-many-{os.getpid()}"
     core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
@@ -149,39 +200,82 @@ def many_objects(api: client.ApiClient, operator: operator_mod.OperatorProcess, 
     listed = objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     since = listed["metadata"]["resourceVersion"]
 
+    def seen(obj: Obj) -> None:
+        # The CRD defaults status to {observedGeneration: 0}: the operator's first write is the
+        # first status with observedGeneration 1 or more.
+        written = ((obj.get("status") or {}).get("observedGeneration") or 0) >= 1
+        if written and obj["metadata"]["name"] not in first_status:
+            first_status[obj["metadata"]["name"]] = time.monotonic()
+
     def observe() -> None:
-        stream = watch.Watch()
-        for event in stream.stream(objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-                                   resource_version=since, timeout_seconds=600):
-            obj = event["object"]
-            name = obj["metadata"]["name"]
-            # The CRD defaults status to {observedGeneration: 0}: the operator's first write is the
-            # first status with observedGeneration 1 or more.
-            written = ((obj.get("status") or {}).get("observedGeneration") or 0) >= 1
-            if written and name not in first_status:
-                first_status[name] = time.monotonic()
-                if len(first_status) == count:
-                    stream.stop()
+        # The API server may end a watch early (its own timeout, or 410 Gone under load): watch
+        # again from the last version seen, or from a new list (late by the list's time) after 410.
+        version, deadline = since, time.monotonic() + 600
+        while len(first_status) < count and time.monotonic() < deadline:
+            stream = watch.Watch()
+            try:
+                for event in stream.stream(objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+                                           resource_version=version, timeout_seconds=60):
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    seen(event["object"])
+                    if len(first_status) == count:
+                        stream.stop()
+            except client.exceptions.ApiException:
+                listed = objects.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+                version = listed["metadata"]["resourceVersion"]
+                for obj in listed["items"]:
+                    seen(obj)
         done.set()
     watcher = threading.Thread(target=observe, daemon=True)
     watcher.start()
     pid = operator.pid
     assert pid is not None
-    cpu_before = cpu_seconds(pid)
+    cpu_before, requests_before = cpu_seconds(pid), metrics.requests()
     for i in range(count):
         name = f"many-{i:04d}"
         created[name] = time.monotonic()
         objects.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, {
             **body(name, spec(IVF, steps=False)), "metadata": {"name": name}})
+    last_created = time.monotonic()
     done.wait(600)
     cpu = cpu_seconds(pid) - cpu_before
     latencies = [first_status[n] - created[n] for n in created if n in first_status]
-    result = {"objects": float(count), "with a status": float(len(latencies)),
-              "apply -> first status p50 (s)": percentile(latencies, 50),
-              "apply -> first status p99 (s)": percentile(latencies, 99),
-              "operator RSS (MiB)": rss_mib(pid), "operator CPU over the burst (s)": cpu}
+    result: dict[str, float | str] = {
+        "objects": float(count), "with a status": float(len(latencies)),
+        "apply -> first status p50 (s)": percentile(latencies, 50),
+        "apply -> first status p99 (s)": percentile(latencies, 99),
+        "last create answered -> last first status (s)": max(first_status.values(), default=last_created) - last_created,
+        "operator CPU over the burst (s)": cpu, "operator RSS after the burst (MiB)": rss_mib(pid),
+    }
+    # The burst's own follow-up passes (a status write wakes one more) end within seconds.
+    until(lambda: settled(metrics), 120, "the burst's passes to settle")
+    result["client requests over the burst, by verb"] = by_verb(requests_before, metrics.requests())
+    cpu_before, requests_before, passes_before = cpu_seconds(pid), metrics.requests(), metrics.passes()
+    idle_started = time.monotonic()
+    time.sleep(idle_seconds)  # the measurement window itself, not a wait for something to happen
+    idle = time.monotonic() - idle_started
+    passes = metrics.passes() - passes_before
+    result[f"idle {idle:.0f} s: passes"] = passes
+    result["idle: client requests per pass, by verb"] = by_verb(requests_before, metrics.requests(), max(passes, 1.0))
+    result["idle: operator CPU (s per minute)"] = (cpu_seconds(pid) - cpu_before) / idle * 60
+    result["idle: operator RSS (MiB)"] = rss_mib(pid)
     core.delete_namespace(namespace)
     return result
+
+
+def settled(metrics: Metrics) -> bool:
+    """No client request for a second while passes go on."""
+    before, passes = metrics.requests(), metrics.passes()
+    time.sleep(1.0)
+    return metrics.requests() == before and metrics.passes() > passes
+
+
+def responds(metrics: Metrics) -> bool:
+    try:
+        metrics.samples()
+    except OSError:
+        return False
+    return True
 
 
 def cpu_seconds(pid: int) -> float:
@@ -212,6 +306,9 @@ def apply_crd(api: client.ApiClient) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=100, help="FaissIndex objects for the burst (default 100)")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of the idle window (default 60)")
+    parser.add_argument("--resync", type=float, default=10.0, help="the operator's --resync in seconds (default 10)")
+    parser.add_argument("--burst-only", action="store_true", help="skip the serving index and the rollbacks")
     parser.add_argument("--kubeconfig", type=pathlib.Path, help="a running cluster (default: start one)")
     args = parser.parse_args(argv)
 
@@ -227,19 +324,25 @@ def main(argv: list[str] | None = None) -> int:
         api = config.new_client_from_config(config_file=str(kubeconfig))
         apply_crd(api)
         story = environment.create(api, "bench")
-        operator = operator_mod.OperatorProcess(kubeconfig, workdir / "operator.log")
+        metrics = Metrics(free_port())
+        operator = operator_mod.OperatorProcess(
+            kubeconfig, workdir / "operator.log", args=["--metrics-port", str(metrics.port), "--resync", f"{args.resync:g}"]
+        )
         operator.start()
+        until(lambda: responds(metrics), 60, "the operator's metrics")
         bench = Bench(api, story.name, Index(api, story.name, NAME))
 
         rows: list[tuple[str, str]] = []
-        for what, seconds in first_index(bench).items():
-            rows.append((what, f"{seconds:.2f} s"))
-        stable = bench.status()["currentRevision"]
-        rows.append(("automatic rollback: verdict -> all traffic on stable", f"{automatic_rollback(bench, stable):.2f} s"))
-        # The failed revision stays asked for by the spec; a new spec moves on.
-        rows.append(("admin rollback: annotation -> all traffic on stable", f"{admin_rollback(bench, stable):.2f} s"))
-        for what, value in many_objects(api, operator, args.objects).items():
-            rows.append((what, f"{value:.2f}" if not float(value).is_integer() else f"{int(value)}"))
+        if not args.burst_only:
+            for what, seconds in first_index(bench).items():
+                rows.append((what, f"{seconds:.2f} s"))
+            stable = bench.status()["currentRevision"]
+            rows.append(("automatic rollback: verdict -> all traffic on stable", f"{automatic_rollback(bench, stable):.2f} s"))
+            # The failed revision stays asked for by the spec; a new spec moves on.
+            rows.append(("admin rollback: annotation -> all traffic on stable", f"{admin_rollback(bench, stable):.2f} s"))
+        for what, value in many_objects(api, operator, metrics, args.objects, args.idle).items():
+            rows.append((what, value if isinstance(value, str) else
+                         f"{value:.2f}" if not float(value).is_integer() else f"{int(value)}"))
         width = max(len(r[0]) for r in rows)
         print(f"| {'measurement'.ljust(width)} | value |")
         print(f"|{'-' * (width + 2)}|-------|")

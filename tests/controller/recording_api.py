@@ -1,7 +1,8 @@
 """A recording stand-in for `kube_api.KubeApi`, for the unit tests of the Kopf layer's wiring.
 
 It keeps one FaissIndex and the applied children in memory, records every call in order, and
-raises the client's own error types when a test scripts them. It proves the order and the error
+raises the client's own error types when a test scripts them. `StateReader` shows its objects
+as caught-up watch-fed caches would (what a pass reads; reading is not a call). It proves the order and the error
 handling of the writes; that they work on a real API server is proven by tests/integration.
 """
 
@@ -49,21 +50,19 @@ class RecordingApi:
         self._fail("get_index")
         return copy.deepcopy(self.index)
 
-    def list_children(self, api_version: str, kind: str, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-        self._fail("list_children")
-        return copy.deepcopy(self.children.get(kind, []))
-
-    def claim_exists(self, namespace: str, name: str) -> bool:
-        return name in self.claims
-
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         self.calls.append(("apply", manifest["kind"], manifest["metadata"]["name"]))
         self._fail("apply")
+        stored = self.children.setdefault(str(manifest["kind"]), [])
+        name = manifest["metadata"]["name"]
+        stored[:] = [child for child in stored if child["metadata"]["name"] != name] + [copy.deepcopy(dict(manifest))]
         return dict(manifest)
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         self.calls.append(("delete", kind, name))
         self._fail("delete")
+        stored = self.children.get(kind, [])
+        stored[:] = [child for child in stored if child["metadata"]["name"] != name]
 
     def patch_index(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         self.calls.append(("patch_index", copy.deepcopy(dict(patch))))
@@ -90,3 +89,23 @@ class RecordingApi:
         assert self.index is not None
         self.index["status"] = {**(self.index.get("status") or {}), **copy.deepcopy(dict(patch))}
         return self._bump()
+
+
+KIND_OF_PLURAL = {"jobs": "Job", "pods": "Pod", "deployments": "Deployment", "services": "Service",
+                  "poddisruptionbudgets": "PodDisruptionBudget"}  # fmt: skip
+
+
+@dataclasses.dataclass
+class StateReader:
+    """observe.Reader over `api`'s objects, as the caches hold them once the watches caught up."""
+
+    api: RecordingApi
+
+    def index(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.api.index)
+
+    def children(self, plural: str, namespace: str, index_label: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.api.children.get(KIND_OF_PLURAL[plural], []))
+
+    def claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return {"metadata": {"name": name, "namespace": namespace}} if name in self.api.claims else None

@@ -45,8 +45,8 @@ watchNamespaces empty, the ClusterRole's rules are the namespaced rules followed
 rules, exactly as there.
 */}}
 {{- define "faiss-operator.namespacedRules" -}}
-# The FaissIndex: watched by Kopf, read fresh by each reconcile, metadata (finalizer,
-# admin annotations) and status patched.
+# The FaissIndex: watched by Kopf (the watch fills the cache a reconcile reads), read fresh
+# before a finalizer change, metadata (finalizer, admin annotations) and status patched.
 - apiGroups: [faiss.dev]
   resources: [faissindexes]
   verbs: [get, list, watch, patch]
@@ -55,7 +55,7 @@ rules, exactly as there.
   verbs: [patch]
 # Children: build and cleanup Jobs, serving Deployments, the Service and the PDB are
 # server-side applied (a patch that needs create too when the object is new) and deleted;
-# Jobs and Deployments are watched.
+# all are watched (the watches fill the caches a reconcile reads).
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [list, watch, create, patch, delete]
@@ -64,18 +64,18 @@ rules, exactly as there.
   verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services]
-  verbs: [list, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [list, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 # Pods: build pods (their reports) and serving pods (readiness, IPs for live analysis).
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
-# The claims a spec mounts: a missing one becomes a condition.
+# The claims a spec mounts (watched): a missing one becomes a condition.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 # Events about a FaissIndex (Kopf posts them).
 - apiGroups: [""]
   resources: [events]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import kopf
 
-from faiss_operator.controller.runtime import handlers
+from faiss_operator.controller.runtime import caches, handlers
 
 
 def test_kopf_state_goes_to_annotations_and_child_watches_are_label_filtered() -> None:
@@ -19,15 +19,21 @@ def test_kopf_state_goes_to_annotations_and_child_watches_are_label_filtered() -
         ("batch", "v1", "jobs"): "faiss.dev/index",
         ("", "v1", "pods"): "faiss.dev/index",
         ("apps", "v1", "deployments"): "faiss.dev/index",
+        ("", "v1", "services"): "faiss.dev/index",
+        ("policy", "v1", "poddisruptionbudgets"): "faiss.dev/index",
     }
     assert settings.posting.reporting_component == "faiss-operator"
 
 
 def test_only_event_handlers_are_registered_so_kopf_writes_nothing_to_a_faissindex() -> None:
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, reconciler=None)  # type: ignore[arg-type]  # handlers are not called here
+    handlers.register(registry, reconciler=None, cache=caches.Caches())  # type: ignore[arg-type]  # handlers are not called here
     assert registry._changing.get_all_handlers() == []
     assert registry._spawning.get_all_handlers() == []
     watched = {(h.selector.group, h.selector.any_name) for h in registry._watching.get_all_handlers() if h.selector}
-    assert watched == {("faiss.dev", "faissindexes"), ("batch", "jobs"), ("", "pods"), ("apps", "deployments"),
-                       ("", "persistentvolumeclaims")}  # fmt: skip
+    kinds = {("faiss.dev", "faissindexes"), ("batch", "jobs"), ("", "pods"), ("apps", "deployments"), ("", "services"),
+             ("policy", "poddisruptionbudgets"), ("", "persistentvolumeclaims")}  # fmt: skip
+    assert watched == kinds
+    # the same watches fill one index per kind: what a pass reads
+    indexed = {(h.selector.group, h.selector.any_name): h.id for h in registry._indexing.get_all_handlers() if h.selector}
+    assert indexed == {kind: f"cache_{kind[1]}" for kind in kinds}

@@ -55,3 +55,21 @@ def test_builds_rollbacks_and_per_index_series() -> None:
     m.forget("search", "alerts")
     assert value("faiss_index_phase", {**labels, "phase": "RollingBack"}) is None
     assert value("faiss_index_ready_replicas", {**labels, "revision": "old"}) is None
+
+
+def test_client_requests_are_counted_by_verb_resource_and_answer_and_cache_sizes_read_when_scraped() -> None:
+    m = operator_metrics.OperatorMetrics(prometheus_client.CollectorRegistry())
+    sizes = {"faissindexes": 3, "jobs": 1}
+    m.watch_caches(lambda: sizes)
+    m.count_request("apply", "jobs", "200")
+    m.count_request("apply", "jobs", "200")
+    m.count_request("patch", "faissindexes/status", "409")
+    sizes["jobs"] = 2  # read at scrape time, not at registration
+    text = prometheus_client.generate_latest(m.registry).decode()
+    lines = sorted(line for line in text.splitlines() if line.startswith(("faiss_operator_api_requests_total", "faiss_operator_watch")))
+    assert lines == [
+        'faiss_operator_api_requests_total{code="200",resource="jobs",verb="apply"} 2.0',
+        'faiss_operator_api_requests_total{code="409",resource="faissindexes/status",verb="patch"} 1.0',
+        'faiss_operator_watch_cache_objects{resource="faissindexes"} 3.0',
+        'faiss_operator_watch_cache_objects{resource="jobs"} 2.0',
+    ]

@@ -50,8 +50,13 @@ def test_the_calls_table_names_the_writes_of_the_write_order() -> None:
         ("faiss.dev", "faissindexes", "patch"),
         ("batch", "jobs", "patch"),
         ("apps", "deployments", "delete"),
-        ("", "persistentvolumeclaims", "get"),
+        ("faiss.dev", "faissindexes", "get"),
     } <= calls
+
+
+def test_the_operator_client_lists_nothing_a_pass_reads_the_watch_fed_caches() -> None:
+    assert sorted(call for call in kube_api.CALLS if call.verb in ("list", "watch")) == []
+    assert sorted(call for call in kube_api.CALLS if call.verb == "get") == [kube_api.Call("faiss.dev", "faissindexes", "get")]
 
 
 def test_the_service_account_is_bound_to_the_role() -> None:

@@ -8,6 +8,9 @@
 5. RemoveFinalizer actions (one metadata patch)
 6. the Events, only after every write above succeeded
 
+Every answer of a write goes to `writes` (caches.Caches layers them over its watches until the
+watches catch up, so the next pass reads the operator's own writes).
+
 "Not found" on Delete, on the annotation patch and on a finalizer removal counts as success
 (the object is already where the plan wants it). Conflicts, throttling, server and connection
 errors are retried with exponential backoff (tenacity); any other API error raises, the writes
@@ -22,7 +25,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import tenacity
 
@@ -61,6 +64,22 @@ EventSink = Callable[[Mapping[str, Any], plan_actions.Event], None]
 AnalysisStarter = Callable[[plan_actions.Analyze], bool]  # True when a measurement was started
 
 
+class WriteLog(Protocol):
+    """Told of each write that succeeded (caches.Caches)."""
+
+    def applied(self, answer: Mapping[str, Any]) -> None: ...
+
+    def deleted(self, kind: str, namespace: str, index_key: str, name: str) -> None: ...
+
+
+class NoWriteLog:
+    def applied(self, answer: Mapping[str, Any]) -> None:
+        return None
+
+    def deleted(self, kind: str, namespace: str, index_key: str, name: str) -> None:
+        return None
+
+
 @dataclasses.dataclass
 class Applier:
     """Applies plans for any FaissIndex; `post_event` must not block."""
@@ -68,6 +87,7 @@ class Applier:
     api: kube_api.KubeApi
     post_event: EventSink
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    writes: WriteLog = dataclasses.field(default_factory=NoWriteLog)
 
     async def apply(
         self, seen: observing.Observation, plan: plan_actions.Plan, start_analysis: AnalysisStarter
@@ -88,20 +108,23 @@ class Applier:
         added = [a.name for a in plan.actions if isinstance(a, plan_actions.AddFinalizer)]
         if added:
             body = await self._finalizers(namespace, name, add=added, remove=()) or body
+            self.writes.applied(body)
             record(f"Added finalizer {', '.join(added)} to FaissIndex {name}")
         if plan.status_changed and plan.status_patch:
             body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
+            self.writes.applied(body)
             record(f"Updated status of FaissIndex {name} phase={plan.status.phase}")
         for action in plan.actions:
             if isinstance(action, plan_actions.Apply):
                 existed = _observed(seen.children, action.kind, action.name) is not None
-                await call(self.retry, self.api.apply, action.manifest)
+                self.writes.applied(await call(self.retry, self.api.apply, action.manifest))
                 revision = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_REVISION)) or "-"
                 record(f"{'Updated' if existed else 'Created'} {action.kind} {action.name} revision={revision}")
             elif isinstance(action, plan_actions.Delete):
                 child = _observed(seen.children, action.kind, action.name)
                 revision = (child.revision if child is not None else None) or "-"
                 gone = await self._delete(namespace, action)
+                self.writes.deleted(action.kind, namespace, manifests.label_value(name), action.name)
                 record(f"Deleted {action.kind} {action.name} revision={revision}" + (" (already gone)" if gone else ""))
             elif isinstance(action, plan_actions.Analyze):
                 if start_analysis(action):
@@ -111,6 +134,7 @@ class Applier:
             patch = {"metadata": {"annotations": {key: None for key in removed}}}
             try:
                 body = await call(self.retry, self.api.patch_index, namespace, name, patch)
+                self.writes.applied(body)
             except Exception as error:
                 if not kube_api.is_not_found(error):
                     raise

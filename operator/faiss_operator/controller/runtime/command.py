@@ -23,7 +23,7 @@ import kopf
 
 from faiss_operator.controller.decision import settings as operator_settings
 from faiss_operator.controller.runtime import applier as applying
-from faiss_operator.controller.runtime import handlers, kube_api
+from faiss_operator.controller.runtime import caches, handlers, kube_api
 from faiss_operator.controller.runtime import metrics as operator_metrics
 from faiss_operator.controller.runtime import reconciler as reconciling
 from faiss_operator.index import config as index_config
@@ -149,24 +149,26 @@ def run(args: argparse.Namespace) -> int:
         # Said here: the client would go on to the in-cluster config and report that failure instead.
         print(f"faiss-operator run: KUBECONFIG names {absent}, which does not exist", file=sys.stderr)
         return 1
+    metrics = operator_metrics.OperatorMetrics()
     try:
-        api = kube_api.KubeApi()
+        api = kube_api.KubeApi(requests=metrics.count_request)
     except Exception as error:  # no kubeconfig, unreachable API server, the CRD not installed
         print(f"faiss-operator run: cannot use the Kubernetes API: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    metrics = operator_metrics.OperatorMetrics()
+    cache = caches.Caches()
+    metrics.watch_caches(cache.sizes)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     reconciler = reconciling.Reconciler(
-        api=api,
-        applier=applying.Applier(api=api, post_event=handlers.post_event),
+        reader=cache,
+        applier=applying.Applier(api=api, post_event=handlers.post_event, writes=cache),
         settings=settings,
         metrics=metrics,
         timing=dataclasses.replace(reconciling.Timing(), resync_seconds=args.resync),
         analysis_timeout_seconds=args.analysis_timeout,
     )
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, reconciler)
+    handlers.register(registry, reconciler, cache)
     peering = args.priority is not None or args.standby
     logging.getLogger("faiss_operator.controller").info(
         "Started faiss-operator namespaces=%s image=%s peering=%s",

@@ -9,7 +9,8 @@ added, the startup handler points Kopf's progress and diff-base storage at annot
 written by the reconcile, as decided by `decide()`.
 
 The child watches are filtered by the API server (`settings.watching.label_selectors`): only
-objects labelled `faiss.dev/index` are streamed to the operator.
+objects labelled `faiss.dev/index` are streamed to the operator. The same watches fill the
+caches a pass reads (caches.py): Kopf indexes, handed to the reconciler's `Caches` at startup.
 """
 
 from __future__ import annotations
@@ -26,17 +27,14 @@ import kopf
 from faiss_operator.api import resource as api_resource
 from faiss_operator.controller.decision import actions as plan_actions
 from faiss_operator.controller.decision import manifests
+from faiss_operator.controller.runtime import caches, kube_api
 from faiss_operator.controller.runtime import reconciler as reconciling
 
 STATE_PREFIX = "kopf.faiss.dev"
-API_THREADS = 16  # worker threads for the blocking Kubernetes client calls (asyncio.to_thread)
+API_THREADS = kube_api.CONNECTIONS  # worker threads for the blocking client calls (asyncio.to_thread)
 # What Kopf watches, as RBAC (API group, resource, verbs); kube_api.CALLS lists the rest.
-CHILD_WATCHES: tuple[tuple[str, str, str], ...] = (
-    ("batch", "v1", "jobs"),
-    ("", "v1", "pods"),
-    ("apps", "v1", "deployments"),
-)
-CLAIM_WATCH = ("", "v1", "persistentvolumeclaims")
+CHILD_WATCHES: tuple[tuple[str, str, str], ...] = caches.CHILD_RESOURCES
+CLAIM_WATCH = caches.CLAIM_RESOURCE
 WATCHED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (api_resource.GROUP, api_resource.PLURAL, ("list", "watch")),
     *((group, plural, ("list", "watch")) for group, _, plural in (*CHILD_WATCHES, CLAIM_WATCH)),
@@ -67,14 +65,16 @@ def post_event(body: Mapping[str, Any], event: plan_actions.Event) -> None:
     kopf.event(kopf.Body(cast(kopf.RawBody, dict(body))), type=event.type, reason=event.reason, message=event.message)
 
 
-def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler) -> None:
-    """Register the handlers that feed `reconciler` on `registry`."""
+def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler, cache: caches.Caches) -> None:
+    """Register the handlers that feed `reconciler`, and the indexes behind `cache`, on `registry`."""
+    caches.register(registry)
 
     # All handlers are coroutines: Kopf runs them on its event loop, where the reconciler's
     # events and tasks live (a plain function would run in Kopf's thread pool).
     @kopf.on.startup(registry=registry)
-    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def configure(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         configure_kopf(settings)
+        cache.attach_kopf(kwargs)  # the indexes are empty now; Kopf fills them before any pass
         asyncio.get_running_loop().set_default_executor(
             concurrent.futures.ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
         )

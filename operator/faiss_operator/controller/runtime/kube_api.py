@@ -1,5 +1,9 @@
 """Every call the operator makes to the Kubernetes API, blocking, through the official client.
 
+Only writes, and the read a finalizer change needs: a pass reads from the watch-fed caches
+(caches.py). Each request is counted by verb, resource and answer (`requests`, the operator's
+`faiss_operator_api_requests_total` metric).
+
 One method per kind of call, and `CALLS` lists each (API group, resource, verb) they use, so that
 the least-privilege ClusterRole in deploy/rbac.yaml can be checked against the code
 (tests/controller/runtime/test_rbac.py). The methods block: the asyncio layer runs them with
@@ -11,9 +15,10 @@ another try.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import urllib3
@@ -29,6 +34,7 @@ FIELD_MANAGER = "faiss-operator"
 # a timeout is a transport error and retried.
 REQUEST_TIMEOUT = (10.0, 60.0)
 MERGE_PATCH = "application/merge-patch+json"
+CONNECTIONS = 16
 
 # (apiVersion, kind) -> (API group, resource): the kinds the operator creates, lists or deletes.
 KINDS: dict[tuple[str, str], tuple[str, str]] = {
@@ -40,13 +46,6 @@ KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("v1", "PersistentVolumeClaim"): ("", "persistentvolumeclaims"),
     (api_resource.API_VERSION, api_resource.KIND): (api_resource.GROUP, api_resource.PLURAL),
 }
-CHILD_KINDS: tuple[tuple[str, str], ...] = (
-    ("batch/v1", "Job"),
-    ("v1", "Pod"),
-    ("apps/v1", "Deployment"),
-    ("v1", "Service"),
-    ("policy/v1", "PodDisruptionBudget"),
-)
 APPLIED_KINDS: tuple[tuple[str, str], ...] = (
     ("batch/v1", "Job"),
     ("apps/v1", "Deployment"),
@@ -67,19 +66,20 @@ class Call:
 def _calls() -> tuple[Call, ...]:
     calls = {Call(api_resource.GROUP, api_resource.PLURAL, verb) for verb in ("get", "patch")}
     calls.add(Call(api_resource.GROUP, f"{api_resource.PLURAL}/status", "patch"))
-    for kind in CHILD_KINDS:
-        group, plural = KINDS[kind]
-        calls.add(Call(group, plural, "list"))
     for kind in APPLIED_KINDS:
         group, plural = KINDS[kind]
         # Server-side apply is a PATCH, but one that creates the object needs `create` as well.
         calls.update(Call(group, plural, verb) for verb in ("create", "patch", "delete"))
-    calls.add(Call("", "persistentvolumeclaims", "get"))
     return tuple(sorted(calls))
 
 
-# What `KubeApi` calls; the Kopf layer's watches and Events are listed in handlers.WATCHED.
+# What `KubeApi` calls; the Kopf layer's watches (which fill the caches) and Events are listed
+# in handlers.WATCHED.
 CALLS: tuple[Call, ...] = _calls()
+
+
+# Told of every request: (verb, resource, answer), e.g. ("apply", "jobs", "200").
+RequestCounter = Callable[[str, str, str], None]
 
 
 def retryable(error: BaseException) -> bool:
@@ -111,11 +111,6 @@ def is_not_found(error: BaseException) -> bool:
     return isinstance(error, dynamic_errors.NotFoundError)
 
 
-def label_selector(labels: Mapping[str, str]) -> str:
-    """`{"a": "b", "c": "d"}` -> `a=b,c=d` (sorted, so the same labels give the same query)."""
-    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
-
-
 class KubeApi:
     """The API server behind the operator's kubeconfig (or in-cluster ServiceAccount).
 
@@ -124,10 +119,15 @@ class KubeApi:
     FaissIndex CRD not installed), the client's errors when the API server cannot be reached.
     """
 
-    def __init__(self, api_client: kube_client.ApiClient | None = None) -> None:
+    def __init__(self, api_client: kube_client.ApiClient | None = None, *, requests: RequestCounter | None = None) -> None:
+        self._requests = requests or (lambda verb, resource, code: None)
         if api_client is None:
             kube_config.load_config()
-            api_client = kube_client.ApiClient()
+            configuration = kube_client.Configuration.get_default_copy()
+            # One connection per worker thread (handlers.API_THREADS), not the client's default of
+            # 5 per core: at a burst of writes the default pool discards and reopens connections.
+            configuration.connection_pool_maxsize = CONNECTIONS
+            api_client = kube_client.ApiClient(configuration)
         self._dynamic = DynamicClient(api_client)
         self._resources: dict[tuple[str, str], Any] = {}
         for api_version, kind in KINDS:
@@ -146,62 +146,62 @@ class KubeApi:
     def get_index(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The FaissIndex as stored, or None when it is gone."""
         try:
-            found = self._dynamic.get(
-                self._resource(api_resource.API_VERSION, api_resource.KIND), name, namespace, _request_timeout=REQUEST_TIMEOUT
-            )
+            with self._counted("get", api_resource.PLURAL):
+                found = self._dynamic.get(
+                    self._resource(api_resource.API_VERSION, api_resource.KIND), name, namespace, _request_timeout=REQUEST_TIMEOUT
+                )
         except dynamic_errors.NotFoundError:
             return None
         return _plain(found)
 
-    def list_children(self, api_version: str, kind: str, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-        """The objects of one kind in `namespace` carrying all `labels`."""
-        found = self._dynamic.get(
-            self._resource(api_version, kind),
-            namespace=namespace,
-            label_selector=label_selector(labels),
-            _request_timeout=REQUEST_TIMEOUT,
-        )
-        return [dict(item) for item in _plain(found).get("items") or ()]
-
-    def claim_exists(self, namespace: str, name: str) -> bool:
+    @contextlib.contextmanager
+    def _counted(self, verb: str, resource: str) -> Iterator[None]:
+        """Count one request by its answer: the HTTP status, or `error` when none came."""
+        code = "error"
         try:
-            self._dynamic.get(
-                self._resource("v1", "PersistentVolumeClaim"), name, namespace, _request_timeout=REQUEST_TIMEOUT
-            )
-        except dynamic_errors.NotFoundError:
-            return False
-        return True
+            yield
+            code = "200"
+        except dynamic_errors.DynamicApiError as error:
+            code = str(getattr(error, "status", "") or "error")
+            raise
+        finally:
+            self._requests(verb, resource, code)
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply as field manager `faiss-operator`, taking over conflicting fields."""
         resource = self._resource(str(manifest["apiVersion"]), str(manifest["kind"]))
         metadata = manifest["metadata"]
-        applied = self._dynamic.server_side_apply(
+        with self._counted("apply", KINDS[(str(manifest["apiVersion"]), str(manifest["kind"]))][1]):
+            applied = self._dynamic.server_side_apply(
             resource,
-            body=dict(manifest),
-            name=metadata["name"],
-            namespace=metadata.get("namespace"),
-            field_manager=FIELD_MANAGER,
-            force_conflicts=True,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
+                body=dict(manifest),
+                name=metadata["name"],
+                namespace=metadata.get("namespace"),
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
         return _plain(applied)
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete in the background (a Job's pods go with it); raises NotFoundError when absent."""
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        self._dynamic.delete(
-            self._resource(api_version, kind), name=name, namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT
-        )
+        with self._counted("delete", KINDS.get((api_version, kind), ("", kind))[1]):
+            self._dynamic.delete(
+                self._resource(api_version, kind), name=name, namespace=namespace, body=body, _request_timeout=REQUEST_TIMEOUT
+            )
 
     def patch_index(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """A merge patch of the FaissIndex's metadata (annotations, finalizers)."""
-        return self._merge_patch(self._resource(api_resource.API_VERSION, api_resource.KIND), namespace, name, dict(patch))
+        resource = self._resource(api_resource.API_VERSION, api_resource.KIND)
+        with self._counted("patch", api_resource.PLURAL):
+            return self._merge_patch(resource, namespace, name, dict(patch))
 
     def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """A merge patch of the FaissIndex's status subresource."""
         resource = self._resource(api_resource.API_VERSION, api_resource.KIND)
-        return self._merge_patch(resource.status, namespace, name, {"status": dict(patch)})
+        with self._counted("patch", f"{api_resource.PLURAL}/status"):
+            return self._merge_patch(resource.status, namespace, name, {"status": dict(patch)})
 
     def _merge_patch(self, resource: Any, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         patched = self._dynamic.patch(
@@ -216,6 +216,3 @@ def _plain(obj: Any) -> dict[str, Any]:
     value = obj.to_dict() if hasattr(obj, "to_dict") else obj
     return dict(json.loads(json.dumps(value, default=str)))
 
-
-def plurals(kinds: Sequence[tuple[str, str]]) -> list[str]:
-    return [KINDS[kind][1] for kind in kinds]

@@ -1,6 +1,9 @@
 """The operator's own Prometheus metrics, served on `--metrics-port` (prometheus_client).
 
-Operator-wide: reconcile duration and errors, builds by result, rollbacks. Per FaissIndex
+Operator-wide: reconcile duration and errors, builds by result, rollbacks, the operator's own
+requests to the API server by verb, resource and answer (`faiss_operator_api_requests_total`;
+Kopf's watches and Events are not among them), and the objects held by each watch-fed cache
+(`faiss_operator_watch_cache_objects`, read when scraped). Per FaissIndex
 (labels namespace, name): phase (1 for the current phase), ready replicas per revision, the
 candidate's traffic weight, and the serving revision's recall and p99 latency. The per-index
 series are removed when the FaissIndex is gone.
@@ -9,9 +12,10 @@ series are removed when the FaissIndex is gone.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import prometheus_client
+from prometheus_client import metrics_core, registry as prometheus_registry
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import observed
@@ -58,8 +62,23 @@ class OperatorMetrics:
         self.p99 = prometheus_client.Gauge(
             "faiss_index_p99_latency_ms", "p99 search latency of the serving revision (milliseconds)", ["namespace", "name"], registry=r
         )
+        self.api_requests = prometheus_client.Counter(
+            "faiss_operator_api_requests",
+            "Requests of the operator's client to the API server, by verb (get, apply, patch, delete), "
+            "resource and answer (HTTP status, or error when none came)",
+            ["verb", "resource", "code"],
+            registry=r,
+        )
         self._lock = threading.Lock()
         self._revisions: dict[tuple[str, str], set[str]] = {}
+
+    def count_request(self, verb: str, resource: str, code: str) -> None:
+        """kube_api.RequestCounter: one request made."""
+        self.api_requests.labels(verb, resource, code).inc()
+
+    def watch_caches(self, sizes: Callable[[], Mapping[str, int]]) -> None:
+        """Report `sizes()` (objects per resource in the watch-fed caches) at every scrape."""
+        self.registry.register(_CacheSizes(sizes))
 
     def serve(self, port: int, address: str = "0.0.0.0") -> None:
         """Serve /metrics on `address:port` from a daemon thread."""
@@ -122,3 +141,25 @@ def _remove(gauge: prometheus_client.Gauge, *labels: str) -> None:
         gauge.remove(*labels)
     except KeyError:
         pass
+
+
+class _CacheSizes(prometheus_registry.Collector):
+    """faiss_operator_watch_cache_objects{resource}: read from the caches when scraped."""
+
+    def __init__(self, sizes: Callable[[], Mapping[str, int]]) -> None:
+        self._sizes = sizes
+
+    def collect(self) -> Iterator[metrics_core.Metric]:
+        family = metrics_core.GaugeMetricFamily(
+            "faiss_operator_watch_cache_objects", "Objects held in the operator's watch-fed cache, by resource", labels=["resource"]
+        )
+        try:
+            sizes = self._sizes()
+        except LookupError:  # not attached yet: the operator is starting
+            sizes = {}
+        for resource, count in sorted(sizes.items()):
+            family.add_metric([resource], float(count))
+        yield family
+
+    def describe(self) -> Iterator[metrics_core.Metric]:
+        return iter(())  # no collect() at registration: the caches may not be attached yet

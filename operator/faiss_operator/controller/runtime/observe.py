@@ -1,20 +1,19 @@
-"""Read one FaissIndex fresh from the API server, with its children and the claims it mounts.
+"""Read one FaissIndex, with its children and the claims it mounts, from the watch-fed caches.
 
 Every reconcile starts here, never from a watch event's body: the decision is level-triggered,
-so it needs the state as it is now. The lists run concurrently in worker threads.
+so it needs the whole state, as the watches last saw it (caches.py). Reading sends no request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.controller.decision import claims, manifests
 from faiss_operator.controller.decision import observed
-from faiss_operator.controller.runtime import child_views, kube_api
+from faiss_operator.controller.runtime import child_views
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,31 +23,37 @@ class Observation:
     children: observed.Children
 
 
-async def observe(api: kube_api.KubeApi, namespace: str, name: str) -> Observation | None:
-    """The FaissIndex `namespace/name` and what it owns; None when the FaissIndex is gone.
+class Reader(Protocol):
+    """Where a pass reads (caches.Caches); every method is a memory read."""
 
-    Raises the client's API and transport errors (kube_api.retryable says which are passing).
-    """
-    body = await asyncio.to_thread(api.get_index, namespace, name)
+    def index(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+    def children(self, plural: str, namespace: str, index_label: str) -> Sequence[Mapping[str, Any]]: ...
+
+    def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+
+def observe(reader: Reader, namespace: str, name: str) -> Observation | None:
+    """The FaissIndex `namespace/name` and what it owns; None when the FaissIndex is gone."""
+    body = reader.index(namespace, name)
     if body is None:
         return None
-    selector = manifests.children_selector(name)
-    jobs, pods, deployments, services, budgets = await asyncio.gather(
-        *(asyncio.to_thread(api.list_children, version, kind, namespace, selector) for version, kind in kube_api.CHILD_KINDS)
+    label = manifests.label_value(name)
+    jobs, pods, deployments, services, budgets = (
+        [dict(child) for child in reader.children(plural, namespace, label)]
+        for plural in ("jobs", "pods", "deployments", "services", "poddisruptionbudgets")
     )
     resource = api_resource.Resource.from_body(body)
-    found_claims = await _claims(api, namespace, resource)
     children = child_views.children(
-        jobs=jobs, pods=pods, deployments=deployments, services=services, disruption_budgets=budgets, claims=found_claims
-    )
+        jobs=jobs, pods=pods, deployments=deployments, services=services, disruption_budgets=budgets,
+        claims=_claims(reader, namespace, resource),
+    )  # fmt: skip
     return Observation(body=body, resource=resource, children=children)
 
 
-async def _claims(api: kube_api.KubeApi, namespace: str, resource: api_resource.Resource) -> frozenset[str] | None:
+def _claims(reader: Reader, namespace: str, resource: api_resource.Resource) -> frozenset[str] | None:
     """The referenced claims that exist; None when the spec does not parse (decide refuses it)."""
     spec = resource.parsed_spec
     if isinstance(spec, api_resource.SpecError):
         return None
-    names = sorted(claims.referenced(spec))
-    exists = await asyncio.gather(*(asyncio.to_thread(api.claim_exists, namespace, claim) for claim in names))
-    return frozenset(claim for claim, present in zip(names, exists, strict=True) if present)
+    return frozenset(claim for claim in claims.referenced(spec) if reader.claim(namespace, claim) is not None)

@@ -1,7 +1,7 @@
 """One serialized, level-triggered reconcile loop per FaissIndex.
 
 A trigger (a watch event of the FaissIndex or of one of its labelled children, a finished
-measurement) wakes the FaissIndex's worker task; the worker reads everything fresh, calls
+measurement) wakes the FaissIndex's worker task; the worker reads the watch-fed caches, calls
 `decide()`, applies the plan and sleeps until the next trigger or the plan's `requeue_after`
 (at most `resync_seconds`). Triggers that arrive during a reconcile fold into one more pass, so
 one FaissIndex never has two reconciles at once while different indexes run concurrently. A
@@ -57,7 +57,7 @@ class Reconciler:
     def __init__(
         self,
         *,
-        api: kube_api.KubeApi,
+        reader: observing.Reader,
         applier: applying.Applier,
         settings: operator_settings.OperatorSettings,
         metrics: operator_metrics.OperatorMetrics,
@@ -65,7 +65,7 @@ class Reconciler:
         analysis_timeout_seconds: float = 30.0,
         clock: Callable[[], datetime.datetime] = utc_now,
     ) -> None:
-        self.api = api
+        self.reader = reader
         self.applier = applier
         self.settings = settings
         self.metrics = metrics
@@ -166,7 +166,7 @@ class Reconciler:
         """One pass: observe, decide, apply. Returns seconds until the next pass, None when the
         FaissIndex is gone; raises what the API calls raise after their retries."""
         namespace, name = key
-        seen = await observing.observe(self.api, namespace, name)
+        seen = observing.observe(self.reader, namespace, name)
         if seen is None:
             return None
         plan = deciding.decide(

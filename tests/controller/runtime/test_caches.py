@@ -1,0 +1,109 @@
+"""The watch-fed caches a pass reads: what each watch event stores, and reading one's own write."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from faiss_operator.controller.runtime import caches
+
+
+def obj(kind: str, name: str, version: str = "1", **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "search", "resourceVersion": version, "labels": labels,
+                     "managedFields": [{"manager": "faiss-operator"}]},  # fmt: skip
+        "spec": {"replicas": 1},
+    }
+
+
+def test_each_kind_is_keyed_by_its_faissindex_and_kept_without_managed_fields() -> None:
+    index = obj("FaissIndex", "alerts")
+    job = obj("Job", "alerts-build-1", **{"faiss.dev/index": "alerts"})
+    claim = obj("PersistentVolumeClaim", "embeddings")
+    slim = {key: value for key, value in index["metadata"].items() if key != "managedFields"}
+    assert caches.by_name("search", "alerts", index) == {("search", "alerts"): {**index, "metadata": slim}}
+    assert list(caches.by_index_label("search", job["metadata"]["labels"], job)) == [("search", "alerts")]
+    assert caches.by_index_label("search", {}, obj("Job", "unlabelled")) == {}
+    assert caches.claim_entry("search", "embeddings", claim) == {
+        ("search", "embeddings"): {"metadata": {"name": "embeddings", "namespace": "search", "resourceVersion": "1", "labels": {}}}
+    }
+    assert caches.by_name(None, "cluster-scoped", index) == {}
+
+
+def filled() -> tuple[caches.Caches, dict[tuple[str, str], list[dict[str, Any]]]]:
+    indexes = {("search", "alerts"): [obj("FaissIndex", "alerts", "5")]}
+    views = {
+        "faissindexes": indexes,
+        "jobs": {("search", "alerts"): [obj("Job", "alerts-build-1"), obj("Job", "alerts-cleanup-1")]},
+        "pods": {},
+        "persistentvolumeclaims": {("search", "embeddings"): [{"metadata": {"name": "embeddings"}}]},
+    }
+    return caches.Caches(views), indexes
+
+
+def test_a_pass_reads_the_index_its_children_and_claims_from_memory() -> None:
+    cache, _ = filled()
+    found = cache.index("search", "alerts")
+    assert found is not None and found["metadata"]["resourceVersion"] == "5"
+    assert cache.index("search", "other") is None
+    assert [job["metadata"]["name"] for job in cache.children("jobs", "search", "alerts")] == ["alerts-build-1", "alerts-cleanup-1"]
+    assert cache.children("pods", "search", "alerts") == []
+    assert cache.claim("search", "embeddings") == {"metadata": {"name": "embeddings"}}
+    assert cache.claim("search", "artifacts") is None
+    assert cache.sizes() == {"faissindexes": 1, "jobs": 2, "persistentvolumeclaims": 1, "pods": 0}
+
+
+def test_the_operators_own_status_write_is_read_until_the_watch_shows_another_version() -> None:
+    cache, indexes = filled()
+    cache.applied({**obj("FaissIndex", "alerts", "6"), "status": {"phase": "Building"}})
+    read = cache.index("search", "alerts")
+    assert read is not None and (read["metadata"]["resourceVersion"], read["status"]) == ("6", {"phase": "Building"})
+    assert "managedFields" not in read["metadata"]
+    indexes[("search", "alerts")] = [{**obj("FaissIndex", "alerts", "7"), "status": {"phase": "Ready"}}]  # the watch caught up
+    read = cache.index("search", "alerts")
+    assert read is not None and (read["metadata"]["resourceVersion"], read["status"]) == ("7", {"phase": "Ready"})
+    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "5")]  # the write is forgotten for good
+    read = cache.index("search", "alerts")
+    assert read is not None and read["metadata"]["resourceVersion"] == "5"
+
+
+def test_a_created_child_is_read_before_its_watch_event_and_a_deleted_one_is_gone_at_once() -> None:
+    cache, _ = filled()
+    jobs = cast(dict[tuple[str, str], list[dict[str, Any]]], cache._views["jobs"])
+    cache.applied(obj("Job", "alerts-build-2", "9", **{"faiss.dev/index": "alerts"}))
+    cache.deleted("Job", "search", "alerts", "alerts-cleanup-1")
+    names = [job["metadata"]["name"] for job in cache.children("jobs", "search", "alerts")]
+    assert names == ["alerts-build-1", "alerts-build-2"]
+    # the watch delivers both: the cache shows what it holds
+    jobs[("search", "alerts")] = [obj("Job", "alerts-build-1"), obj("Job", "alerts-build-2", "9")]
+    assert [job["metadata"]["name"] for job in cache.children("jobs", "search", "alerts")] == ["alerts-build-1", "alerts-build-2"]
+    assert cache._written == {}
+
+
+def test_a_deleted_pod_is_gone_at_once_too() -> None:
+    cache = caches.Caches({"pods": {("search", "alerts"): [obj("Pod", "alerts-build-1-x", "3")]}})
+    cache.deleted("Pod", "search", "alerts", "alerts-build-1-x")
+    assert cache.children("pods", "search", "alerts") == []
+
+
+def test_a_write_the_watch_never_showed_is_forgotten_after_its_ttl() -> None:
+    now = [100.0]
+    cache = caches.Caches({"jobs": {}}, clock=lambda: now[0])
+    cache.applied(obj("Job", "alerts-build-2", "9", **{"faiss.dev/index": "alerts"}))
+    assert len(cache.children("jobs", "search", "alerts")) == 1
+    now[0] += caches.WRITE_TTL_SECONDS + 1  # created and gone again before any pass read it
+    assert cache.children("jobs", "search", "alerts") == []
+
+
+def test_a_deleted_index_reads_as_gone() -> None:
+    cache, indexes = filled()
+    del indexes[("search", "alerts")]
+    assert cache.index("search", "alerts") is None
+
+
+def test_a_cache_read_before_the_operator_started_says_so() -> None:
+    with pytest.raises(LookupError, match="the jobs cache is not attached"):
+        caches.Caches().children("jobs", "search", "alerts")

@@ -1,0 +1,73 @@
+"""A pass reads the caches and sends only its writes: once nothing changes, it sends nothing.
+
+The story runs the real reconcile (observe from the caches, decide, apply) pass by pass against
+the recording API, whose objects the caches show as caught-up watches would, and lists the
+requests of each pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import prometheus_client
+
+from faiss_operator.api import resource as api_resource
+from faiss_operator.controller.runtime import applier, kube_api, reconciler
+from faiss_operator.controller.runtime import metrics as operator_metrics
+from tests.controller import builders
+from tests.controller.recording_api import RecordingApi, StateReader
+
+KEY = ("search", "alerts")
+
+
+def body() -> dict[str, Any]:
+    return {
+        "apiVersion": api_resource.API_VERSION,
+        "kind": api_resource.KIND,
+        "metadata": {"name": "alerts", "namespace": "search", "uid": "u1", "resourceVersion": "1", "generation": 1},
+        "spec": builders.spec(),
+    }
+
+
+def requests_per_pass(api: RecordingApi, passes: int) -> list[list[tuple[Any, ...]]]:
+    loop = reconciler.Reconciler(
+        reader=StateReader(api),
+        applier=applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None),
+        settings=builders.SETTINGS,
+        metrics=operator_metrics.OperatorMetrics(prometheus_client.CollectorRegistry()),
+        clock=lambda: builders.T0,
+    )
+
+    async def run() -> list[list[tuple[Any, ...]]]:
+        each = []
+        for _ in range(passes):
+            before = len(api.calls)
+            await loop.reconcile(KEY)
+            each.append([call[:3] if call[0] != "patch_index" else ("patch_index",) for call in api.calls[before:]])
+        await loop.stop()
+        return each
+
+    return asyncio.run(run())
+
+
+def test_a_new_index_is_written_once_then_its_idle_passes_send_no_request() -> None:
+    api = RecordingApi(index=body(), claims={"embeddings", "faiss-artifacts"})
+    assert requests_per_pass(api, 4) == [
+        [("get_index", "alerts"), ("patch_index",), ("patch_status",), ("apply", "Job", f"alerts-build-{builders.revision_of(builders.spec())}")],
+        [],
+        [],
+        [],
+    ]
+    assert [child["kind"] for child in api.children["Job"]] == ["Job"]  # what the next passes saw
+
+
+def test_an_index_waiting_for_its_claim_sends_no_request_while_it_waits() -> None:
+    api = RecordingApi(index=body(), claims=set())  # the source claim is missing: a condition
+    assert requests_per_pass(api, 3) == [
+        [("get_index", "alerts"), ("patch_index",), ("patch_status",), ("apply", "Job", f"alerts-build-{builders.revision_of(builders.spec())}")],
+        [],
+        [],
+    ]
+    assert api.index is not None
+    assert {c["type"]: c["reason"] for c in api.index["status"]["conditions"]}["Stalled"] == "ClaimNotFound"
