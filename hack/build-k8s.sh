@@ -82,11 +82,25 @@ else
     log "etcd: cached"
 fi
 
-if [[ -n "$(missing helm)" ]]; then
-    if ! build "$HACK/helm" "helm $HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+# helm's own Makefile links in the Kubernetes version of its client-go modules (v0.37 -> 1.37), the
+# version `helm template` and `helm lint` assume without --kube-version; without it they assume
+# v1.20 and refuse the chart's kubeVersion. The flags are stamped beside the binary, so a helm built
+# with other flags (an older version of this script) is rebuilt.
+CLIENT_GO_VERSION="$(mod_version "$HACK/helm/go.mod" k8s.io/client-go)"
+client_minor="${CLIENT_GO_VERSION#v*.}"; client_minor="${client_minor%%.*}"
+client_major="${CLIENT_GO_VERSION#v}"; client_major="$(( ${client_major%%.*} + 1 ))"
+HELM_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+HELM_LDFLAGS+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    HELM_LDFLAGS+=" -X $pkg.k8sVersionMajor=$client_major -X $pkg.k8sVersionMinor=$client_minor"
+done
+if [[ -n "$(missing helm)" || "$(cat "$BIN/helm.ldflags" 2>/dev/null)" != "$HELM_LDFLAGS" ]]; then
+    rm -f "$BIN/helm.ldflags"
+    if ! build "$HACK/helm" "helm $HELM_VERSION (Kubernetes $client_major.$client_minor)" "$HELM_LDFLAGS" \
         helm.sh/helm/v3/cmd/helm; then
         log "FAILED: helm build"; exit 1
     fi
+    printf '%s' "$HELM_LDFLAGS" > "$BIN/helm.ldflags"
 else
     log "helm: cached"
 fi

@@ -172,13 +172,17 @@ BAD: dict[str, Bad] = {
         _with("spec.objectStore", {"addressingStyle": "sideways"}), "schema", "spec.objectStore.addressingStyle"
     ),
     "source leaving its claim": Bad(
-        _with("spec.source.uri", "pvc://x/../../y.npy"), "cel", "spec.source.uri: a pvc:// path may not contain"
+        _with("spec.source.uri", "pvc://x/../../y.npy"), "cel", "spec.source.uri: a pvc:// path may neither contain"
     ),
     "ids leaving their claim": Bad(
-        _with("spec.source.idsUri", "pvc://embeddings/a/.."), "cel", "spec.source.idsUri: a pvc:// path may not"
+        _with("spec.source.idsUri", "pvc://embeddings/a/.."), "cel", "spec.source.idsUri: a pvc:// path may neither"
     ),
     "artifacts leaving their claim": Bad(
-        _with("spec.artifacts.uri", "pvc://store/../other"), "cel", "spec.artifacts.uri: a pvc:// path may not"
+        _with("spec.artifacts.uri", "pvc://store/../other"), "cel", "spec.artifacts.uri: a pvc:// path may neither"
+    ),
+    "source with an absolute path in its claim": Bad(
+        _with("spec.source.uri", "pvc://e//abs.npy"), "cel", "spec.source.uri: a pvc:// path may neither contain a "
+        "'..' segment nor start with '/'"
     ),
     "artifacts not on a claim": Bad(_with("spec.artifacts.uri", "file:///tmp"), "schema", "spec.artifacts.uri"),
     "minRecall 0": Bad(

@@ -108,6 +108,20 @@ def test_the_schema_accepts_exactly_the_index_keys_and_bounds_of_the_index_layer
 # --- lint and render ---
 
 
+def test_helm_knows_the_kubernetes_version_it_was_built_for(helm: str) -> None:
+    # Issue 19, item 10: without the version ldflags of helm's own Makefile, helm assumed v1.20 and
+    # `helm template charts/faiss-operator` failed on the chart's kubeVersion unless --kube-version.
+    run = subprocess.run([helm, "template", "faiss-operator", str(CHART)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "kind: Deployment" in run.stdout
+    capabilities = subprocess.run(
+        [helm, "template", "x", str(ROOT / "tests" / "ship" / "kube_version_chart")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert capabilities.returncode == 0, capabilities.stderr
+    assert yaml.safe_load(capabilities.stdout)["data"] == {"version": f"v{KUBERNETES}"}
+
+
 def test_helm_lint_passes_strictly(helm: str) -> None:
     command = [helm, "lint", "--strict", str(CHART), "--kube-version", KUBERNETES]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)

@@ -80,8 +80,11 @@ def config_rules() -> list[dict[str, str]]:
     return rules
 
 
-def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.IndexConfig:
-    """The spec's config parsed for `index_type`, or a ConfigError naming the camelCase field."""
+def check_config(
+    index_type: str, wire_config: dict[str, Any], *, dimension: int | None = None
+) -> index_config.IndexConfig:
+    """The spec's config parsed for `index_type` (and checked against `dimension` when given), or a
+    ConfigError naming the camelCase field."""
     index_config.config_model_for(index_type)
     valid = naming.wire_config_keys(index_type)
     for key in wire_config:
@@ -90,7 +93,10 @@ def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.I
                 f"config.{key}: not a parameter of indexType {index_type}; valid keys: {', '.join(valid) or '(none)'}"
             )
     try:
-        return index_config.parse_config(index_type, naming.config_from_wire(wire_config))
+        parsed = index_config.parse_config(index_type, naming.config_from_wire(wire_config))
+        if dimension is not None:
+            index_config.check_dimension(parsed, dimension)
+        return parsed
     except index_config.ConfigError as error:
         renamed = re.sub(
             r"config\.(\w+)", lambda m: "config." + naming.CONFIG_KEY_TO_WIRE.get(m[1], m[1]), str(error)
@@ -98,9 +104,12 @@ def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.I
         raise index_config.ConfigError(renamed) from None
 
 
-# A pvc:// path with a `..` segment could leave its claim: refused by the API server (CEL) and here.
-PVC_PARENT_SEGMENT = r"^pvc://[^/]*/(.*/)?[.][.](/|$)"
-_PVC_PARENT_MESSAGE = "a pvc:// path may not contain a '..' segment (it must stay inside its claim)"
+# A pvc:// path with a `..` segment could leave its claim, and one starting with '/' (pvc://c//x)
+# is absolute: both refused by the API server (CEL) and here, as the operator refuses to mount them.
+PVC_PARENT_SEGMENT = r"^pvc://[^/]*/((.*/)?[.][.](/|$)|/)"
+_PVC_PARENT_MESSAGE = (
+    "a pvc:// path may neither contain a '..' segment nor start with '/' (it must stay inside its claim)"
+)
 
 
 def _inside_claim(uri: str) -> str:
@@ -331,14 +340,19 @@ class FaissIndexSpec(naming.WireModel):
     rollout: RolloutSpec = pydantic.Field(default_factory=RolloutSpec)
     paused: bool = pydantic.Field(default=False, description="hold the rollout where it is (builds still run)")
 
-    @pydantic.model_validator(mode="after")
-    def _config_fits_index_type(self) -> FaissIndexSpec:
-        if self.index_type is not None:
+    @pydantic.field_validator("config")
+    @classmethod
+    def _config_fits_index_type(cls, config: Any, info: pydantic.ValidationInfo) -> Any:
+        # A field validator, not a model one: it runs even when a later field (source, evaluation)
+        # is wrong, so that every problem of a spec is reported at once. dimension and indexType
+        # come before config, so they are in info.data when they are valid.
+        index_type = info.data.get("index_type")
+        if index_type is not None and config is not None:
             try:
-                check_config(self.index_type, self.wire_config())
+                check_config(index_type, config.to_wire(), dimension=info.data.get("dimension"))
             except index_config.ConfigError as error:
                 raise ValueError(str(error)) from None
-        return self
+        return config
 
     def wire_config(self) -> dict[str, Any]:
         """The config exactly as written in the resource (camelCase, unset keys left out)."""

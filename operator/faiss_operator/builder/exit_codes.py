@@ -28,6 +28,7 @@ class ExitCode(enum.IntEnum):
     DUPLICATE_IDS = 18
     ID_COUNT_MISMATCH = 19
     METADATA_MISMATCH = 20
+    DEGENERATE_VECTORS = 21
     OUTPUT_EXISTS = 30
     OUTPUT_FAILED = 31
     BUILD_FAILED = 32
@@ -60,6 +61,7 @@ _BY_CLASS: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (errors.DuplicateIdsError, ExitCode.DUPLICATE_IDS),
     (errors.IdCountMismatchError, ExitCode.ID_COUNT_MISMATCH),
     (errors.MetadataMismatchError, ExitCode.METADATA_MISMATCH),
+    (errors.DegenerateVectorsError, ExitCode.DEGENERATE_VECTORS),
     (index_config.ConfigError, ExitCode.INVALID_CONFIG),
     (OutputExistsError, ExitCode.OUTPUT_EXISTS),
     (OutputError, ExitCode.OUTPUT_FAILED),

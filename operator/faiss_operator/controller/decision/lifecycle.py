@@ -135,6 +135,9 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
         state.end_candidate(draft, state="Failed", reason=state.REASON_BAD_REPORT, message=str(error))
         return
     draft.move(entry.name, "Built", reason=None, message=None, metrics=revision_metrics(built, k=inputs.spec.evaluation.k))
+    degenerate = built.degenerate_data()
+    if degenerate is not None:  # said once: the revision leaves Building only here
+        draft.warn(state.REASON_DEGENERATE_DATA, f"revision {entry.name} {degenerate}")
 
 
 def revision_metrics(built: build_report.BuildReport, *, k: int) -> api_status.RevisionMetrics:
