@@ -157,7 +157,10 @@ class Applier:
         if released:
             await self._finalizers(namespace, name, add=(), remove=released)
             record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
-        if not skipped:
+        if seen.children.namespace_terminating:  # the namespace refuses Events on the FaissIndex
+            for event in plan.events:
+                self.post_event(_namespace(namespace), event)
+        elif not skipped:
             for event in plan.events:
                 self.post_event(body, event)
         # A namespace being deleted refuses new Events too, and Kopf retries each refused Event for
@@ -165,7 +168,7 @@ class Applier:
         # are dropped, and the Namespace itself is told (its Events go to the operator's namespace).
         for action in skipped:
             event = _not_created(namespace, action)
-            self.post_event({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, event)
+            self.post_event(_namespace(namespace), event)
         return done
 
     async def _delete(self, namespace: str, action: plan_actions.Delete) -> bool:
@@ -202,6 +205,11 @@ class Applier:
                 raise
 
         return await call(self.retry, change)
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    """A Namespace as the subject of an Event (its Events are kept in the operator's namespace)."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
 def _not_created(namespace: str, action: plan_actions.Apply) -> plan_actions.Event:
