@@ -265,6 +265,22 @@ def test_in_a_namespace_seen_terminating_the_plans_events_go_to_the_namespace() 
     assert api.index is not None and api.index["metadata"]["finalizers"] == []
 
 
+def test_a_faissindex_gone_while_its_cached_copy_stayed_stops_the_pass_without_writing() -> None:
+    # A watch stream stopped with its namespace may never deliver the FaissIndex's deletion.
+    api = RecordingApi(index=body(), failures={"patch_status": [api_error(404, "Not Found")]})
+    status_plan = actions.Plan(actions=(actions.Apply(CLEANUP_JOB),), status=STATUS, status_changed=True,
+                               status_patch={"phase": "Building"})  # fmt: skip
+    sink = applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None, retry=FAST)
+    with pytest.raises(applier.IndexGone, match="FaissIndex search/alerts is gone"):
+        asyncio.run(sink.apply(seen(api), status_plan, lambda a: False))
+    observation = seen(api)
+    api.index = None
+    finalizer_plan = actions.Plan(actions=(actions.AddFinalizer(api_resource.FINALIZER),), status=STATUS, status_changed=False)
+    with pytest.raises(applier.IndexGone):
+        asyncio.run(sink.apply(observation, finalizer_plan, lambda a: False))
+    assert [call[0] for call in api.calls] == ["patch_status", "get_index"]
+
+
 def test_the_event_of_a_skipped_cleanup_says_the_files_stay() -> None:
     api = RecordingApi(index=body(), failures={"apply": [_terminating("alerts-cleanup-5d41c2")]})
     posted: list[actions.Event] = []

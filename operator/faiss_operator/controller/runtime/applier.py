@@ -45,6 +45,15 @@ NAMESPACE_TERMINATING = "NamespaceTerminating"  # the reason of the Event saying
 T = TypeVar("T")
 
 
+class IndexGone(Exception):
+    """The FaissIndex a plan was made for is gone from the API server (404 on its own write),
+    while the cache still showed it: a watch that has not delivered, or will never deliver, its
+    deletion (a stream stopped with its namespace)."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(f"FaissIndex {namespace}/{name} is gone")
+
+
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently a retryable API error is tried again (defaults: 6 tries, 0.2 s
@@ -113,11 +122,19 @@ class Applier:
 
         added = [a.name for a in plan.actions if isinstance(a, plan_actions.AddFinalizer)]
         if added:
-            body = await self._finalizers(namespace, name, add=added, remove=()) or body
+            answer = await self._finalizers(namespace, name, add=added, remove=())
+            if answer is None:
+                raise IndexGone(namespace, name)
+            body = answer
             self.writes.applied(body)
             record(f"Added finalizer {', '.join(added)} to FaissIndex {name}")
         if plan.status_changed and plan.status_patch:
-            body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
+            try:
+                body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
+            except Exception as error:
+                if kube_api.is_not_found(error):
+                    raise IndexGone(namespace, name) from error
+                raise
             self.writes.applied(body)
             record(f"Updated status of FaissIndex {name} phase={plan.status.phase}")
         skipped: list[plan_actions.Apply] = []
@@ -155,7 +172,11 @@ class Applier:
             record(f"Removed annotation {', '.join(removed)} from FaissIndex {name}")
         released = [a.name for a in plan.actions if isinstance(a, plan_actions.RemoveFinalizer)]
         if released:
-            await self._finalizers(namespace, name, add=(), remove=released)
+            answer = await self._finalizers(namespace, name, add=(), remove=released)
+            # The next pass reads the release, not the watch's older version (a FaissIndex marked
+            # deleted is gone with it: nothing to read).
+            if answer is not None and not (answer.get("metadata") or {}).get("deletionTimestamp"):
+                self.writes.applied(answer)
             record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
         if seen.children.namespace_terminating:  # the namespace refuses Events on the FaissIndex
             for event in plan.events:
