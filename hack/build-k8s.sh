@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real control-plane programs (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, helm) from the pinned Go modules under hack/ into a cache outside the repo:
+# kubectl, etcd, helm) and the S3 server the integration tier stores s3:// objects in (versitygw)
+# from the pinned Go modules under hack/ into a cache outside the repo:
 #   ~/.cache/faiss-operator/k8s/<kubernetes version>/bin
 # Only missing binaries are built, so a second run is a no-op. No registry ships these binaries
 # here and kind needs Docker, so building them is how integration tests get a real API server.
@@ -18,6 +19,7 @@ mod_version() { # <go.mod> <module path>
 K8S_VERSION="$(mod_version "$HACK/k8s/go.mod" k8s.io/kubernetes)"
 ETCD_VERSION="$(mod_version "$HACK/etcd/go.mod" go.etcd.io/etcd/server/v3)"
 HELM_VERSION="$(mod_version "$HACK/helm/go.mod" helm.sh/helm/v3)"
+VERSITYGW_VERSION="$(mod_version "$HACK/versitygw/go.mod" github.com/versity/versitygw)"
 BIN="${FAISS_OPERATOR_K8S_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/faiss-operator/k8s/$K8S_VERSION/bin}"
 
 if [[ "${1:-}" == "--print" ]]; then
@@ -80,13 +82,36 @@ else
     log "etcd: cached"
 fi
 
-if [[ -n "$(missing helm)" ]]; then
-    if ! build "$HACK/helm" "helm $HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+# helm's own Makefile links in the Kubernetes version of its client-go modules (v0.37 -> 1.37), the
+# version `helm template` and `helm lint` assume without --kube-version; without it they assume
+# v1.20 and refuse the chart's kubeVersion. The flags are stamped beside the binary, so a helm built
+# with other flags (an older version of this script) is rebuilt.
+CLIENT_GO_VERSION="$(mod_version "$HACK/helm/go.mod" k8s.io/client-go)"
+client_minor="${CLIENT_GO_VERSION#v*.}"; client_minor="${client_minor%%.*}"
+client_major="${CLIENT_GO_VERSION#v}"; client_major="$(( ${client_major%%.*} + 1 ))"
+HELM_LDFLAGS="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+HELM_LDFLAGS+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    HELM_LDFLAGS+=" -X $pkg.k8sVersionMajor=$client_major -X $pkg.k8sVersionMinor=$client_minor"
+done
+if [[ -n "$(missing helm)" || "$(cat "$BIN/helm.ldflags" 2>/dev/null)" != "$HELM_LDFLAGS" ]]; then
+    rm -f "$BIN/helm.ldflags"
+    if ! build "$HACK/helm" "helm $HELM_VERSION (Kubernetes $client_major.$client_minor)" "$HELM_LDFLAGS" \
         helm.sh/helm/v3/cmd/helm; then
         log "FAILED: helm build"; exit 1
     fi
+    printf '%s' "$HELM_LDFLAGS" > "$BIN/helm.ldflags"
 else
     log "helm: cached"
+fi
+
+if [[ -n "$(missing versitygw)" ]]; then
+    if ! build "$HACK/versitygw" "versitygw $VERSITYGW_VERSION" \
+        "-X main.Version=$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw; then
+        log "FAILED: versitygw build"; exit 1
+    fi
+else
+    log "versitygw: cached"
 fi
 
 log "done: $(ls "$BIN" | tr '\n' ' ')"

@@ -52,3 +52,64 @@ def test_crd_prints_to_standard_output_by_default(capsys: pytest.CaptureFixture[
     assert list(tmp_path.iterdir()) == []
     assert cli.main(["crd", "--check"]) == 2
     assert "--check needs --out FILE" in capsys.readouterr().err
+
+
+# --- one line, never a traceback (issue 19, item 9) ---------------------------------------------
+
+
+def _installed(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "faiss_operator.cli", *argv], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_version_prints_the_installed_version() -> None:
+    from faiss_operator import __version__
+
+    run = _installed("--version")
+    assert (run.returncode, run.stdout, run.stderr) == (0, f"faiss-operator {__version__}\n", "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["serve", "--artifact", "/a", "--port", "99999"],
+         "faiss-operator serve: argument --port: '99999' is not a TCP port (1-65535) (see faiss-operator serve --help)"),
+        (["build", "--source", "/s.npy", "--out", "/o", "--seed", "-1"],
+         "faiss-operator build: argument --seed: '-1': must be from 0 to 4294967295 (see faiss-operator build --help)"),
+        (["build", "--source", "/s.npy", "--out", "/o", "--k", "zero"],
+         "faiss-operator build: argument --k: 'zero' is not a whole number (see faiss-operator build --help)"),
+        (["validate"],
+         "faiss-operator validate: the following arguments are required: -f/--filename "
+         "(see faiss-operator validate --help)"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(argv: list[str], line: str) -> None:
+    run = _installed(*argv)
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", line + "\n")
+
+
+def test_a_kubeconfig_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    import os
+
+    missing = tmp_path / "nowhere" / "kubeconfig"
+    run = _installed("run", env={**os.environ, "KUBECONFIG": str(missing)})
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[-1] == f"faiss-operator run: KUBECONFIG names {missing}, which does not exist"
+    assert "Traceback" not in run.stderr
+
+
+def test_every_flag_has_help_and_its_default_is_shown() -> None:
+    import argparse
+    import importlib
+
+    for name, (module_name, _) in cli.SUBCOMMANDS.items():
+        parser = cli.Parser(prog=name, formatter_class=cli.HelpFormatter)
+        importlib.import_module(module_name).add_arguments(parser)
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, (name, action.option_strings)
+    serve_help = _installed("serve", "--help").stdout
+    assert "TCP port to listen on (1-65535) (default: 8080)" in " ".join(serve_help.split())
+    build_help = " ".join(_installed("build", "--help").stdout.split())
+    assert "seed of the query sample and of training (default: 0)" in build_help

@@ -34,7 +34,7 @@ class Settings:
     max_p99_ms: the latency gate (the examples' 2 ms is for a dedicated node; this machine's two
     cores are shared by the control plane, the builds and every serving pod).
     min_recall: one recall gate for every step. The v0.8 IVF setup (nlist 100, nprobe 10)
-    measures recall@10 0.855 (2,000) to 0.894 (20,000 vectors) on these embeddings, below the example's 0.9 (a first run Failed on
+    measures recall@10 0.855 (2,000) to 0.894 (20,000 vectors) on these embeddings, below the example's former 0.9 (a first run Failed on
     it); and `faiss.dev/rollback` only goes to a revision that meets today's gates, so with the
     OPQ+HNSW example's 0.93 the rollback to IVF is refused (RollbackRefused Event, seen in a run).
     """

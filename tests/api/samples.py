@@ -129,6 +129,13 @@ GOOD: dict[str, dict[str, Any]] = {
     ),
     "no PodDisruptionBudget": _with("spec.serving.podDisruptionBudget", {"enabled": False}),
     "artifacts on another claim": _with("spec.artifacts", {"uri": "pvc://index-store/prod"}),
+    "source and artifacts in object storage": _with(
+        "spec.objectStore",
+        {"endpoint": "http://versitygw.storage:7070", "region": "us-east-1", "addressingStyle": "path",
+         "credentialsSecretRef": {"name": "faiss-s3"}},
+        _with("spec.artifacts", {"uri": "s3://faiss-artifacts/prod"},
+              _with("spec.source", {"uri": "s3://embeddings/alerts/v12.npy", "idsUri": "s3://embeddings/alerts/v12.ids"})),
+    ),
 }
 
 
@@ -154,17 +161,30 @@ BAD: dict[str, Bad] = {
     "encoding SQ5": Bad(
         _with("spec.config", {"encoding": "SQ5"}, _with("spec.indexType", "OPQ+HNSW")), "schema", "spec.config.encoding"
     ),
-    "source on s3": Bad(
-        _with("spec.source.uri", "s3://bucket/x.npy"), "schema", "spec.source.uri: String should match pattern"
+    "source on gs": Bad(
+        _with("spec.source.uri", "gs://bucket/x.npy"), "schema", "spec.source.uri: String should match pattern"
+    ),
+    "artifacts in a bucket without a prefix": Bad(
+        _with("spec.artifacts.uri", "s3://faiss-artifacts"), "schema", "spec.artifacts.uri: String should match"
+    ),
+    "object store endpoint not a URL": Bad(
+        _with("spec.objectStore", {"endpoint": "store:9000"}), "schema", "spec.objectStore.endpoint: String should"
+    ),
+    "object store addressing style unknown": Bad(
+        _with("spec.objectStore", {"addressingStyle": "sideways"}), "schema", "spec.objectStore.addressingStyle"
     ),
     "source leaving its claim": Bad(
-        _with("spec.source.uri", "pvc://x/../../y.npy"), "cel", "spec.source.uri: a pvc:// path may not contain"
+        _with("spec.source.uri", "pvc://x/../../y.npy"), "cel", "spec.source.uri: a pvc:// path may neither contain"
     ),
     "ids leaving their claim": Bad(
-        _with("spec.source.idsUri", "pvc://embeddings/a/.."), "cel", "spec.source.idsUri: a pvc:// path may not"
+        _with("spec.source.idsUri", "pvc://embeddings/a/.."), "cel", "spec.source.idsUri: a pvc:// path may neither"
     ),
     "artifacts leaving their claim": Bad(
-        _with("spec.artifacts.uri", "pvc://store/../other"), "cel", "spec.artifacts.uri: a pvc:// path may not"
+        _with("spec.artifacts.uri", "pvc://store/../other"), "cel", "spec.artifacts.uri: a pvc:// path may neither"
+    ),
+    "source with an absolute path in its claim": Bad(
+        _with("spec.source.uri", "pvc://e//abs.npy"), "cel", "spec.source.uri: a pvc:// path may neither contain a "
+        "'..' segment nor start with '/'"
     ),
     "artifacts not on a claim": Bad(_with("spec.artifacts.uri", "file:///tmp"), "schema", "spec.artifacts.uri"),
     "minRecall 0": Bad(

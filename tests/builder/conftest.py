@@ -40,3 +40,6 @@ def build_args(source: Path | str, out: Path, *extra: str) -> list[str]:
 def leftovers(parent: Path) -> list[str]:
     """Temporary build directories left beside the artifact (there must be none)."""
     return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+from tests.s3_store import bucket, object_store, private_object_store, s3_env  # noqa: E402,F401  (fixtures)

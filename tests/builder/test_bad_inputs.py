@@ -69,7 +69,7 @@ def _metadata_line(value: str) -> Callable[[Path], list[str]]:
 
 CASES: list[tuple[str, Callable[[Path], list[str]], list[str], int, str]] = [
     ("missing file", lambda i: [str(i / "absent.npy")], [], 10, "no such file"),
-    ("unsupported scheme", lambda i: ["s3://bucket/v.npy"], [], 13, "unsupported URI scheme"),
+    ("unsupported scheme", lambda i: ["gs://bucket/v.npy"], [], 13, "unsupported URI scheme"),
     ("float64", _float64, [], 13, "float32 or float16"),
     ("truncated fvecs", _truncated_fvecs, [], 14, "not a whole number of rows"),
     ("empty", _empty, [], 15, "no vectors"),

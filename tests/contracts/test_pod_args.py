@@ -80,7 +80,7 @@ def test_the_builder_reads_the_same_values() -> None:
         got.source, got.out, got.index_type, got.dimension, got.metric, got.normalize, got.k, got.eval_queries,
         got.ids, got.metadata, got.revision, got.overwrite, got.termination_log, json.loads(got.config),
     ) == (
-        FULL_BUILD.source, Path(FULL_BUILD.out), FULL_BUILD.index_type, FULL_BUILD.dimension, FULL_BUILD.metric,
+        FULL_BUILD.source, FULL_BUILD.out, FULL_BUILD.index_type, FULL_BUILD.dimension, FULL_BUILD.metric,
         True, FULL_BUILD.k, FULL_BUILD.queries, FULL_BUILD.ids, FULL_BUILD.metadata, FULL_BUILD.revision, True,
         Path(FULL_BUILD.termination_log), FULL_BUILD.config,
     )  # fmt: skip
@@ -124,3 +124,31 @@ def test_an_argv_that_is_not_a_build_command_line_says_why(argv: list[str], erro
     with pytest.raises(pod_args.ArgvError) as raised:
         pod_args.BuildArgs.parse(argv)
     assert str(raised.value) == error
+
+
+def test_the_download_and_delete_command_lines_parse_back_and_their_programs_read_them() -> None:
+    """s3:// artifacts: the serving pods' init container and the cleanup Jobs' program."""
+    import argparse
+
+    from faiss_operator.server import download_command
+    from faiss_operator.sources import delete_command
+
+    download = pod_args.DownloadArgs(artifact="s3://b/idx/k1", out="/var/lib/faiss-operator/artifact/current",
+                                      deadline_seconds=1800)
+    assert pod_args.DownloadArgs.parse(download.argv()) == download
+    parser = argparse.ArgumentParser()
+    download_command.add_arguments(parser)
+    read = parser.parse_args(download.argv()[2:])
+    assert (read.artifact, str(read.out), read.deadline_seconds, str(read.termination_log)) == (
+        "s3://b/idx/k1", "/var/lib/faiss-operator/artifact/current", 1800, "/dev/termination-log")
+
+    delete = pod_args.DeleteArtifactArgs(artifact="s3://b/idx/k1")
+    assert pod_args.DeleteArtifactArgs.parse(delete.argv()) == delete
+    parser = argparse.ArgumentParser()
+    delete_command.add_arguments(parser)
+    assert parser.parse_args(delete.argv()[2:]).artifact == "s3://b/idx/k1"
+
+    build = pod_args.BuildArgs(source="s3://e/v.npy", out="s3://b/idx/k1", index_type="Flat", config={},
+                               dimension=8, metric="L2", k=10, queries=100, scratch="/var/lib/faiss-operator/scratch")
+    assert pod_args.BuildArgs.parse(build.argv()) == build
+    assert build.argv()[-2:] == ["--scratch", "/var/lib/faiss-operator/scratch"]

@@ -224,6 +224,8 @@ class Cluster:
                 live = copy.deepcopy(action.manifest)
                 live["status"] = self.objects.get(key, {}).get("status", {})
                 self.objects[key] = live
+            elif isinstance(action, actions.Delete) and action.kind == "Pod":
+                self.pods = [p for p in self.pods if p["metadata"]["name"] != action.name]
             elif isinstance(action, actions.Delete):
                 self.objects.pop((action.kind, action.name), None)
             elif isinstance(action, actions.RemoveAnnotation):

@@ -29,6 +29,7 @@ class RecordingApi:
     index: dict[str, Any] | None
     children: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     claims: set[str] = dataclasses.field(default_factory=set)
+    terminating_claims: set[str] = dataclasses.field(default_factory=set)
     calls: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     # method name -> errors to raise on its next calls, in order
     failures: dict[str, list[BaseException]] = dataclasses.field(default_factory=dict)
@@ -108,4 +109,9 @@ class StateReader:
         return copy.deepcopy(self.api.children.get(KIND_OF_PLURAL[plural], []))
 
     def claim(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return {"metadata": {"name": name, "namespace": namespace}} if name in self.api.claims else None
+        if name not in self.api.claims:
+            return None
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        if name in self.api.terminating_claims:
+            metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        return {"metadata": metadata}

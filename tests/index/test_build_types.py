@@ -19,6 +19,8 @@ CASES: list[tuple[str, dict[str, Any], str, float]] = [
     ("OPQ+HNSW", {}, "HNSW16_SQ6", 0.9),
     ("OPQ+HNSW", {"encoding": "SQ8", "m_hnsw": 8}, "HNSW8_SQ8", 0.9),
     ("OPQ+HNSW", {"encoding": "PQ", "m_pq": 8, "train_size": 1000}, "OPQ8,HNSW16_PQ8", 0.4),
+    # The seed guide's keys without an encoding: they ask for OPQ + PQ codes, and get them.
+    ("OPQ+HNSW", {"m_pq": 8, "n_subquantizers": 16, "m_hnsw": 12, "train_size": 1000}, "OPQ16,HNSW12_PQ8", 0.4),
 ]
 
 

@@ -153,3 +153,37 @@ def test_a_config_file_saved_with_a_bom_and_crlf_reads_the_same(tmp_path: Path) 
     resolved = settings.resolve_config(env={}, config_file=path)
     assert resolved.index_type == "IVF" and resolved.config.model_dump()["nlist"] == 4
     assert resolved.sources["nprobe"] == f"file:{path}"
+
+
+# --- one rule for the environment and the file (issue 19, item 4) ---
+
+
+def test_a_v08_leftover_that_the_declared_type_lacks_is_refused_as_in_a_file(tmp_path: Path) -> None:
+    env = {"FAISS_INDEX_TYPE": "HNSW", "FAISS_NLIST": "100"}
+    with pytest.raises(ConfigError) as error:
+        settings.resolve_config(env=env)
+    assert str(error.value) == (
+        "FAISS_NLIST: nlist is not a parameter of FAISS_INDEX_TYPE=HNSW (it belongs to IVF and IVFPQ); "
+        "unset it or change FAISS_INDEX_TYPE"
+    )
+    with pytest.raises(ConfigError, match="config.nlist: not a parameter of index type 'HNSW'"):
+        settings.resolve_config(env={}, config_file=write(tmp_path, "faiss: {index_type: HNSW, config: {nlist: 100}}\n"))
+
+
+def test_a_misspelt_config_variable_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as error:
+        settings.resolve_config(env={"FAISS_CONFIG_EFSEARCH": "64"})
+    message = str(error.value)
+    assert message.startswith("FAISS_CONFIG_EFSEARCH: 'efsearch' is not a parameter of any index type; known: ")
+    assert "FAISS_CONFIG_EF_SEARCH" in message
+
+
+def test_other_unknown_variables_are_reported_and_the_project_s_own_are_not() -> None:
+    check = settings.check_environment({
+        "FAISS_USE_GPU": "1", "FAISS_OPERATOR_IMAGE": "x", "FAISS_OPERATOR_K8S_BIN": "/b", "FAISS_PVC_ROOT": "/p",
+        "FAISS_CONFIG_FILE": "/f.yaml", "FAISS_INDEX_TYPE": "IVF", "FAISS_NLIST": "64", "PATH": "/bin",
+    })
+    assert check == settings.EnvironmentCheck(
+        errors=(), warnings=("FAISS_USE_GPU: not a variable faiss-operator reads (ignored)",)
+    )
+    assert settings.resolve_config(env={"FAISS_USE_GPU": "1"}).index_type == "HNSW"

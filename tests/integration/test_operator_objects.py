@@ -133,7 +133,24 @@ CEL_REFUSALS = {
     "an HNSW config with nprobe": "config has a key that is not a parameter of indexType HNSW; "
                                   "valid keys for HNSW: efConstruction, efSearch, m",
     "decreasing step weights": "rollout.steps: weights must be strictly increasing (e.g. 10, 25, 50)",
+    # Issue 19: `validate` refuses an absolute claim path because the API server does.
+    "source with an absolute path in its claim": "a pvc:// path may neither contain a '..' segment nor start "
+                                                 "with '/' (it must stay inside its claim)",
 }
+
+
+def test_a_python_field_name_is_an_unknown_field_to_kubectl_s_strict_validation(
+        api: client.ApiClient, crd: None, namespace: str) -> None:
+    # Issue 19: `validate` says "unknown field (did you mean minRecall?)" because the API server,
+    # with kubectl's default strict field validation, refuses the name too.
+    body = copy.deepcopy(samples.DESIGN_EXAMPLE)
+    body["metadata"] = {"name": "snake", "namespace": namespace}
+    body["spec"]["evaluation"] = {"min_recall": 0.95}
+    with pytest.raises(ApiException) as refused:
+        custom(api).create_namespaced_custom_object(
+            api_resource.GROUP, api_resource.VERSION, namespace, api_resource.PLURAL, body, field_validation="Strict")
+    assert refused.value.status == 400  # BadRequest, as kubectl reports it
+    assert 'unknown field "spec.evaluation.min_recall"' in json.loads(refused.value.body)["message"]
 
 
 @pytest.mark.parametrize("case", sorted(CEL_REFUSALS))

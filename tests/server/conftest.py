@@ -133,3 +133,6 @@ def server(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                         "--max-body-bytes", "200000") as running:
         running.wait_for("/readyz", 200)
         yield running
+
+
+from tests.s3_store import bucket, object_store, private_object_store, s3_env  # noqa: E402,F401  (fixtures)

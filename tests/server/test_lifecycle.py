@@ -108,7 +108,7 @@ def test_during_the_drain_delay_readiness_fails_but_searches_are_still_answered(
         assert server.process.wait(timeout=DEADLINE_S) == 0
 
 
-@pytest.mark.parametrize("flags", [["--drain-delay", "-1"], ["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "-1"], ["--max-batch", "-1"], ["--workers", "0"]])
+@pytest.mark.parametrize("flags", [["--drain-delay", "-1"], ["--drain-seconds", "-1"], ["--max-k", "0"], ["--max-k", "20000"], ["--search-threads", "-1"], ["--max-batch", "-1"], ["--workers", "0"]])
 def test_bad_serve_flags_exit_2_before_listening(tmp_path: Path, flags: list[str]) -> None:
     from faiss_operator import cli
 

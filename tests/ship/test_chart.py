@@ -108,6 +108,20 @@ def test_the_schema_accepts_exactly_the_index_keys_and_bounds_of_the_index_layer
 # --- lint and render ---
 
 
+def test_helm_knows_the_kubernetes_version_it_was_built_for(helm: str) -> None:
+    # Issue 19, item 10: without the version ldflags of helm's own Makefile, helm assumed v1.20 and
+    # `helm template charts/faiss-operator` failed on the chart's kubeVersion unless --kube-version.
+    run = subprocess.run([helm, "template", "faiss-operator", str(CHART)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "kind: Deployment" in run.stdout
+    capabilities = subprocess.run(
+        [helm, "template", "x", str(ROOT / "tests" / "ship" / "kube_version_chart")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert capabilities.returncode == 0, capabilities.stderr
+    assert yaml.safe_load(capabilities.stdout)["data"] == {"version": f"v{KUBERNETES}"}
+
+
 def test_helm_lint_passes_strictly(helm: str) -> None:
     command = [helm, "lint", "--strict", str(CHART), "--kube-version", KUBERNETES]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -142,6 +156,9 @@ def test_the_defaults_render_a_cluster_wide_operator(helm: str, tmp_path: Path) 
         "--metrics-port=9090",
         "--analysis-interval=10",
         "--analysis-timeout=30",
+        "--watch-server-timeout=300",
+        "--watch-client-timeout=330",
+        "--watch-connect-timeout=30",
     ]
     assert _env(objects) == {"FAISS_OPERATOR_IMAGE": IMAGE}
     assert container["livenessProbe"] == {
@@ -340,3 +357,33 @@ def test_the_operator_accepts_the_rendered_arguments(helm: str, tmp_path: Path, 
     parsed = parser.parse_args(args[1:])
     assert parsed.liveness == "http://0.0.0.0:8080/healthz"
     assert parsed.metrics_port == 9090
+
+
+# --- objectStore values: the operator-wide s3:// settings (issue 18) ---
+
+
+def test_object_store_values_become_the_operators_s3_settings(helm: str, tmp_path: Path) -> None:
+    values = {"objectStore": {"endpoint": "https://storage.googleapis.com", "region": "auto",
+                              "addressingStyle": "path", "credentialsSecret": "gcs-hmac"}}
+    env = _env(_render(helm, tmp_path, values))
+    assert {k: v for k, v in env.items() if k.startswith("FAISS_S3_")} == {
+        "FAISS_S3_ENDPOINT": "https://storage.googleapis.com", "FAISS_S3_REGION": "auto",
+        "FAISS_S3_ADDRESSING_STYLE": "path", "FAISS_S3_CREDENTIALS_SECRET": "gcs-hmac",
+    }
+    settings = operator_settings.OperatorSettings.from_environment(env)
+    assert settings.object_store is not None and settings.object_store.to_wire() == {
+        "endpoint": "https://storage.googleapis.com", "region": "auto", "addressingStyle": "path",
+        "credentialsSecretRef": {"name": "gcs-hmac"},
+    }
+    assert not any(k.startswith("FAISS_S3_") for k in settings.index_env)
+
+
+@pytest.mark.parametrize("values, mentions", [
+    ({"objectStore": {"endpoint": "storage:9000"}}, "objectStore/endpoint"),
+    ({"objectStore": {"addressingStyle": "sideways"}}, "objectStore/addressingStyle"),
+    ({"objectStore": {"accessKeyId": "AKIA..."}}, "accessKeyId"),
+], ids=["endpoint-not-a-url", "unknown-style", "keys-in-values"])
+def test_bad_object_store_values_are_refused(helm: str, tmp_path: Path, values: dict[str, Any], mentions: str) -> None:
+    run = _template(helm, values=values, tmp=tmp_path)
+    assert run.returncode != 0, run.stdout
+    assert mentions in run.stderr, run.stderr

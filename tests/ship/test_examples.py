@@ -69,11 +69,20 @@ def test_every_claim_the_examples_use_is_an_example_too() -> None:
     for path in FILES:
         for obj in _objects(path):
             if obj["kind"] == resource.KIND:
-                used.add(obj["spec"]["source"]["uri"].removeprefix("pvc://").split("/")[0])
-                used.add(obj["spec"].get("artifacts", {}).get("uri", "pvc://faiss-artifacts").removeprefix("pvc://"))
+                uris = [obj["spec"]["source"]["uri"], obj["spec"].get("artifacts", {}).get("uri", "pvc://faiss-artifacts")]
+                used |= {uri.removeprefix("pvc://").split("/")[0] for uri in uris if uri.startswith("pvc://")}
             if obj["kind"] == "Job":
                 used |= {v["persistentVolumeClaim"]["claimName"] for v in obj["spec"]["template"]["spec"]["volumes"]}
     assert used == claims
+
+
+def test_the_object_storage_example_names_its_secret_and_no_key() -> None:
+    secret, index = _objects(EXAMPLES / "object-storage" / "alerts-s3.yaml")
+    assert secret["kind"] == "Secret" and sorted(secret["stringData"]) == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    store = index["spec"]["objectStore"]
+    assert store["credentialsSecretRef"] == {"name": secret["metadata"]["name"]}
+    assert secret["metadata"]["namespace"] == index["metadata"]["namespace"]
+    assert index["spec"]["source"]["uri"].startswith("s3://") and index["spec"]["artifacts"]["uri"].startswith("s3://")
 
 
 # --- the loader Job's program, run as its container runs it, against a real HTTP server ---
@@ -148,3 +157,16 @@ def test_the_loader_runs_the_operator_image() -> None:
     from faiss_operator.controller.decision import settings
 
     assert LOADER["image"] == settings.DEFAULT_IMAGE
+
+
+# Recall@10 of the v0.8 IVF setup (nlist 100, nprobe 10) on `make demo`'s sentence embeddings, as
+# measured by the demo at its smallest size (2,000 vectors: 0.855; 20,000: 0.894); see
+# docs/migration-from-v0.8.md. The demo's data needs the demo extra, so the figure is recorded here.
+V08_IVF_MEASURED_RECALL = 0.855
+
+
+def test_the_v08_ivf_example_meets_its_own_recall_gate() -> None:
+    # Issue 19, item 7: 01-ivf.yaml gated at 0.9 refused the very setup it describes.
+    spec = _objects(EXAMPLES / "migration" / "01-ivf.yaml")[0]["spec"]
+    assert (spec["indexType"], spec["config"]) == ("IVF", {"nlist": 100, "nprobe": 10})
+    assert spec["evaluation"]["minRecall"] <= V08_IVF_MEASURED_RECALL

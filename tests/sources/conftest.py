@@ -20,3 +20,6 @@ def write_fvecs(path: Path, vectors: np.ndarray) -> Path:
 @pytest.fixture
 def vectors() -> np.ndarray:
     return np.random.default_rng(7).standard_normal((50, 8)).astype(np.float32)
+
+
+from tests.s3_store import bucket, object_store, private_object_store, s3_env  # noqa: E402,F401  (fixtures)

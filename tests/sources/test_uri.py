@@ -36,7 +36,7 @@ def test_http_uris_are_downloads() -> None:
     assert source.filename == "v.npy"
 
 
-@pytest.mark.parametrize("bad", ["", "s3://bucket/x.npy", "file://otherhost/x.npy", "http:///x.npy"])
+@pytest.mark.parametrize("bad", ["", "gs://bucket/x.npy", "s3://bucket", "file://otherhost/x.npy", "http:///x.npy"])
 def test_unsupported_uris_are_refused(bad: str) -> None:
     with pytest.raises(errors.UnsupportedSourceError):
         uri.parse_uri(bad)

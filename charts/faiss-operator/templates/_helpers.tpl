@@ -68,10 +68,11 @@ rules, exactly as there.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch, delete]
-# Pods: build pods (their reports) and serving pods (readiness, IPs for live analysis).
+# Pods: build pods (their reports; deleted once recorded, so they pin no claim) and serving
+# pods (readiness, why they are missing, IPs for live analysis).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, watch]
+  verbs: [list, watch, delete]
 # The claims a spec mounts (watched): a missing one becomes a condition.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]

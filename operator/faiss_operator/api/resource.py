@@ -11,6 +11,7 @@ from typing import Any
 
 import pydantic
 
+from faiss_operator.api import naming
 from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
 
@@ -41,9 +42,9 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
     """One line per problem, each naming the camelCase field: `spec.config.efSearch: ...`."""
     problems = []
     for item in error.errors():
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["loc"]:
-            problems.append(f"{'.'.join([prefix, *(str(part) for part in item['loc'])])}: {message}")
+        loc, message = naming.located(item, api_spec.FaissIndexSpec)
+        if loc:
+            problems.append(f"{'.'.join([prefix, *(str(part) for part in loc)])}: {message}")
         else:  # a model-level rule; its message starts with the field it is about
             problems.append(f"{prefix}.{message}")
     return "; ".join(problems)
@@ -51,7 +52,7 @@ def describe_validation_error(error: pydantic.ValidationError, *, prefix: str = 
 
 def parse_spec(raw: Mapping[str, Any]) -> api_spec.FaissIndexSpec:
     try:
-        return api_spec.FaissIndexSpec.model_validate(raw)
+        return api_spec.FaissIndexSpec.from_wire(raw)
     except pydantic.ValidationError as error:
         raise SpecError(describe_validation_error(error)) from None
 

@@ -18,8 +18,12 @@ import pydantic
 from faiss_operator.api import naming, pods
 from faiss_operator.index import config as index_config
 
-URI_PATTERN = r"^(pvc|file|https?)://.+"
-PVC_URI_PATTERN = r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?$"
+URI_PATTERN = r"^(pvc|file|https?|s3)://.+"
+# An artifacts location: a claim (pvc://<claim>[/<prefix>]) or an object store (s3://<bucket>/<prefix>).
+ARTIFACTS_URI_PATTERN = r"^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/.*)?|s3://[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]/[^?#]+)$"
+S3_ENDPOINT_PATTERN = r"^https?://[^/?#]+(/.*)?$"
+# A Secret's name (DNS-1123 subdomain).
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 DEFAULT_ARTIFACTS_URI = "pvc://faiss-artifacts"
 MAX_STEPS = 20
 
@@ -76,8 +80,11 @@ def config_rules() -> list[dict[str, str]]:
     return rules
 
 
-def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.IndexConfig:
-    """The spec's config parsed for `index_type`, or a ConfigError naming the camelCase field."""
+def check_config(
+    index_type: str, wire_config: dict[str, Any], *, dimension: int | None = None
+) -> index_config.IndexConfig:
+    """The spec's config parsed for `index_type` (and checked against `dimension` when given), or a
+    ConfigError naming the camelCase field."""
     index_config.config_model_for(index_type)
     valid = naming.wire_config_keys(index_type)
     for key in wire_config:
@@ -86,7 +93,10 @@ def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.I
                 f"config.{key}: not a parameter of indexType {index_type}; valid keys: {', '.join(valid) or '(none)'}"
             )
     try:
-        return index_config.parse_config(index_type, naming.config_from_wire(wire_config))
+        parsed = index_config.parse_config(index_type, naming.config_from_wire(wire_config))
+        if dimension is not None:
+            index_config.check_dimension(parsed, dimension)
+        return parsed
     except index_config.ConfigError as error:
         renamed = re.sub(
             r"config\.(\w+)", lambda m: "config." + naming.CONFIG_KEY_TO_WIRE.get(m[1], m[1]), str(error)
@@ -94,9 +104,12 @@ def check_config(index_type: str, wire_config: dict[str, Any]) -> index_config.I
         raise index_config.ConfigError(renamed) from None
 
 
-# A pvc:// path with a `..` segment could leave its claim: refused by the API server (CEL) and here.
-PVC_PARENT_SEGMENT = r"^pvc://[^/]*/(.*/)?[.][.](/|$)"
-_PVC_PARENT_MESSAGE = "a pvc:// path may not contain a '..' segment (it must stay inside its claim)"
+# A pvc:// path with a `..` segment could leave its claim, and one starting with '/' (pvc://c//x)
+# is absolute: both refused by the API server (CEL) and here, as the operator refuses to mount them.
+PVC_PARENT_SEGMENT = r"^pvc://[^/]*/((.*/)?[.][.](/|$)|/)"
+_PVC_PARENT_MESSAGE = (
+    "a pvc:// path may neither contain a '..' segment nor start with '/' (it must stay inside its claim)"
+)
 
 
 def _inside_claim(uri: str) -> str:
@@ -118,11 +131,12 @@ def _uri_field(pattern: str) -> Any:
 
 
 Uri = Annotated[str, _uri_field(URI_PATTERN), pydantic.AfterValidator(_inside_claim)]
-PvcUri = Annotated[str, _uri_field(PVC_URI_PATTERN), pydantic.AfterValidator(_inside_claim)]
+ArtifactsUri = Annotated[str, _uri_field(ARTIFACTS_URI_PATTERN), pydantic.AfterValidator(_inside_claim)]
 
 
 class SourceSpec(naming.WireModel):
-    """Where the embeddings live: pvc://<claim>/<path> (mounted read-only), file:// or http(s)://."""
+    """Where the embeddings live: pvc://<claim>/<path> (mounted read-only), file://, http(s):// or
+    s3://<bucket>/<key> (downloaded to the build's scratch; see objectStore)."""
 
     uri: Uri
     ids_uri: Uri | None = None
@@ -130,9 +144,35 @@ class SourceSpec(naming.WireModel):
 
 
 class ArtifactsSpec(naming.WireModel):
-    """Where built revisions are stored: pvc://<claim>[/<prefix>]; each revision gets a directory."""
+    """Where built revisions are stored: pvc://<claim>[/<prefix>] or s3://<bucket>/<prefix>; each
+    revision gets a directory (a prefix in a bucket, its manifest written last)."""
 
-    uri: PvcUri = DEFAULT_ARTIFACTS_URI
+    uri: ArtifactsUri = DEFAULT_ARTIFACTS_URI
+
+
+class SecretReference(naming.WireModel):
+    """A Secret in the FaissIndex's namespace."""
+
+    name: Annotated[str, pydantic.Field(max_length=253, pattern=SECRET_NAME_PATTERN)]
+
+
+class ObjectStoreSpec(naming.WireModel):
+    """How the pods reach s3:// sources and artifacts; a field left out takes the operator's
+    setting (Helm values objectStore.*), else the SDK's default (AWS S3, the pod's identity)."""
+
+    endpoint: Annotated[str | None, pydantic.Field(
+        max_length=2048, pattern=S3_ENDPOINT_PATTERN,
+        description="an S3-compatible store's URL (Ceph RGW, GCS interoperability, R2, MinIO); unset: AWS S3",
+    )] = None
+    region: Annotated[str | None, pydantic.Field(max_length=64, pattern=r"^[a-z0-9-]+$")] = None
+    addressing_style: Literal["auto", "path", "virtual"] | None = pydantic.Field(
+        default=None, description="path for most S3-compatible stores; auto (the SDK's choice) by default",
+    )
+    credentials_secret_ref: SecretReference | None = pydantic.Field(
+        default=None,
+        description="a Secret with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; without one the pods "
+        "use the SDK's default chain (IRSA / workload identity through the pods' service account)",
+    )
 
 
 class EvaluationSpec(naming.WireModel):
@@ -293,20 +333,26 @@ class FaissIndexSpec(naming.WireModel):
     config: IndexConfigFields | None = None  # type: ignore[valid-type]
     source: SourceSpec
     artifacts: ArtifactsSpec = pydantic.Field(default_factory=ArtifactsSpec)
+    object_store: ObjectStoreSpec | None = None
     evaluation: EvaluationSpec = pydantic.Field(default_factory=EvaluationSpec)
     build: BuildSpec = pydantic.Field(default_factory=BuildSpec)
     serving: ServingSpec = pydantic.Field(default_factory=ServingSpec)
     rollout: RolloutSpec = pydantic.Field(default_factory=RolloutSpec)
     paused: bool = pydantic.Field(default=False, description="hold the rollout where it is (builds still run)")
 
-    @pydantic.model_validator(mode="after")
-    def _config_fits_index_type(self) -> FaissIndexSpec:
-        if self.index_type is not None:
+    @pydantic.field_validator("config")
+    @classmethod
+    def _config_fits_index_type(cls, config: Any, info: pydantic.ValidationInfo) -> Any:
+        # A field validator, not a model one: it runs even when a later field (source, evaluation)
+        # is wrong, so that every problem of a spec is reported at once. dimension and indexType
+        # come before config, so they are in info.data when they are valid.
+        index_type = info.data.get("index_type")
+        if index_type is not None and config is not None:
             try:
-                check_config(self.index_type, self.wire_config())
+                check_config(index_type, config.to_wire(), dimension=info.data.get("dimension"))
             except index_config.ConfigError as error:
                 raise ValueError(str(error)) from None
-        return self
+        return config
 
     def wire_config(self) -> dict[str, Any]:
         """The config exactly as written in the resource (camelCase, unset keys left out)."""

@@ -25,7 +25,7 @@ import pydantic
 import yaml
 from celpy import adapter, celtypes, evaluation
 
-from faiss_operator.api import crd, resource
+from faiss_operator.api import crd, naming, resource
 from faiss_operator.api import spec as api_spec
 
 # metadata.name of a namespaced custom resource: a DNS-1123 subdomain (the API server's check).
@@ -102,11 +102,27 @@ def validate_object(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
 # --- documents -----------------------------------------------------------------------------------
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error, as kubectl's
+    strict decoding makes it (PyYAML alone keeps the last value, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"mapping key {key!r} appears more than once", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _documents(text: str) -> Iterator[tuple[int, Any, str | None]]:
     """(position from 1, parsed document or None, error or None); stops at a YAML error."""
     position = 0
     try:
-        for document in yaml.safe_load_all(text):
+        for document in yaml.load_all(text, Loader=_UniqueKeyLoader):
             position += 1
             if document is None:
                 continue
@@ -292,12 +308,12 @@ def _rule_failures(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _model_problems(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     try:
-        api_spec.FaissIndexSpec.model_validate(spec)
+        api_spec.FaissIndexSpec.from_wire(spec)
     except pydantic.ValidationError as error:
         for item in error.errors():
-            message = str(item["msg"]).removeprefix("Value error, ")
-            if item["loc"]:
-                yield _path(["spec", *item["loc"]]), message
+            loc, message = naming.located(item, api_spec.FaissIndexSpec)
+            if loc:
+                yield _path(["spec", *loc]), message
             else:  # a model-level rule; its message starts with the field it is about
                 field, _, rest = message.partition(":")
                 yield (f"spec.{field}", rest.strip()) if rest and " " not in field else ("spec", message)

@@ -1,6 +1,6 @@
 """`faiss-operator validate -f FILE...`: check FaissIndex resources offline, before `kubectl apply`.
 
-For CI pipelines: each FaissIndex in the files (multi-document YAML or JSON, `kind: List` opened,
+For CI pipelines: each FaissIndex in the files (a directory is read with its subdirectories) (multi-document YAML or JSON, `kind: List` opened,
 other kinds skipped) is checked against the CRD's schema, its CEL rules and the operator's models.
 Exit status: 0 every FaissIndex is valid; 1 a problem was found (each printed on standard error,
 naming the file, the document and the field), a file could not be read, or no FaissIndex was found;
@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="FILE",
-        help="a file, a directory (its *.yaml, *.yml and *.json files, not recursive), or - for "
-        "standard input; repeat for more",
+        help="a file, a directory (its *.yaml, *.yml and *.json files, and those of its subdirectories), "
+        "or - for standard input; repeat for more",
     )
 
 
@@ -36,7 +36,7 @@ def _inputs(names: list[str]) -> list[tuple[str, str | None, str | None]]:
             found.append(("stdin", sys.stdin.read(), None))
             continue
         path = Path(name)
-        paths = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES) if path.is_dir() else [path]
+        paths = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()) if path.is_dir() else [path]
         for each in paths:
             try:
                 found.append((str(each), each.read_text(encoding="utf-8"), None))

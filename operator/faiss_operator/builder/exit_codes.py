@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 
 from faiss_operator.index import config as index_config
-from faiss_operator.sources import errors
+from faiss_operator.sources import artifact_store, errors
 
 
 class ExitCode(enum.IntEnum):
@@ -28,9 +28,11 @@ class ExitCode(enum.IntEnum):
     DUPLICATE_IDS = 18
     ID_COUNT_MISMATCH = 19
     METADATA_MISMATCH = 20
+    DEGENERATE_VECTORS = 21
     OUTPUT_EXISTS = 30
     OUTPUT_FAILED = 31
     BUILD_FAILED = 32
+    ARTIFACT_UPLOAD_FAILED = 33
 
 
 class OutputExistsError(Exception):
@@ -46,6 +48,7 @@ class BuildError(Exception):
 
 
 _BY_CLASS: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (artifact_store.ArtifactTransferError, ExitCode.ARTIFACT_UPLOAD_FAILED),
     (errors.SourceNotFoundError, ExitCode.SOURCE_NOT_FOUND),
     (errors.SourceFetchError, ExitCode.SOURCE_FETCH_FAILED),
     (errors.DownloadWriteError, ExitCode.OUTPUT_FAILED),
@@ -58,6 +61,7 @@ _BY_CLASS: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (errors.DuplicateIdsError, ExitCode.DUPLICATE_IDS),
     (errors.IdCountMismatchError, ExitCode.ID_COUNT_MISMATCH),
     (errors.MetadataMismatchError, ExitCode.METADATA_MISMATCH),
+    (errors.DegenerateVectorsError, ExitCode.DEGENERATE_VECTORS),
     (index_config.ConfigError, ExitCode.INVALID_CONFIG),
     (OutputExistsError, ExitCode.OUTPUT_EXISTS),
     (OutputError, ExitCode.OUTPUT_FAILED),

@@ -22,8 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from faiss_operator.builder.exit_codes import BuildError, OutputError, OutputExistsError
-from faiss_operator.index import FAISSIndex, artifact, evaluation, faiss_index, normalization, settings
+from faiss_operator.index import FAISSIndex, artifact, data_quality, evaluation, faiss_index, normalization, settings
 from faiss_operator.sources import dataset as datasets, embeddings as embeddings_io, http
+from faiss_operator.sources import errors as source_errors
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def build(request: BuildRequest) -> dict[str, Any]:
             dimension=request.dimension, download_dir=downloads, policy=request.download,
             metadata_id_key=request.metadata_id_key, env=request.env,
         )
+        quality = _inspect(request, data)
         queries, query_rows = _query_sample(request, data, downloads)
         progress("validate", 100, vectors=data.count, dimension=data.dimension, queries=len(queries))
         if request.on_input is not None:
@@ -121,6 +123,9 @@ def build(request: BuildRequest) -> dict[str, Any]:
             "config_sources": dict(resolved.sources),
             "metric": request.metric,
             "normalize": request.normalize,
+            # Degenerate data the build passed with (index/data_quality.py): kept in the
+            # termination message, from which the controller makes a Warning Event.
+            "data_quality": quality.report(),
             **evaluated,
             "memory_bytes": None,  # the size of the saved index.faiss, once written
             "build_seconds": round(build_seconds, 3),
@@ -136,6 +141,20 @@ def build(request: BuildRequest) -> dict[str, Any]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(downloads, ignore_errors=True)
+
+
+def _inspect(request: BuildRequest, data: datasets.Dataset) -> data_quality.DataQuality:
+    """Count the degenerate data; refuse what the metric cannot rank (the rule of data_quality)."""
+    quality = data_quality.inspect(data.embeddings)
+    if request.normalize and quality.near_zero_norm_vectors:
+        raise source_errors.DegenerateVectorsError(
+            f"{request.source}: {quality.near_zero_norm_vectors} of {quality.vectors} vectors have an L2 norm below "
+            f"{data_quality.NEAR_ZERO_NORM:g} (the first is row {quality.first_near_zero}): no direction, so cosine "
+            "similarity (normalize) cannot rank them; remove them or build without normalize"
+        )
+    for warning in quality.warnings():
+        logger.warning("Degenerate data: %s", warning)
+    return quality
 
 
 def _query_sample(

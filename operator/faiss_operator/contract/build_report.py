@@ -42,6 +42,16 @@ class BuildReport(pydantic.BaseModel):
         default=None, validation_alias=_choices("config", "effective_config")
     )
     artifact: str | None = pydantic.Field(default=None, validation_alias=_choices("artifact", "artifact_path"))
+    # Degenerate data the build passed with (index/data_quality.py); absent from older builders.
+    data_quality: dict[str, int] | None = None
+
+    def degenerate_data(self) -> str | None:
+        """The Warning Event's message when the build passed with degenerate data, else None."""
+        counts = {key: value for key, value in (self.data_quality or {}).items() if value}
+        if not counts:
+            return None
+        said = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in sorted(counts.items()))
+        return f"built from {self.vectors} vectors with degenerate data ({said}); see README \"Degenerate data\""
 
 
 def parse_report(message: str | None) -> BuildReport:

@@ -1,5 +1,6 @@
-"""The command lines of the two pod programs as data: `faiss-operator build` (the build Job) and
-`faiss-operator serve` (the serving pods).
+"""The command lines of the pod programs as data: `faiss-operator build` (the build Job),
+`faiss-operator serve` (the serving pods), and for s3:// artifacts `download` (the serving pods'
+init container) and `delete-artifact` (the cleanup Jobs).
 
 The controller fills a BuildArgs or ServeArgs and puts `.argv()` in the pod; `parse` reads such
 an argv back into the same dataclass, so every flag is spelled once, here, for both directions.
@@ -62,6 +63,7 @@ class BuildArgs:
     revision: str | None = None
     termination_log: str = build_report.TERMINATION_LOG
     overwrite: bool = True
+    scratch: str | None = None  # where an s3:// artifact is built before its upload
 
     def argv(self) -> list[str]:
         args = [
@@ -80,7 +82,8 @@ class BuildArgs:
             args.append("--overwrite")
         if self.normalize:
             args.append("--normalize")
-        for flag, value in (("--ids", self.ids), ("--metadata", self.metadata), ("--revision", self.revision)):
+        for flag, value in (("--ids", self.ids), ("--metadata", self.metadata), ("--revision", self.revision),
+                            ("--scratch", self.scratch)):
             if value is not None:
                 args += [flag, value]
         return args
@@ -97,7 +100,7 @@ class BuildArgs:
         parser.add_argument("--eval-queries", required=True, type=int)
         parser.add_argument("--overwrite", action="store_true")
         parser.add_argument("--normalize", action="store_true")
-        for flag in ("--ids", "--metadata", "--revision"):
+        for flag in ("--ids", "--metadata", "--revision", "--scratch"):
             parser.add_argument(flag)
         values = _parse(parser, argv, "build")
         return cls(
@@ -115,6 +118,7 @@ class BuildArgs:
             revision=values.revision,
             termination_log=values.termination_log,
             overwrite=values.overwrite,
+            scratch=values.scratch,
         )
 
 
@@ -164,6 +168,49 @@ class ServeArgs:
             drain_delay_seconds=values.drain_delay,
             drain_seconds=values.drain_seconds,
         )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DownloadArgs:
+    """`faiss-operator download ...`: the serving pods' init container for an s3:// artifact;
+    downloads it to `out`, checks every file against the manifest, gives up after the deadline."""
+
+    artifact: str
+    out: str
+    deadline_seconds: int
+    termination_log: str = build_report.TERMINATION_LOG
+
+    def argv(self) -> list[str]:
+        return [
+            PROGRAM, "download", "--artifact", self.artifact, "--out", self.out,
+            "--deadline-seconds", str(self.deadline_seconds), "--termination-log", self.termination_log,
+        ]  # fmt: skip
+
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> DownloadArgs:
+        parser = _parser("download")
+        for flag in ("--artifact", "--out", "--termination-log"):
+            parser.add_argument(flag, required=True)
+        parser.add_argument("--deadline-seconds", required=True, type=int)
+        values = _parse(parser, argv, "download")
+        return cls(artifact=values.artifact, out=values.out, deadline_seconds=values.deadline_seconds,
+                   termination_log=values.termination_log)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeleteArtifactArgs:
+    """`faiss-operator delete-artifact ...`: a cleanup Job's program for an s3:// artifact."""
+
+    artifact: str
+
+    def argv(self) -> list[str]:
+        return [PROGRAM, "delete-artifact", "--artifact", self.artifact]
+
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> DeleteArtifactArgs:
+        parser = _parser("delete-artifact")
+        parser.add_argument("--artifact", required=True)
+        return cls(artifact=_parse(parser, argv, "delete-artifact").artifact)
 
 
 def json_object(text: str) -> dict[str, Any]:

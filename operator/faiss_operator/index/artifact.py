@@ -88,23 +88,28 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
+def verify_file(root: Path, name: str, entry: dict[str, Any]) -> None:
+    """One file of the artifact at `root` against its manifest entry (size, then sha256)."""
+    path = root / name
+    if not path.is_file():
+        raise ArtifactError(f"artifact {root}: file {name} is missing")
+    size = path.stat().st_size
+    if size != entry.get("bytes"):
+        kind = "truncated" if size < int(entry.get("bytes", 0)) else "longer than recorded"
+        raise ArtifactError(
+            f"artifact {root}: file {name} is {kind} ({size} bytes, manifest says {entry.get('bytes')})"
+        )
+    if sha256_of(path) != entry.get("sha256"):
+        raise ArtifactError(f"artifact {root}: file {name} is corrupt (sha256 does not match the manifest)")
+
+
 def verify_artifact(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """The manifest, once every file matches its recorded size and sha256 and no file is extra."""
     root = Path(directory)
     manifest = read_manifest(root)
     recorded: dict[str, Any] = manifest["files"]
     for name, entry in sorted(recorded.items()):
-        path = root / name
-        if not path.is_file():
-            raise ArtifactError(f"artifact {root}: file {name} is missing")
-        size = path.stat().st_size
-        if size != entry.get("bytes"):
-            kind = "truncated" if size < int(entry.get("bytes", 0)) else "longer than recorded"
-            raise ArtifactError(
-                f"artifact {root}: file {name} is {kind} ({size} bytes, manifest says {entry.get('bytes')})"
-            )
-        if sha256_of(path) != entry.get("sha256"):
-            raise ArtifactError(f"artifact {root}: file {name} is corrupt (sha256 does not match the manifest)")
+        verify_file(root, name, entry)
     extra = sorted(set(_artifact_files(root)) - set(recorded))
     if extra:
         raise ArtifactError(f"artifact {root}: files not in the manifest: {', '.join(extra)}")

@@ -27,10 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--types", default=",".join(tuner.DEFAULT_TYPES), help=f"comma-separated index types of {index_config.INDEX_TYPES}"
     )
-    parser.add_argument("--target-recall", type=float, default=0.95)
-    parser.add_argument("--max-p99-ms", type=float, default=None)
-    parser.add_argument("--optimize", choices=tuner.OBJECTIVES, default="memory")
-    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--target-recall", type=float, default=0.95,
+                        help="least recall@k a result must reach to be the best")
+    parser.add_argument("--max-p99-ms", type=float, default=None,
+                        help="most p99 single-query latency a result may have to be the best")
+    parser.add_argument("--optimize", choices=tuner.OBJECTIVES, default="memory",
+                        help="what the best of the results meeting the target has least of")
+    parser.add_argument("-k", type=int, default=10, help="neighbours per query for recall@k")
     parser.add_argument("--metric", default="L2", help="L2 or InnerProduct")
     parser.add_argument("--normalize", action="store_true", help="L2-normalise vectors (cosine with InnerProduct)")
     parser.add_argument("--output", type=Path, help="write the full report as JSON to this file")
@@ -38,6 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    report = tune(args)
+    if report is None:
+        return 2
+    print(report.to_json() if args.json else format_report(report))
+    return 0
+
+
+def tune(args: argparse.Namespace) -> tuner.TuningReport | None:
+    """Run the sweep the flags ask for and write `--output`; None after saying why it could not."""
     try:
         embeddings = _load(args.data, "--data") if args.data else None
         queries = _load(args.queries, "--queries") if args.queries else None
@@ -57,11 +69,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValueError, OSError) as error:
         print(f"faiss-operator tune: {error}", file=sys.stderr)
-        return 2
+        return None
     if args.output:
         args.output.write_text(report.to_json() + "\n")
-    print(report.to_json() if args.json else format_report(report))
-    return 0
+    return report
 
 
 def _load(path: Path, flag: str) -> np.ndarray:

@@ -149,6 +149,27 @@ class OPQHNSWConfig(_IndexConfig):
     train_size: Annotated[int | None, pydantic.Field(ge=1)] = None
 
     SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"ef_search"})
+    PQ_FIELDS: ClassVar[tuple[str, ...]] = ("m_pq", "n_subquantizers")
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _pq_keys_ask_for_pq(cls, values: Any) -> Any:
+        # The seed's keys m_pq and n_subquantizers mean OPQ + PQ codes: given without an
+        # encoding, they choose it rather than being ignored by the default SQ6.
+        if isinstance(values, dict) and values.get("encoding") is None:
+            if any(values.get(key) is not None for key in cls.PQ_FIELDS):
+                return {**values, "encoding": ScalarCodec.PQ}
+        return values
+
+    @pydantic.model_validator(mode="after")
+    def _pq_keys_need_pq(self) -> OPQHNSWConfig:
+        unused = [key for key in self.PQ_FIELDS if getattr(self, key) is not None]
+        if unused and self.encoding is not ScalarCodec.PQ:
+            raise ValueError(
+                f"config.{unused[0]}: used only with encoding PQ (OPQ rotation + PQ codes), but the encoding "
+                f"is {self.encoding.value}; set encoding PQ, or remove config.{unused[0]}"
+            )
+        return self
 
 
 IndexConfig: TypeAlias = FlatConfig | IVFConfig | IVFPQConfig | HNSWConfig | OPQHNSWConfig
@@ -209,7 +230,8 @@ def _describe_validation_error(
             problems.append(f"{location}: unknown key for index type {index_type!r}; valid keys: {valid}")
         elif not item["loc"]:
             # A rule across fields: its message names them; the input is the whole config.
-            problems.append(f"{location}: {item['msg'].removeprefix('Value error, ')}")
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(message if message.startswith("config.") else f"{location}: {message}")
         else:
             message = item["msg"].removeprefix("Value error, ")
             problems.append(f"{location}: {message} (got {item.get('input')!r})")
@@ -263,6 +285,26 @@ def effective_m_pq(config: IVFPQConfig | OPQHNSWConfig, dimension: int) -> int:
         return config.m_pq
     target = IVFPQ_M_PQ_TARGET if isinstance(config, IVFPQConfig) else OPQ_HNSW_M_PQ_TARGET
     return default_m_pq(dimension, target)
+
+
+def check_dimension(config: IndexConfig, dimension: int) -> None:
+    """Raise ConfigError when `config` cannot be built at `dimension`: a product quantizer's m_pq
+    and an OPQ rotation's n_subquantizers must divide it. Known offline, from the spec alone."""
+    if isinstance(config, IVFPQConfig) or (
+        isinstance(config, OPQHNSWConfig) and config.encoding is ScalarCodec.PQ
+    ):
+        m_pq = effective_m_pq(config, dimension)
+        require_divisible(dimension, m_pq, "m_pq")
+        if isinstance(config, OPQHNSWConfig):
+            require_divisible(dimension, config.n_subquantizers or m_pq, "n_subquantizers")
+
+
+def require_divisible(dimension: int, parts: int, field: str) -> None:
+    if dimension % parts != 0:
+        raise ConfigError(
+            f"config.{field}: {parts} does not divide the dimension {dimension}; "
+            f"choose a divisor of {dimension}"
+        )
 
 
 def effective_nprobe(nprobe: int, nlist: int) -> int:

@@ -79,8 +79,8 @@ def _plan_construction(
             f"HNSW{config.m}", needs_training=False, min_training_vectors=0, training_vectors=0, nlist=None
         )
     if isinstance(config, index_config.IVFPQConfig):
+        index_config.check_dimension(config, dimension)
         m_pq = index_config.effective_m_pq(config, dimension)
-        _require_divisible(dimension, m_pq, "m_pq")
         nlist = index_config.effective_nlist(config, num_vectors)
         codebook = PQ_CENTROIDS_PER_BIT**config.nbits
         centroids = max(nlist, codebook)
@@ -109,10 +109,9 @@ def _plan_construction(
 
 def _plan_opq_hnsw(config: index_config.OPQHNSWConfig, *, dimension: int, num_vectors: int) -> BuildPlan:
     if config.encoding is index_config.ScalarCodec.PQ:
+        index_config.check_dimension(config, dimension)
         m_pq = index_config.effective_m_pq(config, dimension)
         rotation_blocks = config.n_subquantizers or m_pq
-        _require_divisible(dimension, m_pq, "m_pq")
-        _require_divisible(dimension, rotation_blocks, "n_subquantizers")
         codebook = PQ_CENTROIDS_PER_BIT**8
         return BuildPlan(
             f"OPQ{rotation_blocks},HNSW{config.m_hnsw}_PQ{m_pq}",
@@ -132,14 +131,6 @@ def _plan_opq_hnsw(config: index_config.OPQHNSWConfig, *, dimension: int, num_ve
         training_vectors=min(wanted, num_vectors),
         nlist=None,
     )
-
-
-def _require_divisible(dimension: int, parts: int, field: str) -> None:
-    if dimension % parts != 0:
-        raise index_config.ConfigError(
-            f"config.{field}: {parts} does not divide the dimension {dimension}; "
-            f"choose a divisor of {dimension}"
-        )
 
 
 def create_index(

@@ -15,14 +15,16 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from faiss_operator.index import artifact, evaluation, factory, latency, normalization, records, search_params, settings
+from faiss_operator.index import (
+    artifact, data_quality, evaluation, factory, importing, latency, normalization, records, search_params, settings,
+)
 from faiss_operator.index import config as index_config
 
 logger = logging.getLogger(__name__)
@@ -346,11 +348,12 @@ class FAISSIndex:
         if not np.isfinite(vectors).all():
             raise InputError(f"{name}: contains NaN or infinite values")
         if self._normalize:
-            zero_rows = normalization.zero_rows(vectors)
+            zero_rows = data_quality.near_zero_rows(vectors)
             if zero_rows.size:
                 raise InputError(
-                    f"{name}: {zero_rows.size} all-zero vector(s) (first at row {int(zero_rows[0])}) have no "
-                    "direction, so cosine similarity (normalize) is undefined for them"
+                    f"{name}: {zero_rows.size} (near-)zero vector(s) (L2 norm below {data_quality.NEAR_ZERO_NORM:g}; "
+                    f"first at row {int(zero_rows[0])}) have no direction, so cosine similarity (normalize) is "
+                    "undefined for them"
                 )
             vectors = normalization.l2_normalized(vectors)
         return vectors
@@ -491,23 +494,62 @@ class FAISSIndex:
                 f"artifact {root}: counts disagree: manifest {expected}, {INDEX_FILE} {index.ntotal}, "
                 f"{IDS_FILE} {len(ids)}, {METADATA_FILE} {len(metadata_rows)}"
             )
+        self._adopt(
+            index, parsed, metric=metric, normalize=bool(manifest.get("normalize", False)), ids=ids,
+            metadata_rows=metadata_rows, factory_string=str(manifest.get("factory")), nlist=manifest.get("nlist"),
+            source=f"artifact:{root}",
+        )
+
+    @classmethod
+    def from_faiss_index(
+        cls, index: Any, *, ids: Sequence[records.ExternalId] | None = None,
+        metadata: Sequence[records.Metadata | None] | None = None, normalize: bool = False, source: str = "imported",
+    ) -> FAISSIndex:
+        """A plain FAISS index (what `faiss.read_index` returns for a `faiss.write_index` file) as
+        this library's index, so that `save_index` writes it as an artifact with a manifest.
+
+        Its type, config and metric are read from the index itself (index/importing.py); ids
+        default to 0..n-1 (or the ids of an IndexIDMap), metadata to none. Raises ImportRefused
+        for an index this library cannot describe, RecordError for bad ids or metadata."""
+        described = importing.describe(index)
+        parsed = index_config.parse_config(described.index_type, described.config)
+        row_ids = list(described.ids if ids is None else ids)
+        rows = list(metadata) if metadata is not None else [None] * len(row_ids)
+        if not (int(described.index.ntotal) == len(row_ids) == len(rows)):
+            raise importing.ImportRefused(
+                f"counts disagree: the index holds {described.index.ntotal} vectors, {len(row_ids)} ids, "
+                f"{len(rows)} metadata rows"
+            )
+        imported = cls(int(described.index.d), described.index_type, described.config, env={})
+        imported._adopt(
+            described.index, parsed, metric=described.metric, normalize=normalize, ids=row_ids, metadata_rows=rows,
+            factory_string=described.factory, nlist=described.config.get("nlist"), source=source,
+        )
+        return imported
+
+    def _adopt(
+        self, index: Any, parsed: index_config.IndexConfig, *, metric: index_config.Metric, normalize: bool,
+        ids: Sequence[records.ExternalId], metadata_rows: Sequence[records.Metadata | None], factory_string: str,
+        nlist: int | None, source: str,
+    ) -> None:
+        """Make a built FAISS index this object's index, with its ids and metadata rows."""
+        index_type = parsed.index_type
         id_map = records.IdMap()
-        id_map.check_new(ids)
-        id_map.extend(ids)
+        id_map.check_new(list(ids))
+        id_map.extend(list(ids))
         with self._write_lock:
             self._config = parsed
             self._resolved = settings.ResolvedConfig(
                 index_type=parsed.index_type,
                 config=parsed,
-                sources={key: f"artifact:{root}" for key in ["index_type", *index_config.config_keys(index_type)]},
+                sources={key: source for key in ["index_type", *index_config.config_keys(index_type)]},
             )
             self._metric = metric
-            self._normalize = bool(manifest.get("normalize", False))
+            self._normalize = normalize
             self._index = index
-            factory_string = manifest.get("factory")
             self._plan = factory.BuildPlan(
-                factory=str(factory_string), needs_training=False, min_training_vectors=0,
-                training_vectors=0, nlist=manifest.get("nlist"),
+                factory=factory_string, needs_training=False, min_training_vectors=0,
+                training_vectors=0, nlist=nlist,
             )
             factory.apply_search_defaults(
                 index, search_params.resolve(parsed, nlist=factory.effective_nlist_of(index))

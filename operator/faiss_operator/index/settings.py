@@ -3,7 +3,12 @@
 Highest first: explicit arguments > environment variables > a YAML file > the type's defaults.
 The environment speaks for a whole deployment (the operator's or a pod's), so a variable names a
 key of whichever type is chosen and is skipped when that type has no such key; an explicit
-argument or a file key that the type lacks is an error. YAML files come in the seed's shape
+argument or a file key that the type lacks is an error. The environment and the file follow one
+rule of their own (`check_environment`): where they name an index type, each of their keys must be
+a parameter of it (`FAISS_INDEX_TYPE=HNSW` with `FAISS_NLIST` is refused, as a file with
+`index_type: HNSW` and `nlist` is), and a `FAISS_CONFIG_<KEY>` that no index type has
+(`FAISS_CONFIG_EFSEARCH`) is refused as an unknown file key is. Other unknown `FAISS_*`
+variables are reported, not refused (`EnvironmentCheck.warnings`). YAML files come in the seed's shape
 (`faiss: {index_type, device, config: {...}}`) and the older v0.8 shape with `nlist`/`nprobe`
 directly under `faiss:` or at the top of the file.
 """
@@ -27,6 +32,9 @@ ENV_CONFIG_PREFIX = "FAISS_CONFIG_"
 LEGACY_ENV_KEYS = {"FAISS_NLIST": "nlist", "FAISS_NPROBE": "nprobe"}
 LEGACY_FILE_KEYS = ("nlist", "nprobe")
 SUPPORTED_DEVICES = ("cpu",)
+# FAISS_* variables of the project that are not index settings (the operator's image, the pods'
+# claim root, the build script's cache): never reported as unknown.
+OTHER_PROJECT_VARIABLES = ("FAISS_OPERATOR_", "FAISS_PVC_ROOT", "FAISS_S3_")
 
 SOURCE_ARGUMENT = "argument"
 SOURCE_DEFAULT = "default"
@@ -64,6 +72,9 @@ def resolve_config(
 ) -> ResolvedConfig:
     """The effective config; `env` defaults to os.environ, `config_file` to $FAISS_CONFIG_FILE."""
     environment = os.environ if env is None else env
+    refused = check_environment(environment).errors
+    if refused:
+        raise index_config.ConfigError("; ".join(refused))
     file_path = config_file if config_file is not None else environment.get(ENV_CONFIG_FILE)
     file_layer = _read_config_file(Path(file_path)) if file_path else None
 
@@ -90,6 +101,45 @@ def resolve_config(
     for key in valid_keys:
         sources.setdefault(key, SOURCE_DEFAULT)
     return ResolvedConfig(index_type=chosen_type, config=parsed, sources=sources)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvironmentCheck:
+    """What `check_environment` found: errors refuse the environment, warnings are reported."""
+
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def check_environment(environment: Mapping[str, str]) -> EnvironmentCheck:
+    """The index variables of `environment` judged by the config file's rule (module docstring)."""
+    all_keys = {key for name in index_config.INDEX_TYPES for key in index_config.config_keys(name)}
+    declared = environment.get(ENV_INDEX_TYPE) or None
+    own_keys = set(index_config.config_keys(declared)) if declared in index_config.INDEX_TYPES else None
+    errors: list[str] = []
+    warnings: list[str] = []
+    for variable in sorted(environment):
+        if not variable.startswith("FAISS_") or variable in (ENV_INDEX_TYPE, ENV_CONFIG_FILE):
+            continue
+        if variable.startswith(OTHER_PROJECT_VARIABLES):
+            continue
+        key = LEGACY_ENV_KEYS.get(variable)
+        if key is None and variable.startswith(ENV_CONFIG_PREFIX):
+            key = variable.removeprefix(ENV_CONFIG_PREFIX).lower()
+            if key not in all_keys:
+                known = ", ".join(ENV_CONFIG_PREFIX + k.upper() for k in sorted(all_keys))
+                errors.append(f"{variable}: {key!r} is not a parameter of any index type; known: {known}")
+                continue
+        if key is None:
+            warnings.append(f"{variable}: not a variable faiss-operator reads (ignored)")
+            continue
+        if own_keys is not None and key not in own_keys:
+            owners = [name for name in index_config.INDEX_TYPES if key in index_config.config_keys(name)]
+            errors.append(
+                f"{variable}: {key} is not a parameter of {ENV_INDEX_TYPE}={declared} "
+                f"(it belongs to {' and '.join(owners)}); unset it or change {ENV_INDEX_TYPE}"
+            )
+    return EnvironmentCheck(errors=tuple(errors), warnings=tuple(warnings))
 
 
 def _with_sources(message: str, merged: Mapping[str, Any], sources: Mapping[str, str]) -> str:

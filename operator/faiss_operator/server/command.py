@@ -30,8 +30,8 @@ logger = logging.getLogger("faiss_operator.server")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifact", required=True, type=Path, help="artifact directory written by `build`")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=_port, default=8080, help="TCP port to listen on (1-65535)")
     parser.add_argument("--revision", help="revision name to report (default: the artifact's own); a "
                         "search-parameter-only revision serves an artifact built for another")
     parser.add_argument("--search-params", type=pod_args.json_object, default={},
@@ -43,11 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="threads searching in parallel in each process; 0 searches on the event loop's thread, "
                              "a batch per loop turn (default: 0 with several workers, else the cores this process "
                              "may use)")
-    parser.add_argument("--max-k", type=int, default=requests.Limits.max_k)
+    parser.add_argument("--max-k", type=int, default=requests.Limits.max_k, help="largest k a search may ask for")
     parser.add_argument("--max-batch", type=int, default=requests.Limits.max_batch,
                         help="most query vectors in one request")
-    parser.add_argument("--max-body-bytes", type=int, default=requests.Limits.max_body_bytes)
-    parser.add_argument("--warmup-queries", type=int, default=server_service.DEFAULT_WARMUP_QUERIES)
+    parser.add_argument("--max-body-bytes", type=int, default=requests.Limits.max_body_bytes,
+                        help="largest request body; a larger one is answered 413")
+    parser.add_argument("--warmup-queries", type=int, default=server_service.DEFAULT_WARMUP_QUERIES,
+                        help="searches run after loading and before /readyz turns 200")
     parser.add_argument("--drain-delay", type=float, default=0.0,
                         help="after SIGTERM, seconds to keep serving (while /readyz says 503) before "
                              "closing the listener, so endpoint removal can propagate")
@@ -56,7 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-alive-seconds", type=float, default=5.0,
                         help="close a connection that received nothing for this long (a request half received "
                              "by then is answered 408); uvicorn's default")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="least severe log lines written")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return int(text)
 
 
 class _DrainingServer(uvicorn.Server):
@@ -142,15 +151,21 @@ def run(args: argparse.Namespace) -> int:
     if args.keep_alive_seconds <= 0:
         logger.error("Refused argument: --keep-alive-seconds must be > 0 (got %s)", args.keep_alive_seconds)
         return 2
-    if args.drain_delay < 0:
-        logger.error("Refused argument: --drain-delay must be >= 0 (got %s)", args.drain_delay)
-        return 2
+    for name, seconds in (("--drain-delay", args.drain_delay), ("--drain-seconds", args.drain_seconds)):
+        if not seconds >= 0:
+            logger.error("Refused argument: %s must be >= 0 (got %s)", name, seconds)
+            return 2
     if args.max_k > faiss_index.MAX_K:
         logger.error("Refused argument: --max-k must be <= %d (got %d)", faiss_index.MAX_K, args.max_k)
         return 2
+    try:
+        sockets = processes.listeners(args.host, args.port, args.workers)
+    except processes.PortUnavailable as error:
+        logger.error("Refused to serve: %s", error)
+        return 1
     logger.info("Serving: workers=%d search_threads=%d", args.workers, args.search_threads)
     if args.workers == 1:
-        return _serve(args, None, None, None)
+        return _serve(args, sockets[0], None, None)
     gate = processes.ReadyGate(args.workers)
     verification = processes.VerifyOnce()
     processes.share_before_fork()
@@ -158,18 +173,27 @@ def run(args: argparse.Namespace) -> int:
         with processes.metrics_directory() as metrics_dir:
             return processes.supervise(
                 args.workers,
-                lambda number: _serve(
-                    args, processes.reuseport_socket(args.host, args.port), gate, (verification, metrics_dir)
-                ),
+                lambda number: _serve(args, _own(sockets, number), gate, (verification, metrics_dir)),
                 metrics_dir,
             )
     except processes.ScratchDirectoryError as error:  # raised before any process is forked
+        for sock in sockets:
+            sock.close()
         logger.error("Cannot serve with --workers %d: %s", args.workers, error)
         return 1
 
 
+def _own(sockets: list[socket.socket], number: int) -> socket.socket:
+    """Serving process `number`'s listener; it closes its siblings' copies, so that a listener
+    whose process died is closed and the kernel stops giving it connections."""
+    for index, sock in enumerate(sockets):
+        if index != number:
+            sock.close()
+    return sockets[number]
+
+
 def _serve(
-    args: argparse.Namespace, sock: socket.socket | None, gate: processes.ReadyGate | None,
+    args: argparse.Namespace, sock: socket.socket, gate: processes.ReadyGate | None,
     shared: tuple[processes.VerifyOnce, Path] | None,
 ) -> int:
     limits = requests.Limits(max_k=args.max_k, max_batch=args.max_batch, max_body_bytes=args.max_body_bytes)
@@ -195,8 +219,8 @@ def _serve(
         timeout_graceful_shutdown=args.drain_seconds,
         server_header=False,
     )
-    server = _DrainingServer(config, service, args.drain_delay, supervised=sock is not None)
-    if sock is not None:
+    server = _DrainingServer(config, service, args.drain_delay, supervised=gate is not None)
+    if gate is not None:
         # Before and after uvicorn's own handlers (it restores these), a signal still means drain
         # or stop: a repeat arriving after the drain must not kill the drained process.
         for sig in (signal.SIGTERM, signal.SIGINT, processes.STOP_AT_ONCE):
@@ -209,7 +233,7 @@ def _serve(
 
     threading.Thread(target=load, name="load-artifact", daemon=True).start()
     try:
-        server.run(sockets=[sock] if sock else None)
+        server.run(sockets=[sock])
     finally:
         service.close()
     if not server.started:

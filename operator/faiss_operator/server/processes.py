@@ -2,8 +2,9 @@
 
 One Python process answers HTTP on one event-loop thread, and that thread, not FAISS, limits a
 serving pod's throughput (docs/benchmarks.md, "Benchmarks: serving"). With --workers N the main process forks
-N serving processes before anything is loaded, so each answers /healthz at once; each binds the
-port with SO_REUSEPORT (the kernel spreads connections over them). The first process to get there
+N serving processes before anything is loaded, so each answers /healthz at once; each listens on
+its own SO_REUSEPORT socket (the kernel spreads connections over them), all bound by the main
+process after checking that no other program holds the port (`listeners`). The first process to get there
 verifies the artifact's checksums and the others use its verdict (VerifyOnce); each then maps the
 index file read-only (IO_FLAG_MMAP_IFC), so the N processes share one copy of the index in the
 page cache; what the serving processes import once they run is imported before the fork and the
@@ -22,6 +23,7 @@ than leaving it serving at reduced capacity.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import importlib
 import logging
@@ -140,14 +142,48 @@ def metrics_directory() -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def reuseport_socket(host: str, port: int) -> socket.socket:
+class PortUnavailable(Exception):
+    """The port cannot be listened on: another program holds it, or the host is not this machine's."""
+
+
+def listeners(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` listening sockets on (host, port), bound by the main process before any fork.
+
+    One socket is a plain listener that no other program can share. Several are SO_REUSEPORT
+    listeners (the kernel spreads connections over them), which any later program of the same
+    user could join: so the port is first probed with a socket without SO_REUSEPORT, which fails
+    while anything else listens there, be it another `serve` or any other program. Two `serve`
+    started in the same instant can still both pass the probe; one started later cannot.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    return sock
+    bound: list[socket.socket] = []
+    try:
+        if count > 1:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                _bind(probe, host, port)
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            bound.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            _bind(sock, host, port)
+            sock.listen(2048)
+    except BaseException:
+        for sock in bound:
+            sock.close()
+        raise
+    return bound
+
+
+def _bind(sock: socket.socket, host: str, port: int) -> None:
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise PortUnavailable(f"port {port} on {host} is in use by another program") from None
+        raise PortUnavailable(f"cannot listen on {host} port {port}: {error.strerror or error}") from None
 
 
 class ReadyGate:

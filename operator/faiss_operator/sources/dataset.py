@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from faiss_operator.sources import embeddings as embeddings_io
-from faiss_operator.sources import errors, http, ids as ids_io, metadata as metadata_io, uri as uris
+from faiss_operator.sources import errors, http, ids as ids_io, metadata as metadata_io, s3, uri as uris
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class Dataset:
 def materialize(
     uri: str, *, download_dir: Path, policy: http.DownloadPolicy, env: Mapping[str, str] | None = None
 ) -> Path:
-    """A local path holding the content of `uri`, downloading http(s) sources into `download_dir`."""
+    """A local path holding the content of `uri`, downloading http(s) and s3 sources into `download_dir`."""
     source = uris.parse_uri(uri, env=env)
     if isinstance(source, uris.LocalSource):
         return source.path
@@ -52,6 +53,12 @@ def materialize(
     while destination.exists():
         destination = download_dir / f"{suffix}-{name}"
         suffix += 1
+    if isinstance(source, uris.S3Source):
+        environment = os.environ if env is None else env
+        settings = s3.Settings.from_environment(environment, attempts=policy.attempts)
+        client = s3.client(settings, environ=environment)
+        s3.download(client, source.location, destination, settings=settings, max_bytes=policy.max_bytes)
+        return destination
     logger.info("Downloading source: url=%s", source.url)
     return http.download(source.url, destination, policy=policy)
 

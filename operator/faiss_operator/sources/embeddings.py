@@ -114,6 +114,8 @@ def check_finite(embeddings: Embeddings, *, name: str) -> None:
             if first is None:
                 first = start + int(np.flatnonzero(bad)[0])
     if bad_rows:
+        # float16 holds at most ±65504: a larger value became Inf when the file was written.
+        overflow = " (float16 overflow? float16 holds at most ±65504)" if embeddings.dtype == np.float16 else ""
         raise errors.NonFiniteValuesError(
-            f"{name}: {bad_rows} of {len(embeddings)} vectors hold NaN or Inf; the first is row {first}"
+            f"{name}: {bad_rows} of {len(embeddings)} vectors hold NaN or Inf{overflow}; the first is row {first}"
         )

@@ -44,6 +44,10 @@ class NonFiniteValuesError(SourceError):
     """Some vectors hold NaN or infinity."""
 
 
+class DegenerateVectorsError(SourceError):
+    """Vectors the metric cannot rank: (near-)zero norms under cosine (index/data_quality.py)."""
+
+
 class DuplicateIdsError(SourceError):
     """The same id appears more than once."""
 

@@ -1,4 +1,4 @@
-"""Where a source URI points: a local file, or an http(s) URL to download.
+"""Where a source URI points: a local file, an http(s) URL or an s3:// object to download.
 
 Accepted forms:
 
@@ -9,6 +9,7 @@ Accepted forms:
   `$FAISS_PVC_ROOT/<claim>/<path>`. The controller mounts claims there; outside a pod, set
   FAISS_PVC_ROOT to wherever the claims' contents are. `..` may not climb out of the claim.
 * `http://...` and `https://...` — downloaded (see sources/http.py).
+* `s3://<bucket>/<key>` — downloaded from S3 or an S3-compatible store (see sources/s3.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
-from faiss_operator.sources import errors
+from faiss_operator.sources import errors, s3
 
 ENV_PVC_ROOT = "FAISS_PVC_ROOT"
 DEFAULT_PVC_ROOT = "/mnt/pvc"
@@ -45,7 +46,17 @@ class HttpSource:
         return posixpath.basename(urllib.parse.urlsplit(self.url).path)
 
 
-Source = LocalSource | HttpSource
+@dataclasses.dataclass(frozen=True)
+class S3Source:
+    uri: str
+    location: s3.Location
+
+    @property
+    def filename(self) -> str:
+        return self.location.filename
+
+
+Source = LocalSource | HttpSource | S3Source
 
 
 def parse_uri(uri: str, *, env: Mapping[str, str] | None = None) -> Source:
@@ -62,8 +73,10 @@ def parse_uri(uri: str, *, env: Mapping[str, str] | None = None) -> Source:
         if not parts.netloc:
             raise errors.UnsupportedSourceError(f"{uri}: an {scheme} URI needs a host")
         return HttpSource(uri, uri)
+    if scheme == s3.SCHEME:
+        return S3Source(uri, s3.parse(uri))
     raise errors.UnsupportedSourceError(
-        f"{uri}: unsupported URI scheme {scheme!r}; expected a path, file://, pvc:// or http(s)://"
+        f"{uri}: unsupported URI scheme {scheme!r}; expected a path, file://, pvc://, http(s):// or s3://"
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from faiss_operator.controller.decision import observed, decide
-from tests.controller import builders
+from tests.controller import builders, scenarios
 
 ARTIFACTS_MISSING = (
     "PersistentVolumeClaim faiss-artifacts (spec.artifacts.uri) not found in namespace search: create it; the "
@@ -65,3 +65,44 @@ def test_missing_claims_become_stalled_and_degraded(case: Case) -> None:
         assert degraded == case.want
     else:
         assert degraded[1] != "ClaimNotFound"
+
+
+def _pod(name: str, claim: str, *, component: str) -> dict[str, Any]:
+    labels = {"faiss.dev/component": component}
+    volumes = [{"name": "artifacts", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}]
+    return {"metadata": {"name": name, "labels": labels}, "spec": {"volumes": volumes}, "status": {"phase": "Running"}}
+
+
+def test_a_claim_deleted_under_a_serving_index_names_itself_and_the_pods_that_hold_it() -> None:
+    cluster = scenarios.serving()
+    cluster.serving_pods = [
+        _pod("alerts-r1-b", "faiss-artifacts", component="serving"),
+        _pod("alerts-r1-a", "faiss-artifacts", component="serving"),
+    ]
+    seen = dataclasses.replace(
+        cluster.children(),
+        claims=frozenset({"embeddings", "faiss-artifacts"}),
+        terminating_claims=frozenset({"faiss-artifacts"}),
+    )
+    plan = decide.decide(cluster.resource(), seen, (), builders.at(30), settings=builders.SETTINGS)
+    found = {c.type: (c.status, c.reason, c.message) for c in plan.status.conditions}
+    message = (
+        "PersistentVolumeClaim faiss-artifacts (spec.artifacts.uri, held by pods alerts-r1-a, alerts-r1-b) is being "
+        "deleted in namespace search: it stays Terminating until no pod mounts it, then its files go; recreate the "
+        "claim under another name and point the spec at it, or delete the FaissIndex"
+    )
+    assert found["Degraded"] == ("True", "ClaimTerminating", message)
+    assert found["Stalled"] == ("True", "ClaimTerminating", message)
+    assert found["Ready"][0] == "True"  # what serves keeps serving while the claim is held
+    assert plan.status.phase == "Degraded"
+    assert [a for a in plan.actions if type(a).__name__ == "Delete"] == []  # nothing is taken down for it
+
+
+def test_a_deleted_claim_no_pod_of_the_index_mounts_says_so() -> None:
+    seen = observed.Children(claims=frozenset({"embeddings", "faiss-artifacts"}), terminating_claims=frozenset({"embeddings"}))
+    plan = decide.decide(builders.make_resource(builders.spec()), seen, (), builders.T0, settings=builders.SETTINGS)
+    degraded = next(c for c in plan.status.conditions if c.type == "Degraded")
+    assert degraded.reason == "ClaimTerminating"
+    assert degraded.message.startswith(
+        "PersistentVolumeClaim embeddings (spec.source.uri, no pod of this index mounts it) is being deleted"
+    )

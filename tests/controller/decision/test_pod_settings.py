@@ -153,7 +153,7 @@ def test_the_build_and_cleanup_pods_take_the_build_settings_and_a_given_label_se
         ({"priorityClassName": "Not A Name"}, "should match pattern"),
         ({"runtimeClassName": "gVisor"}, "should match pattern"),
         ({"topologySpreadConstraints": [{"maxSkew": 1}]}, "Field required"),
-        ({"securityContext": {"capabilities": {"drop": ["ALL"]}, "runAsRoot": True}}, "Extra inputs are not permitted"),
+        ({"securityContext": {"capabilities": {"drop": ["ALL"]}, "runAsRoot": True}}, r"runAsRoot: unknown field \(did you mean runAsNonRoot\?\)"),
     ],
 )
 def test_a_bad_pod_setting_is_refused_with_the_field_named(serving: dict[str, Any], error: str) -> None:

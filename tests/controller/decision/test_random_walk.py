@@ -13,6 +13,9 @@ removal, or the status write). After every decision:
 * no traffic gap: a revision that served keeps a Deployment with every replica until another
   one serves all replicas, and the plan never deletes the Deployment of the revision it leaves
   current nor asks it for fewer replicas than spec.serving.replicas;
+* the last ready pods stay: the plan deletes no Deployment with ready pods when no other keeps
+  one, unless an admin asked or analysis failed (keep_serving.py);
+* a finished rollback leaves no revision in a scale-down delay;
 * a rollback only targets a revision that served (was Active before);
 * every revision state change is one of `state.TRANSITIONS`.
 """
@@ -25,12 +28,12 @@ from typing import Any
 
 import pytest
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import actions, decide, manifests, state
+from faiss_operator.controller.decision import actions, decide, keep_serving, manifests, state
 
 from tests.controller.builders import SETTINGS, Cluster, at, passing, report, spec, with_config
 
 STEPS = 200
-SEEDS = range(8)
+SEEDS = range(16)
 
 CONFIGS = ({"m": 16}, {"m": 32}, {"m": 48}, {"efSearch": 64}, {"m": 32, "efSearch": 64})
 ANNOTATIONS = (
@@ -132,6 +135,18 @@ class Walk:
             cluster.status = api_status.FaissIndexStatus()
             self.wiped = True
             self.log.append("status wiped")
+        elif roll < 0.97:
+            # One revision's pods are the only ready ones (the stable's all unready, say), or
+            # one revision loses every ready pod.
+            deployments = sorted((name, obj) for (kind, name), obj in cluster.objects.items() if kind == "Deployment")
+            if deployments:
+                chosen, _ = rng.choice(deployments)
+                only = rng.random() < 0.5
+                for name, obj in deployments:
+                    wanted = obj["spec"]["replicas"]
+                    ready = (wanted if name == chosen else 0) if only else (0 if name == chosen else wanted)
+                    obj["status"] = {"replicas": wanted, "readyReplicas": ready}
+                self.log.append(f"{'only' if only else 'no'} ready pods in {chosen}")
 
     # One decision, applied as the Kopf layer would (sometimes losing a write), with the checks.
 
@@ -164,7 +179,8 @@ class Walk:
             # Only the changes that need the first plan's writes to have landed are allowed, and
             # the first plan must have asked for them (requeue_after): records of annotations
             # whose removal landed are dropped; revisions whose build Job is now gone leave
-            # history, with the cleanup of their files.
+            # history, with the cleanup of their files; finished build pods whose outcome the
+            # stored status now records are deleted.
             assert plan.requeue_after is not None and plan.requeue_after <= 5, "another pass not asked for"
             kept = {e.name for e in again.status.revisions}
             assert kept <= {e.name for e in plan.status.revisions}
@@ -176,7 +192,11 @@ class Walk:
                 }
             ), "another pass changed more than records and history"
             assert set(again.status.handled_annotations) <= set(plan.status.handled_annotations)
-            assert all(isinstance(a, actions.Apply) and "cleanup" in a.name for a in changed), changed
+            assert all(
+                (isinstance(a, actions.Apply) and "cleanup" in a.name)
+                or (isinstance(a, actions.Delete) and a.kind == "Pod")  # build pods, outcome stored
+                for a in changed
+            ), changed
             cluster.apply(again)
             again = decide.decide(cluster.resource(), cluster.children(), self.measurements, now, settings=SETTINGS)
             changed = [a for a in again.actions if not isinstance(a, actions.Analyze)]
@@ -202,9 +222,34 @@ class Walk:
             for action in plan.actions:
                 if isinstance(action, actions.Apply) and action.kind == "Deployment" and action.name == name:
                     assert action.manifest["spec"]["replicas"] == total, "the stable was scaled down"
+        self.check_last_ready_pods_kept(plan)
+        if any(
+            e.state == "RolledBack" and (b := before.revision(e.name)) is not None and b.state != "RolledBack"
+            for e in after.revisions
+        ) and after.candidate_revision is None:
+            assert after.scale_downs == [], "a finished rollback left revisions in their scale-down delay"
         if after.rollout is not None and after.rollout.mode == "Rollback":
             target = after.revision(after.candidate_revision)
             assert target is not None and target.promoted_at is not None, "a rollback to a revision that never served"
+
+
+    def check_last_ready_pods_kept(self, plan: actions.Plan) -> None:
+        """The plan never deletes the Deployments with the last ready pods, unless an admin asked
+        or analysis failed (the revision's reason says so)."""
+        children = self.cluster.children()
+        ready = {d.name: d.ready_replicas for d in children.deployments}
+        deletes = {a.name for a in plan.actions if isinstance(a, actions.Delete) and a.kind == "Deployment"}
+        if self.wiped or not any(ready[name] for name in deletes if name in ready):
+            return
+        if any(count for name, count in ready.items() if name not in deletes):
+            return
+        for entry in plan.status.revisions:
+            if manifests.deployment_name("alerts", entry.name) in deletes and ready.get(
+                manifests.deployment_name("alerts", entry.name)
+            ):
+                assert entry.reason in keep_serving.DELIBERATE, (
+                    f"the last ready pods ({entry.name}, {entry.state}/{entry.reason}) were taken away"
+                )
 
 
 @pytest.mark.parametrize("seed", SEEDS)

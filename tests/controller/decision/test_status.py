@@ -359,3 +359,28 @@ def test_a_first_deploy_reports_the_share_of_its_ready_replicas() -> None:
     plan = cluster.reconcile(at(15))
     rollout = plan.status.rollout
     assert rollout is not None and (rollout.mode, rollout.weight, rollout.actual_weight) == ("Deploy", 100, 100)
+
+
+def test_a_build_that_passed_with_degenerate_data_says_so_once_in_a_warning_event() -> None:
+    # Issue 19, item 11: duplicates and constant dimensions are indexed (the documented rule), but
+    # not silently: the build report counts them, and the controller turns the counts into a Warning.
+    cluster = scenarios.building()
+    cluster.finish_job(R1, message=report(data_quality={
+        "near_zero_norm_vectors": 0, "duplicate_vectors": 12, "constant_dimensions": 3}))
+    plan = cluster.reconcile(at(10))
+    entry = plan.status.revision(R1)
+    assert entry is not None and entry.state == "Built"
+    warnings = [event for event in plan.events if event.type == "Warning"]
+    assert warnings == [actions.Event(
+        "Warning", "DegenerateData",
+        f"revision {R1} built from 5000 vectors with degenerate data (constant dimensions: 3, duplicate vectors: 12); "
+        'see README "Degenerate data"',
+    )]
+
+
+def test_a_build_with_clean_data_warns_nothing() -> None:
+    cluster = scenarios.building()
+    cluster.finish_job(R1, message=report(data_quality={
+        "near_zero_norm_vectors": 0, "duplicate_vectors": 0, "constant_dimensions": 0}))
+    plan = cluster.reconcile(at(10))
+    assert [event for event in plan.events if event.type == "Warning"] == []

@@ -109,6 +109,9 @@ def _spec(**overrides: Any) -> dict[str, Any]:
 CANARY_ROLLOUT = ("Canary", 0, 25, False, False)
 BOTH = (("R2", "Canary"), ("R1", "Active"))
 
+# The pass after a build's outcome is recorded deletes its finished pod (it would pin its claims).
+RELEASE_R1 = ("Delete", "Pod", "alerts-build-R1-pod")
+RELEASE_R2 = ("Delete", "Pod", "alerts-build-R2-pod")
 CASES = [
     # --- first build and first deploy ---------------------------------------------------------
     TestCase(
@@ -187,25 +190,27 @@ CASES = [
         "the first deploy waits for every replica",
         given=lambda: _at_first_deploy(ready=3),
         now=15,
-        want=Summary((), "Deploying", None, "R1", ("Deploy", 0, 100, False, False), (("R1", "Built"),)),
+        want=Summary((RELEASE_R1,), "Deploying", None, "R1", ("Deploy", 0, 100, False, False), (("R1", "Built"),)),
     ),
     TestCase(
         "the first deploy becomes Active and Ready once all replicas are ready",
         given=lambda: _at_first_deploy(ready=4),
         now=15,
-        want=Summary((), "Ready", "R1", None, None, (("R1", "Active"),)),
+        want=Summary((RELEASE_R1,), "Ready", "R1", None, None, (("R1", "Active"),)),
     ),
     TestCase(
         "a first deploy with some replicas ready at progressDeadlineSeconds keeps them: Active, Degraded",
         given=lambda: _at_first_deploy(ready=1),
         now=10 + 300,
-        want=Summary((), "Ready", "R1", None, None, (("R1", "Active"),)),
+        want=Summary((RELEASE_R1,), "Ready", "R1", None, None, (("R1", "Active"),)),
     ),
     TestCase(
         "a first deploy with no replica ready at progressDeadlineSeconds fails and its Deployment goes",
         given=lambda: _at_first_deploy(ready=0),
         now=10 + 300,
-        want=Summary((("Delete", "Deployment", "alerts-R1"),), "Failed", None, None, None, (("R1", "Failed"),)),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R1"), RELEASE_R1), "Failed", None, None, None, (("R1", "Failed"),)
+        ),
     ),
     # --- serving-only changes -----------------------------------------------------------------
     TestCase(
@@ -285,14 +290,14 @@ CASES = [
         "an unready canary does not count: the step waits",
         given=lambda: scenarios.canary_step0(ready=False),
         now=45,
-        want=Summary((), "Progressing", "R1", "R2", CANARY_ROLLOUT, BOTH),
+        want=Summary((RELEASE_R2,), "Progressing", "R1", "R2", CANARY_ROLLOUT, BOTH),
     ),
     TestCase(
         "a ready canary step asks for an analysis",
         given=lambda: scenarios.canary_step0(ready=False),
         change=lambda c: c.ready_all(),
         now=50,
-        want=Summary((("Analyze", "R2", 0),), "Progressing", "R1", "R2", CANARY_ROLLOUT, BOTH),
+        want=Summary((("Analyze", "R2", 0), RELEASE_R2), "Progressing", "R1", "R2", CANARY_ROLLOUT, BOTH),
     ),
     TestCase(
         "a passing analysis waits out the step's pause",
@@ -379,7 +384,7 @@ CASES = [
         given=lambda: scenarios.canary_step0(ready=False),
         now=40 + 300,
         want=Summary(
-            (("Delete", "Deployment", "alerts-R2"),),
+            (("Delete", "Deployment", "alerts-R2"), RELEASE_R2),
             "Degraded",
             "R1",
             None,
@@ -526,7 +531,7 @@ CASES = [
         change=_annotate("abort", "true"),
         now=15,
         want=Summary(
-            (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R1")),
+            (("RemoveAnnotation", "faiss.dev/abort"), ("Delete", "Deployment", "alerts-R1"), RELEASE_R1),
             "Failed",
             None,
             None,
@@ -597,11 +602,19 @@ CASES = [
         ),
     ),
     TestCase(
-        "a rollback completes once the target serves all replicas: the left revision is RolledBack",
+        "a rollback completes once the target serves all replicas: the left revision is RolledBack "
+        "and leaves the Service at once (no scaleDownDelaySeconds after a rollback)",
         given=lambda: _rolling_back(),
         change=lambda c: c.ready_all(),
         now=250,
-        want=Summary((), "Degraded", "R1", None, None, (("R2", "RolledBack"), ("R1", "Active"))),
+        want=Summary(
+            (("Delete", "Deployment", "alerts-R2"),),
+            "Degraded",
+            "R1",
+            None,
+            None,
+            (("R2", "RolledBack"), ("R1", "Active")),
+        ),
     ),
     TestCase(
         "faiss.dev/rollback to a revision that is not in history is refused",
@@ -662,7 +675,7 @@ CASES = [
         "a failed revision the spec still asks for is not rebuilt on its own",
         given=_failed_build,
         now=60,
-        want=Summary((), "Degraded", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))),
+        want=Summary((RELEASE_R2,), "Degraded", "R1", None, None, (("R2", "Failed"), ("R1", "Active"))),
     ),
     TestCase(
         "a rolled-back revision the spec still asks for is not rolled out again on its own",
@@ -714,7 +727,7 @@ CASES = [
         change=_respec(evaluation={"minRecall": 0.5}),
         now=50,
         want=Summary(
-            (("Apply", "Deployment", "alerts-R2", 1),),
+            (("Apply", "Deployment", "alerts-R2", 1), RELEASE_R2),
             "Progressing",
             "R1",
             "R2",

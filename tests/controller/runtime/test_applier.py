@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, cast
 
 import pytest
@@ -188,3 +189,82 @@ def test_a_finalizer_removal_on_a_vanished_index_is_success() -> None:
 )
 def test_which_errors_are_tried_again(error: BaseException, again: bool) -> None:
     assert kube_api.retryable(error) is again
+
+
+def _terminating(name: str) -> BaseException:
+    """The 403 of the NamespaceLifecycle admission, with the body the API server sends."""
+    error = api_error(403, "Forbidden")
+    error.body = json.dumps(
+        {
+            "kind": "Status",
+            "status": "Failure",
+            "message": f'jobs "{name}" is forbidden: unable to create new content in namespace search '
+            "because it is being terminated",
+            "reason": "Forbidden",
+            "details": {
+                "name": name,
+                "kind": "jobs",
+                "causes": [{"reason": "NamespaceTerminating", "message": "namespace search is being terminated"}],
+            },
+            "code": 403,
+        }
+    )
+    return error
+
+
+CLEANUP_JOB = {
+    "apiVersion": "batch/v1",
+    "kind": "Job",
+    "metadata": {"name": "alerts-cleanup-5d41c2", "namespace": "search", "labels": {"faiss.dev/component": "cleanup"}},
+}
+
+
+def test_a_namespace_being_deleted_skips_the_objects_it_refuses_says_so_and_still_releases_the_finalizer() -> None:
+    api = RecordingApi(
+        index=body(finalizers=[api_resource.FINALIZER], deletionTimestamp="2026-12-07T03:00:00Z"),
+        failures={"apply": [_terminating("alerts-cleanup-5d41c2")]},
+    )
+    plan = actions.Plan(
+        actions=(
+            actions.Delete("apps/v1", "Deployment", "alerts-9a01be"),
+            actions.Apply(CLEANUP_JOB),
+            actions.RemoveFinalizer(api_resource.FINALIZER),
+        ),
+        status=STATUS,
+        status_changed=False,
+        events=(actions.Event("Normal", "PhaseFailed", "phase Degraded -> Failed"),),
+    )
+    lines, events, _ = run(api, plan, child_views.children(deployments=[OLD_DEPLOYMENT]))
+    assert lines == [
+        "Deleted Deployment alerts-9a01be revision=9a01be",
+        "Skipped Job alerts-cleanup-5d41c2: namespace search is being deleted",
+        "Removed finalizer faiss.dev/cleanup from FaissIndex alerts",
+    ]
+    assert api.index is not None and api.index["metadata"]["finalizers"] == []
+    # on the Namespace (whose Events live in the operator's namespace) only: the namespace being
+    # deleted would refuse the FaissIndex's (and Kopf would retry each for a minute)
+    assert events == [("search", "NamespaceTerminating")]
+
+
+def test_the_event_of_a_skipped_cleanup_says_the_files_stay() -> None:
+    api = RecordingApi(index=body(), failures={"apply": [_terminating("alerts-cleanup-5d41c2")]})
+    posted: list[actions.Event] = []
+    sink = applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: posted.append(e), retry=FAST)
+    plan = actions.Plan(actions=(actions.Apply(CLEANUP_JOB),), status=STATUS, status_changed=False)
+    asyncio.run(sink.apply(seen(api), plan, lambda a: False))
+    assert posted[0] == actions.Event(
+        "Warning",
+        "NamespaceTerminating",
+        "namespace search is being deleted and accepts no new objects: Job alerts-cleanup-5d41c2 was not created; "
+        "the artifact files it would remove stay on their claim (they go with the claim if it is deleted too)",
+    )
+
+
+def test_a_forbidden_write_for_another_reason_still_stops_the_plan() -> None:
+    api = RecordingApi(index=body(), failures={"apply": [api_error(403, "Forbidden", "jobs is forbidden: quota")]})
+    with pytest.raises(Exception) as caught:
+        run(api, actions.Plan(actions=(actions.Apply(CLEANUP_JOB),), status=STATUS, status_changed=False))
+    assert not kube_api.is_namespace_terminating(caught.value)
+    assert kube_api.is_namespace_terminating(_terminating("x"))
+    older = api_error(403, "Forbidden", "unable to create new content in namespace a because it is being terminated")
+    assert kube_api.is_namespace_terminating(older)

@@ -25,6 +25,17 @@ def test_kopf_state_goes_to_annotations_and_child_watches_are_label_filtered() -
     assert settings.posting.reporting_component == "faiss-operator"
 
 
+def test_watch_requests_have_explicit_server_client_and_connect_timeouts() -> None:
+    defaults = kopf.OperatorSettings().watching
+    assert (defaults.server_timeout, defaults.client_timeout) == (None, None)  # Kopf's own: wait forever
+    settings = kopf.OperatorSettings()
+    handlers.configure_kopf(settings)
+    watching = settings.watching
+    assert (watching.server_timeout, watching.client_timeout, watching.connect_timeout) == (300.0, 330.0, 30.0)
+    handlers.configure_kopf(settings, handlers.WatchTimeouts(server_seconds=60, client_seconds=75, connect_seconds=5))
+    assert (watching.server_timeout, watching.client_timeout, watching.connect_timeout) == (60, 75, 5)
+
+
 def test_only_event_handlers_are_registered_so_kopf_writes_nothing_to_a_faissindex() -> None:
     registry = kopf.OperatorRegistry()
     handlers.register(registry, reconciler=None, cache=caches.Caches())  # type: ignore[arg-type]  # handlers are not called here

@@ -123,6 +123,7 @@ def _rollback(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
         state.end_candidate(
             draft, state="RolledBack", reason=state.REASON_ROLLBACK_REQUESTED, message=f"rolled back by {key}"
         )
+        draft.scale_downs = []  # what the admin rolled away from leaves the Service now
         return
     if value == api_resource.ROLLBACK_PREVIOUS:
         target = previous_revision(draft)

@@ -53,6 +53,7 @@ ROLLOUT_PAUSED_ON_FAILURE = "PausedOnFailure"
 ROLLBACK_STALLED = "RollbackStalled"
 INVALID_SPEC = "InvalidSpec"
 AS_EXPECTED = "AsExpected"
+KEPT_SERVING = "KeptServing"  # a revision that left keeps the only ready pods (keep_serving.py)
 
 
 def get(conditions: Sequence[api_status.Condition], type_: str) -> api_status.Condition | None:

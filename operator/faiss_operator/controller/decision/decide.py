@@ -33,6 +33,7 @@ from faiss_operator.controller.decision import (
     housekeeping,
     lifecycle,
     manifests,
+    object_store,
     patches,
     recovery,
     revisions,
@@ -227,6 +228,8 @@ def _deletion(
                         image=settings.image,
                         ttl_seconds=settings.cleanup_ttl_seconds,
                         settings=build_settings,
+                        object_store=object_store.resolve(
+                            object_store.of_raw_spec(resource.spec), settings.object_store),
                     )
                 )
             )

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import manifests, recovery, revisions, rollout, serving_memory, state, storage
+from faiss_operator.controller.decision import keep_serving, manifests, object_store, recovery, revisions, rollout
+from faiss_operator.controller.decision import serving_memory, state, storage
 from faiss_operator.controller.decision import observed
 from faiss_operator.index import config as index_config
 
@@ -21,6 +22,8 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
     Files go whatever became of their build (built, failed, superseded or aborted while
     building): a build that never completed may still have written part of them."""
     protected = {draft.current, draft.candidate, inputs.desired.name, *(s.revision for s in draft.scale_downs)}
+    # A revision whose pods are the only ready ones keeps its files while they serve them.
+    protected |= keep_serving.held(inputs, draft, rollout.serving_replicas(inputs, draft))
     # A revision whose build Job still runs stays until that Job is gone (sync_children deletes
     # it): removing its files while the build may still write them would race.
     building = {
@@ -58,6 +61,8 @@ def collect_garbage(inputs: state.Inputs, draft: state.Draft) -> None:
                     image=inputs.settings.image,
                     ttl_seconds=inputs.settings.cleanup_ttl_seconds,
                     settings=inputs.spec.build,
+                    object_store=object_store.resolve(
+                        object_store.of_raw_spec(inputs.resource.spec), inputs.settings.object_store),
                 )
             except storage.StorageError as error:  # a hand-edited status: nothing safe to remove
                 draft.warn(state.REASON_STATUS_REPAIRED, f"revision {entry.name}: files not removed: {error}")
@@ -86,6 +91,7 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
                     image=spec.serving.image or inputs.settings.image,
                     record=recovery.record_of(entry),
                     measured=serving_memory.Measured.of(entry.metrics),
+                    object_store=object_store.resolve(spec.object_store, inputs.settings.object_store),
                 )
             )
         except storage.StorageError as error:
@@ -114,16 +120,36 @@ def sync_children(inputs: state.Inputs, draft: state.Draft) -> None:
         current = live.get((str(manifest["kind"]), str(manifest["metadata"]["name"])))
         if current is None or _stale(current, manifest):
             draft.actions.append(plan_actions.Apply(manifest))
+    held = keep_serving.held(inputs, draft, wanted)
     for deployment in children.deployments:
         revision = deployment.revision
-        if revision not in wanted and revision not in draft.untouchable:
+        if revision not in wanted and revision not in draft.untouchable and revision not in held:
             draft.actions.append(plan_actions.Delete("apps/v1", "Deployment", deployment.name))
     for job in children.jobs:
         if job.component != manifests.COMPONENT_BUILD:
-            continue  # cleanup Jobs remove themselves (ttlSecondsAfterFinished)
+            continue  # cleanup Jobs remove themselves, and their pods (ttlSecondsAfterFinished)
         entry = draft.entry(job.revision)
         if entry is None or not _job_needed(inputs, entry, job):
             draft.actions.append(plan_actions.Delete("batch/v1", "Job", job.name))
+        elif entry.state != "Building":
+            _release_build_pods(inputs, draft, job)
+
+
+def _release_build_pods(inputs: state.Inputs, draft: state.Draft, job: observed.ObservedJob) -> None:
+    """Delete the pods of a finished build Job once the stored status records its outcome.
+
+    The report is read from the pod's termination message, so its pod goes only when the status
+    as read back from the API server (not just this draft) has it: a lost status write then
+    costs nothing. The Job stays, with its conditions and Events. A finished pod keeps
+    referencing the claims it mounted, so a claim deleted later would otherwise stay Terminating
+    for as long as the pod exists (FoundationDB/fdb-kubernetes-operator#764)."""
+    if not job.finished_pods or isinstance(job.outcome, observed.JobRunning):
+        return
+    stored = inputs.resource.status.revision(job.revision)
+    if stored is None or stored.state == "Building":
+        draft.wake_at.append(inputs.after(BUILD_JOB_RECHECK_SECONDS))  # once this status landed
+        return
+    draft.actions.extend(plan_actions.Delete("v1", "Pod", pod) for pod in job.finished_pods)
 
 
 def _stale(live: observed.ObservedObject, manifest: manifests.Manifest) -> bool:

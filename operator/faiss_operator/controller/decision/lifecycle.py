@@ -12,7 +12,7 @@ import datetime
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
 from faiss_operator.contract import build_report
-from faiss_operator.controller.decision import canary, gates, manifests, memory_kills, state, storage
+from faiss_operator.controller.decision import canary, gates, manifests, memory_kills, object_store, state, storage
 from faiss_operator.controller.decision import observed
 
 # How long a complete build Job's pod may stay unseen before the revision fails, and how often
@@ -107,6 +107,7 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
                 index_type=desired.index_type,
                 build_config=desired.build_config,
                 image=desired.builder_image,
+                object_store=object_store.resolve(inputs.spec.object_store, inputs.settings.object_store),
             )
         except storage.StorageError as error:  # an artifact from a hand-edited status
             state.end_candidate(draft, state="Failed", reason=state.REASON_BAD_ARTIFACT, message=str(error))
@@ -134,6 +135,9 @@ def reconcile_build(inputs: state.Inputs, draft: state.Draft) -> None:
         state.end_candidate(draft, state="Failed", reason=state.REASON_BAD_REPORT, message=str(error))
         return
     draft.move(entry.name, "Built", reason=None, message=None, metrics=revision_metrics(built, k=inputs.spec.evaluation.k))
+    degenerate = built.degenerate_data()
+    if degenerate is not None:  # said once: the revision leaves Building only here
+        draft.warn(state.REASON_DEGENERATE_DATA, f"revision {entry.name} {degenerate}")
 
 
 def revision_metrics(built: build_report.BuildReport, *, k: int) -> api_status.RevisionMetrics:

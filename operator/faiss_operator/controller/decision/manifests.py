@@ -16,7 +16,7 @@ from faiss_operator.api import resource as api_resource
 from faiss_operator.api import pods
 from faiss_operator.api import spec as api_spec
 from faiss_operator.contract import build_report, pod_args, serving_http
-from faiss_operator.controller.decision import pod_settings, programs, serving_memory, storage
+from faiss_operator.controller.decision import object_store as object_stores, pod_settings, programs, serving_memory, storage
 
 Manifest = dict[str, Any]
 
@@ -130,6 +130,50 @@ def _claim_volumes(claims: dict[str, bool]) -> tuple[list[Manifest], list[Manife
     return volumes, mounts
 
 
+SCRATCH_VOLUME = "scratch"
+LOCAL_ARTIFACT_VOLUME = "artifact"
+DOWNLOAD_CONTAINER = "download"
+
+
+def _scratch_volume() -> Manifest:
+    """Node-local space an s3:// artifact is built in (and its sources downloaded to) before the upload."""
+    return {"name": SCRATCH_VOLUME, "emptyDir": {}}
+
+
+def _scratch_mount() -> Manifest:
+    return {"name": SCRATCH_VOLUME, "mountPath": programs.SCRATCH_PATH}
+
+
+def _local_artifact_volume() -> Manifest:
+    """Node-local space a serving pod downloads its s3:// artifact to; `serve` maps it from there."""
+    return {"name": LOCAL_ARTIFACT_VOLUME, "emptyDir": {}}
+
+
+def _local_artifact_mount(*, read_only: bool = False) -> Manifest:
+    return {"name": LOCAL_ARTIFACT_VOLUME, "mountPath": programs.LOCAL_ARTIFACT_ROOT, "readOnly": read_only}
+
+
+def _download_container(artifact: str, *, image: str, object_store: api_spec.ObjectStoreSpec | None) -> Manifest:
+    """The init container that downloads and verifies an s3:// artifact before `serve` starts;
+    a failure keeps the pod unready with the reason in its termination message."""
+    argv = pod_args.DownloadArgs(
+        artifact=artifact, out=programs.LOCAL_ARTIFACT_PATH, deadline_seconds=programs.DOWNLOAD_DEADLINE_SECONDS,
+    ).argv()
+    container: Manifest = {
+        "name": DOWNLOAD_CONTAINER,
+        "image": image,
+        "command": argv[:1],
+        "args": argv[1:],
+        "terminationMessagePath": build_report.TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [_local_artifact_mount()],
+    }
+    env = object_stores.pod_env(object_store)
+    if env:
+        container["env"] = env
+    return container
+
+
 def build_job(
     resource: api_resource.Resource,
     spec: api_spec.FaissIndexSpec,
@@ -140,21 +184,22 @@ def build_job(
     index_type: str,
     build_config: dict[str, Any],
     image: str,
+    object_store: api_spec.ObjectStoreSpec | None = None,
 ) -> Manifest:
     """The Job that builds and evaluates one revision and reports through its termination message."""
     name = job_name(resource.name, revision, attempt)
-    artifact_path = storage.parse_pvc(artifact)
     claims: dict[str, bool] = {}
     for uri in (spec.source.uri, spec.source.ids_uri, spec.source.metadata_uri):
         if uri is not None and uri.startswith(storage.PVC_SCHEME):
             claims[storage.parse_pvc(uri).claim] = True
-    claims[artifact_path.claim] = False
+    if not storage.is_object_store(artifact):
+        claims[storage.parse_pvc(artifact).claim] = False
     volumes, mounts = _claim_volumes(claims)
     argv = pod_args.BuildArgs(
         source=storage.container_location(spec.source.uri),
         ids=storage.container_location(spec.source.ids_uri) if spec.source.ids_uri else None,
         metadata=storage.container_location(spec.source.metadata_uri) if spec.source.metadata_uri else None,
-        out=artifact_path.container_path,
+        out=storage.container_location(artifact),
         index_type=index_type,
         config=build_config,
         dimension=spec.dimension,
@@ -163,7 +208,12 @@ def build_job(
         k=spec.evaluation.k,
         queries=spec.evaluation.queries,
         revision=revision,
+        scratch=programs.SCRATCH_PATH if storage.is_object_store(artifact) else None,
     ).argv()
+    if storage.is_object_store(artifact):
+        volumes, mounts = volumes + [_scratch_volume()], mounts + [_scratch_mount()]
+    uris = (spec.source.uri, spec.source.ids_uri, spec.source.metadata_uri, artifact)
+    env = object_stores.pod_env(object_store) if object_stores.uses_object_store(uris) else []
     pod_labels = {**labels(resource.name, component=COMPONENT_BUILD, revision=revision), LABEL_BUILD_JOB: name}
     container: Manifest = {
         "name": BUILD_CONTAINER,
@@ -174,6 +224,7 @@ def build_job(
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": _resources(spec.build.resources),
         "volumeMounts": mounts,
+        **({"env": env} if env else {}),
     }
     pod_spec: Manifest = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
     pod_settings.apply(pod_spec, container, spec.build, selector=build_selector(resource.name))
@@ -209,6 +260,7 @@ def deployment(
     replicas: int,
     image: str,
     record: str | None = None,
+    object_store: api_spec.ObjectStoreSpec | None = None,
     measured: serving_memory.Measured | None = None,
 ) -> Manifest:
     """The Deployment serving one revision's artifact; its pods join the index's one Service.
@@ -216,11 +268,18 @@ def deployment(
     `record` (JSON of the revision's status entry) goes into the faiss.dev/revision-record
     annotation, read back when the status was lost. `measured`: what the revision's build
     measured, from which the memory request is computed when serving.resources sets no memory."""
-    artifact_path = storage.parse_pvc(artifact)
-    volumes, mounts = _claim_volumes({artifact_path.claim: True})
+    init_containers: list[Manifest] = []
+    if storage.is_object_store(artifact):
+        volumes, mounts = [_local_artifact_volume()], [_local_artifact_mount(read_only=True)]
+        init_containers.append(_download_container(artifact, image=image, object_store=object_store))
+        serve_path = programs.LOCAL_ARTIFACT_PATH
+    else:
+        artifact_path = storage.parse_pvc(artifact)
+        volumes, mounts = _claim_volumes({artifact_path.claim: True})
+        serve_path = artifact_path.container_path
     workers = programs.serving_workers(_resources(spec.serving.resources))
     argv = pod_args.ServeArgs(
-        artifact=artifact_path.container_path, port=spec.serving.port, search_params=search_params, revision=revision,
+        artifact=serve_path, port=spec.serving.port, search_params=search_params, revision=revision,
         workers=workers,
     ).argv()
     pod_labels = labels(resource.name, component=COMPONENT_SERVING, revision=revision)
@@ -252,6 +311,11 @@ def deployment(
         "terminationGracePeriodSeconds": programs.TERMINATION_GRACE_SECONDS,
     }
     pod_settings.apply(pod_spec, container, spec.serving, selector=serving_selector(resource.name))
+    if init_containers:
+        # The download step runs under the same restricted security context as the server.
+        for init in init_containers:
+            init["securityContext"] = container["securityContext"]
+        pod_spec["initContainers"] = init_containers
     metadata = _metadata(resource, deployment_name(resource.name, revision), pod_labels)
     if record is not None:
         metadata["annotations"] = {ANNOTATION_REVISION_RECORD: record}
@@ -316,14 +380,24 @@ def cleanup_job(
     image: str,
     ttl_seconds: int,
     settings: pods.PodSettings | None = None,
+    object_store: api_spec.ObjectStoreSpec | None = None,
 ) -> Manifest:
-    """A Job that deletes one artifact directory. Not owned: it must outlive a deleted index.
-    `settings`: the build's pod settings (it mounts the same claim), None when the spec does not
-    parse (the restricted defaults still apply)."""
-    location = storage.parse_pvc(target)
-    volumes, mounts = _claim_volumes({location.claim: False})
-    argv = programs.remove_args(location.container_path)
+    """A Job that deletes one artifact directory (or s3:// prefix). Not owned: it must outlive a
+    deleted index. `settings`: the build's pod settings (it mounts the same claim), None when the
+    spec does not parse (the restricted defaults still apply)."""
+    env: list[Manifest] = []
+    volumes: list[Manifest] = []
+    mounts: list[Manifest] = []
+    if storage.is_object_store(target):
+        argv = pod_args.DeleteArtifactArgs(artifact=target).argv()
+        env = object_stores.pod_env(object_store)
+    else:
+        location = storage.parse_pvc(target)
+        volumes, mounts = _claim_volumes({location.claim: False})
+        argv = programs.remove_args(location.container_path)
     container: Manifest = {"name": "cleanup", "image": image, "command": argv[:1], "args": argv[1:], "volumeMounts": mounts}
+    if env:
+        container["env"] = env
     pod_spec: Manifest = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
     cleanup_labels = labels(resource.name, component=COMPONENT_CLEANUP)
     pod_settings.apply(pod_spec, container, settings, selector=cleanup_labels)

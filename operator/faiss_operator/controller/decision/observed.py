@@ -73,6 +73,9 @@ class ObservedJob(ObservedObject):
     Job and its pods."""
 
     outcome: JobOutcome = JobRunning()
+    # Its pods that finished (Succeeded or Failed) and are not being deleted: once the status
+    # records the outcome they go, or they would pin the claims they mount.
+    finished_pods: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -83,6 +86,9 @@ class ObservedDeployment(ObservedObject):
     replicas: int | None = None
     ready_replicas: int = 0
     record: str | None = None
+    # Why its ReplicaSet cannot create pods (its ReplicaFailure condition, e.g. `FailedCreate: pods
+    # "..." is forbidden: exceeded quota: ...`); None when it can.
+    replica_failure: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -96,6 +102,9 @@ class ObservedPod(ObservedObject):
     # the last), and how often it restarted.
     terminations: tuple[Terminated, ...] = ()
     restarts: int = 0
+    # Why it is not ready when its status says (`Unschedulable: ...`, `ImagePullBackOff: ...`).
+    problem: str | None = None
+    claims: frozenset[str] = frozenset()  # the PersistentVolumeClaims it mounts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +117,8 @@ class Children:
     # The PersistentVolumeClaims the spec references that exist in the namespace; None when not
     # observed (then nothing is said about claims).
     claims: frozenset[str] | None = None
+    # Those of them being deleted (deletionTimestamp set): they stay Terminating while pods mount them.
+    terminating_claims: frozenset[str] = frozenset()
 
     def job(self, name: str) -> ObservedJob | None:
         return next((job for job in self.jobs if job.name == name), None)

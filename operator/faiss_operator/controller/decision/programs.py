@@ -29,6 +29,14 @@ def serving_workers(resources: Mapping[str, Mapping[str, Any]] | None) -> int | 
     return None
 
 
+# s3:// artifacts: built in this scratch directory (an emptyDir) before the upload, and downloaded
+# by the serving pods' init step to this node-local directory (an emptyDir) that `serve` maps.
+SCRATCH_PATH = "/var/lib/faiss-operator/scratch"
+LOCAL_ARTIFACT_ROOT = "/var/lib/faiss-operator/artifact"
+LOCAL_ARTIFACT_PATH = f"{LOCAL_ARTIFACT_ROOT}/current"
+DOWNLOAD_DEADLINE_SECONDS = 1800
+
+
 def remove_args(path: str) -> list[str]:
     """Delete an artifact directory with the image's Python (no shell needed)."""
     return ["python", "-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)", path]

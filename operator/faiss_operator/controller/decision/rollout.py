@@ -9,7 +9,7 @@ import datetime
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import analysis, canary, state
+from faiss_operator.controller.decision import analysis, canary, pod_problems, state
 
 
 def reconcile_rollout(inputs: state.Inputs, draft: state.Draft) -> None:
@@ -150,6 +150,8 @@ def _reconcile_canary(inputs: state.Inputs, draft: state.Draft, ready: int) -> N
     if ready < wanted:
         if inputs.past(deadline, draft):
             message = f"step {rollout.step + 1}: {ready}/{wanted} candidate replicas ready"
+            why = pod_problems.why_missing(inputs.children, draft.candidate)
+            message += f" ({why})" if why else ""
             _fail_rollout(inputs, draft, state.REASON_PROGRESS_DEADLINE, message)
         return
     if rollout.step_ready_at is None:
@@ -270,6 +272,7 @@ def _fail_rollout(inputs: state.Inputs, draft: state.Draft, reason: str, message
         state.end_candidate(draft, state="Failed", reason=reason, message=message)
     elif rollout_spec.auto_rollback:
         state.end_candidate(draft, state="RolledBack", reason=reason, message=message)
+        draft.scale_downs = []  # a rollback leaves only the revision it returns to behind the Service
     elif rollout_spec.on_failure == "Pause":
         draft.update_rollout(paused=True, pause_reason=state.PAUSE_FAILURE, pause_message=f"{reason}: {message}")
     else:
@@ -285,7 +288,8 @@ def _promote(
     message: str | None = None,
 ) -> None:
     """The candidate takes all traffic; the replaced revision (which becomes `replaced`) keeps
-    serving for the delay."""
+    serving for the delay, unless this ends a rollback: then every other revision leaves the
+    Service at once (the serving pods' own drain delay covers endpoint propagation)."""
     if draft.candidate is None:
         return
     previous = draft.current
@@ -294,10 +298,12 @@ def _promote(
     draft.candidate = None
     draft.rollout = None
     draft.scale_downs = [s for s in draft.scale_downs if s.revision != draft.current]
+    if replaced == "RolledBack":
+        draft.scale_downs = []
     if previous is not None:
         draft.move(previous, replaced, reason=reason, message=message or f"replaced by {draft.current}")
         delay = inputs.spec.rollout.scale_down_delay_seconds
-        if delay > 0:
+        if delay > 0 and replaced != "RolledBack":
             draft.scale_downs.append(api_status.ScaleDown(revision=previous, after=inputs.after(delay)))
 
 

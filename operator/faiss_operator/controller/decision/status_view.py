@@ -7,7 +7,8 @@ agrees with the revisions it describes.
 from __future__ import annotations
 
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import canary, conditions, memory_kills, state
+from faiss_operator.controller.decision import canary, conditions, keep_serving, memory_kills, pod_problems, state
+from faiss_operator.controller.decision import rollout as rollouts
 from faiss_operator.controller.decision import claims
 
 
@@ -97,7 +98,7 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
     else:
         values.append((c.READY, "False", c.NO_SERVING_REVISION, "no revision serves yet"))
 
-    progress = _progress(inputs, draft)
+    progress = _with_missing_pods(inputs, draft, _progress(inputs, draft))
     problem = claims.problem(inputs) or _desired_problem(inputs, draft)
     if progress is not None:
         values.append((c.PROGRESSING, "True", *progress))
@@ -116,20 +117,26 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
         values.append((c.STALLED, "True", *problem))
     else:
         values.append((c.STALLED, "False", c.AS_EXPECTED, "nothing needs a change of spec"))
+    held = keep_serving.held(inputs, draft, rollouts.serving_replicas(inputs, draft))
     kills = memory_kills.serving_kills(inputs.children.serving_pods)
-    if problem is not None:
+    if problem is not None and held:
+        values.append((c.DEGRADED, "True", problem[0], f"{problem[1]}; {keep_serving.message(held)}"))
+    elif problem is not None:
         values.append((c.DEGRADED, "True", *problem))
+    elif held:
+        values.append((c.DEGRADED, "True", c.KEPT_SERVING, keep_serving.message(held)))
     elif kills:
         limits = inputs.spec.serving.resources.limits if inputs.spec.serving.resources else None
         message = memory_kills.serving_message(kills, limit=(limits or {}).get("memory"))
         values.append((c.DEGRADED, "True", c.SERVING_OOM_KILLED, message))
     elif draft.current is not None and ready_current < inputs.total:
+        why = pod_problems.why_missing(inputs.children, draft.current)
         values.append(
             (
                 c.DEGRADED,
                 "True",
                 c.REPLICAS_UNAVAILABLE,
-                f"{ready_current}/{inputs.total} replicas of {draft.current} ready",
+                f"{ready_current}/{inputs.total} replicas of {draft.current} ready" + (f": {why}" if why else ""),
             )
         )
     else:
@@ -213,6 +220,21 @@ def _progress(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str] | Non
         return (c.PROMOTING, f"promoting revision {candidate.name} to all replicas")
     total_steps = len(canary.steps(inputs.spec.rollout))
     return (c.CANARY_STEP, f"step {rollout.step + 1}/{total_steps}: {rollout.weight}% on {candidate.name}")
+
+
+def _with_missing_pods(
+    inputs: state.Inputs, draft: state.Draft, progress: tuple[str, str] | None
+) -> tuple[str, str] | None:
+    """Progressing's message, naming why the candidate's pods are missing when fewer are ready
+    than the rollout wants (a quota, PodSecurity, an image pull, no node)."""
+    if progress is None or draft.candidate is None:
+        return progress
+    wanted = rollouts.serving_replicas(inputs, draft).get(draft.candidate, 0)
+    ready = inputs.children.ready_replicas(draft.candidate)
+    why = pod_problems.why_missing(inputs.children, draft.candidate) if ready < wanted else None
+    if why is None:
+        return progress
+    return (progress[0], f"{progress[1]}; {ready}/{wanted} replicas of {draft.candidate} ready: {why}")
 
 
 def pause_text(rollout: api_status.RolloutStatus) -> str:

@@ -1,4 +1,5 @@
-"""Where data lives: `pvc://<claim>/<path>` URIs and the paths at which pods see them.
+"""Where data lives: `pvc://<claim>/<path>` URIs and the paths at which pods see them, and
+`s3://<bucket>/<prefix>` artifacts, which pods reach over the network instead of a mount.
 
 A claim is mounted at /mnt/pvc/<claim>, so the same URI always maps to the same container path,
 in the build Job and in the serving pods alike.
@@ -10,6 +11,7 @@ import dataclasses
 import posixpath
 
 PVC_SCHEME = "pvc://"
+S3_SCHEME = "s3://"
 MOUNT_ROOT = "/mnt/pvc"
 
 
@@ -57,6 +59,16 @@ def container_location(uri: str) -> str:
     return uri
 
 
+def is_object_store(uri: str) -> bool:
+    return uri.startswith(S3_SCHEME)
+
+
 def artifact_uri(artifacts_uri: str, index_name: str, artifact_key: str) -> str:
     """The directory of one built artifact: <artifacts>/<index>/<artifact key>."""
+    if is_object_store(artifacts_uri):
+        bucket, _, prefix = artifacts_uri[len(S3_SCHEME):].partition("/")
+        parts = [p for p in prefix.split("/") if p]
+        if not bucket or any(p in (".", "..") for p in parts):
+            raise StorageError(f"{artifacts_uri!r}: expected s3://<bucket>/<prefix> without '.' or '..' segments")
+        return S3_SCHEME + "/".join([bucket, *parts, index_name, artifact_key])
     return parse_pvc(artifacts_uri).join(index_name, artifact_key).uri

@@ -12,7 +12,12 @@ Every answer of a write goes to `writes` (caches.Caches layers them over its wat
 watches catch up, so the next pass reads the operator's own writes).
 
 "Not found" on Delete, on the annotation patch and on a finalizer removal counts as success
-(the object is already where the plan wants it). Conflicts, throttling, server and connection
+(the object is already where the plan wants it). A namespace being deleted accepts no new object
+(403, NamespaceTerminating): an Apply creating one there is skipped and said in a Warning Event
+(`NamespaceTerminating`, on the Namespace, whose Events are kept in the operator's own
+namespace; the plan's Events on the FaissIndex are dropped, the namespace would refuse them),
+and the rest of the plan goes on, so the finalizer of a FaissIndex in
+a namespace being deleted is released instead of blocking the namespace for good (nolar/kopf#1088). Conflicts, throttling, server and connection
 errors are retried with exponential backoff (tenacity); any other API error raises, the writes
 after it are not made, and the reconcile is tried again later with the same level-triggered
 plan. Each write is logged once, capitalised past tense: `Created Job glosses-build-5d41c2
@@ -36,6 +41,7 @@ from faiss_operator.controller.runtime import kube_api
 from faiss_operator.controller.runtime import observe as observing
 
 LOGGER = logging.getLogger("faiss_operator.controller")
+NAMESPACE_TERMINATING = "NamespaceTerminating"  # the reason of the Event saying what was not created
 T = TypeVar("T")
 
 
@@ -114,10 +120,18 @@ class Applier:
             body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
             self.writes.applied(body)
             record(f"Updated status of FaissIndex {name} phase={plan.status.phase}")
+        skipped: list[plan_actions.Apply] = []
         for action in plan.actions:
             if isinstance(action, plan_actions.Apply):
                 existed = _observed(seen.children, action.kind, action.name) is not None
-                self.writes.applied(await call(self.retry, self.api.apply, action.manifest))
+                try:
+                    self.writes.applied(await call(self.retry, self.api.apply, action.manifest))
+                except Exception as error:
+                    if existed or not kube_api.is_namespace_terminating(error):
+                        raise
+                    skipped.append(action)
+                    record(f"Skipped {action.kind} {action.name}: namespace {namespace} is being deleted")
+                    continue
                 revision = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_REVISION)) or "-"
                 record(f"{'Updated' if existed else 'Created'} {action.kind} {action.name} revision={revision}")
             elif isinstance(action, plan_actions.Delete):
@@ -143,8 +157,15 @@ class Applier:
         if released:
             await self._finalizers(namespace, name, add=(), remove=released)
             record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
-        for event in plan.events:
-            self.post_event(body, event)
+        if not skipped:
+            for event in plan.events:
+                self.post_event(body, event)
+        # A namespace being deleted refuses new Events too, and Kopf retries each refused Event for
+        # about a minute before the next one in its queue (every index's): the FaissIndex's Events
+        # are dropped, and the Namespace itself is told (its Events go to the operator's namespace).
+        for action in skipped:
+            event = _not_created(namespace, action)
+            self.post_event({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, event)
         return done
 
     async def _delete(self, namespace: str, action: plan_actions.Delete) -> bool:
@@ -181,6 +202,21 @@ class Applier:
                 raise
 
         return await call(self.retry, change)
+
+
+def _not_created(namespace: str, action: plan_actions.Apply) -> plan_actions.Event:
+    component = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_COMPONENT)) or ""
+    consequence = (
+        "the artifact files it would remove stay on their claim (they go with the claim if it is deleted too)"
+        if component == manifests.COMPONENT_CLEANUP
+        else "nothing else waits for it"
+    )
+    return plan_actions.Event(
+        "Warning",
+        NAMESPACE_TERMINATING,
+        f"namespace {namespace} is being deleted and accepts no new objects: {action.kind} {action.name} "
+        f"was not created; {consequence}",
+    )
 
 
 def _observed(children: observed.Children, kind: str, name: str) -> observed.ObservedObject | None:

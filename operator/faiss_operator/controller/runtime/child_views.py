@@ -25,6 +25,7 @@ def children(
     services: Iterable[KubeObject] = (),
     disruption_budgets: Iterable[KubeObject] = (),
     claims: frozenset[str] | None = None,
+    terminating_claims: frozenset[str] = frozenset(),
 ) -> observed.Children:
     """The views of one FaissIndex's children. `pods` are all its pods: a build Job's pods give
     the Job its outcome, the serving pods are kept as such."""
@@ -37,6 +38,7 @@ def children(
         disruption_budgets=tuple(object_view(b) for b in disruption_budgets),
         serving_pods=tuple(pod_view(p) for p in pods if _component(p) == manifests.COMPONENT_SERVING),
         claims=claims,
+        terminating_claims=terminating_claims,
     )
 
 
@@ -56,6 +58,12 @@ def job_view(job: KubeObject, pods: Sequence[KubeObject]) -> observed.ObservedJo
         revision=_revision(job),
         component=_component(job),
         outcome=job_outcome(job, own),
+        finished_pods=tuple(
+            _name(pod)
+            for pod in own
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+            and not (pod.get("metadata") or {}).get("deletionTimestamp")
+        ),
     )
 
 
@@ -71,6 +79,7 @@ def deployment_view(deployment: KubeObject) -> observed.ObservedDeployment:
         replicas=replicas if isinstance(replicas, int) else None,
         ready_replicas=int((deployment.get("status") or {}).get("readyReplicas") or 0),
         record=record if isinstance(record, str) else None,
+        replica_failure=_replica_failure(deployment),
     )
 
 
@@ -93,6 +102,12 @@ def pod_view(pod: KubeObject) -> observed.ObservedPod:
             is not None
         ),
         restarts=int(_container_status(pod, manifests.SERVING_CONTAINER).get("restartCount") or 0),
+        problem=_pod_problem(status),
+        claims=frozenset(
+            str(claim)
+            for volume in (pod.get("spec") or {}).get("volumes") or ()
+            if (claim := (volume.get("persistentVolumeClaim") or {}).get("claimName"))
+        ),
     )
 
 
@@ -126,6 +141,50 @@ def job_outcome(job: KubeObject, pods: Sequence[KubeObject]) -> observed.JobOutc
             memory_limit=_memory_limit(job),
         )
     return observed.JobRunning()
+
+
+# Container waiting reasons that keep a pod from ever becoming ready on its own.
+WAITING_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+MESSAGE_LIMIT = 300  # an API server message can be long (a quota lists every resource)
+
+
+def _replica_failure(deployment: KubeObject) -> str | None:
+    """The Deployment's ReplicaFailure condition (the ReplicaSet's FailedCreate, copied there by
+    the Deployment controller: a quota exceeded, PodSecurity refusing the pod) in one line."""
+    for condition in (deployment.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return _line(condition.get("reason") or "FailedCreate", condition.get("message"))
+    return None
+
+
+def _pod_problem(status: Mapping[str, Any]) -> str | None:
+    """Why a pod is not ready, when its status says: no node for it, or a container waiting for
+    a reason that does not pass on its own."""
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return _line(condition.get("reason") or "Unschedulable", condition.get("message"))
+    for container in (*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in WAITING_REASONS:
+            return _line(str(waiting["reason"]), waiting.get("message"))
+    return None
+
+
+def _line(reason: object, message: object) -> str:
+    text = " ".join(str(message or "").split())
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 3] + "..."
+    return f"{reason}: {text}" if text else str(reason)
 
 
 def _name(obj: KubeObject) -> str:

@@ -11,12 +11,16 @@ written by the reconcile, as decided by `decide()`.
 The child watches are filtered by the API server (`settings.watching.label_selectors`): only
 objects labelled `faiss.dev/index` are streamed to the operator. The same watches fill the
 caches a pass reads (caches.py): Kopf indexes, handed to the reconciler's `Caches` at startup.
+Every watch request has explicit
+timeouts (`WatchTimeouts`): without them a watch whose connection died silently (a load balancer
+dropping it, no FIN) can wait for events forever (nolar/kopf#585).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import socket
 from collections.abc import Mapping
@@ -45,7 +49,28 @@ WATCHED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def configure_kopf(settings: kopf.OperatorSettings) -> None:
+@dataclasses.dataclass(frozen=True)
+class WatchTimeouts:
+    """How long one watch request may last. The API server ends it after `server_seconds`
+    (the request's timeoutSeconds) and Kopf starts the next one from where it stopped; the
+    client gives up on it after `client_seconds` (more than `server_seconds`, so an answering
+    server always ends it first) and on connecting after `connect_seconds`."""
+
+    server_seconds: int = 300  # the API server takes whole seconds only (400 Bad Request otherwise)
+    client_seconds: float = 330.0
+    connect_seconds: float = 30.0
+
+    def problem(self) -> str | None:
+        """Why these timeouts cannot work together, or None."""
+        if self.client_seconds <= self.server_seconds:
+            return (
+                f"the client timeout ({self.client_seconds:g}s) must be longer than the server timeout "
+                f"({self.server_seconds}s), or every watch is cut by the client before the server ends it"
+            )
+        return None
+
+
+def configure_kopf(settings: kopf.OperatorSettings, timeouts: WatchTimeouts = WatchTimeouts()) -> None:
     """Kopf's settings for this operator (called from the startup handler; changes only `settings`)."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STATE_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -53,6 +78,9 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     )
     for group, version, plural in CHILD_WATCHES:
         settings.watching.label_selectors[group, version, plural] = manifests.LABEL_INDEX
+    settings.watching.server_timeout = timeouts.server_seconds
+    settings.watching.client_timeout = timeouts.client_seconds
+    settings.watching.connect_timeout = timeouts.connect_seconds
     settings.posting.level = logging.INFO  # kopf.event() posts Normal Events too
     # `kubectl describe` shows who reported an Event (FROM): the operator, not the framework.
     settings.posting.reporting_component = "faiss-operator"
@@ -65,7 +93,13 @@ def post_event(body: Mapping[str, Any], event: plan_actions.Event) -> None:
     kopf.event(kopf.Body(cast(kopf.RawBody, dict(body))), type=event.type, reason=event.reason, message=event.message)
 
 
-def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler, cache: caches.Caches) -> None:
+def register(
+    registry: kopf.OperatorRegistry,
+    reconciler: reconciling.Reconciler,
+    cache: caches.Caches,
+    *,
+    timeouts: WatchTimeouts = WatchTimeouts(),
+) -> None:
     """Register the handlers that feed `reconciler`, and the indexes behind `cache`, on `registry`."""
     caches.register(registry)
 
@@ -73,7 +107,7 @@ def register(registry: kopf.OperatorRegistry, reconciler: reconciling.Reconciler
     # events and tasks live (a plain function would run in Kopf's thread pool).
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
-        configure_kopf(settings)
+        configure_kopf(settings, timeouts)
         cache.attach_kopf(kwargs)  # the indexes are empty now; Kopf fills them before any pass
         asyncio.get_running_loop().set_default_executor(
             concurrent.futures.ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")

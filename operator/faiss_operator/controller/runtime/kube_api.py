@@ -70,6 +70,8 @@ def _calls() -> tuple[Call, ...]:
         group, plural = KINDS[kind]
         # Server-side apply is a PATCH, but one that creates the object needs `create` as well.
         calls.update(Call(group, plural, verb) for verb in ("create", "patch", "delete"))
+    # A finished build pod goes once its report is recorded: it would pin the claims it mounts.
+    calls.add(Call("", "pods", "delete"))
     return tuple(sorted(calls))
 
 
@@ -109,6 +111,22 @@ def is_api_error(error: BaseException) -> bool:
 
 def is_not_found(error: BaseException) -> bool:
     return isinstance(error, dynamic_errors.NotFoundError)
+
+
+def is_namespace_terminating(error: BaseException) -> bool:
+    """403 from the NamespaceLifecycle admission: the namespace is being deleted and accepts no
+    new object (its Status names the cause NamespaceTerminating; older servers only say so in
+    the message)."""
+    if not isinstance(error, dynamic_errors.DynamicApiError) or int(getattr(error, "status", 0) or 0) != 403:
+        return False
+    try:
+        status = json.loads(error.body or "{}")
+    except (ValueError, TypeError):
+        return False
+    causes = ((status.get("details") or {}).get("causes") or ()) if isinstance(status, dict) else ()
+    if any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes):
+        return True
+    return "because it is being terminated" in str(status.get("message") or "")
 
 
 class KubeApi:

@@ -44,16 +44,24 @@ def observe(reader: Reader, namespace: str, name: str) -> Observation | None:
         for plural in ("jobs", "pods", "deployments", "services", "poddisruptionbudgets")
     )
     resource = api_resource.Resource.from_body(body)
+    found_claims, terminating = _claims(reader, namespace, resource)
     children = child_views.children(
-        jobs=jobs, pods=pods, deployments=deployments, services=services, disruption_budgets=budgets,
-        claims=_claims(reader, namespace, resource),
+        jobs=jobs, pods=pods, deployments=deployments, services=services, disruption_budgets=budgets, claims=found_claims,
+        terminating_claims=terminating,
     )  # fmt: skip
     return Observation(body=body, resource=resource, children=children)
 
 
-def _claims(reader: Reader, namespace: str, resource: api_resource.Resource) -> frozenset[str] | None:
-    """The referenced claims that exist; None when the spec does not parse (decide refuses it)."""
+def _claims(
+    reader: Reader, namespace: str, resource: api_resource.Resource
+) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """The referenced claims that exist (None when the spec does not parse: decide refuses it),
+    and those of them being deleted (metadata.deletionTimestamp set: held by the pods that mount it)."""
     spec = resource.parsed_spec
     if isinstance(spec, api_resource.SpecError):
-        return None
-    return frozenset(claim for claim in claims.referenced(spec) if reader.claim(namespace, claim) is not None)
+        return None, frozenset()
+    found = {name: claim for name in claims.referenced(spec) if (claim := reader.claim(namespace, name)) is not None}
+    return (
+        frozenset(found),
+        frozenset(name for name, claim in found.items() if (claim.get("metadata") or {}).get("deletionTimestamp")),
+    )

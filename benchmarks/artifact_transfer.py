@@ -1,0 +1,144 @@
+"""Artifact transfer to and from object storage: the project's code beside boto3 alone, same run.
+
+An HNSW artifact is built from generated vectors (or an existing artifact directory is given),
+then, against a real S3 server (versitygw from `make k8s`, started here on loopback):
+
+* upload: `sources.artifact_store.upload` (checks the local manifest, every file, manifest last)
+  vs boto3's own `upload_file` of the same files with its default transfer settings;
+* download: `sources.artifact_store.download` (manifest first, every file, then the SHA-256 of
+  every file checked) vs boto3's `download_file` of the same files, no check.
+
+The two take turns round by round and each keeps its best round; MB/s counts the artifact's bytes. The ratio column is
+the project's throughput over boto3's (goal: >= 0.8).
+
+    python benchmarks/artifact_transfer.py                      # 100k x 384 HNSW (~180 MB)
+    python benchmarks/artifact_transfer.py --vectors 1000000    # the issue's 1M x 384 (long build)
+    python benchmarks/artifact_transfer.py --artifact DIR       # an artifact already built
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import boto3
+import boto3.s3.transfer
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from e2e.harness import objectstore  # noqa: E402
+from faiss_operator.builder import pipeline  # noqa: E402
+from faiss_operator.index import artifact  # noqa: E402
+from faiss_operator.sources import artifact_store, s3  # noqa: E402
+
+
+def build_artifact(work: Path, vectors: int, dimension: int) -> Path:
+    data = np.random.default_rng(0).standard_normal((vectors, dimension), dtype=np.float32)
+    np.save(work / "v.npy", data)
+    out = work / "artifact"
+    started = time.monotonic()
+    pipeline.build(pipeline.BuildRequest(
+        source=str(work / "v.npy"), out=out, index_type="HNSW", config={"m": 32, "ef_construction": 40},
+        eval_queries=100, revision="bench", env={},
+    ))
+    print(f"built {vectors} x {dimension} HNSW in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    (work / "v.npy").unlink()
+    return out
+
+
+def best_seconds(
+    rounds: int, ours: Callable[[int], None], plain: Callable[[int], None], reset: Callable[[int], None],
+) -> tuple[float, float]:
+    """Best time of each, the two taking turns round by round, so that load from elsewhere on the
+    machine falls on both alike."""
+    times: dict[str, list[float]] = {"ours": [], "plain": []}
+    for number in range(rounds):
+        for name, run in (("ours", ours), ("plain", plain)):
+            reset(number)
+            started = time.perf_counter()
+            run(number)
+            times[name].append(time.perf_counter() - started)
+    return min(times["ours"]), min(times["plain"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vectors", type=int, default=100_000)
+    parser.add_argument("--dimension", type=int, default=384)
+    parser.add_argument("--artifact", type=Path, help="an artifact directory to transfer instead of building one")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    reason = objectstore.missing_reason()
+    if reason is not None:
+        print(f"no S3 server: {reason}", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="artifact-bench-", dir=args.workdir))
+    store = objectstore.ObjectStore(root=work / "store", host="127.0.0.1", port=objectstore.free_port(),
+                                    log=work / "versitygw.log")
+    try:
+        local = args.artifact or build_artifact(work, args.vectors, args.dimension)
+        manifest = artifact.verify_artifact(local)
+        names = sorted(manifest["files"]) + [artifact.MANIFEST_NAME]
+        total = sum((local / name).stat().st_size for name in names)
+        store.start()
+        environment = store.environment()
+        settings = s3.Settings.from_environment(environment)
+        ours = s3.client(settings, environ=environment)
+        plain = boto3.session.Session().client(
+            "s3", endpoint_url=environment["AWS_ENDPOINT_URL_S3"], region_name=environment["AWS_REGION"],
+            aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+        )
+        plain.create_bucket(Bucket="bench")
+        downloads = work / "downloads"
+
+        def clear_downloads(_: int) -> None:
+            shutil.rmtree(downloads, ignore_errors=True)
+            downloads.mkdir()
+
+        def nothing(_: int) -> None:
+            pass
+
+        def ours_up(n: int) -> None:
+            artifact_store.upload(ours, local, s3.Location("bench", f"ours/{n}"), settings=settings)
+
+        def plain_up(n: int) -> None:
+            for name in names:
+                plain.upload_file(str(local / name), "bench", f"plain/{n}/{name}")
+
+        def ours_down(n: int) -> None:
+            artifact_store.download(ours, s3.Location("bench", "ours/0"), downloads / f"o{n}",
+                                    settings=settings, max_bytes=1 << 40)
+
+        def plain_down(n: int) -> None:
+            (downloads / f"p{n}").mkdir()
+            for name in names:
+                plain.download_file("bench", f"plain/0/{name}", str(downloads / f"p{n}" / name))
+
+        rows = [
+            ("upload", *best_seconds(args.rounds, ours_up, plain_up, nothing)),
+            ("download", *best_seconds(args.rounds, ours_down, plain_down, clear_downloads)),
+        ]
+    finally:
+        store.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    mb = total / 1e6
+    print(f"artifact: {mb:.1f} MB in {len(names)} files; versitygw v1.8.0 on loopback; "
+          f"{platform.machine()}, {platform.python_version()}; best of {args.rounds}")
+    print("| transfer | faiss-operator MB/s | boto3 alone MB/s | ratio |")
+    print("|---|---|---|---|")
+    for what, ours_s, plain_s in rows:
+        print(f"| {what} | {mb / ours_s:.1f} | {mb / plain_s:.1f} | {plain_s / ours_s:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

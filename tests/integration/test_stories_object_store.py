@@ -1,0 +1,321 @@
+"""Issue 18: an index whose embeddings and artifacts live in object storage, on the real control
+plane, against a real S3 server (versitygw) running in the cluster's network namespace.
+
+The stories run in order on the index `objects` (2000 x 16 vectors in s3://embeddings):
+1 first index from s3:// with artifacts in s3:// -> 2 a migration to HNSW, then a GitOps revert
+with no rebuild -> 3 a corrupted artifact object: the candidate's pods never Ready, the serving
+revision untouched -> 4 the store stopped during a serving pod's download: that pod waits
+unready, the others serve, and it comes up when the store is back. Alone, on other indexes:
+wrong credentials, a missing key, and the store down while a build runs — each a Failed
+revision whose condition names the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.config
+import numpy as np
+import pytest
+from kubernetes import client
+
+from e2e.harness import cluster as cluster_mod
+from e2e.harness import objectstore
+from e2e.harness.kubectl import Kubectl
+from e2e.harness.operator import OperatorProcess
+from e2e.harness.waiting import wait_for
+from e2e.stories import data, environment
+from e2e.stories.chain import Chain
+from e2e.stories.faissindex import Index, Obj, body, condition, revision
+from tests import s3_store
+
+pytestmark = pytest.mark.integration
+
+NAME = "objects"
+SOURCE_BUCKET, ARTIFACTS_BUCKET = "embeddings", "faiss-artifacts"
+SOURCE_KEY = "vectors/v1.npy"
+SOURCE_URI = f"s3://{SOURCE_BUCKET}/{SOURCE_KEY}"
+ARTIFACTS_URI = f"s3://{ARTIFACTS_BUCKET}/stories"
+SECRET = "faiss-s3"
+ROLLOUT: dict[str, Any] = {"steps": [{"weight": 50, "pauseSeconds": 2}], "scaleDownDelaySeconds": 3,
+                           "progressDeadlineSeconds": 120, "revisionHistoryLimit": 5}
+IVF = {"indexType": "IVF", "config": {"nlist": 16, "nprobe": 16}}
+HNSW = {"indexType": "HNSW", "config": {"m": 16, "efConstruction": 40, "efSearch": 32}}
+BUILD_READY_SECONDS = 240
+FAIL_SECONDS = 180
+
+
+@dataclasses.dataclass
+class Stories:
+    namespace: str
+    store: objectstore.ObjectStore
+    operator: OperatorProcess
+    kubectl: Kubectl
+    api: client.ApiClient
+    chain: Chain
+
+    @property
+    def s3(self) -> Any:
+        env = self.store.environment()
+        return boto3.session.Session().client(
+            "s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name=env["AWS_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
+
+    def spec(self, index: dict[str, Any], *, source: str = SOURCE_URI, secret: str = SECRET,
+             replicas: int = 1) -> Obj:
+        made = environment.index_spec(
+            index, rollout=ROLLOUT, source=source, artifacts={"uri": ARTIFACTS_URI},
+            objectStore={"endpoint": self.store.endpoint_url, "addressingStyle": "path",
+                         "credentialsSecretRef": {"name": secret}},
+        )
+        made["serving"] = {"replicas": replicas}
+        return made
+
+    def apply(self, name: str, spec: Obj) -> None:
+        self.kubectl.apply(body(name, spec, namespace=self.namespace))
+
+    def keys(self, prefix: str) -> list[str]:
+        answer = self.s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix=prefix)
+        return sorted(item["Key"] for item in answer.get("Contents", []))
+
+    def pods(self, revision_name: str) -> list[client.V1Pod]:
+        return list(client.CoreV1Api(self.api).list_namespaced_pod(
+            self.namespace, label_selector=f"faiss.dev/revision={revision_name},faiss.dev/component=serving").items)
+
+
+def _secret(name: str, credentials: objectstore.Credentials) -> Obj:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "stringData": {"AWS_ACCESS_KEY_ID": credentials.access_key_id,
+                           "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key}}
+
+
+@pytest.fixture(scope="module")
+def stories(cluster: cluster_mod.Cluster, api: client.ApiClient, crd: None, kubectl: Kubectl,
+            start_operator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stories]:
+    s3_store.require_binary(cluster.bin_dir)
+    if cluster.address_block is None:
+        pytest.skip("the S3 stories need the local cluster (its network namespace runs the store)")
+    store = objectstore.in_cluster(cluster, root=tmp_path_factory.mktemp("versitygw"))
+    store.start()
+    namespace = _namespace(api)
+    client.CoreV1Api(api).create_namespaced_secret(namespace, _secret(SECRET, store.credentials))
+    state = Stories(namespace, store, start_operator(namespaces=[namespace]), kubectl, api, Chain())
+    state.s3.create_bucket(Bucket=SOURCE_BUCKET)
+    state.s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
+    buffer = io.BytesIO()
+    np.save(buffer, data.vectors())
+    state.s3.put_object(Bucket=SOURCE_BUCKET, Key=SOURCE_KEY, Body=buffer.getvalue())
+    try:
+        yield state
+    finally:
+        environment.delete(api, namespace)
+        store.stop()
+
+
+def _namespace(api: client.ApiClient) -> str:
+    core = client.CoreV1Api(api)
+    name = f"s3-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    wait_for(lambda: core.read_namespaced_service_account("default", name), 30, f"service account default in {name}")
+    return name
+
+
+def search(host: str, port: int, vector: np.ndarray[Any, np.dtype[np.float32]], k: int) -> Obj:
+    request = urllib.request.Request(f"http://{host}:{port}/v1/search",
+                                     data=json.dumps({"vector": vector.tolist(), "k": k}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        result: Obj = json.loads(answer.read())
+    return result
+
+
+def answers(host: str, port: int, vector: np.ndarray[Any, np.dtype[np.float32]]) -> Obj | None:
+    try:
+        return search(host, port, vector, 10)
+    except OSError:
+        return None
+
+
+def _download_state(pod: client.V1Pod) -> Any:
+    statuses = pod.status.init_container_statuses or []
+    return next((s for s in statuses if s.name == "download"), None)
+
+
+def _download_failed_with(pod: client.V1Pod, text: str) -> bool:
+    status = _download_state(pod)
+    if status is None:
+        return False
+    for state in (status.state, status.last_state):
+        terminated = state.terminated if state is not None else None
+        if terminated is not None and terminated.exit_code != 0 and text in (terminated.message or ""):
+            return True
+    return False
+
+
+def _failed_revision(index: Index, timeout: float, operator: OperatorProcess) -> Obj:
+    return index.wait(
+        lambda o: any(r.get("state") == "Failed" for r in (o.get("status") or {}).get("revisions") or []),
+        timeout, "a Failed revision", alive=operator.check_running)
+
+
+# --- story 1 -------------------------------------------------------------------------------------
+
+
+def test_story_1_first_index_from_s3_with_artifacts_in_s3(stories: Stories, kubectl: Kubectl) -> None:
+    with stories.chain.story("story 1"):
+        index = Index(stories.api, stories.namespace, NAME)
+        stories.apply(NAME, stories.spec(IVF))
+        waited = kubectl.run("wait", "-n", stories.namespace, f"faissindex/{NAME}", "--for=condition=Ready",
+                             f"--timeout={BUILD_READY_SECONDS}s", timeout=BUILD_READY_SECONDS + 10)
+        assert waited.stdout.strip() == f"faissindex.faiss.dev/{NAME} condition met"
+        obj = index.wait_ready(60, alive=stories.operator.check_running)
+        current = obj["status"]["currentRevision"]
+        entry = revision(obj, current)
+        assert entry is not None and entry["state"] == "Active"
+        assert entry["artifact"].startswith(f"{ARTIFACTS_URI}/{NAME}/")
+        assert entry["metrics"]["vectors"] == data.COUNT
+        prefix = entry["artifact"].removeprefix(f"s3://{ARTIFACTS_BUCKET}/")
+        stored = stories.keys(prefix + "/")
+        assert f"{prefix}/manifest.json" in stored and f"{prefix}/index.faiss" in stored
+
+        (pod,) = index.ready_pods()[current]
+        download = _download_state(pod)
+        assert download is not None and download.state.terminated.exit_code == 0
+        host, port = index.service_address()
+        vectors = data.vectors()
+        query = np.random.default_rng(99).standard_normal(data.DIMENSION, dtype=np.float32)
+        answer = wait_for(lambda: answers(host, port, query), 30, f"a search through the Service {host}:{port}")
+        assert answer["ids"] == data.exact_neighbours(vectors, query, 10)[0]
+        stories.chain.values["ivf"] = current
+
+
+# --- story 2 -------------------------------------------------------------------------------------
+
+
+def test_story_2_migration_to_hnsw_then_a_gitops_revert_with_no_rebuild(stories: Stories) -> None:
+    with stories.chain.story("story 2"):
+        index = Index(stories.api, stories.namespace, NAME)
+        ivf = stories.chain.values["ivf"]
+        stories.apply(NAME, stories.spec(HNSW))
+        obj = index.wait(lambda o: o["status"].get("currentRevision") not in (None, ivf)
+                         and o["status"].get("phase") == "Ready", BUILD_READY_SECONDS + 120,
+                         "HNSW serving alone", alive=stories.operator.check_running)
+        hnsw = obj["status"]["currentRevision"]
+        builds = index.build_jobs()
+        assert sorted(builds) == sorted([f"{NAME}-build-{ivf}", f"{NAME}-build-{hnsw}"])
+
+        stories.apply(NAME, stories.spec(IVF))
+        obj = index.wait(lambda o: o["status"].get("currentRevision") == ivf and o["status"].get("phase") == "Ready",
+                         BUILD_READY_SECONDS, "the IVF revision serving again", alive=stories.operator.check_running)
+        assert index.build_jobs() == builds  # no new build: the stored artifact was downloaded again
+        stories.chain.values["hnsw"] = hnsw
+
+
+# --- story 3 -------------------------------------------------------------------------------------
+
+
+def test_story_3_a_corrupted_artifact_object_keeps_its_pods_unready_and_the_serving_revision_untouched(
+        stories: Stories) -> None:
+    with stories.chain.story("story 3"):
+        index = Index(stories.api, stories.namespace, NAME)
+        ivf, hnsw = stories.chain.values["ivf"], stories.chain.values["hnsw"]
+        # Until its scale-down delay is over, the HNSW pod (with its verified local copy) could
+        # serve again at once; the corrupt object must be what a new pod downloads.
+        wait_for(lambda: not stories.pods(hnsw), 90, "the HNSW pods gone after the revert")
+        entry = revision(index.get(), hnsw)
+        assert entry is not None
+        key = entry["artifact"].removeprefix(f"s3://{ARTIFACTS_BUCKET}/") + "/index.faiss"
+        original = stories.s3.get_object(Bucket=ARTIFACTS_BUCKET, Key=key)["Body"].read()
+        flipped = bytearray(original)
+        flipped[len(flipped) // 2] ^= 0xFF
+        stories.s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=bytes(flipped))
+        try:
+            stories.apply(NAME, stories.spec(HNSW))  # back to the stored HNSW artifact, now corrupt
+            pods = wait_for(lambda: [p for p in stories.pods(hnsw)
+                                     if _download_failed_with(p, "index.faiss is corrupt")] or None,
+                            120, "an HNSW pod whose download failed its checksum")
+            assert not any(c.ready for p in pods for c in (p.status.container_statuses or []))
+            status = index.get()["status"]
+            assert status["currentRevision"] == ivf
+            ready = condition(index.get(), "Ready")
+            assert ready is not None and ready["status"] == "True"
+            assert [p.metadata.name for p in index.ready_pods().get(ivf, [])]
+        finally:
+            stories.s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=original)
+            stories.apply(NAME, stories.spec(IVF))
+        index.wait(lambda o: o["status"].get("currentRevision") == ivf and o["status"].get("phase") == "Ready"
+                   and not o["status"].get("candidateRevision"), BUILD_READY_SECONDS, "IVF alone again",
+                   alive=stories.operator.check_running)
+
+
+# --- story 4 -------------------------------------------------------------------------------------
+
+
+def test_story_4_the_store_stopped_during_a_serving_pods_download(stories: Stories) -> None:
+    with stories.chain.story("story 4"):
+        index = Index(stories.api, stories.namespace, NAME)
+        ivf = stories.chain.values["ivf"]
+        before = {p.metadata.name for p in index.ready_pods()[ivf]}
+        stories.store.stop()
+        try:
+            stories.apply(NAME, stories.spec(IVF, replicas=2))
+            waiting = wait_for(lambda: [p for p in stories.pods(ivf) if p.metadata.name not in before
+                                        and _download_failed_with(p, "the store is unreachable")] or None,
+                               120, "the new pod's download failing while the store is down")
+            assert {p.metadata.name for p in index.ready_pods()[ivf]} == before  # the old pod still serves
+        finally:
+            stories.store.start()
+        new = waiting[0].metadata.name
+        wait_for(lambda: new in {p.metadata.name for p in index.ready_pods().get(ivf, [])}, 180,
+                 f"pod {new} Ready once the store is back")
+
+
+# --- alone: wrong credentials, a missing key, the store down during a build ----------------------
+
+
+def test_wrong_credentials_fail_the_revision_with_access_denied(stories: Stories) -> None:
+    core = client.CoreV1Api(stories.api)
+    core.create_namespaced_secret(stories.namespace, _secret(
+        "wrong-s3", objectstore.Credentials(stories.store.credentials.access_key_id, "not-the-secret")))
+    index = Index(stories.api, stories.namespace, "denied")
+    stories.apply("denied", stories.spec(IVF, secret="wrong-s3"))
+    obj = _failed_revision(index, FAIL_SECONDS, stories.operator)
+    built = condition(obj, "IndexBuilt")
+    assert built is not None and built["status"] == "False" and built["reason"] == "BuildFailed"
+    assert "access denied" in built["message"] and "check the credentials" in built["message"]
+    assert not index.deployments()
+
+
+def test_a_missing_key_fails_the_revision_naming_the_object(stories: Stories) -> None:
+    index = Index(stories.api, stories.namespace, "missing")
+    stories.apply("missing", stories.spec(IVF, source=f"s3://{SOURCE_BUCKET}/vectors/nope.npy"))
+    obj = _failed_revision(index, FAIL_SECONDS, stories.operator)
+    built = condition(obj, "IndexBuilt")
+    assert built is not None and built["status"] == "False"
+    assert f"s3://{SOURCE_BUCKET}/vectors/nope.npy" in built["message"] and "no such object" in built["message"]
+    assert not index.deployments()
+
+
+def test_the_store_down_during_a_build_fails_it_clearly_and_leaves_no_artifact(stories: Stories) -> None:
+    index = Index(stories.api, stories.namespace, "outage")
+    stories.store.stop()
+    try:
+        stories.apply("outage", stories.spec(HNSW))
+        obj = _failed_revision(index, FAIL_SECONDS, stories.operator)
+    finally:
+        stories.store.start()
+    built = condition(obj, "IndexBuilt")
+    assert built is not None and built["status"] == "False"
+    assert "the store is unreachable" in built["message"]
+    assert stories.keys("stories/outage/") == []
+    assert not index.deployments()
+
