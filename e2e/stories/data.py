@@ -3,6 +3,7 @@ exact search."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 
@@ -44,14 +45,15 @@ def write_vectors(api: client.ApiClient, namespace: str, claim_name: str, path: 
                   count: int = COUNT, dimension: int = DIMENSION, seed: int = SEED,
                   timeout: float = 120.0) -> None:
     """Create claim `claim_name` (if absent) and run a Job writing `vectors(...)` as .npy to `path`
-    inside it; returns when the Job is Complete, raises AssertionError if it fails or times out."""
+    inside it; returns when the Job is Complete, raises AssertionError if it fails or times out.
+    The Job's name comes from the claim and the path, so each file of a claim has its own Job."""
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
     try:
         core.create_namespaced_persistent_volume_claim(namespace, claim(claim_name))
     except client.exceptions.ApiException as error:
         if error.status != 409:
             raise
-    name = f"write-{claim_name}"
+    name = f"write-{claim_name}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
     batch.create_namespaced_job(namespace, {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
         "spec": {"backoffLimit": 0, "template": {"spec": {

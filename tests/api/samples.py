@@ -104,6 +104,7 @@ GOOD: dict[str, dict[str, Any]] = {
         {
             "nodeSelector": {"pool": "batch"},
             "priorityClassName": "batch-low",
+            "runtimeClassName": "gvisor",
             "podSecurityContext": {"runAsUser": 10001, "fsGroup": 10001},
         },
         _with(
@@ -117,6 +118,7 @@ GOOD: dict[str, dict[str, Any]] = {
                     {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
                 ],
                 "serviceAccountName": "faiss-serving",
+                "runtimeClassName": "kata",
                 "imagePullSecrets": [{"name": "registry"}],
                 "podAnnotations": {"prometheus.io/scrape": "true"},
                 "podLabels": {"team": "search"},

@@ -1,10 +1,11 @@
 """Issue 17, section 3, on the real control plane: pods killed for memory.
 
 These stories need a kubelet that enforces `resources.limits.memory` (a container over its limit
-killed by the kernel and reported OOMKilled, exit code 137): the local cluster's runc path
-(branch `image`, e2e/harness/kubelet) or any real cluster. On a kubelet that runs pods as plain
-processes without a memory cgroup, nothing is ever killed and these stories are skipped with
-that reason (E2E_MEMORY_LIMITS=0); set E2E_MEMORY_LIMITS=1 where limits are enforced.
+killed by the kernel and reported OOMKilled, exit code 137). Their build and serving pods name
+`runtimeClassName: runc`: on the local cluster that is the process kubelet's runc path, which runs
+them from the image `make image` builds (e2e/harness/kubelet, docs/local-control-plane.md), while
+the vectors' writer stays a process of the node's default runtime. A cluster without a
+RuntimeClass `runc` fails the stories at once, saying so.
 
 * A Flat build Job over 600,000 x 64 vectors (146.5 MiB as float32) with a 200Mi memory limit:
   the vectors it copies into the index do not fit beside the program (measured without a limit:
@@ -18,7 +19,6 @@ that reason (E2E_MEMORY_LIMITS=0); set E2E_MEMORY_LIMITS=1 where limits are enfo
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -31,11 +31,7 @@ from e2e.harness.operator import OperatorProcess
 from e2e.stories import data, environment
 from e2e.stories.faissindex import Index, Obj, body, condition
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.environ.get("E2E_MEMORY_LIMITS", "1") == "0",
-                       reason="the cluster's kubelet does not enforce memory limits (E2E_MEMORY_LIMITS=0)"),
-]  # fmt: skip
+pytestmark = pytest.mark.integration
 
 HNSW = {"indexType": "HNSW", "config": {"m": 16, "efConstruction": 40, "efSearch": 32}}
 FLAT = {"indexType": "Flat"}
@@ -45,10 +41,19 @@ BUILD_LIMIT = "200Mi"
 SERVING_LIMIT = "40Mi"
 READY_SECONDS = 240
 ROLLOUT = {"scaleDownDelaySeconds": 5, "progressDeadlineSeconds": 150}
+# The RuntimeClass whose handler enforces memory limits (the local cluster's runc path).
+LIMITS = {"runtimeClassName": "runc"}
 
 
 @pytest.fixture(scope="module")
 def story(api: client.ApiClient, crd: None, start_operator: Any) -> Iterator[tuple[str, OperatorProcess]]:
+    try:
+        client.NodeV1Api(api).read_runtime_class(LIMITS["runtimeClassName"])
+    except client.exceptions.ApiException as error:
+        raise AssertionError(
+            f"these stories need a RuntimeClass {LIMITS['runtimeClassName']!r} whose runtime enforces memory limits: "
+            f"{error.status} {error.reason}"
+        ) from error
     story_ns = environment.create(api, "oom")
     operator = start_operator(namespaces=[story_ns.name])
     try:
@@ -65,7 +70,7 @@ def test_a_build_over_its_memory_limit_ends_its_revision_with_BuildOOMKilled(
     spec: Obj = {
         **environment.index_spec(FLAT, rollout=ROLLOUT, source=f"pvc://{environment.SOURCE_CLAIM}/{BIG_PATH}"),
         "dimension": BIG_DIMENSION,
-        "build": {"backoffLimit": 0, "resources": {"limits": {"memory": BUILD_LIMIT}}},
+        "build": {"backoffLimit": 0, "resources": {"limits": {"memory": BUILD_LIMIT}}, **LIMITS},
     }
     index = Index(api, namespace, "big")
     kubectl.apply(body("big", spec, namespace=namespace))
@@ -87,12 +92,12 @@ def test_a_serving_pod_over_its_memory_limit_shows_in_Degraded_while_the_old_pod
 ) -> None:
     namespace, operator = story
     index = Index(api, namespace, "small")
-    spec = environment.index_spec(HNSW, rollout=ROLLOUT)
+    spec = environment.index_spec(HNSW, rollout=ROLLOUT, build=LIMITS, serving={"replicas": 1, **LIMITS})
     kubectl.apply(body("small", spec, namespace=namespace))
     obj = index.wait_ready(READY_SECONDS, alive=operator.check_running)
     revision = obj["status"]["currentRevision"]
 
-    limited = {**spec, "serving": {"replicas": 1, "resources": {"limits": {"memory": SERVING_LIMIT}}}}
+    limited = {**spec, "serving": {"replicas": 1, **LIMITS, "resources": {"limits": {"memory": SERVING_LIMIT}}}}
     kubectl.apply(body("small", limited, namespace=namespace))
 
     def degraded(o: Obj) -> bool:

@@ -4,7 +4,8 @@ The story namespace enforces Pod Security `restricted` (e2e/stories/environment.
 server's PodSecurity admission refuses any pod of the build Job or the serving Deployment that
 does not meet it: the index becoming Ready proves the defaults pass. Then serving-only pod
 settings (node selector, tolerations, annotations and labels, a security context override, the
-PodDisruptionBudget) change the running Deployment in place: same revision, no build Job.
+PodDisruptionBudget, the RuntimeClass: `runc` runs the pods from the image, as uid 1000 here) change
+the running Deployment in place: same revision, no build Job.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ SERVING_SETTINGS: dict[str, Any] = {
     "podAnnotations": {"example.com/owner": "search-team"},
     "podLabels": {"team": "search"},
     "podSecurityContext": {"runAsUser": 1000, "runAsGroup": 1000},
+    "runtimeClassName": "runc",
     "podDisruptionBudget": {"minAvailable": 1},
 }
 
@@ -114,6 +116,7 @@ def test_restricted_pods_serve_and_serving_pod_settings_change_the_deployment_in
     assert live.metadata.name == deployment.metadata.name and live.metadata.generation > generation
     assert template["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert template["spec"]["tolerations"] == SERVING_SETTINGS["tolerations"]
+    assert template["spec"]["runtimeClassName"] == "runc"
     assert template["spec"]["securityContext"] == {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000}
     assert template["metadata"]["annotations"] == {"example.com/owner": "search-team"}
     assert template["metadata"]["labels"]["team"] == "search"

@@ -143,6 +143,9 @@ class PodSettings(naming.WireModel):
         list[TopologySpreadConstraint] | None, pydantic.Field(max_length=MAX_CONSTRAINTS)
     ] = None
     priority_class_name: ObjectName | None = None
+    runtime_class_name: ObjectName | None = pydantic.Field(
+        default=None, description="the RuntimeClass the pods run under (gVisor, Kata, ...), as in a PodSpec"
+    )
     service_account_name: ObjectName | None = None
     image_pull_secrets: Annotated[
         list[LocalObjectReference] | None, pydantic.Field(max_length=MAX_PULL_SECRETS)

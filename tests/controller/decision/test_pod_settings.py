@@ -44,6 +44,7 @@ POD_SETTINGS: dict[str, Any] = {
         {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
     ],
     "priorityClassName": "search-critical",
+    "runtimeClassName": "gvisor",
     "serviceAccountName": "faiss-reader",
     "imagePullSecrets": [{"name": "registry-credentials"}],
     "podAnnotations": {"prometheus.io/scrape": "true"},
@@ -93,7 +94,7 @@ def test_every_pod_meets_the_restricted_profile_by_default_and_writes_only_to_tm
     assert container["volumeMounts"][-1] == TMP_MOUNT
     assert container["env"] == [{"name": "TMPDIR", "value": "/tmp"}]
     for field in ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "priorityClassName",
-                  "serviceAccountName", "imagePullSecrets"):  # fmt: skip
+                  "runtimeClassName", "serviceAccountName", "imagePullSecrets"):  # fmt: skip
         assert field not in pod
 
 
@@ -114,6 +115,7 @@ def test_the_serving_pods_take_every_pod_setting_the_user_sets() -> None:
             }
         ],
         "priorityClassName": "search-critical",
+        "runtimeClassName": "gvisor",
         "serviceAccountName": "faiss-reader",
         "imagePullSecrets": [{"name": "registry-credentials"}],
         "securityContext": {**RESTRICTED_POD, "runAsUser": 1000, "fsGroup": 2000},
@@ -127,13 +129,17 @@ def test_the_serving_pods_take_every_pod_setting_the_user_sets() -> None:
 def test_the_build_and_cleanup_pods_take_the_build_settings_and_a_given_label_selector_is_kept() -> None:
     constraint = {**POD_SETTINGS["topologySpreadConstraints"][0], "labelSelector": {"matchLabels": {"team": "x"}}}
     wire = spec(build={"nodeSelector": {"pool": "batch"}, "topologySpreadConstraints": [constraint],
-                       "podLabels": {"team": "search"}, "serviceAccountName": "faiss-builder"})  # fmt: skip
+                       "podLabels": {"team": "search"}, "serviceAccountName": "faiss-builder",
+                       "runtimeClassName": "runc"})  # fmt: skip
     pod, _ = pod_of(build_job(wire))
     assert pod["nodeSelector"] == {"pool": "batch"}
     assert pod["topologySpreadConstraints"] == [constraint]
     assert pod["serviceAccountName"] == "faiss-builder"
+    assert pod["runtimeClassName"] == "runc"
     cleanup_pod, _ = pod_of(cleanup(api_resource.parse_spec(wire).build))
-    assert (cleanup_pod["nodeSelector"], cleanup_pod["serviceAccountName"]) == ({"pool": "batch"}, "faiss-builder")
+    assert (cleanup_pod["nodeSelector"], cleanup_pod["serviceAccountName"], cleanup_pod["runtimeClassName"]) == (
+        {"pool": "batch"}, "faiss-builder", "runc"
+    )
     assert build_job(wire)["spec"]["template"]["metadata"]["labels"]["team"] == "search"
 
 
@@ -145,6 +151,7 @@ def test_the_build_and_cleanup_pods_take_the_build_settings_and_a_given_label_se
         ({"podDisruptionBudget": {"maxUnavailable": 1, "minAvailable": 1}}, "maxUnavailable or minAvailable, not both"),
         ({"podDisruptionBudget": {"minAvailable": "half"}}, "should match pattern"),
         ({"priorityClassName": "Not A Name"}, "should match pattern"),
+        ({"runtimeClassName": "gVisor"}, "should match pattern"),
         ({"topologySpreadConstraints": [{"maxSkew": 1}]}, "Field required"),
         ({"securityContext": {"capabilities": {"drop": ["ALL"]}, "runAsRoot": True}}, r"runAsRoot: unknown field \(did you mean runAsNonRoot\?\)"),
     ],

@@ -131,6 +131,7 @@ def test_serving_pod_settings_change_the_running_deployment_in_place_and_make_no
         serving={
             "replicas": 4,
             "nodeSelector": {"pool": "search"},
+            "runtimeClassName": "gvisor",
             "podSecurityContext": {"runAsUser": 1000},
             "podDisruptionBudget": {"minAvailable": "50%"},
         }
@@ -148,12 +149,14 @@ def test_serving_pod_settings_change_the_running_deployment_in_place_and_make_no
     )
     after = cluster.objects[("Deployment", manifests.deployment_name("alerts", r1))]
     pod = after["spec"]["template"]["spec"]
-    assert (pod["nodeSelector"], pod["securityContext"]["runAsUser"]) == ({"pool": "search"}, 1000)
+    assert (pod["nodeSelector"], pod["runtimeClassName"], pod["securityContext"]["runAsUser"]) == (
+        {"pool": "search"}, "gvisor", 1000
+    )
     assert after["metadata"]["name"] == before["metadata"]["name"]
     assert after["spec"]["selector"] == before["spec"]["selector"]
     assert cluster.objects[("PodDisruptionBudget", "alerts")]["spec"]["minAvailable"] == "50%"
     # the budget switched off: the one made before goes, nothing else moves
-    cluster.wire = spec(serving={"replicas": 4, "nodeSelector": {"pool": "search"},
+    cluster.wire = spec(serving={"replicas": 4, "nodeSelector": {"pool": "search"}, "runtimeClassName": "gvisor",
                                  "podSecurityContext": {"runAsUser": 1000},
                                  "podDisruptionBudget": {"enabled": False}})  # fmt: skip
     plan = cluster.reconcile(at(40))

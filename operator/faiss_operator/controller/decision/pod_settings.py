@@ -88,6 +88,8 @@ def apply(
         ]
     if settings.priority_class_name:
         pod_spec["priorityClassName"] = settings.priority_class_name
+    if settings.runtime_class_name:
+        pod_spec["runtimeClassName"] = settings.runtime_class_name
     if settings.service_account_name:
         pod_spec["serviceAccountName"] = settings.service_account_name
     if settings.image_pull_secrets:
