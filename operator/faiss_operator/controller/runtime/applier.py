@@ -17,7 +17,11 @@ watches catch up, so the next pass reads the operator's own writes).
 (`NamespaceTerminating`, on the Namespace, whose Events are kept in the operator's own
 namespace; the plan's Events on the FaissIndex are dropped, the namespace would refuse them),
 and the rest of the plan goes on, so the finalizer of a FaissIndex in
-a namespace being deleted is released instead of blocking the namespace for good (nolar/kopf#1088). Conflicts, throttling, server and connection
+a namespace being deleted is released instead of blocking the namespace for good (nolar/kopf#1088).
+(Once the namespace watch shows it Terminating, decide() plans no create at all and the plan's
+Events go on the Namespace; the 403 path covers a create made before the watch showed it.) A
+404 on the FaissIndex's own status patch, or its absence when adding the finalizer, raises
+`IndexGone`: the cached copy outlived it. Conflicts, throttling, server and connection
 errors are retried with exponential backoff (tenacity); any other API error raises, the writes
 after it are not made, and the reconcile is tried again later with the same level-triggered
 plan. Each write is logged once, capitalised past tense: `Created Job glosses-build-5d41c2
