@@ -184,6 +184,7 @@ class Cluster:
     pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     serving_pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     deleting: bool = False
+    namespace_terminating: bool = False
 
     def resource(self) -> api_resource.Resource:
         return make_resource(
@@ -210,6 +211,7 @@ class Cluster:
             deployments=of("Deployment"),
             services=of("Service"),
             disruption_budgets=of("PodDisruptionBudget"),
+            namespace_terminating=self.namespace_terminating,
         )
 
     def reconcile(self, now: datetime.datetime, measurements: tuple[analysis.Measurement, ...] = ()) -> actions.Plan:

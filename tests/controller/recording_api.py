@@ -115,3 +115,6 @@ class StateReader:
         if name in self.api.terminating_claims:
             metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
         return {"metadata": metadata}
+
+    def namespace_terminating(self, namespace: str) -> bool:
+        return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any, cast
 
@@ -244,6 +245,40 @@ def test_a_namespace_being_deleted_skips_the_objects_it_refuses_says_so_and_stil
     # on the Namespace (whose Events live in the operator's namespace) only: the namespace being
     # deleted would refuse the FaissIndex's (and Kopf would retry each for a minute)
     assert events == [("search", "NamespaceTerminating")]
+
+
+def test_in_a_namespace_seen_terminating_the_plans_events_go_to_the_namespace() -> None:
+    api = RecordingApi(index=body(finalizers=[api_resource.FINALIZER]))
+    release = actions.Event("Warning", "NamespaceTerminating", "namespace search is being deleted ...")
+    plan = actions.Plan(
+        actions=(actions.RemoveFinalizer(api_resource.FINALIZER),), status=STATUS, status_changed=False, events=(release,)
+    )
+    posted: list[tuple[str, str, actions.Event]] = []
+    sink = applier.Applier(
+        api=cast(kube_api.KubeApi, api), post_event=lambda b, e: posted.append((b["kind"], b["metadata"]["name"], e)),
+        retry=FAST,
+    )
+    terminating = seen(api, observed.Children(namespace_terminating=True))
+    lines = asyncio.run(sink.apply(terminating, plan, lambda a: False))
+    assert lines == ["Removed finalizer faiss.dev/cleanup from FaissIndex alerts"]
+    assert posted == [("Namespace", "search", release)]
+    assert api.index is not None and api.index["metadata"]["finalizers"] == []
+
+
+def test_a_faissindex_gone_while_its_cached_copy_stayed_stops_the_pass_without_writing() -> None:
+    # A watch stream stopped with its namespace may never deliver the FaissIndex's deletion.
+    api = RecordingApi(index=body(), failures={"patch_status": [api_error(404, "Not Found")]})
+    status_plan = actions.Plan(actions=(actions.Apply(CLEANUP_JOB),), status=STATUS, status_changed=True,
+                               status_patch={"phase": "Building"})  # fmt: skip
+    sink = applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None, retry=FAST)
+    with pytest.raises(applier.IndexGone, match="FaissIndex search/alerts is gone"):
+        asyncio.run(sink.apply(seen(api), status_plan, lambda a: False))
+    observation = seen(api)
+    api.index = None
+    finalizer_plan = actions.Plan(actions=(actions.AddFinalizer(api_resource.FINALIZER),), status=STATUS, status_changed=False)
+    with pytest.raises(applier.IndexGone):
+        asyncio.run(sink.apply(observation, finalizer_plan, lambda a: False))
+    assert [call[0] for call in api.calls] == ["patch_status", "get_index"]
 
 
 def test_the_event_of_a_skipped_cleanup_says_the_files_stay() -> None:

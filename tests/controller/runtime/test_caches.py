@@ -107,3 +107,18 @@ def test_a_deleted_index_reads_as_gone() -> None:
 def test_a_cache_read_before_the_operator_started_says_so() -> None:
     with pytest.raises(LookupError, match="the jobs cache is not attached"):
         caches.Caches().children("jobs", "search", "alerts")
+
+
+def test_a_namespace_is_terminating_once_the_watch_shows_its_deletion() -> None:
+    active = {"metadata": {"name": "search", "resourceVersion": "1"}, "status": {"phase": "Active"}}
+    deleted = {"metadata": {"name": "search", "resourceVersion": "2", "deletionTimestamp": "2026-12-07T04:00:00Z"},
+               "status": {"phase": "Terminating"}}  # fmt: skip
+    entry = caches.namespace_entry("search", deleted)
+    assert entry == {("search", ""): {"metadata": deleted["metadata"], "status": {"phase": "Terminating"}}}
+    seen = {**caches.namespace_entry("search", active), **caches.namespace_entry("other", {})}
+    cache = caches.Caches({"namespaces": {key: [value] for key, value in seen.items()}})
+    assert not cache.namespace_terminating("search")
+    assert not cache.namespace_terminating("unseen")
+    cache.attach({"namespaces": {key: [value] for key, value in entry.items()}})
+    assert cache.namespace_terminating("search")
+    assert not caches.Caches({}).namespace_terminating("search")  # no namespace watch attached

@@ -43,7 +43,8 @@ def test_only_event_handlers_are_registered_so_kopf_writes_nothing_to_a_faissind
     assert registry._spawning.get_all_handlers() == []
     watched = {(h.selector.group, h.selector.any_name) for h in registry._watching.get_all_handlers() if h.selector}
     kinds = {("faiss.dev", "faissindexes"), ("batch", "jobs"), ("", "pods"), ("apps", "deployments"), ("", "services"),
-             ("policy", "poddisruptionbudgets"), ("", "persistentvolumeclaims")}  # fmt: skip
+             ("policy", "poddisruptionbudgets"), ("", "persistentvolumeclaims"),
+             ("", "namespaces")}  # fmt: skip
     assert watched == kinds
     # the same watches fill one index per kind: what a pass reads
     indexed = {(h.selector.group, h.selector.any_name): h.id for h in registry._indexing.get_all_handlers() if h.selector}

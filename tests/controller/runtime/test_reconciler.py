@@ -97,6 +97,23 @@ def test_the_worker_ends_when_the_index_is_gone() -> None:
     assert api.calls == []  # the pass read the cache
 
 
+def test_the_worker_ends_without_an_error_when_the_cached_index_is_gone_from_the_api_server() -> None:
+    # The cache still shows the FaissIndex (a watch that never delivered its deletion); the API
+    # server answers 404 on its status patch.
+    api = RecordingApi(index=body(), claims={"embeddings", "faiss-artifacts"},
+                       failures={"patch_status": [api_error(404, "Not Found")]})  # fmt: skip
+
+    async def scenario() -> reconciler.Reconciler:
+        loop, _ = make(api)
+        loop.trigger(("search", "alerts"))
+        await until(lambda: not loop.workers())
+        return loop
+
+    loop = asyncio.run(scenario())
+    assert [c[0] for c in api.calls if c[0] != "get_index"] == ["patch_index", "patch_status"]
+    assert not loop.metrics.registry.get_sample_value("faiss_operator_reconcile_errors_total")
+
+
 def test_a_child_event_reaches_its_index_also_for_a_hashed_long_name() -> None:
     long_name = "a" * 70
     api = RecordingApi(index=None)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
@@ -48,6 +48,7 @@ from faiss_operator.controller.decision import settings as operator_settings
 
 # How soon to look again after acting on an admin annotation, to drop its record once removed.
 ANNOTATION_RECHECK_SECONDS = 1
+NAMESPACE_TERMINATING = "NamespaceTerminating"  # the reason of the Event of a release in a namespace being deleted
 
 
 def decide(
@@ -60,6 +61,8 @@ def decide(
 ) -> plan_actions.Plan:
     """Everything the operator should do next for one FaissIndex, and the status to write."""
     now = now.astimezone(datetime.timezone.utc).replace(microsecond=0)
+    if children.namespace_terminating:
+        return _namespace_terminating(resource, children, settings)
     if resource.deletion_timestamp is not None:
         return _deletion(resource, children, settings)
     parsed = resource.parsed_spec  # parsed once per pass: observe read the same object
@@ -200,15 +203,66 @@ def _deletion(
     resource: api_resource.Resource, children: observed.Children, settings: operator_settings.OperatorSettings
 ) -> plan_actions.Plan:
     """Stop serving, delete the children, remove the artifacts, then let the object go."""
-    actions: list[plan_actions.Action] = []
-    for deployment in children.deployments:
-        actions.append(plan_actions.Delete("apps/v1", "Deployment", deployment.name))
-    for job in children.jobs:
-        actions.append(plan_actions.Delete("batch/v1", "Job", job.name))
-    for service in children.services:
-        actions.append(plan_actions.Delete("v1", "Service", service.name))
-    for budget in children.disruption_budgets:
-        actions.append(plan_actions.Delete("policy/v1", "PodDisruptionBudget", budget.name))
+    actions: list[plan_actions.Action] = list(_child_deletions(children))
+    actions.extend(plan_actions.Apply(job) for _, job in _cleanup_jobs(resource, settings))
+    if api_resource.FINALIZER in resource.finalizers:
+        actions.append(plan_actions.RemoveFinalizer(api_resource.FINALIZER))
+    return plan_actions.Plan(actions=tuple(actions), status=resource.status, status_changed=False)
+
+
+def _namespace_terminating(
+    resource: api_resource.Resource, children: observed.Children, settings: operator_settings.OperatorSettings
+) -> plan_actions.Plan:
+    """The namespace is being deleted: it accepts no new object (no child, no cleanup Job, no
+    Event on the FaissIndex) and deletes everything in it, pods first, then the rest. Whether or
+    not the FaissIndex is marked deleted yet, delete its own children (allowed), say which
+    artifacts stay where they are, and release the finalizer at once, so that the namespace's
+    deletion never waits for the operator (nolar/kopf#1088)."""
+    actions: list[plan_actions.Action] = list(_child_deletions(children))
+    events: list[plan_actions.Event] = []
+    if api_resource.FINALIZER in resource.finalizers:
+        actions.append(plan_actions.RemoveFinalizer(api_resource.FINALIZER))
+        left = [_left_behind(entry.artifact, job["metadata"]["name"]) for entry, job in _cleanup_jobs(resource, settings)]
+        if left:
+            message = (
+                f"namespace {resource.namespace} is being deleted and accepts no new objects, "
+                f"the finalizer of FaissIndex {resource.name} was released without its cleanup: {'; '.join(left)}"
+            )
+        else:
+            message = (
+                f"namespace {resource.namespace} is being deleted: the finalizer of FaissIndex {resource.name} "
+                "was released, it had no artifacts to remove"
+            )
+        events.append(plan_actions.Event("Warning" if left else "Normal", NAMESPACE_TERMINATING, message))
+    return plan_actions.Plan(actions=tuple(actions), status=resource.status, status_changed=False, events=tuple(events))
+
+
+def _left_behind(artifact: str, job: str) -> str:
+    """What stays of `artifact` when its cleanup Job `job` cannot be created."""
+    if storage.is_object_store(artifact):
+        return f"Job {job} was not created, the objects under {artifact} stay in the object store"
+    location = storage.parse_pvc(artifact)
+    return (
+        f"Job {job} was not created, the artifact files it would remove stay on their claim {location.claim} "
+        f"under /{location.path} (they go with the claim if it is deleted too)"
+    )
+
+
+def _child_deletions(children: observed.Children) -> list[plan_actions.Delete]:
+    """Delete every child: the Deployments first (stop serving), then Jobs, Services, budgets."""
+    return [
+        *(plan_actions.Delete("apps/v1", "Deployment", d.name) for d in children.deployments),
+        *(plan_actions.Delete("batch/v1", "Job", j.name) for j in children.jobs),
+        *(plan_actions.Delete("v1", "Service", s.name) for s in children.services),
+        *(plan_actions.Delete("policy/v1", "PodDisruptionBudget", b.name) for b in children.disruption_budgets),
+    ]
+
+
+def _cleanup_jobs(
+    resource: api_resource.Resource, settings: operator_settings.OperatorSettings
+) -> list[tuple[api_status.RevisionStatus, dict[str, Any]]]:
+    """The cleanup Job of each artifact in the history (once per artifact), with its revision."""
+    jobs: list[tuple[api_status.RevisionStatus, dict[str, Any]]] = []
     removed: set[str] = set()
     try:  # the cleanup Jobs take the build's pod settings; a spec that does not parse, the defaults
         build_settings: api_spec.BuildSpec | None = api_resource.parse_spec(resource.spec).build
@@ -219,25 +273,18 @@ def _deletion(
             continue
         removed.add(entry.artifact_key)
         try:
-            actions.append(
-                plan_actions.Apply(
-                    manifests.cleanup_job(
-                        resource,
-                        target=entry.artifact,
-                        key=entry.artifact_key,
-                        image=settings.image,
-                        ttl_seconds=settings.cleanup_ttl_seconds,
-                        settings=build_settings,
-                        object_store=object_store.resolve(
-                            object_store.of_raw_spec(resource.spec), settings.object_store),
-                    )
-                )
-            )
+            jobs.append((entry, manifests.cleanup_job(
+                resource,
+                target=entry.artifact,
+                key=entry.artifact_key,
+                image=settings.image,
+                ttl_seconds=settings.cleanup_ttl_seconds,
+                settings=build_settings,
+                object_store=object_store.resolve(object_store.of_raw_spec(resource.spec), settings.object_store),
+            )))  # fmt: skip
         except storage.StorageError:
             continue
-    if api_resource.FINALIZER in resource.finalizers:
-        actions.append(plan_actions.RemoveFinalizer(api_resource.FINALIZER))
-    return plan_actions.Plan(actions=tuple(actions), status=resource.status, status_changed=False)
+    return jobs
 
 
 def _plan(

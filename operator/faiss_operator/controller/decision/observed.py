@@ -119,6 +119,8 @@ class Children:
     claims: frozenset[str] | None = None
     # Those of them being deleted (deletionTimestamp set): they stay Terminating while pods mount them.
     terminating_claims: frozenset[str] = frozenset()
+    # The namespace is being deleted (Terminating): it accepts no new objects, and deletes all it holds.
+    namespace_terminating: bool = False
 
     def job(self, name: str) -> ObservedJob | None:
         return next((job for job in self.jobs if job.name == name), None)

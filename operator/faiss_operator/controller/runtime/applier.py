@@ -17,7 +17,11 @@ watches catch up, so the next pass reads the operator's own writes).
 (`NamespaceTerminating`, on the Namespace, whose Events are kept in the operator's own
 namespace; the plan's Events on the FaissIndex are dropped, the namespace would refuse them),
 and the rest of the plan goes on, so the finalizer of a FaissIndex in
-a namespace being deleted is released instead of blocking the namespace for good (nolar/kopf#1088). Conflicts, throttling, server and connection
+a namespace being deleted is released instead of blocking the namespace for good (nolar/kopf#1088).
+(Once the namespace watch shows it Terminating, decide() plans no create at all and the plan's
+Events go on the Namespace; the 403 path covers a create made before the watch showed it.) A
+404 on the FaissIndex's own status patch, or its absence when adding the finalizer, raises
+`IndexGone`: the cached copy outlived it. Conflicts, throttling, server and connection
 errors are retried with exponential backoff (tenacity); any other API error raises, the writes
 after it are not made, and the reconcile is tried again later with the same level-triggered
 plan. Each write is logged once, capitalised past tense: `Created Job glosses-build-5d41c2
@@ -43,6 +47,15 @@ from faiss_operator.controller.runtime import observe as observing
 LOGGER = logging.getLogger("faiss_operator.controller")
 NAMESPACE_TERMINATING = "NamespaceTerminating"  # the reason of the Event saying what was not created
 T = TypeVar("T")
+
+
+class IndexGone(Exception):
+    """The FaissIndex a plan was made for is gone from the API server (404 on its own write),
+    while the cache still showed it: a watch that has not delivered, or will never deliver, its
+    deletion (a stream stopped with its namespace)."""
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(f"FaissIndex {namespace}/{name} is gone")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,11 +126,19 @@ class Applier:
 
         added = [a.name for a in plan.actions if isinstance(a, plan_actions.AddFinalizer)]
         if added:
-            body = await self._finalizers(namespace, name, add=added, remove=()) or body
+            answer = await self._finalizers(namespace, name, add=added, remove=())
+            if answer is None:
+                raise IndexGone(namespace, name)
+            body = answer
             self.writes.applied(body)
             record(f"Added finalizer {', '.join(added)} to FaissIndex {name}")
         if plan.status_changed and plan.status_patch:
-            body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
+            try:
+                body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
+            except Exception as error:
+                if kube_api.is_not_found(error):
+                    raise IndexGone(namespace, name) from error
+                raise
             self.writes.applied(body)
             record(f"Updated status of FaissIndex {name} phase={plan.status.phase}")
         skipped: list[plan_actions.Apply] = []
@@ -155,9 +176,16 @@ class Applier:
             record(f"Removed annotation {', '.join(removed)} from FaissIndex {name}")
         released = [a.name for a in plan.actions if isinstance(a, plan_actions.RemoveFinalizer)]
         if released:
-            await self._finalizers(namespace, name, add=(), remove=released)
+            answer = await self._finalizers(namespace, name, add=(), remove=released)
+            # The next pass reads the release, not the watch's older version (a FaissIndex marked
+            # deleted is gone with it: nothing to read).
+            if answer is not None and not (answer.get("metadata") or {}).get("deletionTimestamp"):
+                self.writes.applied(answer)
             record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
-        if not skipped:
+        if seen.children.namespace_terminating:  # the namespace refuses Events on the FaissIndex
+            for event in plan.events:
+                self.post_event(_namespace(namespace), event)
+        elif not skipped:
             for event in plan.events:
                 self.post_event(body, event)
         # A namespace being deleted refuses new Events too, and Kopf retries each refused Event for
@@ -165,7 +193,7 @@ class Applier:
         # are dropped, and the Namespace itself is told (its Events go to the operator's namespace).
         for action in skipped:
             event = _not_created(namespace, action)
-            self.post_event({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, event)
+            self.post_event(_namespace(namespace), event)
         return done
 
     async def _delete(self, namespace: str, action: plan_actions.Delete) -> bool:
@@ -202,6 +230,11 @@ class Applier:
                 raise
 
         return await call(self.retry, change)
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    """A Namespace as the subject of an Event (its Events are kept in the operator's namespace)."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
 def _not_created(namespace: str, action: plan_actions.Apply) -> plan_actions.Event:

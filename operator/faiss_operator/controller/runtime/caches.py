@@ -3,7 +3,7 @@
 A pass used to GET its FaissIndex and LIST six kinds of children, so the API load grew with
 (indexes x passes). Now Kopf's watches fill one Kopf index (`kopf.index`) per kind, keyed by
 FaissIndex: the FaissIndex objects by (namespace, name), their children by (namespace, value of
-the `faiss.dev/index` label), claims by (namespace, name). A pass reads them, decides and sends
+the `faiss.dev/index` label), claims by (namespace, name), namespaces by (name, ""). A pass reads them, decides and sends
 only its writes, as controller-runtime's cached client does.
 
 Kopf calls no other handler before every index holds its watch's initial listing, so after a
@@ -51,6 +51,8 @@ CHILD_RESOURCES: tuple[tuple[str, str, str], ...] = (
     ("policy", "v1", "poddisruptionbudgets"),
 )
 CLAIM_RESOURCE = ("", "v1", CLAIMS)
+NAMESPACES = "namespaces"
+NAMESPACE_RESOURCE = ("", "v1", NAMESPACES)
 # kind -> plural, of the objects the operator writes
 PLURALS = {"FaissIndex": INDEXES, "Job": "jobs", "Pod": "pods", "Deployment": "deployments", "Service": "services",
            "PodDisruptionBudget": "poddisruptionbudgets"}  # fmt: skip
@@ -84,6 +86,12 @@ def claim_entry(namespace: str | None, name: str | None, body: Body) -> dict[tup
     return {(namespace, name): {"metadata": slim(body)["metadata"]}} if namespace and name else {}
 
 
+def namespace_entry(name: str | None, body: Body) -> dict[tuple[str, str], dict[str, Any]]:
+    """The index entry of a namespace: (name, "") -> its metadata (deletion) and phase."""
+    phase = (body.get("status") or {}).get("phase")
+    return {(name, ""): {"metadata": slim(body)["metadata"], "status": {"phase": phase}}} if name else {}
+
+
 @dataclasses.dataclass(frozen=True)
 class _Written:
     over: str | None  # resourceVersion in the cache when the write returned; None: not there
@@ -108,7 +116,7 @@ class Caches:
 
     def attach_kopf(self, handler_kwargs: Mapping[str, Any]) -> None:
         """Use the Kopf indexes found among a handler's keyword arguments (see `register`)."""
-        plurals = (INDEXES, CLAIMS, *(plural for _, _, plural in CHILD_RESOURCES))
+        plurals = (INDEXES, CLAIMS, NAMESPACES, *(plural for _, _, plural in CHILD_RESOURCES))
         self.attach({plural: handler_kwargs[index_id(plural)] for plural in plurals})
 
     def _watched(self, plural: str, key: tuple[str, str]) -> list[Body]:
@@ -173,6 +181,17 @@ class Caches:
         found = self._watched(CLAIMS, (namespace, name))
         return found[0] if found else None
 
+    def namespace_terminating(self, namespace: str) -> bool:
+        """Whether `namespace` is being deleted (deletionTimestamp set, phase Terminating); False
+        when unseen or when no namespace watch is attached (tests that need none)."""
+        if NAMESPACES not in self._views:
+            return False
+        found = self._watched(NAMESPACES, (namespace, ""))
+        return any(
+            (body.get("metadata") or {}).get("deletionTimestamp") or (body.get("status") or {}).get("phase") == "Terminating"
+            for body in found
+        )
+
     def sizes(self) -> dict[str, int]:
         """Objects held per resource (plural), for the operator's metrics."""
         return {plural: sum(_count(values) for values in view.values()) for plural, view in sorted(self._views.items())}
@@ -212,3 +231,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.index(*CLAIM_RESOURCE, registry=registry, id=index_id(CLAIMS))
     async def index_claim(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> Any:
         return claim_entry(namespace, name, body)
+
+    @kopf.index(*NAMESPACE_RESOURCE, registry=registry, id=index_id(NAMESPACES))
+    async def index_namespace(name: str | None, body: kopf.Body, **_: Any) -> Any:
+        return namespace_entry(name, body)

@@ -26,6 +26,7 @@ def children(
     disruption_budgets: Iterable[KubeObject] = (),
     claims: frozenset[str] | None = None,
     terminating_claims: frozenset[str] = frozenset(),
+    namespace_terminating: bool = False,
 ) -> observed.Children:
     """The views of one FaissIndex's children. `pods` are all its pods: a build Job's pods give
     the Job its outcome, the serving pods are kept as such."""
@@ -39,6 +40,7 @@ def children(
         serving_pods=tuple(pod_view(p) for p in pods if _component(p) == manifests.COMPONENT_SERVING),
         claims=claims,
         terminating_claims=terminating_claims,
+        namespace_terminating=namespace_terminating,
     )
 
 

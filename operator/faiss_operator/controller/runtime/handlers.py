@@ -39,6 +39,7 @@ API_THREADS = kube_api.CONNECTIONS  # worker threads for the blocking client cal
 # What Kopf watches, as RBAC (API group, resource, verbs); kube_api.CALLS lists the rest.
 CHILD_WATCHES: tuple[tuple[str, str, str], ...] = caches.CHILD_RESOURCES
 CLAIM_WATCH = caches.CLAIM_RESOURCE
+NAMESPACE_WATCH = caches.NAMESPACE_RESOURCE
 WATCHED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (api_resource.GROUP, api_resource.PLURAL, ("list", "watch")),
     *((group, plural, ("list", "watch")) for group, _, plural in (*CHILD_WATCHES, CLAIM_WATCH)),
@@ -138,6 +139,12 @@ def register(
     async def claim_event(namespace: str | None, **_: Any) -> None:
         if namespace:
             reconciler.namespace_changed(namespace)
+
+    # A namespace being deleted: every FaissIndex in it releases its finalizer at once (decide.py).
+    @kopf.on.event(*NAMESPACE_WATCH, registry=registry)
+    async def namespace_event(name: str | None, **_: Any) -> None:
+        if name:
+            reconciler.namespace_changed(name)
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:

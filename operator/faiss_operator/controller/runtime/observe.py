@@ -32,6 +32,8 @@ class Reader(Protocol):
 
     def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
 
+    def namespace_terminating(self, namespace: str) -> bool: ...
+
 
 def observe(reader: Reader, namespace: str, name: str) -> Observation | None:
     """The FaissIndex `namespace/name` and what it owns; None when the FaissIndex is gone."""
@@ -47,7 +49,7 @@ def observe(reader: Reader, namespace: str, name: str) -> Observation | None:
     found_claims, terminating = _claims(reader, namespace, resource)
     children = child_views.children(
         jobs=jobs, pods=pods, deployments=deployments, services=services, disruption_budgets=budgets, claims=found_claims,
-        terminating_claims=terminating,
+        terminating_claims=terminating, namespace_terminating=reader.namespace_terminating(namespace),
     )  # fmt: skip
     return Observation(body=body, resource=resource, children=children)
 

@@ -172,7 +172,11 @@ class Reconciler:
         plan = deciding.decide(
             seen.resource, seen.children, self.analyses.measurements(key), self.clock(), settings=self.settings
         )
-        await self.applier.apply(seen, plan, lambda action: self.analyses.start(key, action, seen.children))
+        try:
+            await self.applier.apply(seen, plan, lambda action: self.analyses.start(key, action, seen.children))
+        except applying.IndexGone:
+            LOGGER.info("FaissIndex %s/%s is gone (its cached copy was stale)", namespace, name)
+            return None
         self.metrics.record(namespace, name, seen.resource.status, plan.status, seen.children)
         requeue = self.timing.resync_seconds if plan.requeue_after is None else plan.requeue_after
         return min(self.timing.resync_seconds, max(self.timing.min_requeue_seconds, requeue))
