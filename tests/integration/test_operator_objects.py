@@ -117,7 +117,7 @@ def test_a_valid_faissindex_is_stored_with_the_schema_defaults_filled_in(
     assert spec["metric"] == "L2" and spec["normalize"] is False
     assert spec["artifacts"] == {"uri": "pvc://faiss-artifacts"}
     assert spec["evaluation"] == {"k": 10, "queries": 1000}
-    assert spec["serving"] == {"replicas": 2, "port": 8080}
+    assert spec["serving"] == {"replicas": 2, "port": 8080, "podDisruptionBudget": {"enabled": True}}
     assert spec["build"]["activeDeadlineSeconds"] == 3600 and spec["build"]["backoffLimit"] == 1
     assert spec["rollout"]["autoRollback"] is True and spec["rollout"]["revisionHistoryLimit"] == 3
     # The server's defaults and the models' defaults agree: the stored spec means the same thing.
@@ -271,7 +271,9 @@ def test_the_serving_deployment_answers_searches_and_the_service_gets_its_endpoi
     service = manifests.service(resource, spec)
     apps.create_namespaced_deployment(namespace, deployment)
     core.create_namespaced_service(namespace, service)
-    policy.create_namespaced_pod_disruption_budget(namespace, manifests.disruption_budget(resource))
+    budget_manifest = manifests.disruption_budget(resource, spec)
+    assert budget_manifest is not None  # on by default (serving.podDisruptionBudget.enabled)
+    policy.create_namespaced_pod_disruption_budget(namespace, budget_manifest)
 
     name = deployment["metadata"]["name"]
     wait_for(lambda: (d := apps.read_namespaced_deployment(name, namespace)).status.ready_replicas == 1

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attempts", type=int, default=5, help="attempts per request (the SDK's retries)")
     parser.add_argument("--termination-log", type=Path, default=None,
                         help=f"file for the one-line reason of a failure (default: {DEFAULT_TERMINATION_LOG} in a pod)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="least severe log lines written")
 
 
 def run(args: argparse.Namespace) -> int:

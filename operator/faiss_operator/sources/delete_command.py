@@ -16,7 +16,8 @@ logger = logging.getLogger("faiss_operator.sources.delete")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifact", required=True, help="the artifact's s3://<bucket>/<prefix>")
     parser.add_argument("--attempts", type=int, default=5, help="attempts per request (the SDK's retries)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="least severe log lines written")
 
 
 def run(args: argparse.Namespace) -> int:
