@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from faiss_operator.builder import exit_codes, pipeline, publish, report as reports
+from faiss_operator.contract import pod_logs
 from faiss_operator.index import config as index_config
 from faiss_operator.sources import http, s3
 
@@ -56,8 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--termination-log", type=Path, default=None,
         help=f"file for the compact JSON report (default: {reports.DEFAULT_TERMINATION_LOG} inside a pod, else none)",
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="least severe log lines written")
+    pod_logs.add_log_level(parser)
 
 
 def _at_least(minimum: int, *, below: int | None = None) -> Callable[[str], int]:
@@ -77,7 +77,7 @@ def _at_least(minimum: int, *, below: int | None = None) -> Callable[[str], int]
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    pod_logs.configure(args.log_level)
     termination_log = args.termination_log or reports.default_termination_log(os.environ)
     try:
         request = _request(args)

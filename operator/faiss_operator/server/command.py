@@ -19,7 +19,7 @@ from types import FrameType
 
 import uvicorn
 
-from faiss_operator.contract import pod_args
+from faiss_operator.contract import pod_args, pod_logs
 from faiss_operator.index import artifact, faiss_index
 from faiss_operator.server import (
     app as server_app, http_protocol, processes, requests, search_endpoint, service as server_service,
@@ -58,8 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-alive-seconds", type=float, default=5.0,
                         help="close a connection that received nothing for this long (a request half received "
                              "by then is answered 408); uvicorn's default")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="least severe log lines written")
+    pod_logs.add_log_level(parser)
 
 
 def _port(text: str) -> int:
@@ -133,9 +132,7 @@ class _DrainingServer(uvicorn.Server):
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    pod_logs.configure(args.log_level)
     if args.workers is None:
         args.workers = processes.available_cpus()
     if args.search_threads is None:

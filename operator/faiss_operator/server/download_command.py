@@ -17,6 +17,7 @@ import signal
 from pathlib import Path
 from types import FrameType
 
+from faiss_operator.contract import pod_logs
 from faiss_operator.index import artifact
 from faiss_operator.sources import artifact_store, errors, s3
 
@@ -41,12 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attempts", type=int, default=5, help="attempts per request (the SDK's retries)")
     parser.add_argument("--termination-log", type=Path, default=None,
                         help=f"file for the one-line reason of a failure (default: {DEFAULT_TERMINATION_LOG} in a pod)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="least severe log lines written")
+    pod_logs.add_log_level(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    pod_logs.configure(args.log_level)
     termination_log = args.termination_log
     if termination_log is None and DEFAULT_TERMINATION_LOG.parent.is_dir() and os.access(DEFAULT_TERMINATION_LOG, os.W_OK):
         termination_log = DEFAULT_TERMINATION_LOG

@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 
+from faiss_operator.contract import pod_logs
 from faiss_operator.sources import artifact_store, errors, s3
 
 logger = logging.getLogger("faiss_operator.sources.delete")
@@ -16,12 +17,11 @@ logger = logging.getLogger("faiss_operator.sources.delete")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifact", required=True, help="the artifact's s3://<bucket>/<prefix>")
     parser.add_argument("--attempts", type=int, default=5, help="attempts per request (the SDK's retries)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="least severe log lines written")
+    pod_logs.add_log_level(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    pod_logs.configure(args.log_level)
     try:
         prefix = s3.parse(args.artifact, prefix=True)
         if not prefix.key:

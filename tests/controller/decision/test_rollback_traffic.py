@@ -39,6 +39,19 @@ def _promoted_with_r1_in_its_delay() -> Cluster:
     return cluster
 
 
+def _r3_in_its_canary_with_r1_in_its_delay() -> Cluster:
+    """R2 serves, R1 is in its scale-down delay, and a new revision R3 takes its first canary step."""
+    cluster = _promoted_with_r1_in_its_delay()
+    cluster.wire = with_config(cluster.wire, m=48)  # R3
+    cluster.generation += 1
+    cluster.reconcile(at(200))
+    cluster.finish_job(R3, message=report())
+    cluster.reconcile(at(210))
+    cluster.ready_all()
+    cluster.reconcile(at(220))
+    return cluster
+
+
 def test_an_admin_rollback_leaves_only_its_target_when_it_finishes() -> None:
     cluster = _promoted_with_r1_in_its_delay()
     cluster.reconcile(at(791))  # R1's delay is over: its Deployment is gone
@@ -63,14 +76,7 @@ def test_a_rollback_to_a_revision_still_in_its_delay_finishes_at_once_and_leaves
 
 
 def test_an_automatic_rollback_also_takes_out_a_revision_still_in_its_scale_down_delay() -> None:
-    cluster = _promoted_with_r1_in_its_delay()
-    cluster.wire = with_config(cluster.wire, m=48)  # R3
-    cluster.generation += 1
-    cluster.reconcile(at(200))
-    cluster.finish_job(R3, message=report())
-    cluster.reconcile(at(210))
-    cluster.ready_all()
-    cluster.reconcile(at(220))
+    cluster = _r3_in_its_canary_with_r1_in_its_delay()
     assert (cluster.status.candidate_revision, cluster.status.phase) == (R3, "Progressing")
     assert _deployments(cluster) == {_name(R1): 4, _name(R2): 4, _name(R3): 1}
     plan = cluster.reconcile(at(225), (passing(R3, 0, at(222), recall=0.5),))
@@ -80,14 +86,7 @@ def test_an_automatic_rollback_also_takes_out_a_revision_still_in_its_scale_down
 
 
 def test_an_admin_rollback_of_a_canary_also_takes_out_a_revision_still_in_its_delay() -> None:
-    cluster = _promoted_with_r1_in_its_delay()
-    cluster.wire = with_config(cluster.wire, m=48)  # R3
-    cluster.generation += 1
-    cluster.reconcile(at(200))
-    cluster.finish_job(R3, message=report())
-    cluster.reconcile(at(210))
-    cluster.ready_all()
-    cluster.reconcile(at(220))
+    cluster = _r3_in_its_canary_with_r1_in_its_delay()
     cluster.annotations["faiss.dev/rollback"] = "previous"
     plan = cluster.reconcile(at(230))
     assert plan.status.revision(R3).state == "RolledBack"  # type: ignore[union-attr]
