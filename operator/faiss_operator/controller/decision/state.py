@@ -61,7 +61,8 @@ TRANSITIONS: dict[RevisionState, frozenset[RevisionState]] = {
     # A new revision starts as Building (or Built when it reuses a built artifact).
     "Building": frozenset({"Built", "Failed", "Superseded", "RolledBack"}),
     "Built": frozenset({"Canary", "Active", "Failed", "RolledBack", "Superseded", "Retired"}),
-    "Canary": frozenset({"Active", "RolledBack", "Failed", "Superseded"}),
+    # Canary -> Built: a canary whose rollout the status lost (draft_from repairs it).
+    "Canary": frozenset({"Active", "RolledBack", "Failed", "Superseded", "Built"}),
     "Active": frozenset({"Retired", "RolledBack"}),
     # Retired: it served and was replaced; a rollback may send it back (Built, then Active).
     "Retired": frozenset({"Built"}),
@@ -70,6 +71,10 @@ TRANSITIONS: dict[RevisionState, frozenset[RevisionState]] = {
     "RolledBack": frozenset({"Built", "Building"}),
     "Superseded": frozenset({"Built", "Building"}),
 }
+
+
+class IllegalTransition(Exception):
+    """A move the transition tables do not list: a bug in the controller, never a bad input."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +136,9 @@ class Draft:
         self, name: str, to: RevisionState, *, reason: str | None, message: str | None, **changes: object
     ) -> None:
         """The one writer of a revision's state (TRANSITIONS lists the moves it makes)."""
+        entry = self.entry(name)
+        if entry is not None and entry.state != to and to not in TRANSITIONS[entry.state]:
+            raise IllegalTransition(f"revision {name}: {entry.state} -> {to} is not in state.TRANSITIONS")
         self.update(name, state=to, reason=reason, message=message, **changes)
 
     def update_rollout(self, **changes: object) -> None:
@@ -164,6 +172,15 @@ def draft_from(status: api_status.FaissIndexStatus) -> Draft:
         draft.candidate = None
     if draft.candidate is None:
         draft.rollout = None
+    for entry in list(draft.revisions):
+        # A Canary is the candidate of a canary rollout. One the status lost the rollout of is
+        # back to Built (its artifact is kept): rolled out again from the first step if the
+        # spec still asks for it, otherwise left in history, never shown as rolling out.
+        if entry.state == "Canary" and (entry.name != draft.candidate or draft.rollout is None):
+            draft.warn(
+                REASON_STATUS_REPAIRED, f"revision {entry.name} is Canary outside a canary rollout; back to Built"
+            )
+            draft.move(entry.name, "Built", reason=REASON_STATUS_REPAIRED, message="its rollout was lost from the status")
     draft.scale_downs = [s for s in draft.scale_downs if draft.entry(s.revision) is not None]
     return draft
 
