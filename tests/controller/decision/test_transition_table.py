@@ -28,7 +28,7 @@ def _draft(entry_state: api_status.RevisionState) -> state.Draft:
     entry = api_status.RevisionStatus(
         name="r", index_type="HNSW", artifact="pvc://a/r", artifact_key="k", state=entry_state, created_at=at(0)
     )
-    return state.Draft(revisions=[entry], current=None, candidate=None, rollout=None, scale_downs=[])
+    return state.Draft(revisions=[entry], current=None, candidate=None, mode=None, scale_downs=[])
 
 
 def test_every_state_has_a_row() -> None:

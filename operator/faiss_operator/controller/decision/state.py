@@ -14,7 +14,7 @@ from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import analysis, revisions
+from faiss_operator.controller.decision import analysis, modes, revisions
 from faiss_operator.controller.decision import observed
 from faiss_operator.controller.decision import settings as operator_settings
 
@@ -73,8 +73,7 @@ TRANSITIONS: dict[RevisionState, frozenset[RevisionState]] = {
 }
 
 
-class IllegalTransition(Exception):
-    """A move the transition tables do not list: a bug in the controller, never a bad input."""
+IllegalTransition = modes.IllegalTransition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +110,7 @@ class Draft:
     revisions: list[api_status.RevisionStatus]
     current: Revision | None
     candidate: Revision | None
-    rollout: api_status.RolloutStatus | None
+    mode: modes.Mode | None  # the candidate's rollout (modes.py); None when none is under way
     scale_downs: list[api_status.ScaleDown]
     handled: dict[str, str] = dataclasses.field(default_factory=dict)
     actions: list[plan_actions.Action] = dataclasses.field(default_factory=list)
@@ -141,9 +140,10 @@ class Draft:
             raise IllegalTransition(f"revision {name}: {entry.state} -> {to} is not in state.TRANSITIONS")
         self.update(name, state=to, reason=reason, message=message, **changes)
 
-    def update_rollout(self, **changes: object) -> None:
-        if self.rollout is not None:
-            self.rollout = self.rollout.model_copy(update=changes)
+    def enter(self, mode: modes.Mode | None) -> None:
+        """The one writer of the rollout's mode (modes.MODE_TRANSITIONS lists the changes it makes)."""
+        modes.check(self.mode, mode)
+        self.mode = mode
 
     def warn(self, reason: str, message: str) -> None:
         self.events.append(plan_actions.Event("Warning", reason, message))
@@ -154,7 +154,7 @@ def draft_from(status: api_status.FaissIndexStatus) -> Draft:
         revisions=list(status.revisions),
         current=status.current_revision,
         candidate=status.candidate_revision,
-        rollout=status.rollout,
+        mode=modes.read(status.rollout),
         scale_downs=list(status.scale_downs),
         handled=dict(status.handled_annotations),
     )
@@ -171,12 +171,13 @@ def draft_from(status: api_status.FaissIndexStatus) -> Draft:
         )
         draft.candidate = None
     if draft.candidate is None:
-        draft.rollout = None
+        draft.mode = None
     for entry in list(draft.revisions):
-        # A Canary is the candidate of a canary rollout. One the status lost the rollout of is
-        # back to Built (its artifact is kept): rolled out again from the first step if the
-        # spec still asks for it, otherwise left in history, never shown as rolling out.
-        if entry.state == "Canary" and (entry.name != draft.candidate or draft.rollout is None):
+        # A Canary is the candidate of a canary rollout. One the status lost the rollout of (or
+        # whose rollout is a first deploy or a rollback) is back to Built (its artifact is kept):
+        # rolled out again from the first step if the spec still asks for it, otherwise left in
+        # history, never shown as rolling out.
+        if entry.state == "Canary" and (entry.name != draft.candidate or not modes.is_canary(draft.mode)):
             draft.warn(
                 REASON_STATUS_REPAIRED, f"revision {entry.name} is Canary outside a canary rollout; back to Built"
             )
@@ -194,7 +195,7 @@ def end_candidate(draft: Draft, *, state: RevisionState, reason: str, message: s
     if draft.candidate is not None:
         draft.move(draft.candidate, state, reason=reason, message=message)
     draft.candidate = None
-    draft.rollout = None
+    draft.enter(None)
 
 
 def _missing(name: str) -> api_status.RevisionStatus:
