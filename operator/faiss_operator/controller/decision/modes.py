@@ -132,38 +132,9 @@ def check(before: Mode | None, after: Mode | None) -> None:
 
 def resumed(mode: Resumable, now: datetime.datetime) -> Resumable:
     """`mode` going on after a pause: its step's clock starts again at `now`."""
-    match mode:
-        case Deploying(progress=p) | RollingBack(progress=p):
-            return dataclasses.replace(mode, progress=dataclasses.replace(p, started_at=now))
-        case Stepping(progress=p):
-            return dataclasses.replace(mode, progress=dataclasses.replace(p, started_at=now))
-        case Promoting(at=at):
-            return Promoting(dataclasses.replace(at, progress=dataclasses.replace(at.progress, started_at=now)))
-
-
-def progress_of(mode: Mode) -> Progress:
-    match mode:
-        case Deploying(progress=p) | Stepping(progress=p) | RollingBack(progress=p):
-            return p
-        case AwaitingPromotion(at=at) | Promoting(at=at):
-            return at.progress
-        case Paused(of=of):
-            return progress_of(of)
-
-
-def with_progress(mode: Mode, progress: Progress) -> Mode:
-    """`mode` with the clock of its step replaced."""
-    match mode:
-        case Deploying() | Stepping() | RollingBack():
-            return dataclasses.replace(mode, progress=progress)
-        case AwaitingPromotion(at=at):
-            return AwaitingPromotion(dataclasses.replace(at, progress=progress))
-        case Promoting(at=at):
-            return Promoting(dataclasses.replace(at, progress=progress))
-        case Paused(of=of):
-            inner = with_progress(of, progress)
-            assert not isinstance(inner, (AwaitingPromotion, Paused))
-            return dataclasses.replace(mode, of=inner)
+    if isinstance(mode, Promoting):
+        return Promoting(dataclasses.replace(mode.at, progress=dataclasses.replace(mode.at.progress, started_at=now)))
+    return dataclasses.replace(mode, progress=dataclasses.replace(mode.progress, started_at=now))
 
 
 def is_rolling_back(mode: Mode | None) -> bool:

@@ -61,7 +61,7 @@ TRANSITIONS: dict[RevisionState, frozenset[RevisionState]] = {
     # A new revision starts as Building (or Built when it reuses a built artifact).
     "Building": frozenset({"Built", "Failed", "Superseded", "RolledBack"}),
     "Built": frozenset({"Canary", "Active", "Failed", "RolledBack", "Superseded", "Retired"}),
-    # Canary -> Built: a canary whose rollout the status lost (draft_from repairs it).
+    # Canary -> Built: a status repair (draft_from), never a step of a rollout.
     "Canary": frozenset({"Active", "RolledBack", "Failed", "Superseded", "Built"}),
     "Active": frozenset({"Retired", "RolledBack"}),
     # Retired: it served and was replaced; a rollback may send it back (Built, then Active).
@@ -173,10 +173,10 @@ def draft_from(status: api_status.FaissIndexStatus) -> Draft:
     if draft.candidate is None:
         draft.mode = None
     for entry in list(draft.revisions):
-        # A Canary is the candidate of a canary rollout. One the status lost the rollout of (or
-        # whose rollout is a first deploy or a rollback) is back to Built (its artifact is kept):
-        # rolled out again from the first step if the spec still asks for it, otherwise left in
-        # history, never shown as rolling out.
+        # A Canary is the candidate of a canary rollout. One the status lost the rollout of is
+        # back to Built (its artifact is kept): rolled out again from the first step if the spec
+        # still asks for it, otherwise left in history, never shown as rolling out. A Canary
+        # candidate under a first deploy or a rollback is Built too, as those rollouts expect.
         if entry.state == "Canary" and (entry.name != draft.candidate or not modes.is_canary(draft.mode)):
             draft.warn(
                 REASON_STATUS_REPAIRED, f"revision {entry.name} is Canary outside a canary rollout; back to Built"

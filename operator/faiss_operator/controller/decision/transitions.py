@@ -14,12 +14,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
-from typing import Literal
-
 from faiss_operator.controller.decision import analysis, canary, modes, state
 
 
@@ -102,9 +100,6 @@ Effect: TypeAlias = Promote | End | Warn | WakeAt | Analyze | RecordLiveMetrics
 class Transition:
     mode: modes.Mode | None
     effects: tuple[Effect, ...] = ()
-
-    def then(self, *effects: Effect) -> Transition:
-        return Transition(self.mode, self.effects + effects)
 
 
 @dataclasses.dataclass(frozen=True)
