@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import canary, conditions, keep_serving, memory_kills, modes, pod_problems, state
-from faiss_operator.controller.decision import rollout as rollouts
+from faiss_operator.controller.decision import rollout
 from faiss_operator.controller.decision import claims
 
 
@@ -48,13 +48,13 @@ _PHASE_OF_PROGRESS: dict[str, api_status.Phase] = {
 def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexStatus:
     now, generation = inputs.now, inputs.resource.generation
     current = draft.entry(draft.current)
-    rollout = modes.to_wire(draft.mode)
-    if rollout is not None and draft.candidate is not None:
+    wire = modes.to_wire(draft.mode)
+    if wire is not None and draft.candidate is not None:
         # Traffic splits by ready replicas over one Service: every other revision that still
         # serves (the stable, and any in its scale-down delay) shares it with the candidate.
         others = {draft.current, *(s.revision for s in draft.scale_downs)} - {draft.candidate, None}
         stable_ready = sum(inputs.children.ready_replicas(name) for name in others if name is not None)
-        rollout = rollout.model_copy(
+        wire = wire.model_copy(
             update={
                 "actual_weight": canary.actual_weight(
                     candidate_ready=inputs.children.ready_replicas(draft.candidate), stable_ready=stable_ready
@@ -72,7 +72,7 @@ def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexSta
         index_type=inputs.desired.index_type,
         current_revision=draft.current,
         candidate_revision=draft.candidate,
-        rollout=rollout,
+        rollout=wire,
         recall=current.metrics.recall if current and current.metrics else None,
         p99_latency_ms=current.metrics.p99_latency_ms if current and current.metrics else None,
         revisions=draft.revisions,
@@ -117,7 +117,7 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
         values.append((c.STALLED, "True", *problem))
     else:
         values.append((c.STALLED, "False", c.AS_EXPECTED, "nothing needs a change of spec"))
-    held = keep_serving.held(inputs, draft, rollouts.serving_replicas(inputs, draft))
+    held = keep_serving.held(inputs, draft, rollout.serving_replicas(inputs, draft))
     kills = memory_kills.serving_kills(inputs.children.serving_pods)
     if problem is not None and held:
         values.append((c.DEGRADED, "True", problem[0], f"{problem[1]}; {keep_serving.message(held)}"))
@@ -234,7 +234,7 @@ def _with_missing_pods(
     than the rollout wants (a quota, PodSecurity, an image pull, no node)."""
     if progress is None or draft.candidate is None:
         return progress
-    wanted = rollouts.serving_replicas(inputs, draft).get(draft.candidate, 0)
+    wanted = rollout.serving_replicas(inputs, draft).get(draft.candidate, 0)
     ready = inputs.children.ready_replicas(draft.candidate)
     why = pod_problems.why_missing(inputs.children, draft.candidate) if ready < wanted else None
     if why is None:
