@@ -13,10 +13,10 @@ from typing import get_args
 
 import pytest
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import state
+from faiss_operator.controller.decision import modes, state
 
 from tests.controller import scenarios
-from tests.controller.builders import Summary, at, relabel_summary, revision_of, spec, summarize, with_config
+from tests.controller.builders import Summary, at, relabel_summary, report, revision_of, spec, summarize, with_config
 
 R1 = revision_of(spec())
 R2 = revision_of(with_config(spec(), m=32))
@@ -67,3 +67,19 @@ def test_a_canary_whose_rollout_the_status_lost_goes_back_to_built_and_rolls_out
         "status.candidateRevision R1 is not a pending revision; ignored",
         "revision R2 is Canary outside a canary rollout; back to Built",
     ]
+
+
+def test_a_decision_making_a_revision_move_the_table_does_not_list_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(state.TRANSITIONS, "Built", state.TRANSITIONS["Built"] - {"Canary"})
+    cluster = scenarios.candidate_building()
+    cluster.finish_job(R2, message=report())
+    with pytest.raises(state.IllegalTransition, match=f"revision {R2}: Built -> Canary is not in state.TRANSITIONS"):
+        cluster.reconcile(at(40))
+
+
+def test_a_decision_making_a_mode_change_the_table_does_not_list_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(modes.MODE_TRANSITIONS, None, frozenset({modes.Deploying, modes.RollingBack}))
+    cluster = scenarios.candidate_building()
+    cluster.finish_job(R2, message=report())
+    with pytest.raises(state.IllegalTransition, match="rollout: None -> Stepping is not in modes.MODE_TRANSITIONS"):
+        cluster.reconcile(at(40))
