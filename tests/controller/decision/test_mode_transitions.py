@@ -26,6 +26,8 @@ from faiss_operator.controller.decision.transitions import (
     PromoteRequested,
     Promote,
     RecordLiveMetrics,
+    Retarget,
+    RollbackRequested,
     Transition,
     Warn,
     WakeAt,
@@ -360,15 +362,53 @@ CASES = [
         Transition(None, (End("Retired", "Aborted", "rollback aborted by faiss.dev/abort"),)),
         event=AbortRequested(),
     ),
+    # --- rollback -----------------------------------------------------------------------------
+    TestCase(
+        "faiss.dev/rollback to the serving revision during a canary takes the canary away at once",
+        STEP0_WHOLE,
+        context(ready=1),
+        Transition(
+            None, (End("RolledBack", "RollbackRequested", "rolled back by faiss.dev/rollback", leave_service=True),)
+        ),
+        event=RollbackRequested(),
+    ),
+    TestCase(
+        "faiss.dev/rollback naming an older revision during a canary rolls the canary back and that one in",
+        STEP0_WHOLE,
+        context(ready=1),
+        Transition(
+            modes.RollingBack(modes.Progress(NOW)),
+            (End("RolledBack", "RollbackRequested", "replaced by the rollback to R0"), Retarget(state.Revision("R0"))),
+        ),
+        event=RollbackRequested(state.Revision("R0")),
+    ),
+    TestCase(
+        "faiss.dev/rollback during a stalled rollback sends its target back to history and rolls the new one in",
+        modes.Paused(FAILURE, "stalled", ROLLING_BACK),
+        context(ready=1),
+        Transition(
+            modes.RollingBack(modes.Progress(NOW)),
+            (End("Retired", "RollbackRequested", "replaced by the rollback to R0"), Retarget(state.Revision("R0"))),
+        ),
+        event=RollbackRequested(state.Revision("R0")),
+    ),
 ]
+
+
+def _changes(before: modes.Mode | None, result: Transition) -> list[tuple[modes.Mode | None, modes.Mode | None]]:
+    """The changes of mode carrying `result` out makes: an ending effect leaves no rollout first."""
+    if any(isinstance(effect, (End, Promote)) for effect in result.effects):
+        return [(before, None), (None, result.mode)]
+    return [(before, result.mode)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.reason)
 def test_transition_function(case: TestCase) -> None:
     result = transitions.transition(case.mode, case.event, case.context)
     assert result == case.want
-    modes.check(case.mode, result.mode)  # every result is a change MODE_TRANSITIONS lists
-    assert modes.read(modes.to_wire(result.mode)) == result.mode  # and survives the flat wire form
+    for before, after in _changes(case.mode, result):
+        modes.check(before, after)  # every change is one MODE_TRANSITIONS lists
+    assert modes.read(modes.to_wire(result.mode)) == result.mode  # and the mode survives the flat wire form
 
 
 def test_abort_of_a_candidate_still_building_fails_it() -> None:

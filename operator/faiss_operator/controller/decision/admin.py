@@ -112,11 +112,9 @@ def _rollback(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
         return
     in_canary = draft.candidate is not None and not modes.is_rolling_back(draft.mode)
     if in_canary and value in (api_resource.ROLLBACK_PREVIOUS, draft.current):
-        # The stable serves on; only the revision in progress goes.
-        state.end_candidate(
-            draft, state="RolledBack", reason=state.REASON_ROLLBACK_REQUESTED, message=f"rolled back by {key}"
-        )
-        draft.scale_downs = []  # what the admin rolled away from leaves the Service now
+        # The stable serves on; only the revision in progress goes, and what the admin rolled
+        # away from leaves the Service now.
+        rollout.carry_out(inputs, draft, transitions.rollback(draft.mode, transitions.RollbackRequested(), inputs.now))
         return
     target = _rollback_target(draft, value)
     if target is None:
@@ -128,14 +126,8 @@ def _rollback(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
             f"{key}: revision {target.name} does not meet the evaluation gates: {'; '.join(failures)}",
         )
         return
-    if draft.candidate is not None:
-        # A rollback target that served goes back to history; a revision in progress is rolled back.
-        ending: api_status.RevisionState = "Retired" if modes.is_rolling_back(draft.mode) else "RolledBack"
-        message = f"replaced by the rollback to {target.name}"
-        state.end_candidate(draft, state=ending, reason=state.REASON_ROLLBACK_REQUESTED, message=message)
-    draft.move(target.name, "Built", reason=state.REASON_ROLLBACK_REQUESTED, message=f"rollback target of {key}")
-    draft.candidate = target.name
-    draft.enter(modes.RollingBack(modes.Progress(inputs.now)))
+    event = transitions.RollbackRequested(target.name)
+    rollout.carry_out(inputs, draft, transitions.rollback(draft.mode, event, inputs.now))
 
 
 def _rollback_target(draft: state.Draft, value: str) -> api_status.RevisionStatus | None:

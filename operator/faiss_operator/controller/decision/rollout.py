@@ -42,8 +42,8 @@ def context(inputs: state.Inputs, draft: state.Draft) -> transitions.Context:
 
 
 def carry_out(inputs: state.Inputs, draft: state.Draft, result: transitions.Transition) -> None:
-    """The mode `result` goes to, then its effects, in order."""
-    draft.enter(result.mode)
+    """The effects of `result`, in order, then the mode it goes to (an ending effect leaves no
+    rollout, a rollback's target then enters RollingBack)."""
     for effect in result.effects:
         match effect:
             case transitions.Promote(replaced=replaced, reason=reason, message=message):
@@ -60,6 +60,11 @@ def carry_out(inputs: state.Inputs, draft: state.Draft, result: transitions.Tran
                 _ask_analysis(inputs, draft, position)
             case transitions.RecordLiveMetrics(measurement=measurement):
                 _record_live_metrics(draft, measurement)
+            case transitions.Retarget(revision=target):
+                message = "rollback target of faiss.dev/rollback"
+                draft.move(target, "Built", reason=state.REASON_ROLLBACK_REQUESTED, message=message)
+                draft.candidate = target
+    draft.enter(result.mode)
 
 
 def _ask_analysis(inputs: state.Inputs, draft: state.Draft, position: int) -> None:

@@ -41,7 +41,15 @@ class AbortRequested:
     building: bool = False
 
 
-Event: TypeAlias = Observed | PromoteRequested | AbortRequested
+@dataclasses.dataclass(frozen=True)
+class RollbackRequested:
+    """faiss.dev/rollback naming `target`, a revision that served (admin.py checked it); None when
+    it names the revision that serves (or `previous`) during a canary: only the canary goes."""
+
+    target: state.Revision | None = None
+
+
+Event: TypeAlias = Observed | PromoteRequested | AbortRequested | RollbackRequested
 OBSERVED = Observed()
 
 
@@ -93,7 +101,14 @@ class RecordLiveMetrics:
     measurement: analysis.Measurement
 
 
-Effect: TypeAlias = Promote | End | Warn | WakeAt | Analyze | RecordLiveMetrics
+@dataclasses.dataclass(frozen=True)
+class Retarget:
+    """A rollback's target (a revision that served) becomes the candidate, back to Built."""
+
+    revision: state.Revision
+
+
+Effect: TypeAlias = Promote | End | Warn | WakeAt | Analyze | RecordLiveMetrics | Retarget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +143,8 @@ def transition(mode: modes.Mode, event: Event, context: Context) -> Transition:
     """The one entry: what `event` does to a rollout in `mode`."""
     if isinstance(event, AbortRequested):
         return abort(mode, event)
+    if isinstance(event, RollbackRequested):
+        return rollback(mode, event, context.now)
     return _BY_MODE[type(mode)](mode, event, context)
 
 
@@ -139,6 +156,17 @@ def abort(mode: modes.Mode | None, event: AbortRequested) -> Transition:
         return Transition(None, (End("Retired", state.REASON_ABORTED, "rollback aborted by faiss.dev/abort"),))
     ending: api_status.RevisionState = "Failed" if event.building else "RolledBack"
     return Transition(None, (End(ending, state.REASON_ABORTED, "aborted by faiss.dev/abort"),))
+
+
+def rollback(mode: modes.Mode | None, event: RollbackRequested, now: datetime.datetime) -> Transition:
+    """The candidate in progress goes: rolled back, or, when it is itself a rollback's target
+    (it served before), back to history; then the named target rolls back in, to all replicas."""
+    if event.target is None:
+        end = End("RolledBack", state.REASON_ROLLBACK_REQUESTED, "rolled back by faiss.dev/rollback", leave_service=True)
+        return Transition(None, (end,))
+    leaving: api_status.RevisionState = "Retired" if modes.is_rolling_back(mode) else "RolledBack"
+    end = End(leaving, state.REASON_ROLLBACK_REQUESTED, f"replaced by the rollback to {event.target}")
+    return Transition(modes.RollingBack(modes.Progress(now)), (end, Retarget(event.target)))
 
 
 # --- one function per mode ----------------------------------------------------------------------
