@@ -474,7 +474,16 @@ WIRE = dict(step_started_at=T, step_ready_at=READY_AT)
             modes.Stepping(1, 50, modes.Progress(T, READY_AT, at(125)), modes.Analysis(True, 2, at(120))),
         ),
     ],
-    ids=["deploy", "rollback", "canary", "awaiting-promotion", "promoting", "spec-paused-promoting", "rollback-stalled", "clock-and-analysis"],
+    ids=[
+        "deploy",
+        "rollback",
+        "canary",
+        "awaiting-promotion",
+        "promoting",
+        "spec-paused-promoting",
+        "rollback-stalled",
+        "clock-and-analysis",
+    ],
 )
 def test_the_flat_wire_form_reads_as_one_mode_and_is_written_back_the_same(
     wire: api_status.RolloutStatus, mode: modes.Mode

@@ -73,7 +73,11 @@ def _ask_analysis(inputs: state.Inputs, draft: state.Draft, position: int) -> No
         return
     draft.actions.append(
         plan_actions.Analyze(
-            candidate=draft.candidate, stable=draft.current, step=position, artifact=entry.artifact, k=inputs.spec.evaluation.k
+            candidate=draft.candidate,
+            stable=draft.current,
+            step=position,
+            artifact=entry.artifact,
+            k=inputs.spec.evaluation.k,
         )
     )
 
