@@ -33,7 +33,7 @@ from faiss_operator.controller.decision.transitions import (
     WakeAt,
 )
 
-from tests.controller.builders import at, passing, spec
+from tests.controller.builders import SETTINGS, at, passing, spec
 
 T = at(100)  # when the step under way started
 NOW = at(130)
@@ -52,7 +52,13 @@ def _spec(**rollout: Any) -> Any:
 
 def context(*, now: datetime.datetime = NOW, ready: int = 4, **changes: Any) -> transitions.Context:
     base = transitions.Context(
-        candidate=CANDIDATE, now=now, spec=_spec(), ready=ready, has_stable=True, unmeasured=False
+        candidate=CANDIDATE,
+        now=now,
+        spec=_spec(),
+        ready=ready,
+        has_stable=True,
+        unmeasured=False,
+        analysis_interval_seconds=SETTINGS.analysis_interval_seconds,
     )
     return dataclasses.replace(base, **changes)
 

@@ -127,8 +127,8 @@ class Context:
     ready: int  # the candidate's ready replicas
     has_stable: bool  # a revision serves beside the candidate
     unmeasured: bool  # the candidate has no build-time recall (it reuses an artifact)
+    analysis_interval_seconds: float  # how soon to look again after asking for an analysis
     measurements: tuple[analysis.Measurement, ...] = ()  # of the candidate
-    analysis_interval_seconds: float = 10.0
     why_missing: str | None = None  # why candidate pods are missing, in words, when known
 
     @property
