@@ -151,3 +151,10 @@ def test_resource_from_body_reads_metadata() -> None:
     )
     assert parsed.annotations == {"faiss.dev/promote": "true"}
     assert parsed.deletion_timestamp == datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def test_a_typed_config_of_another_index_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="a config of index type HNSW given with indexType IVF"):
+        api_spec.FaissIndexSpec(
+            dimension=8, index_type="IVF", config=index_config.HNSWConfig(), source=api_spec.SourceSpec(uri="file:///x")
+        )

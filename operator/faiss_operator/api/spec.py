@@ -341,9 +341,13 @@ class FaissIndexSpec(naming.WireModel):
         # one: it runs even when a later field (source, evaluation) is wrong, so that every
         # problem of a spec is reported at once. A bad value raises pydantic's own error at its
         # camelCase location; a key of another type or a dimension it cannot divide, a ValueError.
-        if config is None or isinstance(config, (index_config.CONFIG_TYPES, IndexConfigFields)):
-            return config
         index_type = info.data.get("index_type")
+        if isinstance(config, index_config.CONFIG_TYPES):  # built in Python
+            if index_type is not None and config.index_type != index_type:
+                raise ValueError(f"a config of index type {config.index_type} given with indexType {index_type}")
+            return config
+        if config is None or isinstance(config, IndexConfigFields):
+            return config
         if index_type is None:  # unset (the operator's default decides) or itself invalid
             return IndexConfigFields.model_validate(config, by_alias=True, by_name=False)
         try:
