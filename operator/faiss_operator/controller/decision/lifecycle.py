@@ -62,7 +62,7 @@ def _new_revision(inputs: state.Inputs, draft: state.Draft) -> api_status.Revisi
     return api_status.RevisionStatus(
         name=desired.name,
         index_type=desired.index_type,
-        config=desired.wire_config,
+        config=desired.config,
         artifact=desired.artifact,
         artifact_key=desired.artifact_key,
         state="Built" if donor is not None else "Building",
