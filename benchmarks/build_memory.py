@@ -124,22 +124,38 @@ def raw_arguments(index_type: str, n: int) -> list[str]:
     return flags
 
 
-def measure(index_type: str, n: int, source: Path, work: Path, env: dict[str, str]) -> dict[str, Any]:
+def measure(
+    index_type: str, n: int, source: Path, work: Path, env: dict[str, str], *, concurrent: bool
+) -> dict[str, Any]:
     out = work / f"{index_type}-{n}"
     log = work / f"{index_type}-{n}.termination-log"
     logs = CACHE / "logs"
     logs.mkdir(exist_ok=True)
-    _, ours_peak, ours_wall = run_sampled(
-        [str(CLI), "build", "--source", str(source), "--out", str(out), "--index-type", index_type,
-         "--metric", "InnerProduct", "--overwrite", "--termination-log", str(log)], env,
-        logs / f"{index_type}-{n}.build.log",
-    )
-    report = json.loads((out / "report.json").read_text())
     raw_file = work / f"{index_type}-{n}.raw.faiss"
-    raw, raw_peak, raw_wall = run_sampled(
-        [sys.executable, str(ROOT / "benchmarks" / "_rawbuild.py"), str(source), str(raw_file),
-         *raw_arguments(index_type, n)], env, logs / f"{index_type}-{n}.raw.log",
-    )
+    ours_argv = [str(CLI), "build", "--source", str(source), "--out", str(out), "--index-type", index_type,
+                 "--metric", "InnerProduct", "--overwrite", "--termination-log", str(log)]
+    raw_argv = [sys.executable, str(ROOT / "benchmarks" / "_rawbuild.py"), str(source), str(raw_file),
+                *raw_arguments(index_type, n)]
+    runs: dict[str, tuple[str, int, float]] = {}
+
+    def run(name: str, argv: list[str]) -> None:
+        runs[name] = run_sampled(argv, env, logs / f"{index_type}-{n}.{name}.log")
+
+    if concurrent:
+        # Side by side, so that both see the same load on a shared machine (use --threads 1).
+        threads = [threading.Thread(target=run, args=(name, argv)) for name, argv in
+                   (("build", ours_argv), ("raw", raw_argv))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if set(runs) != {"build", "raw"}:
+            raise RuntimeError(f"a build failed: see {logs}")
+    else:
+        run("build", ours_argv)
+        run("raw", raw_argv)
+    (_, ours_peak, ours_wall), (raw, raw_peak, raw_wall) = runs["build"], runs["raw"]
+    report = json.loads((out / "report.json").read_text())
     raw_times = json.loads(raw.strip().splitlines()[-1])
     index_bytes = int(report["memory_bytes"])
     result = {
@@ -148,7 +164,7 @@ def measure(index_type: str, n: int, source: Path, work: Path, env: dict[str, st
         "peak_anon": ours_peak, "reported_peak_anon": report.get("peak_anon_bytes"), "raw_peak_anon": raw_peak,
         "build_seconds": report["build_seconds"], "raw_build_seconds": raw_times["train_seconds"] + raw_times["add_seconds"],
         "wall_seconds": ours_wall, "raw_wall_seconds": raw_wall, "recall": report["recall"],
-        "load": os.getloadavg()[0], "threads": env.get("OMP_NUM_THREADS", "all"),
+        "load": os.getloadavg()[0], "threads": env.get("OMP_NUM_THREADS", "all"), "concurrent": concurrent,
     }
     raw_file.unlink(missing_ok=True)
     return result
@@ -177,6 +193,8 @@ def main() -> int:
     parser.add_argument("--vectors", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--types", nargs="+", default=["IVF", "HNSW", "OPQ+HNSW"], choices=index_config.INDEX_TYPES)
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for both builds (default: all)")
+    parser.add_argument("--concurrent", action="store_true",
+                        help="run the project's build and raw FAISS side by side (same load; with --threads 1)")
     parser.add_argument("--results", type=Path, default=None, help="append each result as a JSON line here")
     parser.add_argument("--table-only", action="store_true", help="print the table of --results and stop")
     args = parser.parse_args()
@@ -194,7 +212,7 @@ def main() -> int:
         source = synthetic(n)
         with tempfile.TemporaryDirectory(prefix="build-memory-", dir=CACHE) as directory:
             for index_type in args.types:
-                result = measure(index_type, n, source, Path(directory), env)
+                result = measure(index_type, n, source, Path(directory), env, concurrent=args.concurrent)
                 results.append(result)
                 if args.results is not None:
                     with args.results.open("a") as handle:

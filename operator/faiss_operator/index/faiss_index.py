@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 
 from faiss_operator.index import (
-    artifact, data_quality, evaluation, factory, importing, latency, normalization, records, search_params, settings,
+    artifact, capacity, data_quality, evaluation, factory, importing, latency, normalization, records, search_params, settings,
 )
 from faiss_operator.index import config as index_config
 
@@ -266,6 +266,8 @@ class FAISSIndex:
                         f"{training_sample.dtype} {training_sample.shape}"
                     )
                 factory.train_index(index, plan, training_sample, seed=seed)
+            # One allocation of the final tables, as one add of everything would make (index/capacity.py).
+            capacity.reserve(index, num_vectors)
             self.build_seconds += time.perf_counter() - started
             self._index, self._plan = index, plan
             self._param_cache.clear()
