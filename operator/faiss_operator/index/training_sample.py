@@ -28,6 +28,9 @@ from faiss_operator.index import chunks
 
 # A larger sample is spilled to a memory-mapped file (256 MiB: 174k vectors at d=384).
 IN_MEMORY_BYTES = 256 << 20
+# Rows gathered at a time: a fancy index of a memory map copies the rows it picks, so this
+# bounds that temporary (12 MiB at d=384) beside the sample being filled.
+GATHER_ROWS = 8192
 
 
 def sample_rows(count: int, size: int, *, seed: int) -> npt.NDArray[np.int64]:
@@ -43,7 +46,7 @@ def sample_rows(count: int, size: int, *, seed: int) -> npt.NDArray[np.int64]:
 @contextlib.contextmanager
 def training_sample(
     vectors: Any, size: int, *, seed: int, normalize: bool, spill_dir: Path,
-    in_memory_bytes: int = IN_MEMORY_BYTES, chunk_rows: int = chunks.CHUNK_ROWS,
+    in_memory_bytes: int = IN_MEMORY_BYTES, chunk_rows: int = GATHER_ROWS,
 ) -> Iterator[npt.NDArray[np.float32]]:
     """A float32 (normalised when asked) sample of `size` rows of (n, d) `vectors`, valid inside
     the `with` block; a spilled sample's file is removed when it ends."""
