@@ -206,6 +206,7 @@ def _build_index(
         _train(request, index, data, plan, progress, spill_dir=spill_dir)
     else:
         index.create(num_vectors=total)
+    index.reserve(total)  # after the training sample is gone: the two are never held together
     for start, vectors in chunks.float32_chunks(data.embeddings, chunk_rows=ADD_CHUNK_ROWS):
         progress.rows("add", start, total)
         end = start + len(vectors)

@@ -266,12 +266,19 @@ class FAISSIndex:
                         f"{training_sample.dtype} {training_sample.shape}"
                     )
                 factory.train_index(index, plan, training_sample, seed=seed)
-            # One allocation of the final tables, as one add of everything would make (index/capacity.py).
-            capacity.reserve(index, num_vectors)
             self.build_seconds += time.perf_counter() - started
             self._index, self._plan = index, plan
             self._param_cache.clear()
         return plan
+
+    def reserve(self, num_vectors: int) -> None:
+        """Allocate the created index's tables for `num_vectors` vectors at once, as one add of
+        everything would (index/capacity.py), so that adding them in chunks never reallocates.
+        Call it once the training sample is released: the two need not be held together."""
+        if self._index is None:
+            raise IndexStateError("create() the index before reserving its tables")
+        with self._write_lock:
+            capacity.reserve(self._index, num_vectors)
 
     def add_embeddings(
         self, embeddings: Any, ids: Any = None, metadata: Any = None
