@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 import faiss
 import numpy as np
@@ -32,7 +33,8 @@ def main() -> int:
     index = faiss.index_factory(base.shape[1], args.factory, faiss.METRIC_INNER_PRODUCT)
     if args.ef_construction is not None:
         inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
-        faiss.downcast_index(inner).hnsw.efConstruction = args.ef_construction
+        graph: Any = faiss.downcast_index(inner)
+        graph.hnsw.efConstruction = args.ef_construction
     started = time.perf_counter()
     if args.train_size:
         if args.train_size >= len(base):

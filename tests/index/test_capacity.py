@@ -19,7 +19,7 @@ def _tables(index: Any) -> list[int]:
     inner: Any = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
     tables = []
     if isinstance(inner, faiss.IndexHNSW):
-        graph = inner.hnsw
+        graph: Any = inner.hnsw
         tables += [int(graph.neighbors.data()), int(graph.levels.data()), int(graph.offsets.data())]
         inner = faiss.downcast_index(inner.storage)
     return [*tables, int(inner.codes.data())]
