@@ -9,13 +9,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 import pytest
 
 from faiss_operator import cli
-from faiss_operator.builder import pipeline
+from faiss_operator.builder import pipeline, report as reports
 from faiss_operator.contract import build_report
 from faiss_operator.index import FAISSIndex, evaluation
 from tests.builder.conftest import COUNT, build_args
@@ -129,3 +130,28 @@ def test_no_step_holds_a_full_float32_copy_of_a_float16_normalised_input(tmp_pat
     measured = json.loads(finished.stdout.strip().splitlines()[-1])
     full_copy = rows * dimension * 4
     assert measured["peak"] - measured["before"] < full_copy / 2, measured
+
+
+def test_the_running_termination_message_follows_the_progress_with_the_peak(
+    inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a build killed at any moment after reading its input leaves: each write of the
+    termination log while it runs, captured in order (the final report replaces the last)."""
+    written: list[dict[str, Any]] = []
+    original = reports.write_termination_log
+
+    def capture(path: Path, document: dict[str, Any]) -> None:
+        written.append(dict(document))
+        original(path, document)
+
+    monkeypatch.setattr(reports, "write_termination_log", capture)  # as builder/command.py calls it
+    with evaluation.faiss_threads(1):
+        assert cli.main(build_args(inputs / "v.npy", tmp_path / "out" / "rev", "--index-type", "IVF")) == 0
+    running, final = written[:-1], written[-1]
+    assert final["status"] == "Succeeded" and all(w["status"] == "Running" for w in running)
+    assert "build_phase" not in running[0] and running[0]["input_bytes"] == COUNT * 32 * 4
+    steps = [(w["build_phase"], w["percent"]) for w in running[1:]]
+    assert steps[:4] == [("train", 0), ("train", 100), ("add", 0), ("add", 100)]
+    assert steps[-1] == ("write", 100)
+    peaks = [w["peak_anon_bytes"] for w in running[1:]]
+    assert all(isinstance(p, int) for p in peaks) and peaks == sorted(peaks)  # a peak never goes down

@@ -63,6 +63,8 @@ class BuildRequest:
     # `build` writes it to the termination log, so that a build killed for memory afterwards
     # still says how large its input was.
     on_input: Callable[[dict[str, Any]], None] | None = None
+    # Called at every progress line with {"phase", "percent", "peak_anon_bytes"} (builder/progress.py).
+    on_progress: Callable[[dict[str, Any]], None] | None = None
 
 
 def input_fields(data: datasets.Dataset) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def build(request: BuildRequest) -> dict[str, Any]:
     The report's `peak_anon_bytes` is the highest anonymous memory (RssAnon) the build held, the
     figure to size `build.resources.limits.memory` from (builder/anon_memory.py)."""
     with anon_memory.PeakAnonMemory() as peak:
-        return _build(request, progress_lines.Progress(peak), peak)
+        return _build(request, progress_lines.Progress(peak, on_line=request.on_progress), peak)
 
 
 def _build(
