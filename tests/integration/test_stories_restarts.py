@@ -9,7 +9,7 @@ three kills happen in order on the index `restarts`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -150,4 +150,53 @@ def test_story_8_killed_mid_rollback_the_restarted_operator_completes_the_rollba
         # Degraded, Ready True: the spec still names the rolled-back revision (Stalled).
         phases = restarts.phases.phases_after("Degraded", first, since=since)
         assert set(phases) == {"Degraded"}, f"phase left Degraded after the rollback to {first} completed: {phases}"
+        restarts.operator.check_running()
+
+
+HNSW_EF64 = {"indexType": "HNSW", "config": {"m": 16, "efConstruction": 40, "efSearch": 64}}
+# A step without pauseSeconds: the canary waits for faiss.dev/promote, so the edit lands mid-canary.
+MANUAL = {**ROLLOUT, "steps": [{"weight": 50}]}
+
+
+def _awaiting_promotion(candidate: str | None = None) -> Callable[[Obj], bool]:
+    def check(o: Obj) -> bool:
+        status = o.get("status") or {}
+        rollout = status.get("rollout") or {}
+        return (rollout.get("mode") == "Canary" and rollout.get("pauseReason") == "AwaitingPromotion"
+                and candidate in (None, status.get("candidateRevision")))
+    return check
+
+
+def test_a_canary_whose_rollout_a_hand_edited_status_lost_rolls_out_again(restarts: Restarts) -> None:
+    """Issue 16 item 5: a status edited while the operator is down, so that candidateRevision names
+    the serving revision, leaves the canary in state Canary with no rollout. The restarted
+    operator repairs it (back to Built, a StatusRepaired Warning) and rolls it out again from its
+    first step, never touching what serves and making no move the transition tables do not list."""
+    with restarts.chain.story("hand-edited status mid-canary"):
+        first = restarts.chain.values["first"]
+        jobs = restarts.index.build_jobs()
+        restarts.apply(environment.index_spec(HNSW_EF64, rollout=MANUAL))
+        obj = restarts.index.wait(_awaiting_promotion(), ROLLOUT_SECONDS, "the canary at its manual step",
+                                  alive=restarts.operator.check_running)
+        candidate = obj["status"]["candidateRevision"]
+        restarts.operator.kill()
+        client.CustomObjectsApi(restarts.index.api).patch_namespaced_custom_object_status(
+            "faiss.dev", "v1alpha1", restarts.namespace, "faissindexes", NAME,
+            {"status": {"candidateRevision": first}}, _content_type="application/merge-patch+json")  # fmt: skip
+        restarts.operator.start()
+
+        message = f"revision {candidate} is Canary outside a canary rollout; back to Built"
+        wait_for(lambda: any(e.reason == "StatusRepaired" and e.type == "Warning" and e.message == message
+                             for e in restarts.index.events()), 60, "the StatusRepaired Warning")  # fmt: skip
+        obj = restarts.index.wait(_awaiting_promotion(candidate), ROLLOUT_SECONDS,
+                                  "the canary at its manual step again", alive=restarts.operator.check_running)
+        assert obj["status"]["currentRevision"] == first
+        assert set(restarts.index.deployments()) == {first, candidate}
+        restarts.index.annotate("faiss.dev/promote", "true")
+        obj = restarts.index.wait_ready(ROLLOUT_SECONDS, alive=restarts.operator.check_running)
+        assert obj["status"]["currentRevision"] == candidate
+        assert (revision(obj, first) or {}).get("state") == "Retired"
+        assert restarts.index.build_jobs() == jobs, "search-time parameters only: no build"
+        assert not [e for e in restarts.index.events() if e.reason == "IllegalTransition"]
+        assert restarts.orphans() == []
         restarts.operator.check_running()

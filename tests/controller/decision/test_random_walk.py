@@ -17,7 +17,8 @@ removal, or the status write). After every decision:
   one, unless an admin asked or analysis failed (keep_serving.py);
 * a finished rollback leaves no revision in a scale-down delay;
 * a rollback only targets a revision that served (was Active before);
-* every revision state change is one of `state.TRANSITIONS`.
+* every revision state change is one of `state.TRANSITIONS` (`Draft.move` raises on any other, and
+  `Draft.enter` on a change of the rollout's mode outside `modes.MODE_TRANSITIONS`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import prometheus_client
 import pytest
 
 from faiss_operator.api import resource as api_resource
-from faiss_operator.controller.decision import manifests
+from faiss_operator.controller.decision import manifests, state
 from faiss_operator.controller.runtime import applier, kube_api, reconciler
 from faiss_operator.controller.runtime import metrics as operator_metrics
 from tests.controller import builders
@@ -163,3 +163,36 @@ def test_a_bug_in_a_pass_is_logged_with_its_traceback_and_the_next_pass_runs(
     (failure,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert failure.getMessage().startswith("Failed to reconcile FaissIndex search/alerts (RuntimeError: a bug); retrying in")
     assert failure.exc_info is not None
+
+
+def test_an_illegal_transition_is_refused_whole_said_once_and_the_worker_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A controller bug (a move the transition tables do not list) writes nothing: no status, no
+    child, no annotation; it is logged with its traceback, counted, and said in one Warning Event
+    however often the pass is tried again."""
+
+    def buggy(*args: Any, **kwargs: Any) -> Any:
+        raise state.IllegalTransition("revision R2: Active -> Building is not in state.TRANSITIONS")
+
+    monkeypatch.setattr(reconciler.deciding, "decide", buggy)
+    api = RecordingApi(index=body(), claims={"embeddings", "faiss-artifacts"})
+
+    async def scenario() -> tuple[reconciler.Reconciler, list[str], float | None, float | None]:
+        loop, events = make(api)
+        first = await loop.reconcile(("search", "alerts"))
+        second = await loop.reconcile(("search", "alerts"))
+        return loop, events, first, second
+
+    with caplog.at_level(logging.ERROR, logger="faiss_operator.controller"):
+        loop, events, first, second = asyncio.run(scenario())
+    assert (first, second) == (FAST.resync_seconds, FAST.resync_seconds)
+    assert [c for c in api.calls if c[0] != "get_index"] == []
+    assert events == ["IllegalTransition"]
+    assert loop.metrics.registry.get_sample_value("faiss_operator_reconcile_errors_total") == 2.0
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in failures] == [
+        "Refused the plan of FaissIndex search/alerts: revision R2: Active -> Building is not in "
+        "state.TRANSITIONS; status and children left as they are"
+    ] * 2
+    assert all(r.exc_info is not None for r in failures)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import gates, rollout, state
+from faiss_operator.controller.decision import gates, modes, rollout, state, transitions
 
 # Acted on in this order when several are set at once.
 _ORDER = (
@@ -70,15 +70,8 @@ def _abort(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
     if entry is None:
         draft.warn(state.REASON_ANNOTATION_IGNORED, f"{api_resource.ANNOTATION_ABORT}: no rollout in progress")
         return
-    if draft.rollout is not None and draft.rollout.mode == "Rollback":
-        # Cancelling a rollback leaves the revision that serves as it is; the target goes back
-        # to history (it served before), where a later faiss.dev/rollback can pick it again.
-        state.end_candidate(
-            draft, state="Retired", reason=state.REASON_ABORTED, message="rollback aborted by faiss.dev/abort"
-        )
-        return
-    ending: api_status.RevisionState = "Failed" if entry.state == "Building" else "RolledBack"
-    state.end_candidate(draft, state=ending, reason=state.REASON_ABORTED, message="aborted by faiss.dev/abort")
+    event = transitions.AbortRequested(building=entry.state == "Building")
+    rollout.carry_out(inputs, draft, transitions.abort(draft.mode, event))
 
 
 def served(entry: api_status.RevisionStatus) -> bool:
@@ -117,30 +110,15 @@ def _rollback(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
     if draft.current is None:
         draft.warn(state.REASON_ANNOTATION_IGNORED, f"{key}: no revision serves yet, nothing to roll back from")
         return
-    in_canary = draft.candidate is not None and (draft.rollout is None or draft.rollout.mode != "Rollback")
+    in_canary = draft.candidate is not None and not modes.is_rolling_back(draft.mode)
     if in_canary and value in (api_resource.ROLLBACK_PREVIOUS, draft.current):
-        # The stable serves on; only the revision in progress goes.
-        state.end_candidate(
-            draft, state="RolledBack", reason=state.REASON_ROLLBACK_REQUESTED, message=f"rolled back by {key}"
-        )
-        draft.scale_downs = []  # what the admin rolled away from leaves the Service now
+        # The stable serves on; only the revision in progress goes, and what the admin rolled
+        # away from leaves the Service now.
+        rollout.carry_out(inputs, draft, transitions.rollback(draft.mode, transitions.RollbackRequested(), inputs.now))
         return
-    if value == api_resource.ROLLBACK_PREVIOUS:
-        target = previous_revision(draft)
-        if target is None:
-            draft.warn(
-                state.REASON_ROLLBACK_REFUSED, f"{key}: no revision served before {draft.current} (with its files kept)"
-            )
-            return
-    else:
-        target = draft.entry(value)
-        if target is None or target.name == draft.current or not served(target):
-            known = ", ".join(e.name for e in draft.revisions if e.name != draft.current and served(e))
-            draft.warn(
-                state.REASON_ROLLBACK_REFUSED,
-                f"{key}: {value!r} {_why_not(draft, target)}; revisions that served: {known or 'none'}",
-            )
-            return
+    target = _rollback_target(draft, value)
+    if target is None:
+        return
     failures = gates.failures(inputs.spec, target.metrics)
     if failures:
         draft.warn(
@@ -148,15 +126,30 @@ def _rollback(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
             f"{key}: revision {target.name} does not meet the evaluation gates: {'; '.join(failures)}",
         )
         return
-    if draft.candidate is not None:
-        # A rollback target that served goes back to history; a revision in progress is rolled back.
-        in_rollback = draft.rollout is not None and draft.rollout.mode == "Rollback"
-        ending: api_status.RevisionState = "Retired" if in_rollback else "RolledBack"
-        message = f"replaced by the rollback to {target.name}"
-        state.end_candidate(draft, state=ending, reason=state.REASON_ROLLBACK_REQUESTED, message=message)
-    draft.move(target.name, "Built", reason=state.REASON_ROLLBACK_REQUESTED, message=f"rollback target of {key}")
-    draft.candidate = target.name
-    draft.rollout = api_status.RolloutStatus(mode="Rollback", weight=100, step_started_at=inputs.now)
+    event = transitions.RollbackRequested(target.name)
+    rollout.carry_out(inputs, draft, transitions.rollback(draft.mode, event, inputs.now))
+
+
+def _rollback_target(draft: state.Draft, value: str) -> api_status.RevisionStatus | None:
+    """The revision `faiss.dev/rollback: value` names (`previous`, or a name) when it served
+    and is not the one serving; otherwise None, said in a Warning Event."""
+    key = api_resource.ANNOTATION_ROLLBACK
+    if value == api_resource.ROLLBACK_PREVIOUS:
+        target = previous_revision(draft)
+        if target is None:
+            draft.warn(
+                state.REASON_ROLLBACK_REFUSED, f"{key}: no revision served before {draft.current} (with its files kept)"
+            )
+        return target
+    target = draft.entry(value)
+    if target is None or target.name == draft.current or not served(target):
+        known = ", ".join(e.name for e in draft.revisions if e.name != draft.current and served(e))
+        draft.warn(
+            state.REASON_ROLLBACK_REFUSED,
+            f"{key}: {value!r} {_why_not(draft, target)}; revisions that served: {known or 'none'}",
+        )
+        return None
+    return target
 
 
 def _why_not(draft: state.Draft, target: api_status.RevisionStatus | None) -> str:
@@ -183,7 +176,7 @@ def _retry(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
     else:
         draft.move(name, "Building", reason=state.REASON_RETRIED, message=None, build_attempt=entry.build_attempt + 1)
     draft.candidate = name
-    draft.rollout = None
+    draft.enter(None)
 
 
 def _promote_request(inputs: state.Inputs, draft: state.Draft, value: str) -> None:
@@ -194,12 +187,7 @@ def _promote_request(inputs: state.Inputs, draft: state.Draft, value: str) -> No
             state.REASON_ANNOTATION_IGNORED, f'{api_resource.ANNOTATION_PROMOTE}: expected "true", got {value!r}'
         )
         return
-    if draft.rollout is None or draft.rollout.mode != "Canary":
+    if draft.mode is None:
         draft.warn(state.REASON_ANNOTATION_IGNORED, f"{api_resource.ANNOTATION_PROMOTE}: no canary in progress")
         return
-    if draft.rollout.paused and draft.rollout.pause_reason == state.PAUSE_AWAITING_PROMOTION:
-        rollout.advance(inputs, draft)  # a step without pauseSeconds is a manual gate: open it
-        return
-    draft.update_rollout(
-        promoting=True, paused=False, pause_reason=None, pause_message=None, step_started_at=inputs.now
-    )
+    rollout.step(inputs, draft, transitions.PromoteRequested())

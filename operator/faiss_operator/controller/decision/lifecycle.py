@@ -12,7 +12,7 @@ import datetime
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
 from faiss_operator.contract import build_report
-from faiss_operator.controller.decision import canary, gates, manifests, memory_kills, object_store, state, storage
+from faiss_operator.controller.decision import canary, gates, manifests, memory_kills, modes, object_store, state, storage
 from faiss_operator.controller.decision import observed
 
 # How long a complete build Job's pod may stay unseen before the revision fails, and how often
@@ -29,51 +29,49 @@ def adopt_desired(inputs: state.Inputs, draft: state.Draft) -> None:
     """Make the spec's revision the candidate: new, reverted to, or held because it failed."""
     name = inputs.desired.name
     entry = draft.entry(name)
-    in_rollback = draft.rollout is not None and draft.rollout.mode == "Rollback"
+    in_rollback = modes.is_rolling_back(draft.mode)
     if name == draft.current:
-        if draft.candidate is not None and not in_rollback:
-            state.end_candidate(
-                draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"the spec returned to {name}"
-            )
+        if not in_rollback:
+            _supersede(draft, f"the spec returned to {name}")
         return
     if name == draft.candidate or in_rollback:
         return
+    _supersede(draft, f"superseded by {name}")
     if entry is not None and entry.state in ("Failed", "RolledBack"):
-        if draft.candidate is not None:
-            state.end_candidate(
-                draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"superseded by {name}"
-            )
-        return
-    if draft.candidate is not None:
-        state.end_candidate(draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=f"superseded by {name}")
+        return  # held until the spec changes or faiss.dev/retry
     if entry is not None and state.has_artifact(entry):
         draft.move(name, "Built", reason=state.REASON_REVERTED, message="the spec returned to this revision")
-        draft.candidate = name
-        return
-    if entry is not None:  # known but never built (superseded while building): build it now
+    elif entry is not None:  # known but never built (superseded while building): build it now
         draft.move(name, "Building", reason=None, message=None, build_attempt=entry.build_attempt + 1)
-        draft.candidate = name
-        return
+    else:
+        draft.revisions.insert(0, _new_revision(inputs, draft))
+    draft.candidate = name
+
+
+def _supersede(draft: state.Draft, message: str) -> None:
+    """The candidate in progress, if any, gives way (a newer spec, or the spec back to what serves)."""
+    if draft.candidate is not None:
+        state.end_candidate(draft, state="Superseded", reason=state.REASON_SUPERSEDED, message=message)
+
+
+def _new_revision(inputs: state.Inputs, draft: state.Draft) -> api_status.RevisionStatus:
+    """The spec's revision, first seen: Building, or Built when it reuses the artifact of one
+    that differs only in search-time parameters (its donor)."""
     desired = inputs.desired
     donor = next((e for e in draft.revisions if e.artifact_key == desired.artifact_key and state.has_artifact(e)), None)
-    artifact = desired.artifact
-    draft.revisions.insert(
-        0,
-        api_status.RevisionStatus(
-            name=name,
-            index_type=desired.index_type,
-            config=desired.config,
-            artifact=artifact,
-            artifact_key=desired.artifact_key,
-            state="Built" if donor is not None else "Building",
-            reason=state.REASON_REUSED if donor is not None else None,
-            message=f"search-time parameters changed; serves the artifact built for {donor.name}" if donor else None,
-            metrics=_reused_metrics(donor.metrics) if donor is not None and donor.metrics else None,
-            reused_from=donor.name if donor is not None else None,
-            created_at=inputs.now,
-        ),
+    return api_status.RevisionStatus(
+        name=desired.name,
+        index_type=desired.index_type,
+        config=desired.config,
+        artifact=desired.artifact,
+        artifact_key=desired.artifact_key,
+        state="Built" if donor is not None else "Building",
+        reason=state.REASON_REUSED if donor is not None else None,
+        message=f"search-time parameters changed; serves the artifact built for {donor.name}" if donor else None,
+        metrics=_reused_metrics(donor.metrics) if donor is not None and donor.metrics else None,
+        reused_from=donor.name if donor is not None else None,
+        created_at=inputs.now,
     )
-    draft.candidate = name
 
 
 def _reused_metrics(metrics: api_status.RevisionMetrics) -> api_status.RevisionMetrics:
@@ -187,15 +185,15 @@ def reconcile_gates(inputs: state.Inputs, draft: state.Draft) -> None:
         draft.move(desired_entry.name, "Built", reason=None, message=None)
         draft.candidate = desired_entry.name
     entry = draft.entry(draft.candidate)
-    if entry is None or entry.state != "Built" or draft.rollout is not None:
+    if entry is None or entry.state != "Built" or draft.mode is not None:
         return
     failures = gates.failures(inputs.spec, entry.metrics)
     if failures:
         state.end_candidate(draft, state="Failed", reason=state.REASON_GATES_NOT_MET, message="; ".join(failures))
         return
     if draft.current is None:
-        draft.rollout = api_status.RolloutStatus(mode="Deploy", weight=100, step_started_at=inputs.now)
+        draft.enter(modes.Deploying(modes.Progress(inputs.now)))
         return
     first = canary.step_at(inputs.spec.rollout, 0)
     draft.move(entry.name, "Canary", reason=entry.reason, message=entry.message)
-    draft.rollout = api_status.RolloutStatus(mode="Canary", step=0, weight=first.weight, step_started_at=inputs.now)
+    draft.enter(modes.Stepping(0, first.weight, modes.Progress(inputs.now)))

@@ -14,7 +14,7 @@ from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions as plan_actions
-from faiss_operator.controller.decision import analysis, revisions
+from faiss_operator.controller.decision import analysis, modes, revisions
 from faiss_operator.controller.decision import observed
 from faiss_operator.controller.decision import settings as operator_settings
 
@@ -61,7 +61,8 @@ TRANSITIONS: dict[RevisionState, frozenset[RevisionState]] = {
     # A new revision starts as Building (or Built when it reuses a built artifact).
     "Building": frozenset({"Built", "Failed", "Superseded", "RolledBack"}),
     "Built": frozenset({"Canary", "Active", "Failed", "RolledBack", "Superseded", "Retired"}),
-    "Canary": frozenset({"Active", "RolledBack", "Failed", "Superseded"}),
+    # Canary -> Built: a status repair (draft_from), never a step of a rollout.
+    "Canary": frozenset({"Active", "RolledBack", "Failed", "Superseded", "Built"}),
     "Active": frozenset({"Retired", "RolledBack"}),
     # Retired: it served and was replaced; a rollback may send it back (Built, then Active).
     "Retired": frozenset({"Built"}),
@@ -70,6 +71,9 @@ TRANSITIONS: dict[RevisionState, frozenset[RevisionState]] = {
     "RolledBack": frozenset({"Built", "Building"}),
     "Superseded": frozenset({"Built", "Building"}),
 }
+
+
+IllegalTransition = modes.IllegalTransition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +110,7 @@ class Draft:
     revisions: list[api_status.RevisionStatus]
     current: Revision | None
     candidate: Revision | None
-    rollout: api_status.RolloutStatus | None
+    mode: modes.Mode | None  # the candidate's rollout (modes.py); None when none is under way
     scale_downs: list[api_status.ScaleDown]
     handled: dict[str, str] = dataclasses.field(default_factory=dict)
     actions: list[plan_actions.Action] = dataclasses.field(default_factory=list)
@@ -131,11 +135,15 @@ class Draft:
         self, name: str, to: RevisionState, *, reason: str | None, message: str | None, **changes: object
     ) -> None:
         """The one writer of a revision's state (TRANSITIONS lists the moves it makes)."""
+        entry = self.entry(name)
+        if entry is not None and entry.state != to and to not in TRANSITIONS[entry.state]:
+            raise IllegalTransition(f"revision {name}: {entry.state} -> {to} is not in state.TRANSITIONS")
         self.update(name, state=to, reason=reason, message=message, **changes)
 
-    def update_rollout(self, **changes: object) -> None:
-        if self.rollout is not None:
-            self.rollout = self.rollout.model_copy(update=changes)
+    def enter(self, mode: modes.Mode | None) -> None:
+        """The one writer of the rollout's mode (modes.MODE_TRANSITIONS lists the changes it makes)."""
+        modes.check(self.mode, mode)
+        self.mode = mode
 
     def warn(self, reason: str, message: str) -> None:
         self.events.append(plan_actions.Event("Warning", reason, message))
@@ -146,7 +154,7 @@ def draft_from(status: api_status.FaissIndexStatus) -> Draft:
         revisions=list(status.revisions),
         current=status.current_revision,
         candidate=status.candidate_revision,
-        rollout=status.rollout,
+        mode=modes.read(status.rollout),
         scale_downs=list(status.scale_downs),
         handled=dict(status.handled_annotations),
     )
@@ -163,7 +171,17 @@ def draft_from(status: api_status.FaissIndexStatus) -> Draft:
         )
         draft.candidate = None
     if draft.candidate is None:
-        draft.rollout = None
+        draft.mode = None
+    for entry in list(draft.revisions):
+        # A Canary is the candidate of a canary rollout. One the status lost the rollout of is
+        # back to Built (its artifact is kept): rolled out again from the first step if the spec
+        # still asks for it, otherwise left in history, never shown as rolling out. A Canary
+        # candidate under a first deploy or a rollback is Built too, as those rollouts expect.
+        if entry.state == "Canary" and (entry.name != draft.candidate or not modes.is_canary(draft.mode)):
+            draft.warn(
+                REASON_STATUS_REPAIRED, f"revision {entry.name} is Canary outside a canary rollout; back to Built"
+            )
+            draft.move(entry.name, "Built", reason=REASON_STATUS_REPAIRED, message="its rollout was lost from the status")
     draft.scale_downs = [s for s in draft.scale_downs if draft.entry(s.revision) is not None]
     return draft
 
@@ -177,7 +195,7 @@ def end_candidate(draft: Draft, *, state: RevisionState, reason: str, message: s
     if draft.candidate is not None:
         draft.move(draft.candidate, state, reason=reason, message=message)
     draft.candidate = None
-    draft.rollout = None
+    draft.enter(None)
 
 
 def _missing(name: str) -> api_status.RevisionStatus:

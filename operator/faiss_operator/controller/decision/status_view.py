@@ -7,8 +7,8 @@ agrees with the revisions it describes.
 from __future__ import annotations
 
 from faiss_operator.api import status as api_status
-from faiss_operator.controller.decision import canary, conditions, keep_serving, memory_kills, pod_problems, state
-from faiss_operator.controller.decision import rollout as rollouts
+from faiss_operator.controller.decision import canary, conditions, keep_serving, memory_kills, modes, pod_problems, state
+from faiss_operator.controller.decision import rollout
 from faiss_operator.controller.decision import claims
 
 
@@ -48,13 +48,13 @@ _PHASE_OF_PROGRESS: dict[str, api_status.Phase] = {
 def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexStatus:
     now, generation = inputs.now, inputs.resource.generation
     current = draft.entry(draft.current)
-    rollout = draft.rollout
-    if rollout is not None and draft.candidate is not None:
+    wire = modes.to_wire(draft.mode)
+    if wire is not None and draft.candidate is not None:
         # Traffic splits by ready replicas over one Service: every other revision that still
         # serves (the stable, and any in its scale-down delay) shares it with the candidate.
         others = {draft.current, *(s.revision for s in draft.scale_downs)} - {draft.candidate, None}
         stable_ready = sum(inputs.children.ready_replicas(name) for name in others if name is not None)
-        rollout = rollout.model_copy(
+        wire = wire.model_copy(
             update={
                 "actual_weight": canary.actual_weight(
                     candidate_ready=inputs.children.ready_replicas(draft.candidate), stable_ready=stable_ready
@@ -72,7 +72,7 @@ def finish(inputs: state.Inputs, draft: state.Draft) -> api_status.FaissIndexSta
         index_type=inputs.desired.index_type,
         current_revision=draft.current,
         candidate_revision=draft.candidate,
-        rollout=rollout,
+        rollout=wire,
         recall=current.metrics.recall if current and current.metrics else None,
         p99_latency_ms=current.metrics.p99_latency_ms if current and current.metrics else None,
         revisions=draft.revisions,
@@ -117,7 +117,7 @@ def _conditions(inputs: state.Inputs, draft: state.Draft) -> list[_ConditionValu
         values.append((c.STALLED, "True", *problem))
     else:
         values.append((c.STALLED, "False", c.AS_EXPECTED, "nothing needs a change of spec"))
-    held = keep_serving.held(inputs, draft, rollouts.serving_replicas(inputs, draft))
+    held = keep_serving.held(inputs, draft, rollout.serving_replicas(inputs, draft))
     kills = memory_kills.serving_kills(inputs.children.serving_pods)
     if problem is not None and held:
         values.append((c.DEGRADED, "True", problem[0], f"{problem[1]}; {keep_serving.message(held)}"))
@@ -207,19 +207,24 @@ def _progress(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str] | Non
     candidate = draft.entry(draft.candidate)
     if candidate is None:
         return None
-    rollout = draft.rollout
+    mode = draft.mode
     if candidate.state == "Building":
         return (c.BUILDING, f"building revision {candidate.name}")
-    if rollout is None or rollout.mode == "Deploy":
-        return (c.DEPLOYING, f"deploying revision {candidate.name}")
-    if rollout.mode == "Rollback":
-        return (c.ROLLING_BACK, f"rolling back to revision {candidate.name}")
-    if rollout.paused:
-        return (c.PAUSED, f"paused at {rollout.weight}% on {candidate.name}: {pause_text(rollout)}")
-    if rollout.promoting:
-        return (c.PROMOTING, f"promoting revision {candidate.name} to all replicas")
-    total_steps = len(canary.steps(inputs.spec.rollout))
-    return (c.CANARY_STEP, f"step {rollout.step + 1}/{total_steps}: {rollout.weight}% on {candidate.name}")
+    match mode:
+        case None | modes.Deploying() | modes.Paused(of=modes.Deploying()):
+            return (c.DEPLOYING, f"deploying revision {candidate.name}")
+        case modes.RollingBack() | modes.Paused(of=modes.RollingBack()):
+            return (c.ROLLING_BACK, f"rolling back to revision {candidate.name}")
+        case modes.Paused(of=modes.Stepping(weight=weight) | modes.Promoting(at=modes.Stepping(weight=weight))):
+            return (c.PAUSED, f"paused at {weight}% on {candidate.name}: {pause_text(mode)}")
+        case modes.AwaitingPromotion(at=at):
+            return (c.PAUSED, f"paused at {at.weight}% on {candidate.name}: {pause_text(mode)}")
+        case modes.Promoting():
+            return (c.PROMOTING, f"promoting revision {candidate.name} to all replicas")
+        case modes.Stepping(step=step, weight=weight):
+            total_steps = len(canary.steps(inputs.spec.rollout))
+            return (c.CANARY_STEP, f"step {step + 1}/{total_steps}: {weight}% on {candidate.name}")
+    return None
 
 
 def _with_missing_pods(
@@ -229,7 +234,7 @@ def _with_missing_pods(
     than the rollout wants (a quota, PodSecurity, an image pull, no node)."""
     if progress is None or draft.candidate is None:
         return progress
-    wanted = rollouts.serving_replicas(inputs, draft).get(draft.candidate, 0)
+    wanted = rollout.serving_replicas(inputs, draft).get(draft.candidate, 0)
     ready = inputs.children.ready_replicas(draft.candidate)
     why = pod_problems.why_missing(inputs.children, draft.candidate) if ready < wanted else None
     if why is None:
@@ -237,26 +242,30 @@ def _with_missing_pods(
     return (progress[0], f"{progress[1]}; {ready}/{wanted} replicas of {draft.candidate} ready: {why}")
 
 
-def pause_text(rollout: api_status.RolloutStatus) -> str:
+def pause_text(mode: modes.Mode) -> str:
     """What a paused rollout waits for, in words."""
-    if rollout.pause_message:
-        return rollout.pause_message
-    if rollout.pause_reason is not None:
-        return state.PAUSE_MESSAGES.get(rollout.pause_reason, rollout.pause_reason)
+    if isinstance(mode, modes.AwaitingPromotion):
+        return state.PAUSE_MESSAGES[state.PAUSE_AWAITING_PROMOTION]
+    if not isinstance(mode, modes.Paused):
+        return "paused"
+    if mode.message:
+        return mode.message
+    if mode.reason is not None:
+        return state.PAUSE_MESSAGES.get(mode.reason, mode.reason)
     return "paused"
 
 
 def _desired_problem(inputs: state.Inputs, draft: state.Draft) -> tuple[str, str] | None:
     c = conditions
-    rollout = draft.rollout
-    if rollout is not None and rollout.paused and rollout.pause_reason == state.PAUSE_FAILURE:
-        if rollout.mode == "Rollback":
+    mode = draft.mode
+    if isinstance(mode, modes.Paused) and mode.reason == state.PAUSE_FAILURE:
+        if isinstance(mode.of, modes.RollingBack):
             return (
                 c.ROLLBACK_STALLED,
-                f"{pause_text(rollout)}; annotate faiss.dev/abort=true to cancel the rollback "
+                f"{pause_text(mode)}; annotate faiss.dev/abort=true to cancel the rollback "
                 "or faiss.dev/rollback to pick another revision",
             )
-        return (c.ROLLOUT_PAUSED_ON_FAILURE, f"{pause_text(rollout)}; annotate faiss.dev/promote, abort or rollback")
+        return (c.ROLLOUT_PAUSED_ON_FAILURE, f"{pause_text(mode)}; annotate faiss.dev/promote, abort or rollback")
     desired = draft.entry(inputs.desired.name)
     if desired is None or desired.name == draft.current:
         return None

@@ -7,7 +7,9 @@ measurement) wakes the FaissIndex's worker task; the worker reads the watch-fed 
 one FaissIndex never has two reconciles at once while different indexes run concurrently. A
 reconcile that raises is logged and retried with exponential backoff; it never stops the
 worker, and a spec the operator cannot act on is not an error at all (decide turns it into
-conditions). The worker ends when the FaissIndex is gone.
+conditions). A plan that breaks the transition tables (a controller bug, `state.IllegalTransition`)
+is refused whole: nothing written, what serves keeps serving, one Warning Event, a look again at
+the resync rather than a retry loop. The worker ends when the FaissIndex is gone.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import logging
 import time
 from collections.abc import Callable
 
+from faiss_operator.controller.decision import actions as plan_actions
 from faiss_operator.controller.decision import decide as deciding
-from faiss_operator.controller.decision import manifests
+from faiss_operator.controller.decision import manifests, state
 from faiss_operator.controller.decision import settings as operator_settings
 from faiss_operator.controller.runtime import applier as applying
 from faiss_operator.controller.runtime import kube_api, live_analysis
@@ -28,6 +31,7 @@ from faiss_operator.controller.runtime import metrics as operator_metrics
 from faiss_operator.controller.runtime import observe as observing
 
 LOGGER = logging.getLogger("faiss_operator.controller")
+ILLEGAL_TRANSITION = "IllegalTransition"  # the reason of the Event of a plan refused as a controller bug
 Key = live_analysis.Key
 
 
@@ -81,6 +85,8 @@ class Reconciler:
         self._wakes: dict[Key, asyncio.Event] = {}
         # label value of faiss.dev/index -> FaissIndex name, per namespace (long names are hashed)
         self._by_label: dict[tuple[str, str], str] = {}
+        # The last illegal transition said in an Event, per FaissIndex: said once, not every pass.
+        self._bugs: dict[Key, str] = {}
 
     # --- triggers -----------------------------------------------------------------------------
     def trigger(self, key: Key) -> None:
@@ -155,10 +161,28 @@ class Reconciler:
                 return
             delay = requeue
 
+    def _refuse_bug(self, key: Key, seen: observing.Observation, bug: state.IllegalTransition) -> float:
+        """A plan that would make a move the transition tables do not list is a controller bug:
+        nothing of it is applied (status and children stay as they are, what serves keeps
+        serving), it is logged with its traceback and said once in a Warning Event, and the pass
+        is tried again at the resync (a fixed operator, or a changed object, may get past it)."""
+        namespace, name = key
+        self.metrics.reconcile_errors.inc()
+        LOGGER.error(
+            "Refused the plan of FaissIndex %s/%s: %s; status and children left as they are", namespace, name, bug,
+            exc_info=True,
+        )  # fmt: skip
+        if self._bugs.get(key) != str(bug):
+            self._bugs[key] = str(bug)
+            message = f"{bug}; nothing was changed (a bug in the operator: please report it)"
+            self.applier.post_event(seen.body, plan_actions.Event("Warning", ILLEGAL_TRANSITION, message))
+        return self.timing.resync_seconds
+
     def _forget(self, key: Key) -> None:
         self._workers.pop(key, None)
         self._wakes.pop(key, None)
         self._by_label = {k: v for k, v in self._by_label.items() if (k[0], v) != key}
+        self._bugs.pop(key, None)
         self.analyses.forget(key)
         self.metrics.forget(*key)
 
@@ -169,9 +193,13 @@ class Reconciler:
         seen = observing.observe(self.reader, namespace, name)
         if seen is None:
             return None
-        plan = deciding.decide(
-            seen.resource, seen.children, self.analyses.measurements(key), self.clock(), settings=self.settings
-        )
+        try:
+            plan = deciding.decide(
+                seen.resource, seen.children, self.analyses.measurements(key), self.clock(), settings=self.settings
+            )
+        except state.IllegalTransition as bug:
+            return self._refuse_bug(key, seen, bug)
+        self._bugs.pop(key, None)
         try:
             await self.applier.apply(seen, plan, lambda action: self.analyses.start(key, action, seen.children))
         except applying.IndexGone:
