@@ -70,6 +70,35 @@ def test_the_operators_own_status_write_is_read_until_the_watch_shows_another_ve
     assert read is not None and read["metadata"]["resourceVersion"] == "5"
 
 
+def test_the_watch_delivering_an_earlier_write_of_the_same_pass_does_not_hide_the_later_one() -> None:
+    # A pass patches the finalizer (version 6), then the status (version 7); the watch delivers
+    # version 6 first. Reading 6 would show no status yet, and the pass it wakes would write the
+    # same status a second time.
+    cache, indexes = filled()
+    cache.applied({**obj("FaissIndex", "alerts", "6"), "metadata": {**obj("FaissIndex", "alerts", "6")["metadata"], "finalizers": ["faiss.dev/cleanup"]}})
+    written = {**obj("FaissIndex", "alerts", "7"), "status": {"phase": "Building"}}
+    cache.applied(written)
+    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "6")]  # the finalizer's event
+    read = cache.index("search", "alerts")
+    assert read is not None and (read["metadata"]["resourceVersion"], read.get("status")) == ("7", {"phase": "Building"})
+    indexes[("search", "alerts")] = [{**obj("FaissIndex", "alerts", "7"), "status": {"phase": "Building"}}]
+    read = cache.index("search", "alerts")
+    assert read is not None and read["metadata"]["resourceVersion"] == "7"
+    assert cache._written == {}  # caught up: the watch is the truth again
+
+
+def test_a_written_object_deleted_since_reads_as_gone_and_opaque_versions_count_as_news() -> None:
+    cache, indexes = filled()
+    cache.applied({**obj("FaissIndex", "alerts", "6"), "status": {"phase": "Building"}})
+    del indexes[("search", "alerts")]  # deleted by someone else; the watch shows it
+    assert cache.index("search", "alerts") is None
+    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "a")]
+    cache.applied({**obj("FaissIndex", "alerts", "b"), "status": {"phase": "Building"}})
+    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "c")]  # not integers: anything else is news
+    read = cache.index("search", "alerts")
+    assert read is not None and read["metadata"]["resourceVersion"] == "c"
+
+
 def test_a_created_child_is_read_before_its_watch_event_and_a_deleted_one_is_gone_at_once() -> None:
     cache, _ = filled()
     jobs = cast(dict[tuple[str, str], list[dict[str, Any]]], cache._views["jobs"])

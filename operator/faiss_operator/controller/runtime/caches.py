@@ -14,9 +14,10 @@ a pass woken by the event of the operator's status write can run before the watc
 created in the same pass has delivered it, and would create it again. So the operator's own
 writes are layered over the watches (client-go's MutationCache): `applied()` keeps the object as
 the API server answered a write, `deleted()` marks one gone, and reads show that version while
-the watch still holds the version the write was made over; once the watch shows anything else,
-or after `WRITE_TTL_SECONDS` (an object created and gone again before any pass read it), the
-entry is dropped.
+the watch still holds the version the write was made over or one older than the write's (a
+pass's finalizer patch, delivered before its status patch); once the watch shows the write's
+version or a newer one, or the object gone, or after `WRITE_TTL_SECONDS` (an object created and
+gone again before any pass read it), the entry is dropped.
 
 Bodies are kept without `metadata.managedFields` (large and never read), claims as their
 metadata only.
@@ -135,7 +136,7 @@ class Caches:
             written = self._written.get((plural, *key))
             for name, write in list((written or {}).items()):
                 assert written is not None
-                if _version(found.get(name)) != write.over or now > write.until:
+                if now > write.until or _caught_up(_version(found.get(name)), write):
                     del written[name]  # the watch has moved on: it is the truth again
                 elif write.body is None:
                     found.pop(name, None)
@@ -199,6 +200,24 @@ class Caches:
 
 def _count(values: Iterable[Body]) -> int:
     return len(values) if isinstance(values, (list, tuple)) else sum(1 for _ in values)
+
+
+def _caught_up(watched: str | None, write: _Written) -> bool:
+    """Whether the watch, now holding version `watched` (None: no such object), shows the
+    operator's write or something newer. A watch still holding the version the write was made
+    over has not; nor has one holding a version between the two: the event of an earlier write
+    of the same pass (the finalizer, then the status: the watch delivers the finalizer's version
+    while the status write's answer is the newer truth). resourceVersions are compared as
+    integers, as client-go's MutationCache does (etcd's revisions); a version that is not one
+    counts as newer."""
+    if watched == write.over:
+        return False
+    if watched is None or write.body is None:
+        return True  # gone since (whoever deleted it), or a deletion the watch shows moved on
+    try:
+        return int(watched) >= int(_version(write.body) or "")
+    except ValueError:
+        return True
 
 
 def _version(body: Body | None) -> str | None:
