@@ -1,6 +1,7 @@
 """Every call the operator makes to the Kubernetes API, blocking, through the official client.
 
-Only writes, and the read a finalizer change needs: a pass reads from the watch-fed caches
+Only writes, and the read a finalizer change needs after a conflict (its first try writes over the
+cached resourceVersion): a pass reads from the watch-fed caches
 (caches.py). Each request is counted by verb, resource and answer (`requests`, the operator's
 `faiss_operator_api_requests_total` metric).
 
