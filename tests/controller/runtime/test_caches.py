@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import ValuesView
 from typing import Any, cast
 
 import pytest
@@ -151,3 +154,37 @@ def test_a_namespace_is_terminating_once_the_watch_shows_its_deletion() -> None:
     cache.attach({"namespaces": {key: [value] for key, value in entry.items()}})
     assert cache.namespace_terminating("search")
     assert not caches.Caches({}).namespace_terminating("search")  # no namespace watch attached
+
+
+class _RecordingIndex(dict[tuple[str, str], list[dict[str, Any]]]):
+    """A Kopf index that notes the thread each count is made on."""
+
+    threads: list[str] = []
+
+    def values(self) -> ValuesView[list[dict[str, Any]]]:
+        self.threads.append(threading.current_thread().name)
+        return super().values()
+
+
+def test_cache_sizes_are_counted_on_the_event_loop_that_changes_the_indexes() -> None:
+    # Kopf changes its indexes on the event loop; counted from the metrics server's thread during
+    # a burst, a dict changed size under the iteration and the scrape answered 500.
+    plurals = (caches.INDEXES, caches.CLAIMS, caches.NAMESPACES, *(plural for _, _, plural in caches.CHILD_RESOURCES))
+    kwargs = {caches.index_id(plural): _RecordingIndex({("search", "alerts"): [obj("X", "x")]}) for plural in plurals}
+    cache = caches.Caches()
+    loop = asyncio.new_event_loop()
+    kopf_thread = threading.Thread(target=loop.run_forever, name="kopf-loop", daemon=True)
+    kopf_thread.start()
+
+    async def startup() -> None:
+        cache.attach_kopf(kwargs)
+
+    try:
+        asyncio.run_coroutine_threadsafe(startup(), loop).result(timeout=10)
+        sizes = cache.sizes()  # from this thread, as the metrics server's scrape
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        kopf_thread.join(timeout=10)
+        loop.close()
+    assert sizes == {plural: 1 for plural in sorted(plurals)}
+    assert set(_RecordingIndex.threads) == {"kopf-loop"}

@@ -25,6 +25,7 @@ metadata only.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -58,6 +59,7 @@ NAMESPACE_RESOURCE = ("", "v1", NAMESPACES)
 PLURALS = {"FaissIndex": INDEXES, "Job": "jobs", "Pod": "pods", "Deployment": "deployments", "Service": "services",
            "PodDisruptionBudget": "poddisruptionbudgets"}  # fmt: skip
 WRITE_TTL_SECONDS = 60.0  # watch events come in milliseconds; this only bounds a lost one
+SIZES_TIMEOUT_SECONDS = 10.0
 PREFIX = "cache_"  # Kopf index ids (and handler kwargs) are PREFIX + plural, e.g. cache_jobs
 
 
@@ -110,6 +112,7 @@ class Caches:
         # (plural, namespace, index key) -> {name: the operator's own write}
         self._written: dict[tuple[str, str, str], dict[str, _Written]] = {}
         self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where Kopf changes its indexes
 
     def attach(self, views: Mapping[str, IndexView]) -> None:
         """Use `views` (plural -> index) from now on."""
@@ -119,6 +122,7 @@ class Caches:
         """Use the Kopf indexes found among a handler's keyword arguments (see `register`)."""
         plurals = (INDEXES, CLAIMS, NAMESPACES, *(plural for _, _, plural in CHILD_RESOURCES))
         self.attach({plural: handler_kwargs[index_id(plural)] for plural in plurals})
+        self._loop = asyncio.get_running_loop()
 
     def _watched(self, plural: str, key: tuple[str, str]) -> list[Body]:
         view = self._views.get(plural)
@@ -194,8 +198,28 @@ class Caches:
         )
 
     def sizes(self) -> dict[str, int]:
-        """Objects held per resource (plural), for the operator's metrics."""
+        """Objects held per resource (plural), for the operator's metrics. Kopf changes its
+        indexes on the event loop; iterated from another thread (the metrics server's) while a
+        burst of events arrives, a dict changes size under the iteration, so the count is made on
+        the loop (at most `SIZES_TIMEOUT_SECONDS` waiting for it)."""
+        loop = self._loop
+        if loop is None or not loop.is_running() or _running_loop() is loop:
+            return self._sizes()
+
+        async def on_loop() -> dict[str, int]:
+            return self._sizes()
+
+        return asyncio.run_coroutine_threadsafe(on_loop(), loop).result(timeout=SIZES_TIMEOUT_SECONDS)
+
+    def _sizes(self) -> dict[str, int]:
         return {plural: sum(_count(values) for values in view.values()) for plural, view in sorted(self._views.items())}
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _count(values: Iterable[Body]) -> int:
