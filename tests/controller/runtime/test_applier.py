@@ -79,19 +79,19 @@ EVERYTHING = actions.Plan(
 )
 
 
-def test_a_plan_is_written_finalizer_status_children_annotation_then_events() -> None:
+def test_a_plan_is_written_status_finalizer_children_annotation_then_events() -> None:
     api = RecordingApi(index=body())
     lines, events, started = run(api, EVERYTHING, child_views.children(deployments=[OLD_DEPLOYMENT]))
-    assert api.calls == [  # the finalizer is written over the cached resourceVersion: no read
-        ("patch_index", {"metadata": {"finalizers": [api_resource.FINALIZER], "resourceVersion": "1"}}),
+    assert api.calls == [  # the finalizer is written over the status write's resourceVersion: no read
         ("patch_status",),
+        ("patch_index", {"metadata": {"finalizers": [api_resource.FINALIZER], "resourceVersion": "2"}}),
         ("apply", "Job", "alerts-build-5d41c2"),
         ("delete", "Deployment", "alerts-9a01be"),
         ("patch_index", {"metadata": {"annotations": {"faiss.dev/promote": None}}}),
     ]
     assert lines == [
-        "Added finalizer faiss.dev/cleanup to FaissIndex alerts",
         "Updated status of FaissIndex alerts phase=Building",
+        "Added finalizer faiss.dev/cleanup to FaissIndex alerts",
         "Created Job alerts-build-5d41c2 revision=5d41c2",
         "Deleted Deployment alerts-9a01be revision=9a01be",
         "Started analysis of revision=5d41c2 step=0 stable=9a01be",
@@ -138,7 +138,7 @@ def test_a_refused_write_stops_the_plan_before_later_writes_and_events() -> None
     with pytest.raises(Exception) as caught:
         run(api, EVERYTHING)
     assert kube_api.describe(caught.value) == "403 Forbidden: jobs is forbidden"
-    assert [call[0] for call in api.calls] == ["patch_index", "patch_status", "apply"]
+    assert [call[0] for call in api.calls] == ["patch_status", "patch_index", "apply"]
 
 
 def test_retries_end_after_the_policy_s_attempts() -> None:
