@@ -235,7 +235,7 @@ def many_objects(
     watcher.start()
     pid = operator.pid
     assert pid is not None
-    cpu_before, requests_before = cpu_seconds(pid), metrics.requests()
+    cpu_before, requests_before, burst_passes_before = cpu_seconds(pid), metrics.requests(), metrics.passes()
     sampler = None
     if profile is not None:
         sampler = subprocess.Popen([str(paths.venv_bin() / "py-spy"), "record", "--pid", str(pid), "--output", str(profile),
@@ -263,6 +263,7 @@ def many_objects(
         sampler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
         sampler.wait(60)
     result["client requests over the burst, by verb"] = by_verb(requests_before, metrics.requests())
+    result["passes over the burst, per object"] = (metrics.passes() - burst_passes_before) / count
     cpu_before, requests_before, passes_before = cpu_seconds(pid), metrics.requests(), metrics.passes()
     idle_started = time.monotonic()
     time.sleep(idle_seconds)  # the measurement window itself, not a wait for something to happen
