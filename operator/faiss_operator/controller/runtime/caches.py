@@ -15,7 +15,7 @@ created in the same pass has delivered it, and would create it again. So the ope
 writes are layered over the watches (client-go's MutationCache): `applied()` keeps the object as
 the API server answered a write, `deleted()` marks one gone, and reads show that version while
 the watch still holds the version the write was made over or one older than the write's (a
-pass's finalizer patch, delivered before its status patch); once the watch shows the write's
+pass's status patch, delivered before its finalizer patch); once the watch shows the write's
 version or a newer one, or the object gone, or after `WRITE_TTL_SECONDS` (an object created and
 gone again before any pass read it), the entry is dropped.
 
@@ -230,10 +230,10 @@ def _caught_up(watched: str | None, write: _Written) -> bool:
     """Whether the watch, now holding version `watched` (None: no such object), shows the
     operator's write or something newer. A watch still holding the version the write was made
     over has not; nor has one holding a version between the two: the event of an earlier write
-    of the same pass (the finalizer, then the status: the watch delivers the finalizer's version
-    while the status write's answer is the newer truth). resourceVersions are compared as
-    integers, as client-go's MutationCache does (etcd's revisions); a version that is not one
-    counts as newer."""
+    of the same pass (the status, then the finalizer: the watch delivers the status write's
+    version while the finalizer write's answer is the newer truth). resourceVersions are compared
+    as integers, as client-go's NewIntegerResourceVersionMutationCache does (etcd's revisions); a
+    version that is not one counts as newer."""
     if watched == write.over:
         return False
     if watched is None or write.body is None:
