@@ -74,17 +74,18 @@ def test_the_operators_own_status_write_is_read_until_the_watch_shows_another_ve
 
 
 def test_the_watch_delivering_an_earlier_write_of_the_same_pass_does_not_hide_the_later_one() -> None:
-    # A pass patches the finalizer (version 6), then the status (version 7); the watch delivers
-    # version 6 first. Reading 6 would show no status yet, and the pass it wakes would write the
-    # same status a second time.
+    # A pass patches the status (version 6), then the finalizer (version 7); the watch delivers
+    # version 6 first. Reading 6 would show no finalizer yet, and the pass it wakes would write
+    # again what the pass before it wrote.
     cache, indexes = filled()
-    cache.applied({**obj("FaissIndex", "alerts", "6"), "metadata": {**obj("FaissIndex", "alerts", "6")["metadata"], "finalizers": ["faiss.dev/cleanup"]}})
-    written = {**obj("FaissIndex", "alerts", "7"), "status": {"phase": "Building"}}
-    cache.applied(written)
-    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "6")]  # the finalizer's event
+    status_written = {**obj("FaissIndex", "alerts", "6"), "status": {"phase": "Building"}}
+    cache.applied(status_written)
+    finalized = {**status_written, "metadata": {**obj("FaissIndex", "alerts", "7")["metadata"], "finalizers": ["faiss.dev/cleanup"]}}
+    cache.applied(finalized)
+    indexes[("search", "alerts")] = [status_written]  # the status write's event
     read = cache.index("search", "alerts")
-    assert read is not None and (read["metadata"]["resourceVersion"], read.get("status")) == ("7", {"phase": "Building"})
-    indexes[("search", "alerts")] = [{**obj("FaissIndex", "alerts", "7"), "status": {"phase": "Building"}}]
+    assert read is not None and (read["metadata"]["resourceVersion"], read["metadata"].get("finalizers")) == ("7", ["faiss.dev/cleanup"])
+    indexes[("search", "alerts")] = [finalized]  # the finalizer write's event
     read = cache.index("search", "alerts")
     assert read is not None and read["metadata"]["resourceVersion"] == "7"
     assert cache._written == {}  # caught up: the watch is the truth again
