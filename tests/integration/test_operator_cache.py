@@ -132,3 +132,40 @@ def test_a_restarted_operator_fills_its_caches_before_its_first_pass_and_rewrite
     assert requests(scrape(port)) == {}
     log = operator.current_run_text()
     assert "Created " not in log and "Updated " not in log, log[-3000:]
+
+
+BURST = 40
+
+
+def test_a_burst_of_new_indexes_is_written_once_each_and_read_never(api: client.ApiClient, crd: None, start_operator: Any) -> None:
+    # Each new FaissIndex costs exactly its status, its finalizer and its build Job: no GET (the
+    # finalizer goes over the resourceVersion the pass holds), and no second write of the same
+    # status (a pass woken by the watch event of the status write, before the finalizer's, reads
+    # the operator's own later write). No artifacts claim: each waits with a status and a Job.
+    core, objects = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    namespace = f"burst-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
+        port = free_port()
+        start_operator(namespaces=[namespace], args=["--metrics-port", str(port), "--resync", "1"])
+        wait_for(lambda: scrape_when_up(port), 60, "the operator's metrics")
+        spec = {"dimension": data.DIMENSION, "indexType": "Flat", "source": {"uri": environment.SOURCE_URI}}
+        names = [f"burst-{i:02d}" for i in range(BURST)]
+        for name in names:
+            objects.create_namespaced_custom_object(
+                faissindex.GROUP, faissindex.VERSION, namespace, faissindex.PLURAL, faissindex.body(name, spec))
+
+        def all_written() -> bool:
+            listed = objects.list_namespaced_custom_object(faissindex.GROUP, faissindex.VERSION, namespace, faissindex.PLURAL)
+            jobs = client.BatchV1Api(api).list_namespaced_job(namespace).items
+            return len(jobs) == BURST and all(
+                (obj.get("status") or {}).get("observedGeneration") == 1 and obj["metadata"].get("finalizers")
+                for obj in listed["items"]
+            )
+
+        wait_for(all_written, 120, f"{BURST} statuses, finalizers and Jobs")
+        before, after = quiet_passes(port, BURST)
+        assert after == before  # settled: later passes send nothing
+        assert before == {("patch", "faissindexes/status"): BURST, ("patch", "faissindexes"): BURST, ("apply", "jobs"): BURST}
+    finally:
+        core.delete_namespace(namespace)

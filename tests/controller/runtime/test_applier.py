@@ -79,20 +79,19 @@ EVERYTHING = actions.Plan(
 )
 
 
-def test_a_plan_is_written_finalizer_status_children_annotation_then_events() -> None:
+def test_a_plan_is_written_status_finalizer_children_annotation_then_events() -> None:
     api = RecordingApi(index=body())
     lines, events, started = run(api, EVERYTHING, child_views.children(deployments=[OLD_DEPLOYMENT]))
-    assert api.calls == [
-        ("get_index", "alerts"),
-        ("patch_index", {"metadata": {"finalizers": [api_resource.FINALIZER], "resourceVersion": "1"}}),
+    assert api.calls == [  # the finalizer is written over the status write's resourceVersion: no read
         ("patch_status",),
+        ("patch_index", {"metadata": {"finalizers": [api_resource.FINALIZER], "resourceVersion": "2"}}),
         ("apply", "Job", "alerts-build-5d41c2"),
         ("delete", "Deployment", "alerts-9a01be"),
         ("patch_index", {"metadata": {"annotations": {"faiss.dev/promote": None}}}),
     ]
     assert lines == [
-        "Added finalizer faiss.dev/cleanup to FaissIndex alerts",
         "Updated status of FaissIndex alerts phase=Building",
+        "Added finalizer faiss.dev/cleanup to FaissIndex alerts",
         "Created Job alerts-build-5d41c2 revision=5d41c2",
         "Deleted Deployment alerts-9a01be revision=9a01be",
         "Started analysis of revision=5d41c2 step=0 stable=9a01be",
@@ -139,7 +138,7 @@ def test_a_refused_write_stops_the_plan_before_later_writes_and_events() -> None
     with pytest.raises(Exception) as caught:
         run(api, EVERYTHING)
     assert kube_api.describe(caught.value) == "403 Forbidden: jobs is forbidden"
-    assert [call[0] for call in api.calls] == ["get_index", "patch_index", "patch_status", "apply"]
+    assert [call[0] for call in api.calls] == ["patch_status", "patch_index", "apply"]
 
 
 def test_retries_end_after_the_policy_s_attempts() -> None:
@@ -155,9 +154,26 @@ def test_a_finalizer_removal_rereads_after_a_conflict() -> None:
     api.failures["patch_index"] = [api_error(409, "Conflict")]
     plan = actions.Plan(actions=(actions.RemoveFinalizer(api_resource.FINALIZER),), status=STATUS, status_changed=False)
     lines, _, _ = run(api, plan)
-    assert [call[0] for call in api.calls] == ["get_index", "patch_index", "get_index", "patch_index"]
+    assert [call[0] for call in api.calls] == ["patch_index", "get_index", "patch_index"]
     assert api.index is not None and api.index["metadata"]["finalizers"] == ["other/keep"]
     assert lines == ["Removed finalizer faiss.dev/cleanup from FaissIndex alerts"]
+
+
+def test_a_finalizer_added_over_a_stale_cached_copy_is_written_again_over_a_fresh_read() -> None:
+    api = RecordingApi(index=body())
+    cached = seen(api)  # resourceVersion 1
+    api.index = {**body(finalizers=["other/keep"]), "metadata": {**body()["metadata"], "finalizers": ["other/keep"]}}
+    api._bump()  # someone else's write since: resourceVersion 2
+    plan = actions.Plan(actions=(actions.AddFinalizer(api_resource.FINALIZER),), status=STATUS, status_changed=False)
+    sink = applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None, retry=FAST)
+    lines = asyncio.run(sink.apply(cached, plan, lambda a: False))
+    assert api.calls == [
+        ("patch_index", {"metadata": {"finalizers": [api_resource.FINALIZER], "resourceVersion": "1"}}),  # 409
+        ("get_index", "alerts"),
+        ("patch_index", {"metadata": {"finalizers": ["other/keep", api_resource.FINALIZER], "resourceVersion": "2"}}),
+    ]
+    assert api.index is not None and api.index["metadata"]["finalizers"] == ["other/keep", api_resource.FINALIZER]
+    assert lines == ["Added finalizer faiss.dev/cleanup to FaissIndex alerts"]
 
 
 def test_a_finalizer_removal_on_a_vanished_index_is_success() -> None:
@@ -278,7 +294,7 @@ def test_a_faissindex_gone_while_its_cached_copy_stayed_stops_the_pass_without_w
     finalizer_plan = actions.Plan(actions=(actions.AddFinalizer(api_resource.FINALIZER),), status=STATUS, status_changed=False)
     with pytest.raises(applier.IndexGone):
         asyncio.run(sink.apply(observation, finalizer_plan, lambda a: False))
-    assert [call[0] for call in api.calls] == ["patch_status", "get_index"]
+    assert [call[0] for call in api.calls] == ["patch_status", "patch_index"]
 
 
 def test_the_event_of_a_skipped_cleanup_says_the_files_stay() -> None:

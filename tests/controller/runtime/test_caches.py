@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import ValuesView
 from typing import Any, cast
 
 import pytest
@@ -70,6 +73,36 @@ def test_the_operators_own_status_write_is_read_until_the_watch_shows_another_ve
     assert read is not None and read["metadata"]["resourceVersion"] == "5"
 
 
+def test_the_watch_delivering_an_earlier_write_of_the_same_pass_does_not_hide_the_later_one() -> None:
+    # A pass patches the status (version 6), then the finalizer (version 7); the watch delivers
+    # version 6 first. Reading 6 would show no finalizer yet, and the pass it wakes would write
+    # again what the pass before it wrote.
+    cache, indexes = filled()
+    status_written = {**obj("FaissIndex", "alerts", "6"), "status": {"phase": "Building"}}
+    cache.applied(status_written)
+    finalized = {**status_written, "metadata": {**obj("FaissIndex", "alerts", "7")["metadata"], "finalizers": ["faiss.dev/cleanup"]}}
+    cache.applied(finalized)
+    indexes[("search", "alerts")] = [status_written]  # the status write's event
+    read = cache.index("search", "alerts")
+    assert read is not None and (read["metadata"]["resourceVersion"], read["metadata"].get("finalizers")) == ("7", ["faiss.dev/cleanup"])
+    indexes[("search", "alerts")] = [finalized]  # the finalizer write's event
+    read = cache.index("search", "alerts")
+    assert read is not None and read["metadata"]["resourceVersion"] == "7"
+    assert cache._written == {}  # caught up: the watch is the truth again
+
+
+def test_a_written_object_deleted_since_reads_as_gone_and_opaque_versions_count_as_news() -> None:
+    cache, indexes = filled()
+    cache.applied({**obj("FaissIndex", "alerts", "6"), "status": {"phase": "Building"}})
+    del indexes[("search", "alerts")]  # deleted by someone else; the watch shows it
+    assert cache.index("search", "alerts") is None
+    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "a")]
+    cache.applied({**obj("FaissIndex", "alerts", "b"), "status": {"phase": "Building"}})
+    indexes[("search", "alerts")] = [obj("FaissIndex", "alerts", "c")]  # not integers: anything else is news
+    read = cache.index("search", "alerts")
+    assert read is not None and read["metadata"]["resourceVersion"] == "c"
+
+
 def test_a_created_child_is_read_before_its_watch_event_and_a_deleted_one_is_gone_at_once() -> None:
     cache, _ = filled()
     jobs = cast(dict[tuple[str, str], list[dict[str, Any]]], cache._views["jobs"])
@@ -122,3 +155,37 @@ def test_a_namespace_is_terminating_once_the_watch_shows_its_deletion() -> None:
     cache.attach({"namespaces": {key: [value] for key, value in entry.items()}})
     assert cache.namespace_terminating("search")
     assert not caches.Caches({}).namespace_terminating("search")  # no namespace watch attached
+
+
+class _RecordingIndex(dict[tuple[str, str], list[dict[str, Any]]]):
+    """A Kopf index that notes the thread each count is made on."""
+
+    threads: list[str] = []
+
+    def values(self) -> ValuesView[list[dict[str, Any]]]:
+        self.threads.append(threading.current_thread().name)
+        return super().values()
+
+
+def test_cache_sizes_are_counted_on_the_event_loop_that_changes_the_indexes() -> None:
+    # Kopf changes its indexes on the event loop; counted from the metrics server's thread during
+    # a burst, a dict changed size under the iteration and the scrape answered 500.
+    plurals = (caches.INDEXES, caches.CLAIMS, caches.NAMESPACES, *(plural for _, _, plural in caches.CHILD_RESOURCES))
+    kwargs = {caches.index_id(plural): _RecordingIndex({("search", "alerts"): [obj("X", "x")]}) for plural in plurals}
+    cache = caches.Caches()
+    loop = asyncio.new_event_loop()
+    kopf_thread = threading.Thread(target=loop.run_forever, name="kopf-loop", daemon=True)
+    kopf_thread.start()
+
+    async def startup() -> None:
+        cache.attach_kopf(kwargs)
+
+    try:
+        asyncio.run_coroutine_threadsafe(startup(), loop).result(timeout=10)
+        sizes = cache.sizes()  # from this thread, as the metrics server's scrape
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        kopf_thread.join(timeout=10)
+        loop.close()
+    assert sizes == {plural: 1 for plural in sorted(plurals)}
+    assert set(_RecordingIndex.threads) == {"kopf-loop"}

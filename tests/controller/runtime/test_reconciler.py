@@ -52,7 +52,7 @@ async def until(condition: Any, seconds: float = 10.0) -> None:
         await asyncio.sleep(0.005)
 
 
-def test_a_first_trigger_adds_the_finalizer_writes_status_and_creates_the_build_job() -> None:
+def test_a_first_trigger_writes_status_adds_the_finalizer_and_creates_the_build_job() -> None:
     api = RecordingApi(index=body(), claims={"embeddings", "faiss-artifacts"})
 
     async def scenario() -> None:
@@ -62,8 +62,8 @@ def test_a_first_trigger_adds_the_finalizer_writes_status_and_creates_the_build_
         await loop.stop()
 
     asyncio.run(scenario())
-    kinds = [c[0] if c[0] != "apply" else f"apply {c[1]}" for c in api.calls if c[0] != "get_index"]
-    assert kinds[:3] == ["patch_index", "patch_status", "apply Job"]
+    kinds = [c[0] if c[0] != "apply" else f"apply {c[1]}" for c in api.calls]
+    assert kinds[:3] == ["patch_status", "patch_index", "apply Job"]
     assert api.index is not None
     assert api.index["metadata"]["finalizers"] == [api_resource.FINALIZER]
     assert api.index["status"]["phase"] == "Building"
@@ -71,12 +71,12 @@ def test_a_first_trigger_adds_the_finalizer_writes_status_and_creates_the_build_
 
 def test_a_failing_reconcile_is_retried_with_backoff_and_counted() -> None:
     forbidden = api_error(403, "Forbidden", "faissindexes is forbidden")
-    api = RecordingApi(index=body(), claims={"embeddings", "faiss-artifacts"}, failures={"get_index": [forbidden] * 3})
+    api = RecordingApi(index=body(), claims={"embeddings", "faiss-artifacts"}, failures={"patch_status": [forbidden] * 3})
 
     async def scenario() -> reconciler.Reconciler:
         loop, _ = make(api)
         loop.trigger(("search", "alerts"))
-        await until(lambda: any(c[0] == "patch_status" for c in api.calls))
+        await until(lambda: any(c[0] == "patch_index" for c in api.calls))
         await loop.stop()
         return loop
 
@@ -110,7 +110,7 @@ def test_the_worker_ends_without_an_error_when_the_cached_index_is_gone_from_the
         return loop
 
     loop = asyncio.run(scenario())
-    assert [c[0] for c in api.calls if c[0] != "get_index"] == ["patch_index", "patch_status"]
+    assert [c[0] for c in api.calls] == ["patch_status"]
     assert not loop.metrics.registry.get_sample_value("faiss_operator_reconcile_errors_total")
 
 

@@ -5,8 +5,8 @@ Delete count as success there.
 
 The WRITE ORDER for one plan (the Kopf layer keeps it):
 
-1. AddFinalizer actions (one metadata patch);
-2. the status patch (a merge patch on the status subresource), when `status_changed`;
+1. the status patch (a merge patch on the status subresource), when `status_changed`;
+2. AddFinalizer actions (one metadata patch), before any child the finalizer cleans up exists;
 3. Apply / Delete / Analyze actions, in plan order (Analyze: run the prober, then decide again);
 4. RemoveAnnotation actions (one metadata patch);
 5. RemoveFinalizer actions;

@@ -14,9 +14,10 @@ a pass woken by the event of the operator's status write can run before the watc
 created in the same pass has delivered it, and would create it again. So the operator's own
 writes are layered over the watches (client-go's MutationCache): `applied()` keeps the object as
 the API server answered a write, `deleted()` marks one gone, and reads show that version while
-the watch still holds the version the write was made over; once the watch shows anything else,
-or after `WRITE_TTL_SECONDS` (an object created and gone again before any pass read it), the
-entry is dropped.
+the watch still holds the version the write was made over or one older than the write's (a
+pass's status patch, delivered before its finalizer patch); once the watch shows the write's
+version or a newer one, or the object gone, or after `WRITE_TTL_SECONDS` (an object created and
+gone again before any pass read it), the entry is dropped.
 
 Bodies are kept without `metadata.managedFields` (large and never read), claims as their
 metadata only.
@@ -24,6 +25,7 @@ metadata only.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -57,6 +59,7 @@ NAMESPACE_RESOURCE = ("", "v1", NAMESPACES)
 PLURALS = {"FaissIndex": INDEXES, "Job": "jobs", "Pod": "pods", "Deployment": "deployments", "Service": "services",
            "PodDisruptionBudget": "poddisruptionbudgets"}  # fmt: skip
 WRITE_TTL_SECONDS = 60.0  # watch events come in milliseconds; this only bounds a lost one
+SIZES_TIMEOUT_SECONDS = 10.0
 PREFIX = "cache_"  # Kopf index ids (and handler kwargs) are PREFIX + plural, e.g. cache_jobs
 
 
@@ -109,6 +112,7 @@ class Caches:
         # (plural, namespace, index key) -> {name: the operator's own write}
         self._written: dict[tuple[str, str, str], dict[str, _Written]] = {}
         self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where Kopf changes its indexes
 
     def attach(self, views: Mapping[str, IndexView]) -> None:
         """Use `views` (plural -> index) from now on."""
@@ -118,6 +122,7 @@ class Caches:
         """Use the Kopf indexes found among a handler's keyword arguments (see `register`)."""
         plurals = (INDEXES, CLAIMS, NAMESPACES, *(plural for _, _, plural in CHILD_RESOURCES))
         self.attach({plural: handler_kwargs[index_id(plural)] for plural in plurals})
+        self._loop = asyncio.get_running_loop()
 
     def _watched(self, plural: str, key: tuple[str, str]) -> list[Body]:
         view = self._views.get(plural)
@@ -135,7 +140,7 @@ class Caches:
             written = self._written.get((plural, *key))
             for name, write in list((written or {}).items()):
                 assert written is not None
-                if _version(found.get(name)) != write.over or now > write.until:
+                if now > write.until or _caught_up(_version(found.get(name)), write):
                     del written[name]  # the watch has moved on: it is the truth again
                 elif write.body is None:
                     found.pop(name, None)
@@ -193,12 +198,50 @@ class Caches:
         )
 
     def sizes(self) -> dict[str, int]:
-        """Objects held per resource (plural), for the operator's metrics."""
+        """Objects held per resource (plural), for the operator's metrics. Kopf changes its
+        indexes on the event loop; iterated from another thread (the metrics server's) while a
+        burst of events arrives, a dict changes size under the iteration, so the count is made on
+        the loop (at most `SIZES_TIMEOUT_SECONDS` waiting for it)."""
+        loop = self._loop
+        if loop is None or not loop.is_running() or _running_loop() is loop:
+            return self._sizes()
+
+        async def on_loop() -> dict[str, int]:
+            return self._sizes()
+
+        return asyncio.run_coroutine_threadsafe(on_loop(), loop).result(timeout=SIZES_TIMEOUT_SECONDS)
+
+    def _sizes(self) -> dict[str, int]:
         return {plural: sum(_count(values) for values in view.values()) for plural, view in sorted(self._views.items())}
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _count(values: Iterable[Body]) -> int:
     return len(values) if isinstance(values, (list, tuple)) else sum(1 for _ in values)
+
+
+def _caught_up(watched: str | None, write: _Written) -> bool:
+    """Whether the watch, now holding version `watched` (None: no such object), shows the
+    operator's write or something newer. A watch still holding the version the write was made
+    over has not; nor has one holding a version between the two: the event of an earlier write
+    of the same pass (the status, then the finalizer: the watch delivers the status write's
+    version while the finalizer write's answer is the newer truth). resourceVersions are compared
+    as integers, as client-go's NewIntegerResourceVersionMutationCache does (etcd's revisions); a
+    version that is not one counts as newer."""
+    if watched == write.over:
+        return False
+    if watched is None or write.body is None:
+        return True  # gone since (whoever deleted it), or a deletion the watch shows moved on
+    try:
+        return int(watched) >= int(_version(write.body) or "")
+    except ValueError:
+        return True
 
 
 def _version(body: Body | None) -> str | None:

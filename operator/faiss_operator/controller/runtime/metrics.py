@@ -155,7 +155,7 @@ class _CacheSizes(prometheus_registry.Collector):
         )
         try:
             sizes = self._sizes()
-        except LookupError:  # not attached yet: the operator is starting
+        except (LookupError, TimeoutError):  # not attached yet (starting), or the loop is stopping
             sizes = {}
         for resource, count in sorted(sizes.items()):
             family.add_metric([resource], float(count))
