@@ -26,6 +26,7 @@ from faiss_operator.controller.runtime import applier as applying
 from faiss_operator.controller.runtime import caches, handlers, kube_api
 from faiss_operator.controller.runtime import metrics as operator_metrics
 from faiss_operator.controller.runtime import reconciler as reconciling
+from faiss_operator.controller.runtime import source_objects
 from faiss_operator.index import config as index_config
 from faiss_operator.index import settings as index_settings
 
@@ -202,6 +203,9 @@ def run(args: argparse.Namespace) -> int:
         metrics=metrics,
         timing=dataclasses.replace(reconciling.Timing(), resync_seconds=args.resync),
         analysis_timeout_seconds=args.analysis_timeout,
+        sources=source_objects.SourceObjects(
+            secrets=api.get_secret_data, default_store=settings.object_store, environ=os.environ,
+        ),
     )
     registry = kopf.OperatorRegistry()
     handlers.register(registry, reconciler, cache, timeouts=timeouts)
