@@ -177,7 +177,7 @@ class Reconciler:
             return None
         children = seen.children
         if self.sources is not None:
-            found = await self.sources.observe(seen.body, seen.resource)
+            found = await self.sources.observe(seen.resource)
             children = dataclasses.replace(children, source_objects=found)
         plan = deciding.decide(
             seen.resource, children, self.analyses.measurements(key), self.clock(), settings=self.settings

@@ -10,10 +10,13 @@ without a Secret, the operator's own identity (the SDK's default chain: IRSA, wo
 identity, the operator's AWS_* environment). Endpoint, region and addressing style are the
 index's, each field it leaves out taken from the operator's (FAISS_S3_*, Helm objectStore.*).
 
-Cached per (FaissIndex, URI) with the FaissIndex's resourceVersion, so a pass over an unchanged
-FaissIndex sends no request (issue 21's idle pass): any change of the object (spec, an
-annotation) looks again, and so does the first pass after `recheck_seconds` (default 300 s), so
-an overwrite under the same key is noticed within that time even when nothing else happens. A
+Cached per (FaissIndex, URI) with the version of what the user wrote (metadata.generation, which
+every spec change moves, and the annotations), so a pass over an unchanged FaissIndex sends no
+request (issue 21's idle pass), nor does the pass after the operator's own status write: a
+change of the spec or of an annotation (`kubectl annotate faissindex/x
+faiss.dev/recheck="$(date)" --overwrite`) looks again, and so does the first pass after
+`recheck_seconds` (default 300 s), so an overwrite under the same key is noticed within that
+time even when nothing else happens. A
 failed HEAD (wrong credentials, no such key, the store unreachable) becomes the object's
 `problem`, looked at again after `retry_seconds`; every request has a bounded timeout.
 """
@@ -24,9 +27,10 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
@@ -51,9 +55,17 @@ DEADLINE_SECONDS = 45.0
 
 @dataclasses.dataclass(frozen=True)
 class _Seen:
-    resource_version: str
+    version: str  # of what the user wrote (written_version)
     found: observed.SourceObject
     at: float
+
+
+def written_version(resource: api_resource.Resource) -> str:
+    """Moves with every change of the spec or of an annotation, not with status writes (nor with
+    Kopf's own bookkeeping annotations)."""
+    annotations = sorted((k, v) for k, v in resource.annotations.items() if not k.startswith("kopf."))
+    canonical = json.dumps([resource.generation, annotations], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def identity(info: s3.ObjectInfo) -> str | None:
@@ -133,7 +145,7 @@ class SourceObjects:
         self._seen: dict[tuple[str, str, str], _Seen] = {}
         self.heads = 0  # HEAD requests sent (one per URI looked at), for tests and metrics
 
-    async def observe(self, body: Mapping[str, Any], resource: api_resource.Resource) -> dict[str, observed.SourceObject] | None:
+    async def observe(self, resource: api_resource.Resource) -> dict[str, observed.SourceObject] | None:
         """The s3:// source objects of `resource` by URI; None when it has none (or its spec does
         not parse: decide refuses it). Sends requests only for what the cache does not hold."""
         spec = resource.parsed_spec
@@ -143,13 +155,13 @@ class SourceObjects:
         if not uris:
             self.forget((resource.namespace, resource.name))
             return None
-        version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        version = written_version(resource)
         now = self._clock()
         found: dict[str, observed.SourceObject] = {}
         stale: list[str] = []
         for uri in uris:
             seen = self._seen.get((resource.namespace, resource.name, uri))
-            if seen is not None and seen.resource_version == version and now - seen.at < self._ttl(seen.found):
+            if seen is not None and seen.version == version and now - seen.at < self._ttl(seen.found):
                 found[uri] = seen.found
             else:
                 stale.append(uri)
@@ -185,7 +197,7 @@ class SourceObjects:
             return await asyncio.wait_for(self._look_blocking(namespace, store, uris), timeout=self._deadline)
         except TimeoutError:
             where = store.endpoint if store and store.endpoint else "the object store"
-            problem = f"{where} did not answer within {self._deadline:.0f} s"
+            problem = f"{where} did not answer within {self._deadline:g} s"
             return {uri: observed.SourceObject(problem=problem) for uri in uris}
 
     async def _look_blocking(
