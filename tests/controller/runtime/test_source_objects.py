@@ -213,6 +213,25 @@ def test_a_stopped_store_is_a_problem_within_the_timeout_then_looked_at_again(
     assert up.problem is None and up.identity is not None
 
 
+def test_a_recheck_that_fails_keeps_the_identity_seen_for_the_same_spec_but_a_new_spec_is_refused(
+    private_object_store: objectstore.ObjectStore,  # noqa: F811
+) -> None:
+    store = private_object_store
+    client_for(store).create_bucket(Bucket="bkt")
+    client_for(store).put_object(Bucket="bkt", Key="v.npy", Body=b"x")
+    clock = Clock()
+    objects = sources(store, clock=clock, recheck_seconds=300, retry_seconds=15)
+    resource = index("s3://bkt/v.npy", store)
+    (seen,) = observe(objects, resource).values()
+    assert seen.identity is not None
+    store.stop()
+    clock.now += 300
+    assert observe(objects, resource) == {"s3://bkt/v.npy": seen}  # an outage: the build under way goes on
+    assert (objects.heads, objects.requeue_after(("search", "alerts"))) == (2, 15)
+    (refused,) = observe(objects, index("s3://bkt/v.npy", store, generation=2)).values()
+    assert refused.problem is not None and "the store is unreachable" in refused.problem
+
+
 def test_a_head_slower_than_the_deadline_is_a_problem_naming_the_store() -> None:
     store = api_spec.ObjectStoreSpec.model_validate({"endpoint": "http://127.0.0.1:9"})
     wire = spec(source={"uri": "s3://bkt/v.npy"}, objectStore=store.to_wire())

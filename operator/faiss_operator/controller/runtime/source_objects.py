@@ -18,7 +18,11 @@ faiss.dev/recheck="$(date)" --overwrite`) looks again, and so does the first pas
 `recheck_seconds` (default 300 s), so an overwrite under the same key is noticed within that
 time even when nothing else happens. A
 failed HEAD (wrong credentials, no such key, the store unreachable) becomes the object's
-`problem`, looked at again after `retry_seconds`; every request has a bounded timeout.
+`problem`, looked at again after `retry_seconds`; every request has a bounded timeout. But a
+recheck that fails keeps the identity already seen for the same spec (logged): an outage of the
+store then does not stop the build or rollout under way from being followed (a build that
+needs the store fails on its own, with its reason), while a new spec whose source cannot be
+described is refused with the reason.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import binascii
 import dataclasses
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 
@@ -38,6 +43,7 @@ from faiss_operator.controller.decision import object_store, observed, revisions
 from faiss_operator.controller.runtime import kube_api
 from faiss_operator.sources import errors, s3
 
+LOGGER = logging.getLogger("faiss_operator.controller")
 Key = tuple[str, str]  # (namespace, FaissIndex name)
 # (namespace, Secret name) -> the Secret's data (base64 values as the API returns them), None when absent.
 SecretReader = Callable[[str, str], Mapping[str, str] | None]
@@ -58,6 +64,7 @@ class _Seen:
     version: str  # of what the user wrote (written_version)
     found: observed.SourceObject
     at: float
+    failing: bool = False  # the last recheck failed; `found` is the identity seen before
 
 
 def written_version(resource: api_resource.Resource) -> str:
@@ -161,7 +168,7 @@ class SourceObjects:
         stale: list[str] = []
         for uri in uris:
             seen = self._seen.get((resource.namespace, resource.name, uri))
-            if seen is not None and seen.version == version and now - seen.at < self._ttl(seen.found):
+            if seen is not None and seen.version == version and now - seen.at < self._ttl(seen):
                 found[uri] = seen.found
             else:
                 stale.append(uri)
@@ -169,23 +176,31 @@ class SourceObjects:
             fresh = await self._look(resource.namespace, spec, tuple(stale))
             at = self._clock()
             for uri, answer in fresh.items():
-                self._seen[(resource.namespace, resource.name, uri)] = _Seen(version, answer, at)
-            found.update(fresh)
+                key = (resource.namespace, resource.name, uri)
+                before = self._seen.get(key)
+                if answer.problem is not None and before is not None and before.version == version and before.found.problem is None:
+                    LOGGER.warning("Kept the last identity of %s for FaissIndex %s/%s: %s", uri, resource.namespace,
+                                   resource.name, answer.problem)  # fmt: skip
+                    self._seen[key] = _Seen(version, before.found, at, failing=True)
+                    found[uri] = before.found
+                else:
+                    self._seen[key] = _Seen(version, answer, at)
+                    found[uri] = answer
         self._drop_others(resource.namespace, resource.name, uris)
         return {uri: found[uri] for uri in uris}
 
     def requeue_after(self, key: Key) -> float | None:
         """Seconds until a cached answer of `key` is due to be looked at again; None when none is held."""
         now = self._clock()
-        due = [seen.at + self._ttl(seen.found) - now for (ns, name, _), seen in self._seen.items() if (ns, name) == key]
+        due = [seen.at + self._ttl(seen) - now for (ns, name, _), seen in self._seen.items() if (ns, name) == key]
         return max(0.0, min(due)) if due else None
 
     def forget(self, key: Key) -> None:
         for entry in [entry for entry in self._seen if entry[:2] == key]:
             del self._seen[entry]
 
-    def _ttl(self, found: observed.SourceObject) -> float:
-        return self._retry if found.problem is not None else self._recheck
+    def _ttl(self, seen: _Seen) -> float:
+        return self._retry if seen.failing or seen.found.problem is not None else self._recheck
 
     def _drop_others(self, namespace: str, name: str, uris: tuple[str, ...]) -> None:
         for entry in [e for e in self._seen if e[:2] == (namespace, name) and e[2] not in uris]:
