@@ -9,8 +9,10 @@ then, against a real S3 server (versitygw from `make k8s`, started here on loopb
 * download: `sources.artifact_store.download` (manifest first, every file, then the SHA-256 of
   every file checked) vs boto3's `download_file` of the same files, no check.
 
-The two take turns round by round and each keeps its best round; MB/s counts the artifact's bytes. The ratio column is
-the project's throughput over boto3's (goal: >= 0.8).
+and, as the ceiling, a plain copy of the same files on the same disk (what the store itself must
+do at the least, without HTTP). The three take turns round by round; the table has the median
+round of each, MB/s counting the artifact's bytes, and the ratios of the project's throughput
+to boto3's (goal: >= 0.8) and to the raw copy.
 
     python benchmarks/artifact_transfer.py                      # 100k x 384 HNSW (~180 MB)
     python benchmarks/artifact_transfer.py --vectors 1000000    # the issue's 1M x 384 (long first build)
@@ -20,8 +22,10 @@ the project's throughput over boto3's (goal: >= 0.8).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -71,19 +75,21 @@ def cached_artifact(vectors: int, dimension: int) -> Path:
     return out
 
 
-def best_seconds(
-    rounds: int, ours: Callable[[int], None], plain: Callable[[int], None], reset: Callable[[int], None],
-) -> tuple[float, float]:
-    """Best time of each, the two taking turns round by round, so that load from elsewhere on the
-    machine falls on both alike."""
-    times: dict[str, list[float]] = {"ours": [], "plain": []}
+def median_seconds(rounds: int, runs: dict[str, Callable[[int], None]], reset: Callable[[int], None]) -> dict[str, float]:
+    """Median time of each run, the runs taking turns round by round, so that load from elsewhere
+    on the machine falls on all alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for number in range(rounds):
-        for name, run in (("ours", ours), ("plain", plain)):
+        for name, run in runs.items():
             reset(number)
             started = time.perf_counter()
             run(number)
             times[name].append(time.perf_counter() - started)
-    return min(times["ours"]), min(times["plain"])
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def main() -> int:
@@ -141,20 +147,30 @@ def main() -> int:
             for name in names:
                 plain.download_file("bench", f"plain/0/{name}", str(downloads / f"p{n}" / name))
 
-        rows = [
-            ("upload", *best_seconds(args.rounds, ours_up, plain_up, nothing)),
-            ("download", *best_seconds(args.rounds, ours_down, plain_down, clear_downloads)),
-        ]
+        def raw_copy(n: int) -> None:
+            """The ceiling: the same files copied on the disk the store and the downloads use."""
+            shutil.rmtree(work / "copies", ignore_errors=True)
+            (work / "copies" / str(n)).mkdir(parents=True)
+            for name in names:
+                shutil.copyfile(local / name, work / "copies" / str(n) / name)
+
+        loads = [load_average()]
+        up = median_seconds(args.rounds, {"ours": ours_up, "plain": plain_up, "raw": raw_copy}, nothing)
+        loads.append(load_average())
+        down = median_seconds(args.rounds, {"ours": ours_down, "plain": plain_down, "raw": raw_copy}, clear_downloads)
+        loads.append(load_average())
     finally:
         store.stop()
         shutil.rmtree(work, ignore_errors=True)
     mb = total / 1e6
     print(f"artifact: {mb:.1f} MB in {len(names)} files; versitygw v1.8.0 on loopback; "
-          f"{platform.machine()}, {platform.python_version()}; best of {args.rounds}")
-    print("| transfer | faiss-operator MB/s | boto3 alone MB/s | ratio |")
-    print("|---|---|---|---|")
-    for what, ours_s, plain_s in rows:
-        print(f"| {what} | {mb / ours_s:.1f} | {mb / plain_s:.1f} | {plain_s / ours_s:.2f} |")
+          f"{platform.machine()}, {platform.python_version()}, {os.cpu_count()} cores; median of {args.rounds}; "
+          f"load average (1/5/15 min) before, between, after: {' | '.join(loads)}")
+    print("| transfer | faiss-operator MB/s | boto3 alone MB/s | raw file copy MB/s | ours / boto3 | ours / raw |")
+    print("|---|---|---|---|---|---|")
+    for what, row in (("upload", up), ("download", down)):
+        print(f"| {what} | {mb / row['ours']:.1f} | {mb / row['plain']:.1f} | {mb / row['raw']:.1f} | "
+              f"{row['plain'] / row['ours']:.2f} | {row['raw'] / row['ours']:.2f} |")
     return 0
 
 
