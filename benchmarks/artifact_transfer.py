@@ -47,17 +47,17 @@ from faiss_operator.sources import artifact_store, s3  # noqa: E402
 CACHE = Path.home() / ".cache" / "faiss-operator" / "benchmarks"
 
 
-def cached_artifact(vectors: int, dimension: int) -> Path:
+def cached_artifact(vectors: int, dimension: int, *, cache: Path = CACHE) -> Path:
     """The HNSW32 artifact of `vectors` x `dimension` normalised random vectors, built once and
     kept under ~/.cache/faiss-operator/benchmarks. efConstruction is 10, not a serving value: the
     files (vectors, the M=32 graph, ids, sample, manifest) have the size and layout of any HNSW32
     artifact of that shape, which is all a transfer depends on, and 1M x 384 builds in minutes
     instead of the better part of an hour on 2 busy cores."""
-    out = CACHE / f"artifact-hnsw32-{vectors}x{dimension}"
+    out = cache / f"artifact-hnsw32-{vectors}x{dimension}"
     if (out / artifact.MANIFEST_NAME).exists():
         return out
-    CACHE.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="artifact-build-", dir=CACHE))
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="artifact-build-", dir=cache))
     try:
         data = np.random.default_rng(0).standard_normal((vectors, dimension), dtype=np.float32)
         data /= np.linalg.norm(data, axis=1, keepdims=True)
@@ -99,6 +99,7 @@ def main() -> int:
     parser.add_argument("--artifact", type=Path, help="an artifact directory to transfer instead of building one")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--cache", type=Path, default=CACHE, help=f"where built artifacts are kept (default {CACHE})")
     args = parser.parse_args()
     reason = objectstore.missing_reason()
     if reason is not None:
@@ -108,7 +109,7 @@ def main() -> int:
     store = objectstore.ObjectStore(root=work / "store", host="127.0.0.1", port=objectstore.free_port(),
                                     log=work / "versitygw.log")
     try:
-        local = args.artifact or cached_artifact(args.vectors, args.dimension)
+        local = args.artifact or cached_artifact(args.vectors, args.dimension, cache=args.cache)
         manifest = artifact.verify_artifact(local)
         names = sorted(manifest["files"]) + [artifact.MANIFEST_NAME]
         total = sum((local / name).stat().st_size for name in names)
