@@ -84,7 +84,11 @@ def identity(info: s3.ObjectInfo) -> str | None:
 
 def describe(uris: tuple[str, ...], settings: s3.Settings, keys: Mapping[str, str] | None) -> dict[str, observed.SourceObject]:
     """HEAD each of `uris` (blocking; run in a thread): its identity or the problem, by URI."""
-    client = s3.client(settings, environ=keys)
+    try:
+        client = s3.client(settings, environ=keys)
+    except Exception as error:  # a setting botocore refuses (the CRD's patterns let few through)
+        problem = f"cannot make an S3 client for {settings.where}: {type(error).__name__}: {error}"
+        return {uri: observed.SourceObject(problem=problem) for uri in uris}
     found: dict[str, observed.SourceObject] = {}
     for uri in uris:
         try:
