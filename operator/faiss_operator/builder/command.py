@@ -46,10 +46,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         request = _request(args)
         if termination_log is not None:
-            log = termination_log
-            request = dataclasses.replace(
-                request, on_input=lambda measured: reports.write_termination_log(log, _building(measured, args))
-            )
+            running = _Running(termination_log, args)
+            request = dataclasses.replace(request, on_input=running.measured, on_progress=running.progressed)
         if s3.is_s3(args.out):
             report = publish.build_and_upload(
                 destination=args.out, scratch=args.scratch, env=None, attempts=args.download_attempts,
@@ -110,10 +108,29 @@ def _request(args: argparse.Namespace) -> pipeline.BuildRequest:
     )
 
 
-def _building(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+class _Running:
     """The termination message while the build runs: replaced by the report or the failure, it
-    is what a container killed for memory (OOMKilled) leaves behind."""
-    return {"status": "Running", "phase": "build", "revision": args.revision, "source": args.source, **measured}
+    is what a container killed for memory (OOMKilled) leaves behind. Written once the input is
+    measured, then again at every progress line with the phase and the peak anonymous memory so
+    far (`peak_anon_bytes`), so that the BuildOOMKilled message can say where it was and at how much."""
+
+    def __init__(self, path: Path, args: argparse.Namespace) -> None:
+        self._path = path
+        self._fields: dict[str, Any] = {
+            "status": "Running", "phase": "build", "revision": args.revision, "source": args.source,
+        }
+        self._measured = False
+
+    def measured(self, fields: dict[str, Any]) -> None:
+        self._fields.update(fields)
+        self._measured = True
+        reports.write_termination_log(self._path, self._fields)
+
+    def progressed(self, line: dict[str, Any]) -> None:
+        if not self._measured:
+            return  # nothing worth leaving behind before the input is known
+        self._fields.update(build_phase=line["phase"], percent=line["percent"], peak_anon_bytes=line["peak_anon_bytes"])
+        reports.write_termination_log(self._path, self._fields)
 
 
 def _failure(code: exit_codes.ExitCode, error: BaseException, args: argparse.Namespace) -> dict[str, Any]:

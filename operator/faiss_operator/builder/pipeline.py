@@ -1,8 +1,13 @@
-"""The steps of a build, in order: validate the input, build, evaluate, write the artifact.
+"""The steps of a build, in order: validate the input, train, add, evaluate, write the artifact.
 
 Everything that can be checked cheaply is checked before the first vector is added. The artifact
 is assembled in a temporary directory beside its destination and renamed into place only when
 complete, so a reader (a serving pod, a retried Job) sees either no artifact or a whole one.
+
+The build streams: the input stays a memory map, and every pass over it (checks, training
+sample, adding, the evaluation's exact ground truth) holds one converted chunk at a time
+(index/chunks.py), so the anonymous memory is the index plus a chunk plus the training sample
+(docs/build-memory.md), never a second copy of the input. The peak is measured and reported.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faiss_operator.builder import anon_memory, progress as progress_lines
 from faiss_operator.builder.exit_codes import BuildError, OutputError, OutputExistsError
-from faiss_operator.index import FAISSIndex, artifact, data_quality, evaluation, faiss_index, normalization, settings
+from faiss_operator.index import FAISSIndex, artifact, chunks, data_quality, evaluation, faiss_index, ground_truth, settings
+from faiss_operator.index import config as index_config, factory, training_sample
 from faiss_operator.sources import dataset as datasets, embeddings as embeddings_io, http
 from faiss_operator.sources import errors as source_errors
 
 logger = logging.getLogger(__name__)
 
-ADD_CHUNK_ROWS = 100_000
+ADD_CHUNK_ROWS = chunks.CHUNK_ROWS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +63,8 @@ class BuildRequest:
     # `build` writes it to the termination log, so that a build killed for memory afterwards
     # still says how large its input was.
     on_input: Callable[[dict[str, Any]], None] | None = None
+    # Called at every progress line with {"phase", "percent", "peak_anon_bytes"} (builder/progress.py).
+    on_progress: Callable[[dict[str, Any]], None] | None = None
 
 
 def input_fields(data: datasets.Dataset) -> dict[str, Any]:
@@ -68,13 +77,18 @@ def input_fields(data: datasets.Dataset) -> dict[str, Any]:
     }
 
 
-def progress(phase: str, percent: float, **fields: Any) -> None:
-    extra = "".join(f" {key}={value}" for key, value in fields.items())
-    logger.info("Progress: phase=%s percent=%.0f%s", phase, percent, extra)
-
-
 def build(request: BuildRequest) -> dict[str, Any]:
-    """Run the whole build; returns the report. Raises SourceError, ConfigError, Output*/BuildError."""
+    """Run the whole build; returns the report. Raises SourceError, ConfigError, Output*/BuildError.
+
+    The report's `peak_anon_bytes` is the highest anonymous memory (RssAnon) the build held, the
+    figure to size `build.resources.limits.memory` from (builder/anon_memory.py)."""
+    with anon_memory.PeakAnonMemory() as peak:
+        return _build(request, progress_lines.Progress(peak, on_line=request.on_progress), peak)
+
+
+def _build(
+    request: BuildRequest, progress: progress_lines.Progress, peak: anon_memory.PeakAnonMemory
+) -> dict[str, Any]:
     started = time.monotonic()
     out = request.out.absolute()
     if out.exists() and not request.overwrite:
@@ -102,11 +116,11 @@ def build(request: BuildRequest) -> dict[str, Any]:
             request.on_input(input_fields(data))
 
         build_started = time.monotonic()
-        index = _build_index(request, resolved, data)
+        index = _build_index(request, resolved, data, progress, spill_dir=downloads)
         build_seconds = time.monotonic() - build_started
 
         progress("evaluate", 0)
-        evaluated = _evaluate(request, index, data, queries, query_rows)
+        evaluated = _evaluate(request, index, data, queries, query_rows, progress)
         truth = evaluated.pop("_ground_truth")
         progress("evaluate", 100, recall=f"{evaluated['recall']:.4f}", p99_ms=f"{evaluated['p99_ms']:.3f}")
 
@@ -128,13 +142,14 @@ def build(request: BuildRequest) -> dict[str, Any]:
             "data_quality": quality.report(),
             **evaluated,
             "memory_bytes": None,  # the size of the saved index.faiss, once written
+            "peak_anon_bytes": None,  # measured once the artifact's files are written
             "build_seconds": round(build_seconds, 3),
             "total_seconds": round(time.monotonic() - started, 3),
             "source": request.source,
             "artifact": str(out),
         }
         report["queries_from_input"] = query_rows is not None
-        _write_artifact(staging, index, queries, query_rows, truth, report, request)
+        _write_artifact(staging, index, queries, query_rows, truth, report, request, peak)
         _move_into_place(staging, out, overwrite=request.overwrite)
         progress("write", 100, artifact=out)
         return report
@@ -174,7 +189,12 @@ def _query_sample(
     return np.asarray(data.embeddings[rows], dtype=np.float32), rows
 
 
-def _build_index(request: BuildRequest, resolved: settings.ResolvedConfig, data: datasets.Dataset) -> FAISSIndex:
+def _build_index(
+    request: BuildRequest, resolved: settings.ResolvedConfig, data: datasets.Dataset,
+    progress: progress_lines.Progress, *, spill_dir: Path,
+) -> FAISSIndex:
+    """Create the index for all the input's vectors, train it on a bounded sample, then add
+    the input chunk by chunk (a progress line each)."""
     try:
         index = FAISSIndex(
             data.dimension, resolved.index_type, resolved.config.model_dump(), env={},
@@ -183,20 +203,43 @@ def _build_index(request: BuildRequest, resolved: settings.ResolvedConfig, data:
     except ValueError as error:
         raise BuildError(f"cannot create the index: {error}") from None
     total = data.count
-    # Types that train do so on the first add: give it the whole input so that the training
-    # sample is drawn from all of it; the others are added in chunks so that progress shows.
-    chunk = ADD_CHUNK_ROWS if resolved.index_type in ("Flat", "HNSW") else total
-    for start in range(0, total, chunk):
-        end = min(total, start + chunk)
-        progress("add", 100 * start / total, vectors=f"{start}/{total}")
+    plan = index.plan_build(total)
+    if plan.needs_training:
+        _train(request, index, data, plan, progress, spill_dir=spill_dir)
+    else:
+        index.create(num_vectors=total)
+    index.reserve(total)  # after the training sample is gone: the two are never held together
+    for start, vectors in chunks.float32_chunks(data.embeddings, chunk_rows=ADD_CHUNK_ROWS):
+        progress.rows("add", start, total)
+        end = start + len(vectors)
         ids = data.ids[start:end] if data.ids is not None else None
         metadata = data.metadata[start:end] if data.metadata is not None else None
         try:
-            index.add_embeddings(np.asarray(data.embeddings[start:end], dtype=np.float32), ids=ids, metadata=metadata)
+            index.add_embeddings(vectors, ids=ids, metadata=metadata)
         except (ValueError, RuntimeError) as error:
             raise BuildError(f"adding vectors {start}..{end}: {error}") from None
-    progress("add", 100, vectors=f"{total}/{total}")
+    progress.rows("add", total, total)
     return index
+
+
+def _train(
+    request: BuildRequest, index: FAISSIndex, data: datasets.Dataset, plan: factory.BuildPlan,
+    progress: progress_lines.Progress, *, spill_dir: Path,
+) -> None:
+    progress("train", 0, factory=plan.factory, sample=plan.training_vectors, vectors=data.count)
+    started = time.monotonic()
+    try:
+        with training_sample.training_sample(
+            data.embeddings, plan.training_vectors, seed=request.seed, normalize=request.normalize,
+            spill_dir=spill_dir,
+        ) as sample:
+            index.create(num_vectors=data.count, training_sample=sample, seed=request.seed)
+    except index_config.ConfigError:
+        raise
+    except (ValueError, RuntimeError) as error:
+        raise BuildError(f"training {plan.factory} on {plan.training_vectors} vectors: {error}") from None
+    progress("train", 100, factory=plan.factory, sample=plan.training_vectors,
+             seconds=f"{time.monotonic() - started:.1f}")
 
 
 def _evaluate(
@@ -205,6 +248,7 @@ def _evaluate(
     data: datasets.Dataset,
     queries: npt.NDArray[np.float32],
     query_rows: npt.NDArray[np.int64] | None,
+    progress: progress_lines.Progress,
 ) -> dict[str, Any]:
     # A query sampled from the input finds itself at distance 0 in both the exact and the
     # approximate answer, which would inflate recall; so search one deeper and leave it out.
@@ -212,11 +256,11 @@ def _evaluate(
     k = min(request.k, data.count - own_row)
     if k < 1:
         raise BuildError(f"too few vectors ({data.count}) to evaluate recall without the query's own row")
-    base, probes = (
-        (normalization.l2_normalized(data.embeddings), normalization.l2_normalized(queries))
-        if index.normalize else (data.embeddings, queries)
+    # Exact search over the memory-mapped input, a chunk at a time: never a copy of the base.
+    truth = ground_truth.exact_neighbors(
+        data.embeddings, queries, k + own_row, index.metric, normalize=index.normalize,
+        chunk_rows=ADD_CHUNK_ROWS, on_chunk=lambda done, total: progress.rows("truth", done, total),
     )
-    truth = evaluation.exact_neighbors(base, probes, k + own_row, index.metric)
     _, found = index.search_arrays(queries, k + own_row)
     if query_rows is not None:
         truth, found = _without_rows(truth, query_rows, k), _without_rows(found, query_rows, k)
@@ -246,6 +290,7 @@ def _write_artifact(
     truth: npt.NDArray[np.int64],
     report: dict[str, Any],
     request: BuildRequest,
+    peak: anon_memory.PeakAnonMemory,
 ) -> None:
     try:
         index.write_files(staging)  # the manifest comes last, once, below
@@ -259,6 +304,9 @@ def _write_artifact(
         np.save(staging / artifact.GROUND_TRUTH_FILE, truth.astype(np.int64))
         truth_ids = index.external_ids(truth)
         (staging / artifact.GROUND_TRUTH_IDS_FILE).write_text(json.dumps(truth_ids))
+        # The peak through writing the index, ids, metadata and ground truth; only the report and
+        # the manifest (a few KiB) come after.
+        report["peak_anon_bytes"] = peak.sample()
         (staging / artifact.REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
         evaluation = {"k": report["k"], "queries": report["eval_queries"], "recall": report["recall"]}
         artifact.write_manifest(staging, **index.manifest_fields(), revision=request.revision, evaluation=evaluation)

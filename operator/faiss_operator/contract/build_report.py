@@ -38,6 +38,9 @@ class BuildReport(pydantic.BaseModel):
     p99_ms: float = pydantic.Field(ge=0, validation_alias=_choices("p99_ms", "p99_latency_ms"))
     memory_bytes: int | None = pydantic.Field(default=None, ge=0)
     build_seconds: float | None = pydantic.Field(default=None, ge=0)
+    # The build's peak anonymous memory (RssAnon), to size build.resources.limits.memory from;
+    # absent from older builders, and None where /proc does not say.
+    peak_anon_bytes: int | None = pydantic.Field(default=None, ge=0)
     config: dict[str, Any] | None = pydantic.Field(
         default=None, validation_alias=_choices("config", "effective_config")
     )

@@ -27,7 +27,9 @@ import numpy.typing as npt
 # Below this L2 norm a vector has no direction worth normalising (float32 keeps ~7 digits; the
 # embeddings this library indexes have norms around 1 or more).
 NEAR_ZERO_NORM = 1e-6
-CHUNK_ROWS = 100_000
+# The row hash widens a chunk to 8-byte words twice over (16 bytes per value): 8,192 rows of 384
+# dimensions is 48 MiB at a time; 100,000 rows was 600 MiB, more than the rest of a build's headroom.
+CHUNK_ROWS = 8192
 # Multipliers of a 64-bit row hash (fixed: the same data gives the same count on every run).
 _HASH_SEED = 20_241_207
 

@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 
 from faiss_operator.index import (
-    artifact, data_quality, evaluation, factory, importing, latency, normalization, records, search_params, settings,
+    artifact, capacity, data_quality, evaluation, factory, importing, latency, normalization, records, search_params, settings,
 )
 from faiss_operator.index import config as index_config
 
@@ -236,6 +236,49 @@ class FAISSIndex:
         return values
 
     # -- adding -------------------------------------------------------------------------------
+
+    def plan_build(self, num_vectors: int) -> factory.BuildPlan:
+        """How this index is built for `num_vectors` vectors: the factory string, the training
+        sample's size (index/config.py training_sample_size)."""
+        return factory.plan_build(self._config, dimension=self._dimension, num_vectors=num_vectors)
+
+    def create(self, *, num_vectors: int, training_sample: Any = None, seed: int = 0) -> factory.BuildPlan:
+        """Create the empty FAISS index for `num_vectors` vectors (nlist is sized from them) and
+        train it, so that the vectors can then be added in chunks (`add_embeddings`).
+
+        `training_sample`: the `plan_build(num_vectors).training_vectors` rows a type that trains
+        learns from, float32 and already normalised when this index normalises; a memory map is
+        used as is (index/training_sample.py draws it without copying the input). Ignored by the
+        types that do not train. Returns the plan."""
+        with self._write_lock:
+            if self._index is not None:
+                raise IndexStateError("the index already exists: create() comes before the first add")
+            index, plan = factory.create_index(
+                self._config, dimension=self._dimension, metric=self._metric, num_vectors=num_vectors
+            )
+            started = time.perf_counter()
+            if plan.needs_training:
+                if training_sample is None or getattr(training_sample, "ndim", 0) != 2:
+                    raise InputError(f"training_sample: {plan.factory} trains; give an (n, d) float32 sample")
+                if training_sample.dtype != np.float32 or training_sample.shape[1] != self._dimension:
+                    raise InputError(
+                        f"training_sample: expected float32 rows of dimension {self._dimension}, got "
+                        f"{training_sample.dtype} {training_sample.shape}"
+                    )
+                factory.train_index(index, plan, training_sample, seed=seed)
+            self.build_seconds += time.perf_counter() - started
+            self._index, self._plan = index, plan
+            self._param_cache.clear()
+        return plan
+
+    def reserve(self, num_vectors: int) -> None:
+        """Allocate the created index's tables for `num_vectors` vectors at once, as one add of
+        everything would (index/capacity.py), so that adding them in chunks never reallocates.
+        Call it once the training sample is released: the two need not be held together."""
+        if self._index is None:
+            raise IndexStateError("create() the index before reserving its tables")
+        with self._write_lock:
+            capacity.reserve(self._index, num_vectors)
 
     def add_embeddings(
         self, embeddings: Any, ids: Any = None, metadata: Any = None

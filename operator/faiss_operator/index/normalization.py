@@ -23,7 +23,8 @@ def zero_rows(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.intp]:
 def l2_normalized(vectors: Any, *, chunk_rows: int = CHUNK_ROWS) -> npt.NDArray[np.float32]:
     """An L2-normalized float32 copy of (n, d) `vectors`, made chunk by chunk so that a float16
     memory map is never converted whole; an all-zero row stays zero (callers that cannot accept
-    one refuse it first with `zero_rows`)."""
+    one refuse it first with `zero_rows`). The result is a full-size copy: for a build's input use
+    index/chunks.py, which normalises one chunk at a time."""
     out = np.empty(vectors.shape, dtype=np.float32)
     for start in range(0, len(vectors), chunk_rows):
         chunk = np.asarray(vectors[start : start + chunk_rows], dtype=np.float32)

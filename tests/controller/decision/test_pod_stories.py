@@ -173,3 +173,22 @@ def test_the_serving_deployment_requests_the_memory_its_build_measured() -> None
     # builders.report(): memory_bytes 123456, vectors 5000; 2 CPUs -> 2 processes:
     # 0.12 + 65 + 20 + 6 + 2 x 5000 x 40 B (0.38) MiB = 91.5 -> 92Mi
     assert container["resources"] == {"limits": {"cpu": "2"}, "requests": {"memory": "92Mi"}}
+
+
+def test_a_build_killed_mid_add_says_the_phase_and_the_peak_anonymous_memory_it_had_reached() -> None:
+    """A builder that keeps its termination log current at every progress line (issue 21) leaves
+    where it was and the peak it held: what to size build.resources.limits.memory from."""
+    cluster = building_with_limit("256Mi")
+    r1 = revision_of(cluster.wire)
+    progressed = {**json.loads(MEASURED_INPUT), "build_phase": "add", "percent": 40, "peak_anon_bytes": 250 * MIB}
+    cluster.finish_job(
+        r1, failed="killed", terminated={"exitCode": 137, "reason": "OOMKilled", "message": json.dumps(progressed)}
+    )
+    plan = cluster.reconcile(at(10))
+    (entry,) = plan.status.revisions
+    assert (entry.reason, entry.message) == ("BuildOOMKilled", (
+        "the build container was killed for memory (OOMKilled, exit code 137) at its memory limit 256Mi, "
+        "its input: 20000 vectors x 384 dimensions = 29.3 MiB as float32, killed in phase add at 40% holding "
+        "250 MiB of anonymous memory at its peak; "
+        "raise spec.build.resources.limits.memory, or choose an index type that needs less memory"
+    ))  # fmt: skip

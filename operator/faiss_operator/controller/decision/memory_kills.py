@@ -58,6 +58,13 @@ def build_message(terminated: observed.Terminated, *, limit: str | None) -> str:
             f"its input: {measured.get('vectors')} vectors x {measured.get('dimension')} dimensions = "
             f"{measured['input_bytes'] / MIB:.1f} MiB as float32"
         )
+        peak = measured.get("peak_anon_bytes")
+        if isinstance(peak, int) and isinstance(measured.get("build_phase"), str):
+            # Written by the build at each progress line (builder/command.py); absent from older builders.
+            body += (
+                f", killed in phase {measured['build_phase']} at {measured.get('percent')}% holding "
+                f"{peak / MIB:.0f} MiB of anonymous memory at its peak"
+            )
     return f"{head}, {body}; raise spec.build.resources.limits.memory, or choose an index type that needs less memory"
 
 
