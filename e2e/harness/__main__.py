@@ -1,7 +1,8 @@
 """`python -m e2e.harness up|down|status [--state-dir DIR]`: the local cluster from a shell.
 
 `up` leaves the cluster running in the background and writes <state-dir>/kubeconfig
-(default .cluster/kubeconfig); `down` stops exactly the processes `up` started.
+(default .cluster/kubeconfig), with an S3 server (versitygw) beside it whose address and keys it
+prints (`--no-object-store`: none); `down` stops exactly the processes `up` started.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pathlib
 import sys
 import time
 
-from e2e.harness import cluster, paths
+from e2e.harness import cluster, local_store, objectstore, paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument("--state-dir", type=pathlib.Path, default=paths.DEFAULT_STATE_DIR)
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each component")
+    parser.add_argument("--no-object-store", action="store_true", help="do not start the S3 server with `up`")
     args = parser.parse_args(argv)
     c = cluster.Cluster(args.state_dir)
     start = time.monotonic()
@@ -35,11 +37,28 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"export KUBECONFIG={c.kubeconfig}")
         print(f"export PATH={c.bin_dir}:$PATH  # kubectl, helm")
+        if not args.no_object_store:
+            missing = objectstore.missing_reason(c.bin_dir)
+            if missing is not None:
+                progress(f"no S3 server: {missing}")
+            else:
+                try:
+                    store = local_store.start(c)
+                except objectstore.ObjectStoreError as exc:
+                    print(f"S3 server start failed: {exc}", file=sys.stderr)
+                    return 1
+                progress(f"S3 server (versitygw) at {store.endpoint_url}; files in {store.root}")
+                print(local_store.instructions(store))
     elif args.command == "down":
+        if local_store.stop(c.state_dir):
+            progress("S3 server stopped")
         c.down()
         progress(f"cluster down; logs kept in {c.logs_dir}")
     else:
         status = c.status()
+        store_state = local_store.status(c.state_dir)
+        if store_state is not None:
+            status["versitygw (S3)"] = store_state
         for name, state in status.items():
             print(f"{name:26} {state}")
         return 0 if all(s.startswith("running") for s in status.values()) else 3

@@ -185,6 +185,8 @@ class Cluster:
     serving_pods: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     deleting: bool = False
     namespace_terminating: bool = False
+    # What the store says of the spec's s3:// source objects (runtime/source_objects.py), by URI.
+    source_objects: dict[str, observed.SourceObject] | None = None
 
     def resource(self) -> api_resource.Resource:
         return make_resource(
@@ -205,7 +207,7 @@ class Cluster:
                 if k == kind
             ]
 
-        return child_views.children(
+        found = child_views.children(
             jobs=of("Job"),
             pods=copy.deepcopy(self.pods + self.serving_pods),
             deployments=of("Deployment"),
@@ -213,6 +215,7 @@ class Cluster:
             disruption_budgets=of("PodDisruptionBudget"),
             namespace_terminating=self.namespace_terminating,
         )
+        return dataclasses.replace(found, source_objects=self.source_objects)
 
     def reconcile(self, now: datetime.datetime, measurements: tuple[analysis.Measurement, ...] = ()) -> actions.Plan:
         plan = decide.decide(self.resource(), self.children(), measurements, now, settings=SETTINGS)

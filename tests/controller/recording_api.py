@@ -34,6 +34,8 @@ class RecordingApi:
     # method name -> errors to raise on its next calls, in order
     failures: dict[str, list[BaseException]] = dataclasses.field(default_factory=dict)
     version: int = 1
+    # Secret name -> its data (base64 values), for get_secret_data
+    secrets: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     def _fail(self, method: str) -> None:
         queued = self.failures.get(method)
@@ -50,6 +52,12 @@ class RecordingApi:
         self.calls.append(("get_index", name))
         self._fail("get_index")
         return copy.deepcopy(self.index)
+
+    def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        self.calls.append(("get_secret_data", name))
+        self._fail("get_secret_data")
+        found = self.secrets.get(name)
+        return None if found is None else dict(found)
 
     def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         self.calls.append(("apply", manifest["kind"], manifest["metadata"]["name"]))

@@ -5,9 +5,13 @@ The stories run in order on the index `objects` (2000 x 16 vectors in s3://embed
 1 first index from s3:// with artifacts in s3:// -> 2 a migration to HNSW, then a GitOps revert
 with no rebuild -> 3 a corrupted artifact object: the candidate's pods never Ready, the serving
 revision untouched -> 4 the store stopped during a serving pod's download: that pod waits
-unready, the others serve, and it comes up when the store is back. Alone, on other indexes:
-wrong credentials, a missing key, and the store down while a build runs — each a Failed
-revision whose condition names the reason.
+unready, the others serve, and it comes up when the store is back -> 5 new vectors uploaded
+under the same key: the operator sees the new ETag, builds a new revision and rolls it out ->
+6 the store stopped while a build runs, after it read its source: the upload fails, the
+revision is Failed naming the store, no manifest is ever written, the serving revision
+untouched. Alone, on other indexes: wrong credentials and a missing key (the operator's own
+HEAD of the source names them: SourceUnavailable, nothing built), and the store down when an
+index is applied (SourceUnavailable, then built once the store is back).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ IVF = {"indexType": "IVF", "config": {"nlist": 16, "nprobe": 16}}
 HNSW = {"indexType": "HNSW", "config": {"m": 16, "efConstruction": 40, "efSearch": 32}}
 BUILD_READY_SECONDS = 240
 FAIL_SECONDS = 180
+RECHECK_SECONDS = 5  # the operator's --source-recheck here: an overwrite is seen within seconds
 
 
 @dataclasses.dataclass
@@ -108,7 +113,8 @@ def stories(cluster: cluster_mod.Cluster, api: client.ApiClient, crd: None, kube
     store.start()
     namespace = _namespace(api)
     client.CoreV1Api(api).create_namespaced_secret(namespace, _secret(SECRET, store.credentials))
-    state = Stories(namespace, store, start_operator(namespaces=[namespace]), kubectl, api, Chain())
+    operator = start_operator(namespaces=[namespace], args=["--source-recheck", str(RECHECK_SECONDS)])
+    state = Stories(namespace, store, operator, kubectl, api, Chain())
     state.s3.create_bucket(Bucket=SOURCE_BUCKET)
     state.s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
     buffer = io.BytesIO()
@@ -161,10 +167,13 @@ def _download_failed_with(pod: client.V1Pod, text: str) -> bool:
     return False
 
 
-def _failed_revision(index: Index, timeout: float, operator: OperatorProcess) -> Obj:
-    return index.wait(
-        lambda o: any(r.get("state") == "Failed" for r in (o.get("status") or {}).get("revisions") or []),
-        timeout, "a Failed revision", alive=operator.check_running)
+def _source_unavailable(index: Index, timeout: float, operator: OperatorProcess) -> Obj:
+    """Wait for Stalled with reason SourceUnavailable; returns that condition."""
+    obj = index.wait(lambda o: (c := condition(o, "Stalled")) is not None and c["reason"] == "SourceUnavailable",
+                     timeout, "Stalled: SourceUnavailable", alive=operator.check_running)
+    found = condition(obj, "Stalled")
+    assert found is not None and found["status"] == "True"
+    return found
 
 
 # --- story 1 -------------------------------------------------------------------------------------
@@ -282,40 +291,119 @@ def test_story_4_the_store_stopped_during_a_serving_pods_download(stories: Stori
 # --- alone: wrong credentials, a missing key, the store down during a build ----------------------
 
 
-def test_wrong_credentials_fail_the_revision_with_access_denied(stories: Stories) -> None:
+def test_story_5_new_vectors_under_the_same_key_build_a_new_revision_and_roll_it_out(stories: Stories) -> None:
+    with stories.chain.story("story 5"):
+        index = Index(stories.api, stories.namespace, NAME)
+        ivf = stories.chain.values["ivf"]
+        builds = index.build_jobs()
+        new_vectors = data.vectors(seed=data.SEED + 5)
+        buffer = io.BytesIO()
+        np.save(buffer, new_vectors)
+        stories.s3.put_object(Bucket=SOURCE_BUCKET, Key=SOURCE_KEY, Body=buffer.getvalue())  # same key, new bytes
+        obj = index.wait(lambda o: o["status"].get("currentRevision") not in (None, ivf)
+                         and o["status"].get("phase") == "Ready" and not o["status"].get("candidateRevision"),
+                         RECHECK_SECONDS + BUILD_READY_SECONDS + 120, "the revision of the new upload serving alone",
+                         alive=stories.operator.check_running)
+        new = obj["status"]["currentRevision"]
+        assert index.build_jobs() == sorted([*builds, f"{NAME}-build-{new}"])
+        entry = revision(obj, new)
+        assert entry is not None and entry["state"] == "Active"
+        assert entry["artifact"] != (revision(obj, ivf) or {}).get("artifact")  # a new artifact, not the old one
+        # The pods serve the new vectors.
+        host, port = index.service_address()
+        query = np.random.default_rng(5).standard_normal(data.DIMENSION, dtype=np.float32)
+        wanted = data.exact_neighbours(new_vectors, query, 10)[0]
+        wait_for(lambda: (answers(host, port, query) or {}).get("ids") == wanted, 60,
+                 "the Service answering from the new vectors")
+        stories.chain.values["latest"] = new
+
+
+# --- story 6 -------------------------------------------------------------------------------------
+
+
+def _build_log(stories: Stories, revision_name: str) -> str:
+    core = client.CoreV1Api(stories.api)
+    pods = core.list_namespaced_pod(stories.namespace, label_selector=f"job-name={NAME}-build-{revision_name}").items
+    text = ""
+    for pod in pods:
+        try:
+            text += core.read_namespaced_pod_log(pod.metadata.name, stories.namespace, container="build")
+        except client.ApiException:
+            pass
+    return text
+
+
+def test_story_6_the_store_stopped_during_a_build_fails_it_and_nothing_partial_serves(stories: Stories) -> None:
+    with stories.chain.story("story 6"):
+        index = Index(stories.api, stories.namespace, NAME)
+        latest = stories.chain.values["latest"]
+        # Enough vectors that adding them to HNSW takes seconds: the store goes away once the build
+        # has read its source, so what fails is the artifact's upload.
+        big = data.vectors(count=40_000, seed=data.SEED + 6)
+        buffer = io.BytesIO()
+        np.save(buffer, big)
+        stories.s3.put_object(Bucket=SOURCE_BUCKET, Key="vectors/big.npy", Body=buffer.getvalue())
+        slow = {"indexType": "HNSW", "config": {"m": 32, "efConstruction": 400, "efSearch": 32}}
+        stories.apply(NAME, stories.spec(slow, source=f"s3://{SOURCE_BUCKET}/vectors/big.npy"))
+        obj = index.wait(lambda o: o["status"].get("candidateRevision") not in (None, latest), 60,
+                         "a candidate building", alive=stories.operator.check_running)
+        candidate = obj["status"]["candidateRevision"]
+        wait_for(lambda: "phase=add" in _build_log(stories, candidate) or None, 180,
+                 "the build adding vectors (its source read)")
+        assert "phase=write percent=100" not in _build_log(stories, candidate), "the build ended before the store stopped"
+        stories.store.stop()
+        try:
+            obj = index.wait(lambda o: (revision(o, candidate) or {}).get("state") == "Failed", FAIL_SECONDS,
+                             f"revision {candidate} Failed", alive=stories.operator.check_running)
+            entry = revision(obj, candidate)
+            assert entry is not None
+            built = condition(obj, "IndexBuilt")
+            assert built is not None and built["status"] == "False" and "unreachable" in built["message"], built
+            assert obj["status"]["currentRevision"] == latest
+            assert [p.metadata.name for p in index.ready_pods().get(latest, [])]
+        finally:
+            stories.store.start()
+        prefix = entry["artifact"].removeprefix(f"s3://{ARTIFACTS_BUCKET}/") + "/"
+        assert f"{prefix}manifest.json" not in stories.keys(prefix)  # nothing a pod could ever serve
+        stories.apply(NAME, stories.spec(IVF))
+        index.wait(lambda o: o["status"].get("currentRevision") == latest and o["status"].get("phase") == "Ready"
+                   and not o["status"].get("candidateRevision"), BUILD_READY_SECONDS, "the latest revision alone",
+                   alive=stories.operator.check_running)
+
+
+# --- alone: wrong credentials, a missing key, the store down ----------------------------------
+
+
+def test_wrong_credentials_are_named_before_anything_is_built(stories: Stories) -> None:
     core = client.CoreV1Api(stories.api)
     core.create_namespaced_secret(stories.namespace, _secret(
         "wrong-s3", objectstore.Credentials(stories.store.credentials.access_key_id, "not-the-secret")))
     index = Index(stories.api, stories.namespace, "denied")
     stories.apply("denied", stories.spec(IVF, secret="wrong-s3"))
-    obj = _failed_revision(index, FAIL_SECONDS, stories.operator)
-    built = condition(obj, "IndexBuilt")
-    assert built is not None and built["status"] == "False" and built["reason"] == "BuildFailed"
-    assert "access denied" in built["message"] and "check the credentials" in built["message"]
-    assert not index.deployments()
+    stalled = _source_unavailable(index, FAIL_SECONDS, stories.operator)
+    assert SOURCE_URI in stalled["message"]
+    assert "access denied" in stalled["message"] and "check the credentials" in stalled["message"]
+    assert index.build_jobs() == [] and not index.deployments()
 
 
-def test_a_missing_key_fails_the_revision_naming_the_object(stories: Stories) -> None:
+def test_a_missing_key_is_named_before_anything_is_built(stories: Stories) -> None:
     index = Index(stories.api, stories.namespace, "missing")
     stories.apply("missing", stories.spec(IVF, source=f"s3://{SOURCE_BUCKET}/vectors/nope.npy"))
-    obj = _failed_revision(index, FAIL_SECONDS, stories.operator)
-    built = condition(obj, "IndexBuilt")
-    assert built is not None and built["status"] == "False"
-    assert f"s3://{SOURCE_BUCKET}/vectors/nope.npy" in built["message"] and "no such object" in built["message"]
-    assert not index.deployments()
+    stalled = _source_unavailable(index, FAIL_SECONDS, stories.operator)
+    assert f"s3://{SOURCE_BUCKET}/vectors/nope.npy" in stalled["message"] and "no such object" in stalled["message"]
+    assert index.build_jobs() == [] and not index.deployments()
 
 
-def test_the_store_down_during_a_build_fails_it_clearly_and_leaves_no_artifact(stories: Stories) -> None:
+def test_the_store_down_when_an_index_is_applied_then_back_builds_it(stories: Stories) -> None:
     index = Index(stories.api, stories.namespace, "outage")
     stories.store.stop()
     try:
-        stories.apply("outage", stories.spec(HNSW))
-        obj = _failed_revision(index, FAIL_SECONDS, stories.operator)
+        stories.apply("outage", stories.spec(IVF))
+        stalled = _source_unavailable(index, FAIL_SECONDS, stories.operator)
+        assert "the store is unreachable" in stalled["message"]
+        assert index.build_jobs() == []  # nothing built, so nothing written to the store
     finally:
         stories.store.start()
-    built = condition(obj, "IndexBuilt")
-    assert built is not None and built["status"] == "False"
-    assert "the store is unreachable" in built["message"]
-    assert stories.keys("stories/outage/") == []
-    assert not index.deployments()
-
+    index.wait_ready(BUILD_READY_SECONDS, alive=stories.operator.check_running)
+    after = condition(index.get(), "Stalled")
+    assert after is not None and after["status"] == "False"

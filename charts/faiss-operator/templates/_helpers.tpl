@@ -77,6 +77,11 @@ rules, exactly as there.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
   verbs: [list, watch]
+# The Secret spec.objectStore names, read by name for the HEAD that gives an s3:// source's
+# ETag or version id (a new upload under the same key is a new revision); never listed.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
 # Events about a FaissIndex (Kopf posts them).
 - apiGroups: [""]
   resources: [events]

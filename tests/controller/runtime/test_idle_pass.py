@@ -8,36 +8,42 @@ requests of each pass.
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 from typing import Any, cast
 
 import prometheus_client
 
 from faiss_operator.api import resource as api_resource
-from faiss_operator.controller.runtime import applier, caches, kube_api, reconciler
+from e2e.harness import objectstore
+from faiss_operator.controller.runtime import applier, caches, kube_api, reconciler, source_objects
 from faiss_operator.controller.runtime import metrics as operator_metrics
 from tests.controller import builders
 from tests.controller.recording_api import RecordingApi, StateReader
+from tests.s3_store import bucket, client_for, object_store  # noqa: F401 (fixtures)
 
 KEY = ("search", "alerts")
 
 
-def body() -> dict[str, Any]:
+def body(wire: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "apiVersion": api_resource.API_VERSION,
         "kind": api_resource.KIND,
         "metadata": {"name": "alerts", "namespace": "search", "uid": "u1", "resourceVersion": "1", "generation": 1},
-        "spec": builders.spec(),
+        "spec": wire or builders.spec(),
     }
 
 
-def requests_per_pass(api: RecordingApi, passes: int) -> list[list[tuple[Any, ...]]]:
+def requests_per_pass(
+    api: RecordingApi, passes: int, *, sources: source_objects.SourceObjects | None = None
+) -> list[list[tuple[Any, ...]]]:
     loop = reconciler.Reconciler(
         reader=StateReader(api),
         applier=applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None),
         settings=builders.SETTINGS,
         metrics=operator_metrics.OperatorMetrics(prometheus_client.CollectorRegistry()),
         clock=lambda: builders.T0,
+        sources=sources,
     )
 
     async def run() -> list[list[tuple[Any, ...]]]:
@@ -106,3 +112,32 @@ def test_a_pass_woken_by_the_event_of_its_own_status_write_writes_nothing_again(
         return each
 
     assert asyncio.run(run()) == [["patch_status", "patch_index", "apply"], []]
+
+
+def test_an_index_with_an_s3_source_reads_its_secret_and_heads_it_once_then_sends_nothing(
+    object_store: objectstore.ObjectStore, bucket: str  # noqa: F811
+) -> None:
+    client_for(object_store).put_object(Bucket=bucket, Key="v.npy", Body=b"embeddings")
+    store = {"endpoint": object_store.endpoint_url, "region": objectstore.REGION, "addressingStyle": "path",
+             "credentialsSecretRef": {"name": "faiss-s3"}}  # fmt: skip
+    wire = builders.spec(source={"uri": f"s3://{bucket}/v.npy"}, objectStore=store,
+                         artifacts={"uri": f"s3://{bucket}/artifacts"})  # fmt: skip
+    keys = object_store.credentials
+    api = RecordingApi(index=body(wire), secrets={"faiss-s3": {
+        "AWS_ACCESS_KEY_ID": base64.b64encode(keys.access_key_id.encode()).decode(),
+        "AWS_SECRET_ACCESS_KEY": base64.b64encode(keys.secret_access_key.encode()).decode(),
+    }})  # fmt: skip
+    sources = source_objects.SourceObjects(secrets=api.get_secret_data, default_store=None, environ={})
+    passes = requests_per_pass(api, 4, sources=sources)
+    assert api.index is not None
+    revision = api.index["status"]["candidateRevision"]
+    assert passes == [
+        [("get_secret_data", "faiss-s3"), ("patch_status",), ("patch_index",),
+         ("apply", "Job", f"alerts-build-{revision}")],
+        [],
+        [],
+        [],
+    ]  # fmt: skip
+    assert sources.heads == 1
+    # The revision is the URI with the object's ETag, not the URI alone.
+    assert revision != builders.revision_of(wire)

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from e2e.harness import cluster as cluster_mod
-from e2e.harness import objectstore
+from e2e.harness import local_store, objectstore
 from e2e.harness.waiting import wait_for
 from faiss_operator.sources import s3
 from tests import s3_store
@@ -62,3 +62,33 @@ def test_a_pod_reaches_the_store_with_keys_from_a_secret_and_its_files_outlive_a
     assert (store.root / "harness" / "from-a-pod").read_bytes() == b"hello"  # a POSIX directory
     store.start()
     assert host_client.get_object(Bucket="harness", Key="from-a-pod")["Body"].read() == b"hello"
+
+
+def test_the_store_of_cluster_up_keeps_its_keys_and_files_and_down_stops_exactly_it(
+        cluster: cluster_mod.Cluster) -> None:
+    s3_store.require_binary(cluster.bin_dir)
+    if cluster.address_block is None:
+        pytest.skip("needs the local cluster's network namespace")
+    store = local_store.start(cluster)
+    try:
+        assert local_store.start(cluster).record == store.record  # `up` again: the one running
+        assert local_store.status(cluster.state_dir) == f"running (pid {store.record.pid}) at {store.endpoint_url}"
+        environment = store.environment()
+        host_client = s3.client(s3.Settings.from_environment(environment, attempts=2), environ=environment)
+        host_client.create_bucket(Bucket="by-hand")
+        host_client.put_object(Bucket="by-hand", Key="v.npy", Body=b"kept")
+        shown = local_store.instructions(store)
+        assert f"export AWS_ENDPOINT_URL_S3={store.endpoint_url} AWS_REGION={objectstore.REGION}" in shown
+        assert f"AWS_SECRET_ACCESS_KEY={store.credentials.secret_access_key}" in shown
+
+        assert local_store.stop(cluster.state_dir) is True
+        assert not store.healthy() and local_store.status(cluster.state_dir) == "stopped"
+        assert local_store.stop(cluster.state_dir) is False
+
+        again = local_store.start(cluster)  # the next `up`: same keys, same files
+        assert again.credentials == store.credentials
+        environment = again.environment()
+        host_client = s3.client(s3.Settings.from_environment(environment, attempts=2), environ=environment)
+        assert host_client.get_object(Bucket="by-hand", Key="v.npy")["Body"].read() == b"kept"
+    finally:
+        local_store.stop(cluster.state_dir)

@@ -52,6 +52,7 @@ REVISION_ROLLED_BACK = "RevisionRolledBack"
 ROLLOUT_PAUSED_ON_FAILURE = "PausedOnFailure"
 ROLLBACK_STALLED = "RollbackStalled"
 INVALID_SPEC = "InvalidSpec"
+SOURCE_UNAVAILABLE = "SourceUnavailable"  # an s3:// source object the store did not describe (HEAD failed)
 AS_EXPECTED = "AsExpected"
 KEPT_SERVING = "KeptServing"  # a revision that left keeps the only ready pods (keep_serving.py)
 

@@ -69,7 +69,17 @@ def decide(
     if isinstance(parsed, api_resource.SpecError):
         return _hold(resource, children, measurements, now, settings, problem=parsed)
     try:
-        desired = revisions.desired_revision(parsed, settings, index_name=resource.name)
+        desired = revisions.desired_revision(
+            parsed, settings, index_name=resource.name, source_objects=children.source_objects
+        )
+    except revisions.SourceUnavailableError as error:
+        # The spec is valid, only its revision is unknown: the held revision runs on it whole
+        # (its pods keep the objectStore settings they download with).
+        held = hold.hold(resource.spec, resource.status, settings)
+        if held is None:
+            return _refuse(resource, str(error), now, reason=_reason(error))
+        inputs = state.Inputs(resource, parsed, held[1], children, measurements, now, settings)
+        return _run(inputs, invalid=str(error), reason=_reason(error))
     except api_resource.SpecError as error:
         return _hold(resource, children, measurements, now, settings, problem=error)
     return _run(state.Inputs(resource, parsed, desired, children, measurements, now, settings), invalid=None)
@@ -85,14 +95,22 @@ def _hold(
     problem: api_resource.SpecError,
 ) -> plan_actions.Plan:
     """A spec that cannot be acted on: run the held revision, or only report the problem."""
+    reason = _reason(problem)
     held = hold.hold(resource.spec, resource.status, settings)
     if held is None:
-        return _refuse(resource, str(problem), now)
+        return _refuse(resource, str(problem), now, reason=reason)
     spec, desired = held
-    return _run(state.Inputs(resource, spec, desired, children, measurements, now, settings), invalid=str(problem))
+    inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
+    return _run(inputs, invalid=str(problem), reason=reason)
 
 
-def _run(inputs: state.Inputs, *, invalid: str | None) -> plan_actions.Plan:
+def _reason(problem: api_resource.SpecError) -> str:
+    """The condition reason of a spec that cannot be acted on: InvalidSpec, or SourceUnavailable
+    when the spec is fine but the store did not describe a source object."""
+    return str(getattr(problem, "reason", conditions.INVALID_SPEC))
+
+
+def _run(inputs: state.Inputs, *, invalid: str | None, reason: str = conditions.INVALID_SPEC) -> plan_actions.Plan:
     """The steps in their order. With an `invalid` spec the revision in flight is held (see
     hold.py): nothing new is adopted, built or started, everything under way goes on."""
     resource, now = inputs.resource, inputs.now
@@ -120,10 +138,10 @@ def _run(inputs: state.Inputs, *, invalid: str | None) -> plan_actions.Plan:
     housekeeping.sync_children(inputs, draft)
     status = status_view.finish(inputs, draft)
     if invalid is not None:
-        status = _invalid_spec(status, invalid, now, resource.generation, before=resource.status.conditions)
+        status = _invalid_spec(status, invalid, now, resource.generation, before=resource.status.conditions, reason=reason)
         status = status.model_copy(update={"index_type": resource.status.index_type or status.index_type})
         if status.conditions != resource.status.conditions:
-            draft.events.insert(0, plan_actions.Event("Warning", conditions.INVALID_SPEC, invalid))
+            draft.events.insert(0, plan_actions.Event("Warning", reason, invalid))
     return _plan(resource.status, status, draft, now, inputs.settings)
 
 
@@ -134,6 +152,7 @@ def _invalid_spec(
     generation: int,
     *,
     before: Sequence[api_status.Condition] = (),
+    reason: str = conditions.INVALID_SPEC,
 ) -> api_status.FaissIndexStatus:
     """`status` saying, in Stalled and Degraded, that the spec cannot be acted on; the
     lastTransitionTime of those conditions moves only against `before` (the stored ones)."""
@@ -153,7 +172,7 @@ def _invalid_spec(
             found,
             type_=type_,
             status=value,
-            reason=conditions.INVALID_SPEC,
+            reason=reason,
             message=message,
             now=now,
             generation=generation,
@@ -173,19 +192,22 @@ def _invalid_spec(
     )
 
 
-def _refuse(resource: api_resource.Resource, message: str, now: datetime.datetime) -> plan_actions.Plan:
+def _refuse(
+    resource: api_resource.Resource, message: str, now: datetime.datetime, *, reason: str = conditions.INVALID_SPEC
+) -> plan_actions.Plan:
     """Leave everything that serves untouched; say why in Stalled and Degraded. Admin annotations
     are recorded and removed with a Warning Event: acting on them needs a spec to act with."""
     old = resource.status
     draft = state.draft_from(old)
     draft.events.clear()  # repairs are reported once the spec can be acted on
-    admin.refuse_all(resource, draft, f"the spec is invalid ({message})")
-    status = _invalid_spec(old, message, now, resource.generation, before=old.conditions).model_copy(
+    why = "the spec is invalid" if reason == conditions.INVALID_SPEC else "the source cannot be read"
+    admin.refuse_all(resource, draft, f"{why} ({message})")
+    status = _invalid_spec(old, message, now, resource.generation, before=old.conditions, reason=reason).model_copy(
         update={"handled_annotations": draft.handled}
     )
     events = list(draft.events)
     if status.conditions != old.conditions:
-        events.insert(0, plan_actions.Event("Warning", conditions.INVALID_SPEC, message))
+        events.insert(0, plan_actions.Event("Warning", reason, message))
     changed = status != old
     patch = patches.merge_patch(old.to_wire(), status.to_wire()) if changed else {}
     removing = any(isinstance(a, plan_actions.RemoveAnnotation) for a in draft.actions)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +108,16 @@ class ObservedPod(ObservedObject):
 
 
 @dataclasses.dataclass(frozen=True)
+class SourceObject:
+    """One s3:// object of spec.source as the store described it (a HEAD): its `identity`
+    (`versionId:<id>` on a versioned bucket, else `etag:<ETag>`), or the `problem` that kept the
+    operator from reading it (wrong credentials, no such key, the store unreachable)."""
+
+    identity: str | None = None
+    problem: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Children:
     jobs: Sequence[ObservedJob] = ()
     deployments: Sequence[ObservedDeployment] = ()
@@ -121,6 +131,10 @@ class Children:
     terminating_claims: frozenset[str] = frozenset()
     # The namespace is being deleted (Terminating): it accepts no new objects, and deletes all it holds.
     namespace_terminating: bool = False
+    # The s3:// objects of spec.source (uri, idsUri, metadataUri) by URI, as the store last
+    # described them (runtime/source_objects.py); None when not observed: revisions then hash the
+    # URI alone.
+    source_objects: Mapping[str, SourceObject] | None = None
 
     def job(self, name: str) -> ObservedJob | None:
         return next((job for job in self.jobs if job.name == name), None)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, NewType
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
+from faiss_operator.controller.decision import conditions, observed, storage
 from faiss_operator.controller.decision import settings as operator_settings
-from faiss_operator.controller.decision import storage
 from faiss_operator.index import config as index_config
 from faiss_operator.index import settings as index_settings
 
@@ -27,6 +28,14 @@ Revision = api_status.Revision
 ArtifactKey = NewType("ArtifactKey", str)
 
 HASH_LENGTH = 10
+S3_SCHEME = "s3://"
+
+
+class SourceUnavailableError(api_resource.SpecError):
+    """An s3:// object of the source could not be described by its store, so the revision it
+    makes is unknown: nothing new is built, what serves is held (the spec itself may be fine)."""
+
+    reason = conditions.SOURCE_UNAVAILABLE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,14 +68,21 @@ def short_hash(value: Any) -> str:
 
 
 def desired_revision(
-    spec: api_spec.FaissIndexSpec, settings: operator_settings.OperatorSettings, *, index_name: str
+    spec: api_spec.FaissIndexSpec,
+    settings: operator_settings.OperatorSettings,
+    *,
+    index_name: str,
+    source_objects: Mapping[str, observed.SourceObject] | None = None,
 ) -> DesiredRevision:
     """The revision of `spec`, its config completed from the operator's defaults: resolved once
     per reconcile, and everything later steps need from the spec's URIs checked here.
 
     Raises SpecError when the config cannot describe an index of the effective type (for
     example a key of another type when the type comes from the operator's FAISS_INDEX_TYPE), or
-    when a pvc:// URI of the spec leaves its claim (`pvc://x/../../y`).
+    when a pvc:// URI of the spec leaves its claim (`pvc://x/../../y`); SourceUnavailableError
+    when the store could not describe an s3:// object of the source (`source_objects`, the HEADs
+    runtime/source_objects.py made: an object's version id or ETag is part of the artifact key,
+    so a new upload under the same key is a new revision).
     """
     # FAISS_CONFIG_FILE is left out: reading a file has no place in a pure decision.
     env = {k: v for k, v in settings.index_env.items() if k != index_settings.ENV_CONFIG_FILE}
@@ -95,6 +111,10 @@ def desired_revision(
     # builder) changes with every operator upgrade, which must not rebuild every index.
     if spec.build.image is not None:
         artifact_fields["builderImage"] = spec.build.image
+    # Only for s3:// sources, so that the revisions of every other source keep their names.
+    identities = source_identities(spec.source, source_objects)
+    if identities:
+        artifact_fields["sourceObjects"] = identities
     artifact_key = ArtifactKey(short_hash(artifact_fields))
     name = Revision(short_hash({"artifact": artifact_key, "search": resolved.config.search_fields()}))
     try:
@@ -116,6 +136,33 @@ def desired_revision(
         builder_image=builder_image,
         artifact=artifact,
     )
+
+
+def source_uris(source: api_spec.SourceSpec) -> dict[str, str]:
+    """The s3:// URIs of `source`, by wire field (`source.uri`, `source.idsUri`, ...)."""
+    fields = {"source.uri": source.uri, "source.idsUri": source.ids_uri, "source.metadataUri": source.metadata_uri}
+    return {field: uri for field, uri in fields.items() if uri is not None and uri.startswith(S3_SCHEME)}
+
+
+def source_identities(
+    source: api_spec.SourceSpec, source_objects: Mapping[str, observed.SourceObject] | None
+) -> dict[str, str]:
+    """The identity of each s3:// object of `source` (field -> `versionId:...` or `etag:...`);
+    {} when not observed. Raises SourceUnavailableError naming every object the store did not
+    describe."""
+    if source_objects is None:
+        return {}
+    identities: dict[str, str] = {}
+    problems: list[str] = []
+    for field, uri in source_uris(source).items():
+        found = source_objects.get(uri)
+        if found is None or found.problem is not None:
+            problems.append(f"spec.{field} {uri}: {found.problem if found is not None else 'not described by the store yet'}")
+        elif found.identity is not None:
+            identities[field] = found.identity
+    if problems:
+        raise SourceUnavailableError("; ".join(problems))
+    return identities
 
 
 def _check_location(field: str, uri: str) -> None:

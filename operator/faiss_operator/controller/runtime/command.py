@@ -26,6 +26,7 @@ from faiss_operator.controller.runtime import applier as applying
 from faiss_operator.controller.runtime import caches, handlers, kube_api
 from faiss_operator.controller.runtime import metrics as operator_metrics
 from faiss_operator.controller.runtime import reconciler as reconciling
+from faiss_operator.controller.runtime import source_objects
 from faiss_operator.index import config as index_config
 from faiss_operator.index import settings as index_settings
 
@@ -126,6 +127,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"look at every FaissIndex again at least this often, events or not (default {timing.resync_seconds:g})",
     )  # fmt: skip
     parser.add_argument(
+        "--source-recheck", type=_positive, default=source_objects.RECHECK_SECONDS, metavar="SECONDS",
+        help="ask the object store again this often for the ETag or version id of an s3:// source that "
+        "nothing else changed, so that a new upload under the same key is a new revision "
+        f"(default {source_objects.RECHECK_SECONDS:g})",
+    )  # fmt: skip
+    parser.add_argument(
         "--watch-server-timeout", type=_positive_whole, default=watch.server_seconds, metavar="SECONDS",
         help="the API server ends each watch request after this many whole seconds and the operator starts "
         f"the next (default {watch.server_seconds})",
@@ -202,6 +209,10 @@ def run(args: argparse.Namespace) -> int:
         metrics=metrics,
         timing=dataclasses.replace(reconciling.Timing(), resync_seconds=args.resync),
         analysis_timeout_seconds=args.analysis_timeout,
+        sources=source_objects.SourceObjects(
+            secrets=api.get_secret_data, default_store=settings.object_store, environ=os.environ,
+            recheck_seconds=args.source_recheck,
+        ),
     )
     registry = kopf.OperatorRegistry()
     handlers.register(registry, reconciler, cache, timeouts=timeouts)

@@ -45,6 +45,7 @@ KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("policy/v1", "PodDisruptionBudget"): ("policy", "poddisruptionbudgets"),
     ("v1", "Pod"): ("", "pods"),
     ("v1", "PersistentVolumeClaim"): ("", "persistentvolumeclaims"),
+    ("v1", "Secret"): ("", "secrets"),
     (api_resource.API_VERSION, api_resource.KIND): (api_resource.GROUP, api_resource.PLURAL),
 }
 APPLIED_KINDS: tuple[tuple[str, str], ...] = (
@@ -73,6 +74,9 @@ def _calls() -> tuple[Call, ...]:
         calls.update(Call(group, plural, verb) for verb in ("create", "patch", "delete"))
     # A finished build pod goes once its report is recorded: it would pin the claims it mounts.
     calls.add(Call("", "pods", "delete"))
+    # The Secret spec.objectStore names, for the HEAD of an s3:// source (source_objects.py):
+    # read by name only when its answer is not cached, never listed or watched.
+    calls.add(Call("", "secrets", "get"))
     return tuple(sorted(calls))
 
 
@@ -173,6 +177,16 @@ class KubeApi:
         except dynamic_errors.NotFoundError:
             return None
         return _plain(found)
+
+    def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The Secret's data (base64 values, as stored), or None when it does not exist."""
+        try:
+            with self._counted("get", "secrets"):
+                found = self._dynamic.get(self._resource("v1", "Secret"), name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        except dynamic_errors.NotFoundError:
+            return None
+        data = _plain(found).get("data") or {}
+        return {str(key): str(value) for key, value in data.items()}
 
     @contextlib.contextmanager
     def _counted(self, verb: str, resource: str) -> Iterator[None]:

@@ -29,6 +29,7 @@ from faiss_operator.controller.runtime import applier as applying
 from faiss_operator.controller.runtime import kube_api, live_analysis
 from faiss_operator.controller.runtime import metrics as operator_metrics
 from faiss_operator.controller.runtime import observe as observing
+from faiss_operator.controller.runtime import source_objects as sourcing
 
 LOGGER = logging.getLogger("faiss_operator.controller")
 ILLEGAL_TRANSITION = "IllegalTransition"  # the reason of the Event of a plan refused as a controller bug
@@ -68,6 +69,7 @@ class Reconciler:
         timing: Timing = Timing(),
         analysis_timeout_seconds: float = 30.0,
         clock: Callable[[], datetime.datetime] = utc_now,
+        sources: sourcing.SourceObjects | None = None,
     ) -> None:
         self.reader = reader
         self.applier = applier
@@ -75,6 +77,8 @@ class Reconciler:
         self.metrics = metrics
         self.timing = timing
         self.clock = clock
+        # What the store says of s3:// sources (None: not asked, revisions hash the URI alone).
+        self.sources = sources
         self.analyses = live_analysis.Analyses(
             interval_seconds=settings.analysis_interval_seconds,
             timeout_seconds=analysis_timeout_seconds,
@@ -185,6 +189,8 @@ class Reconciler:
         self._bugs.pop(key, None)
         self.analyses.forget(key)
         self.metrics.forget(*key)
+        if self.sources is not None:
+            self.sources.forget(key)
 
     async def reconcile(self, key: Key) -> float | None:
         """One pass: observe, decide, apply. Returns seconds until the next pass, None when the
@@ -193,9 +199,13 @@ class Reconciler:
         seen = observing.observe(self.reader, namespace, name)
         if seen is None:
             return None
+        children = seen.children
+        if self.sources is not None:
+            found = await self.sources.observe(seen.resource)
+            children = dataclasses.replace(children, source_objects=found)
         try:
             plan = deciding.decide(
-                seen.resource, seen.children, self.analyses.measurements(key), self.clock(), settings=self.settings
+                seen.resource, children, self.analyses.measurements(key), self.clock(), settings=self.settings
             )
         except state.IllegalTransition as bug:
             return self._refuse_bug(key, seen, bug)
@@ -207,4 +217,7 @@ class Reconciler:
             return None
         self.metrics.record(namespace, name, seen.resource.status, plan.status, seen.children)
         requeue = self.timing.resync_seconds if plan.requeue_after is None else plan.requeue_after
+        if self.sources is not None:  # look at the source objects again when their answer is due
+            due = self.sources.requeue_after(key)
+            requeue = requeue if due is None else min(requeue, due)
         return min(self.timing.resync_seconds, max(self.timing.min_requeue_seconds, requeue))
