@@ -25,6 +25,7 @@ from kubernetes import client
 from e2e.harness import cluster as cluster_mod
 from e2e.harness import paths
 from e2e.harness.kubectl import Kubectl
+from e2e.harness.kubelet import images
 from e2e.stories import chart, data, environment
 from e2e.stories.faissindex import Index, body
 
@@ -140,6 +141,9 @@ def test_the_operator_as_the_charts_pod_makes_the_first_index_ready(
         assert pod is not None, "helm --wait returned but the chart's operator pod is gone"
         assert pod.spec.service_account_name == release.fullname
         assert pod.spec.containers[0].args[0] == "run"
+        # The operator runs from the image `make image` built for this run, under runc.
+        built = f"sha256:{images.Store().get(chart.LOCAL_IMAGE['repository'] + ':' + chart.LOCAL_IMAGE['tag']).id}"
+        assert [(s.container_id.split("://")[0], s.image_id) for s in pod.status.container_statuses] == [("runc", built)]
 
         def operator_alive() -> None:
             now = release.operator_pod(api)
@@ -156,6 +160,10 @@ def test_the_operator_as_the_charts_pod_makes_the_first_index_ready(
         assert index.build_jobs() == [f"first-build-{status['currentRevision']}"]
         assert [r["state"] for r in status["revisions"]] == ["Active"]
         assert list(index.ready_pods()) == [status["currentRevision"]]
+        # So does the serving pod the operator made (the build Job's pod may be gone: the operator
+        # deletes finished build pods).
+        serving = [s for pods in index.ready_pods().values() for p in pods for s in p.status.container_statuses]
+        assert [(s.container_id.split("://")[0], s.image_id) for s in serving] == [("runc", built)]
         printed = kubectl.run("get", "faissindex", "first", "-n", story.name).stdout
         assert f"{status['recall']}" in printed and "Ready" in printed, printed
     finally:

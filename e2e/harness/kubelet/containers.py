@@ -92,6 +92,7 @@ class Container:
     last_terminated: Obj | None = None  # the run before that
     waiting: tuple[str, str] | None = ("ContainerCreating", "")
     next_start_at: float = 0.0
+    image_id: str = ""  # of the image the runc path runs ("sha256:<id>", as containerd reports a local image)
     ready: bool = False
     started: bool = False
     readiness: probes.ProbeState | None = None
@@ -242,7 +243,7 @@ class Container:
         out: Obj = {
             "name": self.name,
             "image": self.spec.get("image") or "",
-            "imageID": "",
+            "imageID": self.image_id,
             "ready": self.ready,
             "restartCount": max(self.restart_count, 0),
             "started": self.run is not None and self.started,

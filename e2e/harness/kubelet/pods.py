@@ -264,6 +264,7 @@ class PodWorker(threading.Thread):
             c.waiting = ("ErrImageNeverPull", str(exc))
             c.next_start_at = time.monotonic() + 2
             return
+        c.image_id = f"sha256:{image.id}"
         try:
             base = {k: v for k, v in self._base_env(pod).items() if k not in ("PATH", "HOME")}
             env = envvars.resolve(c.spec, self._with_ips(pod),
