@@ -97,12 +97,12 @@ def start(*, image: str, args: Sequence[str], env: Mapping[str, str], kubeconfig
     pod = {"metadata": {"name": "faiss-operator", "namespace": "host", "uid": container_id},
            "spec": {"securityContext": POD_SECURITY}}
     container = {"name": "operator", "image": image, "args": list(args), "securityContext": CONTAINER_SECURITY}
-    run = ocispec.Run(pod=pod, container=container, image=found.config, rootfs=str(found.rootfs),
+    run = ocispec.Run(pod=pod, container=container, image=found.config, rootfs="",
                       mounts=(ocispec.Mount(str(config), KUBECONFIG, True), ocispec.Mount(str(tmp), "/tmp")),
                       env=tuple({**env, "KUBECONFIG": KUBECONFIG}.items()),
                       argv=tuple(ocispec.argv(container, found.config)), cgroups_path="",
                       image_user_ids=store.user_ids(found))
     with log.open("ab") as out:
-        handle = runc.start(run=run, image_rootfs=found.rootfs, bundle=run_dir / "bundle",
+        handle = runc.start(run=run, image_layers=found.layers, bundle=run_dir / "bundle",
                             container_id=container_id, log=out)
     return ImageRun(handle)

@@ -26,7 +26,7 @@ def test_a_pod_reaches_the_api_server_with_in_cluster_config(api: client.ApiClie
     core.create_namespaced_pod(namespace, {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "incluster"},
         "spec": {"restartPolicy": "Never", "containers": [
-            {"name": "c", "image": "python", "command": ["python", "-c", IN_CLUSTER],
+            {"name": "c", "image": "faiss-operator:dev", "command": ["python", "-c", IN_CLUSTER],  # with the client
              "terminationMessagePolicy": "FallbackToLogsOnError"}]},
     })
     pod = wait_for(lambda: (p := core.read_namespaced_pod("incluster", namespace)).status.phase
