@@ -18,6 +18,7 @@ import pathlib
 import shutil
 import subprocess
 import threading
+from collections.abc import Mapping
 
 from e2e.harness.kubelet import ocispec
 
@@ -49,7 +50,7 @@ class Image:
         return None
 
 
-def overlay_layers(inspect: dict[str, object]) -> tuple[pathlib.Path, ...] | None:
+def overlay_layers(inspect: Mapping[str, object]) -> tuple[pathlib.Path, ...] | None:
     """The image's layer directories, top first, from `podman image inspect`'s GraphDriver when
     the driver is overlay and they fit one mount's options; None otherwise."""
     driver = inspect.get("GraphDriver")
