@@ -159,7 +159,8 @@ OperatorFactory = Callable[..., operator_mod.OperatorProcess]
 @pytest.fixture(scope="module")
 def start_operator(cluster: cluster_mod.Cluster,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorFactory]:
-    """Start `faiss-operator run` as a process with KUBECONFIG = the test cluster's.
+    """Start `faiss-operator run` with KUBECONFIG = the test cluster's: from the image under runc
+    (FAISS_E2E_OPERATOR_RUNTIME=process: the repository's program as a host process).
 
     `start_operator(namespaces=[...], args=[...], env={...})` returns the started process (flags:
     OPERATOR_ARGS, then `args`); every

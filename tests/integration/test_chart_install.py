@@ -6,7 +6,7 @@ permissions the operator needs, cluster-wide or, with watchNamespaces, only in t
 watched (asked with `kubectl auth can-i --as`). In the RBAC tests the operator pod is kept
 unscheduled (a nodeSelector no node has): a cluster-wide operator must not reconcile the objects of
 the other tests in this cluster. The last test is the e2e story: the chart installed with
-watchNamespaces, the operator running as the chart's pod (the process kubelet runs it), and the
+watchNamespaces, the operator running as the chart's pod (from the image this run built, under runc), and the
 first index built, evaluated and served through it, in a namespace that enforces Pod Security
 `restricted` (e2e/stories/environment.py): the API server admits the chart's operator pod, the
 build Job's pod and the serving pod only if each meets that profile.
