@@ -29,22 +29,35 @@ def test_one_mapping_between_snake_and_camel(snake: str, camel: str) -> None:
 
 
 def test_every_index_config_key_crosses_the_boundary_and_back() -> None:
+    # One typed model per index type: snake_case in Python, its camelCase alias on the resource.
     for index_type in index_config.INDEX_TYPES:
-        snake = {key: 1 for key in index_config.config_keys(index_type)}
-        assert naming.config_from_wire(naming.config_to_wire(snake)) == snake
+        keys = index_config.config_keys(index_type)
+        assert index_config.wire_config_keys(index_type) == [naming.to_camel(key) for key in keys]
+        typed = index_config.parse_config(index_type, {})
+        assert index_config.parse_wire_config(index_type, typed.to_wire()) == typed
 
 
 def test_an_unknown_wire_config_key_is_named() -> None:
-    with pytest.raises(index_config.ConfigError, match=r"config\.efSerch: unknown key; valid keys: efConstruction"):
-        naming.config_from_wire({"efSerch": 3})
+    with pytest.raises(
+        index_config.ConfigError,
+        match=r"config\.efSerch: not a parameter of indexType HNSW; valid keys: efConstruction, efSearch, m$",
+    ):
+        api_spec.check_config("HNSW", {"efSerch": 3})
+
+
+def test_the_spec_holds_the_typed_config_of_its_index_type() -> None:
+    spec = resource.parse_spec({**samples.DESIGN_EXAMPLE["spec"], "indexType": "IVF", "config": {"nlist": 4}})
+    assert spec.config == index_config.IVFConfig(nlist=4, nprobe=4)
+    # Written back as written: the defaults the model fills in are not part of the spec.
+    assert spec.to_wire()["config"] == {"nlist": 4}
 
 
 def test_the_design_example_reads_in_snake_case_and_writes_back_in_camel_case() -> None:
     spec = resource.parse_spec(samples.DESIGN_EXAMPLE["spec"])
     assert spec.evaluation.min_recall == 0.95
     assert spec.rollout.steps[0].pause_seconds == 60
-    assert spec.wire_config() == {"m": 32, "efConstruction": 200, "efSearch": 64}
     wire = spec.to_wire()
+    assert wire["config"] == {"m": 32, "efConstruction": 200, "efSearch": 64}
     assert wire["evaluation"] == {"k": 10, "queries": 1000, "minRecall": 0.95, "maxP99LatencyMs": 2.0}
     assert wire["rollout"]["steps"] == [{"weight": 25, "pauseSeconds": 60}, {"weight": 50, "pauseSeconds": 60}]
     assert resource.parse_spec(wire) == spec
@@ -138,3 +151,10 @@ def test_resource_from_body_reads_metadata() -> None:
     )
     assert parsed.annotations == {"faiss.dev/promote": "true"}
     assert parsed.deletion_timestamp == datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def test_a_typed_config_of_another_index_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="a config of index type HNSW given with indexType IVF"):
+        api_spec.FaissIndexSpec(
+            dimension=8, index_type="IVF", config=index_config.HNSWConfig(), source=api_spec.SourceSpec(uri="file:///x")
+        )

@@ -4,8 +4,10 @@ the real programs' own parsers read the same values from it."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +154,30 @@ def test_the_download_and_delete_command_lines_parse_back_and_their_programs_rea
                                dimension=8, metric="L2", k=10, queries=100, scratch="/var/lib/faiss-operator/scratch")
     assert pod_args.BuildArgs.parse(build.argv()) == build
     assert build.argv()[-2:] == ["--scratch", "/var/lib/faiss-operator/scratch"]
+
+
+def _programs() -> list[tuple[type[Any], Any]]:
+    from faiss_operator.server import download_command
+    from faiss_operator.sources import delete_command
+
+    return [
+        (pod_args.BuildArgs, build_command.add_arguments),
+        (pod_args.ServeArgs, serve_command.add_arguments),
+        (pod_args.DownloadArgs, download_command.add_arguments),
+        (pod_args.DeleteArtifactArgs, delete_command.add_arguments),
+    ]
+
+
+@pytest.mark.parametrize(("args_type", "add_arguments"), _programs(), ids=["build", "serve", "download", "delete"])
+def test_each_field_is_one_flag_and_the_program_adds_that_very_flag(args_type: type[Any], add_arguments: Any) -> None:
+    # One declaration per flag: the dataclass's fields are exactly its flags, and the program's
+    # parser holds each of them with the declared type, default and help.
+    assert sorted(flag.field for flag in args_type.FLAGS) == sorted(f.name for f in dataclasses.fields(args_type))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    actions = {action.option_strings[0]: action for action in parser._actions if action.option_strings}
+    for flag in args_type.FLAGS:
+        action = actions[flag.name]
+        assert (action.dest, action.help) == (flag.dest, flag.help)
+        if not flag.switch:
+            assert (action.type, action.default) == (flag.type, flag.default)

@@ -27,6 +27,7 @@ from faiss_operator.api import status as api_status
 from faiss_operator.contract import build_report
 from faiss_operator.controller.decision import manifests, observed, revisions, storage
 from faiss_operator.controller.runtime import child_views
+from faiss_operator.index import config as index_config
 from faiss_operator.controller.decision import settings as operator_settings
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -190,6 +191,33 @@ def test_the_status_subresource_takes_a_status_patch_and_the_spec_does_not(
     read = objects.get_namespaced_custom_object(
         api_resource.GROUP, api_resource.VERSION, namespace, api_resource.PLURAL, "alerts")
     assert read["status"]["phase"] == "Building"
+
+
+def test_a_status_the_previous_operator_wrote_reads_typed_and_is_written_back_whole(
+        api: client.ApiClient, crd: None, namespace: str) -> None:
+    # The previous operator version stored each revision's config as an untyped camelCase dict;
+    # one of them no longer reads (a hand edit), and must survive a write-back unchanged.
+    objects = custom(api)
+    create_index(api, namespace, samples.DESIGN_EXAMPLE)
+    entry = {"artifact": "pvc://faiss-artifacts/search/alerts/k", "artifactKey": "k", "state": "Active",
+             "createdAt": "2026-01-02T03:04:05Z", "buildAttempt": 0}
+    old = {
+        "observedGeneration": 1, "phase": "Ready", "currentRevision": "a1",
+        "revisions": [
+            {**entry, "name": "a1", "indexType": "HNSW", "config": {"m": 32, "efConstruction": 200, "efSearch": 64}},
+            {**entry, "name": "a0", "indexType": "IVF", "config": {"nlist": 4, "nprobe": 4, "efSerch": 1},
+             "state": "Retired"},
+        ],
+    }
+    patched = objects.patch_namespaced_custom_object_status(
+        api_resource.GROUP, api_resource.VERSION, namespace, api_resource.PLURAL, "alerts", {"status": old})
+    status = api_resource.parse_status(patched["status"])
+    assert [e.typed_config() for e in status.revisions] == [index_config.HNSWConfig(), None]
+    assert status.revisions[1].config == {"nlist": 4, "nprobe": 4, "efSerch": 1}
+    rewritten = objects.patch_namespaced_custom_object_status(
+        api_resource.GROUP, api_resource.VERSION, namespace, api_resource.PLURAL, "alerts", {"status": status.to_wire()})
+    assert [e["config"] for e in rewritten["status"]["revisions"]] == [e["config"] for e in old["revisions"]]
+    assert api_resource.parse_status(rewritten["status"]) == status
 
 
 # --- one revision: build Job, serving Deployment, Service ---

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from faiss_operator.api import naming
 from faiss_operator.index import config as index_config
 
 LEGACY_KEYS = ("nlist", "nprobe")  # ml.faiss.nlist / nprobe: the v0.8 Helm keys, beside config
@@ -16,7 +15,7 @@ def _bounds(snake: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for index_type in index_config.INDEX_TYPES:
         model = index_config.config_model_for(index_type)
-        schema = model.model_json_schema()
+        schema = model.model_json_schema(by_alias=False)  # snake_case keys, as `snake` is
         if snake not in schema["properties"]:
             continue
         node = schema["properties"][snake]
@@ -36,7 +35,7 @@ def _bounds(snake: str) -> dict[str, Any]:
 def config_properties() -> dict[str, dict[str, Any]]:
     """camelCase key -> JSON Schema, for every key of every index type."""
     keys = sorted({k for t in index_config.INDEX_TYPES for k in index_config.config_keys(t)})
-    return {naming.CONFIG_KEY_TO_WIRE.get(k, k): _bounds(k) for k in keys}
+    return {index_config.label(k, by_alias=True): _bounds(k) for k in keys}
 
 
 def legacy_properties() -> dict[str, dict[str, Any]]:

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import yaml
-from faiss_operator.api import naming
 from faiss_operator.index import config as index_config
 from faiss_operator.index import settings as index_settings
 
@@ -27,7 +26,7 @@ def test_every_variable_named_is_read_by_the_operator() -> None:
 
 
 def test_every_config_key_named_in_the_resource_exists() -> None:
-    wire = set(naming.CONFIG_KEY_TO_WIRE.values())
+    wire = {index_config.label(key, by_alias=True) for key in index_config.all_config_keys()}
     named = set(re.findall(r"spec\.config\.(\w+)", DOC))
     # "`spec.config.mPq`, `nSubquantizers`, `mHnsw`": the keys after the first are named bare.
     for row in re.findall(r"`spec\.config\.\w+`, ((?:`\w+`(?:, )?)+)", DOC):

@@ -1,8 +1,8 @@
 """The one mapping between the resource's camelCase field names and Python's snake_case.
 
-Every model of the resource derives from `WireModel`, whose alias generator is `to_camel`; index
-config keys (which belong to the index layer and stay snake_case there) cross the boundary with
-`config_to_wire` / `config_from_wire`, built from the same function so the two can never drift.
+Every model of the resource derives from `WireModel`, whose alias generator is `to_camel`:
+pydantic's own, the one the index layer's typed configs use too (index/config.py), so spec.config
+and status.revisions[].config hold those models with no conversion and the names cannot drift.
 """
 
 from __future__ import annotations
@@ -10,19 +10,17 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, Self
 
 import pydantic
+import pydantic.alias_generators
 import pydantic_core
-
-from faiss_operator.index import config as index_config
 
 
 def to_camel(snake: str) -> str:
     """`ef_construction` -> `efConstruction`, `p99_latency_ms` -> `p99LatencyMs`."""
-    head, *rest = snake.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+    return pydantic.alias_generators.to_camel(snake)
 
 
 class WireModel(pydantic.BaseModel):
@@ -48,14 +46,13 @@ def _wire_names(model: type[pydantic.BaseModel]) -> list[str]:
 
 
 def _model_in(annotation: Any) -> type[pydantic.BaseModel] | None:
-    """The model a field's annotation holds (through Optional, Annotated, list and dict)."""
+    """The model a field's annotation holds (through Optional, Annotated, list and dict); in a
+    union of models, the resource's own (a WireModel: spec.config's key-by-key schema rather than
+    the index layer's typed configs beside it)."""
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return annotation
-    for argument in typing.get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
+    found = [model for argument in typing.get_args(annotation) if (model := _model_in(argument)) is not None]
+    return next((model for model in found if issubclass(model, WireModel)), found[0] if found else None)
 
 
 def _model_at(root: type[pydantic.BaseModel], path: Iterator[int | str]) -> type[pydantic.BaseModel] | None:
@@ -101,40 +98,3 @@ def error_message(item: pydantic_core.ErrorDetails, root: type[pydantic.BaseMode
         parent = _model_at(root, iter(item["loc"][:-1]))
         return f"unknown field{did_you_mean(str(item['loc'][-1]), _wire_names(parent) if parent else [])}"
     return str(item["msg"]).removeprefix("Value error, ")
-
-
-def _all_config_keys() -> list[str]:
-    keys: set[str] = set()
-    for name in index_config.INDEX_TYPES:
-        keys.update(index_config.config_keys(name))
-    return sorted(keys)
-
-
-CONFIG_KEYS_SNAKE: tuple[str, ...] = tuple(_all_config_keys())
-CONFIG_KEY_TO_WIRE: dict[str, str] = {key: to_camel(key) for key in CONFIG_KEYS_SNAKE}
-CONFIG_KEY_FROM_WIRE: dict[str, str] = {wire: key for key, wire in CONFIG_KEY_TO_WIRE.items()}
-
-
-def wire_config_keys(index_type: str) -> list[str]:
-    """The camelCase config keys that `index_type` accepts."""
-    return [CONFIG_KEY_TO_WIRE[key] for key in index_config.config_keys(index_type)]
-
-
-def config_from_wire(values: Mapping[str, Any]) -> dict[str, Any]:
-    """camelCase config keys to the index layer's snake_case; an unknown key is named in the error."""
-    converted: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in CONFIG_KEY_FROM_WIRE:
-            valid = ", ".join(sorted(CONFIG_KEY_FROM_WIRE))
-            raise index_config.ConfigError(f"config.{key}: unknown key; valid keys: {valid}")
-        converted[CONFIG_KEY_FROM_WIRE[key]] = value
-    return converted
-
-
-def config_to_wire(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The index layer's snake_case config to camelCase, dropping `index_type` and unset values."""
-    return {
-        CONFIG_KEY_TO_WIRE.get(key, to_camel(key)): value
-        for key, value in values.items()
-        if key != "index_type" and value is not None
-    }

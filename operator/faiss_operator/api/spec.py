@@ -3,8 +3,10 @@
 Defaults written here become schema defaults, so `kubectl get -o yaml` shows them. Cross-field
 rules live twice on purpose: as CEL in `x-kubernetes-validations` (so the API server refuses a bad
 spec before storing it) and as pydantic validators (so the operator, the CLI and the tests refuse
-it with the same message). The index config reuses the index layer's typed models: its schema is
-the union of their keys, and the CEL rules generated here refuse a key of another index type.
+it with the same message). The index config is the index layer's typed model for the spec's
+indexType (a sibling of config, so the field's validator picks the model): the spec is parsed
+once, and the config is never converted again. Its schema is the union of the models' keys, and
+the CEL rules generated here refuse a key of another index type.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ ResourceList = dict[str, Quantity]
 def _config_fields_model() -> type[naming.WireModel]:
     """One optional field per key of any index type, typed and bounded as the index layer says."""
     fields: dict[str, Any] = {}
-    for key in naming.CONFIG_KEYS_SNAKE:
+    for key in index_config.all_config_keys():
         owner = next(model for model in index_config.CONFIG_MODELS.values() if key in model.model_fields)
         info = copy.copy(owner.model_fields[key])
         owners = [name for name, model in index_config.CONFIG_MODELS.items() if key in model.model_fields]
@@ -55,15 +57,18 @@ def _config_fields_model() -> type[naming.WireModel]:
     return model
 
 
+# The config when the spec leaves indexType to the operator's default: each key typed and bounded,
+# read as the typed model of the operator's index type once that is known (`typed_config`). It is
+# also the config's schema in the CRD, the same whatever indexType says.
 IndexConfigFields = _config_fields_model()
 
 
 def config_rules() -> list[dict[str, str]]:
     """CEL rules refusing, for each index type, the config keys that belong only to other types."""
-    all_keys = set(naming.CONFIG_KEY_FROM_WIRE)
+    all_keys = {index_config.label(key, by_alias=True) for key in index_config.all_config_keys()}
     rules = []
     for name in index_config.INDEX_TYPES:
-        valid = naming.wire_config_keys(name)
+        valid = index_config.wire_config_keys(name)
         foreign = sorted(all_keys - set(valid))
         if not foreign:
             continue
@@ -81,27 +86,15 @@ def config_rules() -> list[dict[str, str]]:
 
 
 def check_config(
-    index_type: str, wire_config: dict[str, Any], *, dimension: int | None = None
+    index_type: str, wire_config: Any, *, dimension: int | None = None
 ) -> index_config.IndexConfig:
     """The spec's config parsed for `index_type` (and checked against `dimension` when given), or a
     ConfigError naming the camelCase field."""
-    index_config.config_model_for(index_type)
-    valid = naming.wire_config_keys(index_type)
-    for key in wire_config:
-        if key not in valid:
-            raise index_config.ConfigError(
-                f"config.{key}: not a parameter of indexType {index_type}; valid keys: {', '.join(valid) or '(none)'}"
-            )
     try:
-        parsed = index_config.parse_config(index_type, naming.config_from_wire(wire_config))
-        if dimension is not None:
-            index_config.check_dimension(parsed, dimension)
-        return parsed
-    except index_config.ConfigError as error:
-        renamed = re.sub(
-            r"config\.(\w+)", lambda m: "config." + naming.CONFIG_KEY_TO_WIRE.get(m[1], m[1]), str(error)
-        ).replace("Value error, ", "")
-        raise index_config.ConfigError(renamed) from None
+        return index_config.parse_wire_config(index_type, wire_config, dimension=dimension)
+    except pydantic.ValidationError as error:
+        model = index_config.config_model_for(index_type)
+        raise index_config.ConfigError(index_config.describe_validation_error(index_type, model, error)) from None
 
 
 # A pvc:// path with a `..` segment could leave its claim, and one starting with '/' (pvc://c//x)
@@ -330,7 +323,7 @@ class FaissIndexSpec(naming.WireModel):
         default=None,
         description="Flat | IVF | IVFPQ | HNSW | OPQ+HNSW; defaults to the operator's FAISS_INDEX_TYPE, else HNSW",
     )
-    config: IndexConfigFields | None = None  # type: ignore[valid-type]
+    config: index_config.IndexConfig | IndexConfigFields | None = None  # type: ignore[valid-type]
     source: SourceSpec
     artifacts: ArtifactsSpec = pydantic.Field(default_factory=ArtifactsSpec)
     object_store: ObjectStoreSpec | None = None
@@ -340,22 +333,40 @@ class FaissIndexSpec(naming.WireModel):
     rollout: RolloutSpec = pydantic.Field(default_factory=RolloutSpec)
     paused: bool = pydantic.Field(default=False, description="hold the rollout where it is (builds still run)")
 
-    @pydantic.field_validator("config")
+    @pydantic.field_validator("config", mode="plain", json_schema_input_type=IndexConfigFields | None)
     @classmethod
-    def _config_fits_index_type(cls, config: Any, info: pydantic.ValidationInfo) -> Any:
-        # A field validator, not a model one: it runs even when a later field (source, evaluation)
-        # is wrong, so that every problem of a spec is reported at once. dimension and indexType
-        # come before config, so they are in info.data when they are valid.
+    def _config_of_index_type(cls, config: Any, info: pydantic.ValidationInfo) -> Any:
+        # The model is picked by indexType, a sibling field: dimension and indexType come before
+        # config, so they are in info.data when they are valid. A field validator, not a model
+        # one: it runs even when a later field (source, evaluation) is wrong, so that every
+        # problem of a spec is reported at once. A bad value raises pydantic's own error at its
+        # camelCase location; a key of another type or a dimension it cannot divide, a ValueError.
         index_type = info.data.get("index_type")
-        if index_type is not None and config is not None:
-            try:
-                check_config(index_type, config.to_wire(), dimension=info.data.get("dimension"))
-            except index_config.ConfigError as error:
-                raise ValueError(str(error)) from None
-        return config
+        if isinstance(config, index_config.CONFIG_TYPES):  # built in Python
+            if index_type is not None and config.index_type != index_type:
+                raise ValueError(f"a config of index type {config.index_type} given with indexType {index_type}")
+            return config
+        if config is None or isinstance(config, IndexConfigFields):
+            return config
+        if index_type is None:  # unset (the operator's default decides) or itself invalid
+            return IndexConfigFields.model_validate(config, by_alias=True, by_name=False)
+        try:
+            return index_config.parse_wire_config(index_type, config, dimension=info.data.get("dimension"))
+        except index_config.ConfigError as error:
+            raise ValueError(str(error)) from None
 
-    def wire_config(self) -> dict[str, Any]:
-        """The config exactly as written in the resource (camelCase, unset keys left out)."""
-        if self.config is None:
-            return {}
-        return self.config.to_wire()
+    @pydantic.field_serializer("config")
+    def _config_as_written(self, config: index_config.IndexConfig | naming.WireModel | None) -> Any:
+        # The keys the user wrote, camelCase: defaults of the typed model are not part of the spec
+        # (the CRD's schema has none for config, so the API server stores it as written).
+        if isinstance(config, index_config.CONFIG_TYPES):
+            return config.to_wire(explicit_only=True)
+        return None if config is None else config.to_wire()
+
+    def typed_config(self, index_type: str) -> index_config.IndexConfig:
+        """The config as the typed model of `index_type`: the spec's own when indexType is set
+        (and is `index_type`), else the keys given read for the operator's default type. Raises
+        ConfigError naming the camelCase field."""
+        if isinstance(self.config, index_config.CONFIG_TYPES) and self.config.index_type == index_type:
+            return self.config
+        return check_config(index_type, {} if self.config is None else self.config.to_wire())

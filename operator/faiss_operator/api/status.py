@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, NewType
 import pydantic
 
 from faiss_operator.api import naming
+from faiss_operator.index import config as index_config
 
 
 def _rfc3339(value: datetime.datetime) -> str:
@@ -80,12 +81,18 @@ class RevisionMetrics(StatusModel):
     build_seconds: float | None = None
 
 
+# A revision's config that no longer reads as the typed config of its index type (written by
+# another operator version, or edited by hand): kept exactly as stored, so that a status written
+# back loses nothing, and served with the parameters its artifact holds.
+UnreadableConfig = dict[str, Any]
+
+
 class RevisionStatus(StatusModel):
     """One revision in the history, newest first."""
 
     name: Revision
     index_type: str
-    config: dict[str, Any] = pydantic.Field(
+    config: index_config.IndexConfig | UnreadableConfig = pydantic.Field(
         default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )
     artifact: str
@@ -101,6 +108,28 @@ class RevisionStatus(StatusModel):
         default=None,
         description="when this revision last became Active (took all traffic); unset for one that never served",
     )
+
+    @pydantic.field_validator("config", mode="plain", json_schema_input_type=dict[str, Any])
+    @classmethod
+    def _typed_config(cls, config: Any, info: pydantic.ValidationInfo) -> Any:
+        # The typed config of the sibling indexType, read from its camelCase form (what every
+        # operator version wrote); anything else stays as stored (UnreadableConfig).
+        if isinstance(config, index_config.CONFIG_TYPES):
+            return config
+        if not isinstance(config, dict):
+            raise ValueError(f"expected an object, got {type(config).__name__}")
+        try:
+            return index_config.parse_wire_config(info.data.get("index_type", ""), config)
+        except (index_config.ConfigError, pydantic.ValidationError):
+            return dict(config)
+
+    @pydantic.field_serializer("config")
+    def _config_in_camel_case(self, config: index_config.IndexConfig | UnreadableConfig) -> dict[str, Any]:
+        return config.to_wire() if isinstance(config, index_config.CONFIG_TYPES) else dict(config)
+
+    def typed_config(self) -> index_config.IndexConfig | None:
+        """The revision's typed config; None when it no longer reads (UnreadableConfig)."""
+        return self.config if isinstance(self.config, index_config.CONFIG_TYPES) else None
 
 
 class RolloutStatus(StatusModel):

@@ -14,8 +14,8 @@ import sys
 
 import yaml
 
-from faiss_operator.api import naming
 from faiss_operator.index import command as index_command
+from faiss_operator.index import config as index_config
 from faiss_operator.index import tuner
 
 FORMATS = ("table", "json", "spec")
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 def spec_fragment(result: tuner.TuningResult, *, k: int) -> str:
     """The `spec:` lines for `result`: a comment with its measurements, then indexType and config."""
-    fragment = {"indexType": result.index_type, "config": naming.config_to_wire(result.config)}
+    config = index_config.parse_config(result.index_type, result.config)
+    fragment = {"indexType": result.index_type, "config": config.to_wire(explicit_only=True)}
     measured = (
         f"# faiss-operator tune: recall@{k} {result.recall_at_k:.3f}, p99 {result.p99_ms:.3f} ms, "
         f"{result.bytes_per_vector:.0f} B/vector\n"

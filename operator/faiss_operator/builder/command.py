@@ -12,12 +12,11 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from faiss_operator.builder import exit_codes, pipeline, publish, report as reports
-from faiss_operator.contract import pod_logs
+from faiss_operator.contract import pod_args, pod_logs
 from faiss_operator.index import config as index_config
 from faiss_operator.sources import http, s3
 
@@ -25,55 +24,20 @@ logger = logging.getLogger("faiss_operator.builder")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", required=True, help="embeddings: path, file://, pvc://<claim>/<path>, http(s)://; .npy or .fvecs")
-    parser.add_argument("--out", required=True,
-                        help="artifact to create: a directory (path, pvc:// mounted) or s3://<bucket>/<prefix>")
-    parser.add_argument("--scratch", type=Path, default=None,
-                        help="local directory an s3:// artifact is built in before its upload (default: $TMPDIR)")
-    parser.add_argument("--ids", help="ids: .npy of int64 or a text file with one id per line")
-    parser.add_argument("--metadata", help="metadata: JSON lines, one object per vector, keyed by --metadata-id-key")
+    # The flags a build Job is given, declared once in the contract; then those for hand use.
+    pod_args.add_flags(parser, pod_args.BuildArgs.FLAGS, choices={
+        "--index-type": index_config.INDEX_TYPES, "--metric": [m.value for m in index_config.Metric],
+    })  # fmt: skip
     parser.add_argument("--metadata-id-key", default="id", help="the metadata key holding each line's id")
     parser.add_argument("--queries", help="held-out evaluation queries (.npy/.fvecs); default: a sample of the source")
-    parser.add_argument("--index-type", choices=index_config.INDEX_TYPES,
-                        help="index type (default: $FAISS_INDEX_TYPE, else HNSW)")
-    parser.add_argument("--config", help='index config as JSON, e.g. \'{"m": 32, "ef_search": 64}\'')
     parser.add_argument("--config-file", help="YAML config file (also $FAISS_CONFIG_FILE)")
-    parser.add_argument("--dimension", type=_at_least(1), help="expected dimension; a mismatch fails before the build")
-    parser.add_argument("--metric", default="L2", choices=[m.value for m in index_config.Metric],
-                        help="distance: L2, or InnerProduct (cosine with --normalize)")
-    parser.add_argument("--normalize", action="store_true", help="L2-normalize vectors (cosine with InnerProduct)")
-    parser.add_argument("--eval-queries", type=_at_least(1), default=1000,
-                        help="held-out queries the recall and latency are measured on")
-    parser.add_argument("--k", type=_at_least(1), default=10, help="neighbours per query for recall@k")
-    parser.add_argument("--revision", help="revision name recorded in the manifest and report")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing artifact directory")
-    parser.add_argument("--seed", type=_at_least(0, below=2**32), default=0,
+    parser.add_argument("--seed", type=pod_args.whole_number(0, below=2**32), default=0,
                         help="seed of the query sample and of training")
-    parser.add_argument("--max-download-bytes", type=_at_least(1), default=http.DEFAULT_MAX_BYTES,
+    parser.add_argument("--max-download-bytes", type=pod_args.whole_number(1), default=http.DEFAULT_MAX_BYTES,
                         help="largest http(s):// download")
-    parser.add_argument("--download-attempts", type=_at_least(1), default=4,
+    parser.add_argument("--download-attempts", type=pod_args.whole_number(1), default=4,
                         help="tries of an http(s):// download before the build fails")
-    parser.add_argument(
-        "--termination-log", type=Path, default=None,
-        help=f"file for the compact JSON report (default: {reports.DEFAULT_TERMINATION_LOG} inside a pod, else none)",
-    )
     pod_logs.add_log_level(parser)
-
-
-def _at_least(minimum: int, *, below: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number from `minimum` on, and under `below` when given."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum or (below is not None and value >= below):
-            bound = f"at least {minimum}" if below is None else f"from {minimum} to {below - 1}"
-            raise argparse.ArgumentTypeError(f"{text!r}: must be {bound}")
-        return value
-
-    return parse
 
 
 def run(args: argparse.Namespace) -> int:

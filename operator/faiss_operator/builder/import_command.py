@@ -79,8 +79,6 @@ def import_index(args: argparse.Namespace) -> dict[str, Any]:
     imported = FAISSIndex.from_faiss_index(
         index, ids=ids, metadata=rows, normalize=args.normalize, source=f"import:{args.index}"
     )
-    manifest = imported.save_index(args.out)
-    if args.revision:
-        fields = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
-        manifest = artifact.write_manifest(args.out, **fields, revision=args.revision)
-    return manifest
+    imported.write_files(args.out)  # then the manifest, once
+    revision = {"revision": args.revision} if args.revision else {}
+    return artifact.write_manifest(args.out, **imported.manifest_fields(), **revision)

@@ -248,7 +248,7 @@ def _write_artifact(
     request: BuildRequest,
 ) -> None:
     try:
-        index.save_index(staging)
+        index.write_files(staging)  # the manifest comes last, once, below
         # The serialized size is what a serving replica holds; reading it off the file spares
         # serializing a second in-memory copy (1.5 GB at 1M x 384).
         report["memory_bytes"] = (staging / faiss_index.INDEX_FILE).stat().st_size
@@ -260,11 +260,8 @@ def _write_artifact(
         truth_ids = index.external_ids(truth)
         (staging / artifact.GROUND_TRUTH_IDS_FILE).write_text(json.dumps(truth_ids))
         (staging / artifact.REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
-        manifest = json.loads((staging / "manifest.json").read_text())
-        fields = {key: value for key, value in manifest.items() if key not in ("files", "format_version")}
-        fields["revision"] = request.revision
-        fields["evaluation"] = {"k": report["k"], "queries": report["eval_queries"], "recall": report["recall"]}
-        artifact.write_manifest(staging, **fields)
+        evaluation = {"k": report["k"], "queries": report["eval_queries"], "recall": report["recall"]}
+        artifact.write_manifest(staging, **index.manifest_fields(), revision=request.revision, evaluation=evaluation)
         _fsync_tree(staging)
         staging.chmod(0o755)  # mkdtemp makes it 0700; serving pods may run as another user
     except OSError as error:

@@ -2,8 +2,9 @@
 
 A serving pod must never answer from a half-copied or altered index, so the manifest records the
 sha256 and size of every file, and `verify_artifact` refuses a directory with a missing, extra,
-truncated or corrupt file before anything is loaded. The builder adds its own files (query
-sample, ground truth, report) and re-writes the manifest with `write_manifest`.
+truncated or corrupt file before anything is loaded. The manifest's shape is the contract's
+(contract/artifact_manifest.py); `write_manifest` builds it in memory and writes it once, after
+every other file (the builder adds its query sample, ground truth and report first).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
+from faiss_operator.contract import artifact_manifest
+
 MANIFEST_NAME = "manifest.json"
 # The build adds its evaluation beside the index: the query sample, its exact answers (positions
 # and external ids), the input rows the sample came from (absent for held-out queries), the report.
@@ -22,7 +27,7 @@ QUERY_ROWS_FILE = "query_rows.npy"
 GROUND_TRUTH_FILE = "ground_truth.npy"
 GROUND_TRUTH_IDS_FILE = "ground_truth_ids.json"
 REPORT_FILE = "report.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = artifact_manifest.FORMAT_VERSION
 _CHUNK = 1 << 20
 
 
@@ -49,8 +54,10 @@ def _artifact_files(directory: Path) -> list[str]:
 def write_manifest(directory: str | os.PathLike[str], **fields: Any) -> dict[str, Any]:
     """Checksum every file in `directory` (but the manifest) and write manifest.json with `fields`.
 
-    Returns the manifest as written. Re-writing replaces the previous manifest entirely, so pass
-    all fields again (read the old one with `read_manifest` to keep them).
+    `fields` are those of contract/artifact_manifest.ArtifactManifest but `files` and
+    `format_version`; one missing or of the wrong type raises ArtifactError before anything is
+    written. Returns the manifest as written. Re-writing replaces the previous manifest entirely,
+    so pass all fields again (read the old one with `read_manifest` to keep them).
     """
     root = Path(directory)
     if not root.is_dir():
@@ -59,11 +66,17 @@ def write_manifest(directory: str | os.PathLike[str], **fields: Any) -> dict[str
         name: {"sha256": sha256_of(root / name), "bytes": (root / name).stat().st_size}
         for name in _artifact_files(root)
     }
-    manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, **fields, "files": files}
+    try:
+        manifest = artifact_manifest.ArtifactManifest.model_validate({**fields, "files": files})
+    except pydantic.ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
+        raise ArtifactError(f"artifact {root}: not a manifest: {problems}") from None
+    text = manifest.to_json()
     temporary = root / ".manifest.json.tmp"
-    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    temporary.write_text(text)
     os.replace(temporary, root / MANIFEST_NAME)
-    return manifest
+    written: dict[str, Any] = json.loads(text)
+    return written
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:

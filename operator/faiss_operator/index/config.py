@@ -2,7 +2,9 @@
 
 One pydantic model per index type, so that a key that belongs to another type, an unknown key or
 an out-of-range value is refused with an error that names the field. The same models back the
-Python API, the build Job's flags and the FaissIndex resource (which maps them to camelCase).
+Python API, the build Job's flags and the FaissIndex resource: snake_case in Python and in the
+YAML file (`parse_config`), camelCase on the resource by alias (`parse_wire_config`, `to_wire`),
+so the resource's spec and status hold these very models, with no conversion between the two.
 Defaults that should scale with the data (nlist, training sample size) are resolved against the
 vector count by `effective_nlist` and `training_sample_size`, following the FAISS wiki guidelines.
 """
@@ -14,6 +16,7 @@ import math
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
 import pydantic
+import pydantic.alias_generators
 
 IndexTypeName: TypeAlias = Literal["Flat", "IVF", "IVFPQ", "HNSW", "OPQ+HNSW"]
 INDEX_TYPES: tuple[IndexTypeName, ...] = ("Flat", "IVF", "IVFPQ", "HNSW", "OPQ+HNSW")
@@ -44,8 +47,21 @@ class ScalarCodec(str, enum.Enum):
     PQ = "PQ"
 
 
+# How a validator names a field in its message: by its Python name, or by its camelCase alias
+# when the config is read from the resource (`parse_wire_config` passes this in the context).
+_BY_ALIAS = "by_alias"
+
+
 class _IndexConfig(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    # Both names are accepted by the model; each reader picks one (parse_config: the Python name
+    # only, parse_wire_config: the alias only), so neither form passes where the other belongs.
+    model_config = pydantic.ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=pydantic.alias_generators.to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
 
     # Search-time parameters: changing only these never requires a rebuild.
     SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset()
@@ -64,6 +80,19 @@ class _IndexConfig(pydantic.BaseModel):
 
     def search_fields(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(mode="json").items() if k in self.SEARCH_TIME_FIELDS}
+
+    def to_wire(self, *, explicit_only: bool = False) -> dict[str, Any]:
+        """The camelCase form the resource shows: every parameter but unset optional ones (the
+        effective config, status.revisions[].config), or only those given when it was read (the
+        config as written, spec.config). The index type is the resource's sibling field."""
+        return self.model_dump(
+            mode="json", by_alias=True, exclude={"index_type"}, exclude_none=True, exclude_unset=explicit_only
+        )
+
+    def explicit_fields(self) -> dict[str, Any]:
+        """The parameters given when the config was read (snake_case), defaults left out: what
+        outranks the environment when settings are layered (index/settings.py)."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"index_type"})
 
 
 class FlatConfig(_IndexConfig):
@@ -85,16 +114,14 @@ class IVFConfig(_IndexConfig):
 
     SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"nprobe"})
 
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _default_nprobe_follows_an_explicit_nlist(cls, values: Any) -> Any:
+    @pydantic.model_validator(mode="after")
+    def _default_nprobe_follows_an_explicit_nlist(self) -> IVFConfig:
         # The rule of index/search_params.py applied to the default where nlist is already
-        # known: the default nprobe (10) with an explicit nlist of 4 is 4.
-        if isinstance(values, dict) and "nprobe" not in values:
-            nlist = values.get("nlist")
-            if isinstance(nlist, int) and not isinstance(nlist, bool) and nlist >= 1:
-                return {**values, "nprobe": effective_nprobe(cls.model_fields["nprobe"].default, nlist)}
-        return values
+        # known: the default nprobe (10) with an explicit nlist of 4 is 4. It stays a default
+        # (not in model_fields_set), so a layer below (FAISS_NPROBE) still fills it.
+        if "nprobe" not in self.model_fields_set and self.nlist is not None:
+            object.__setattr__(self, "nprobe", effective_nprobe(self.nprobe, self.nlist))
+        return self
 
 
 class IVFPQConfig(IVFConfig):
@@ -151,28 +178,31 @@ class OPQHNSWConfig(_IndexConfig):
     SEARCH_TIME_FIELDS: ClassVar[frozenset[str]] = frozenset({"ef_search"})
     PQ_FIELDS: ClassVar[tuple[str, ...]] = ("m_pq", "n_subquantizers")
 
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _pq_keys_ask_for_pq(cls, values: Any) -> Any:
+    @pydantic.model_validator(mode="after")
+    def _pq_keys_ask_for_pq(self) -> OPQHNSWConfig:
         # The seed's keys m_pq and n_subquantizers mean OPQ + PQ codes: given without an
-        # encoding, they choose it rather than being ignored by the default SQ6.
-        if isinstance(values, dict) and values.get("encoding") is None:
-            if any(values.get(key) is not None for key in cls.PQ_FIELDS):
-                return {**values, "encoding": ScalarCodec.PQ}
-        return values
+        # encoding, they choose it rather than being ignored by the default SQ6. The encoding so
+        # chosen stays a default (not in model_fields_set), as the one a layer below would set.
+        if "encoding" not in self.model_fields_set:
+            if any(getattr(self, key) is not None for key in self.PQ_FIELDS):
+                object.__setattr__(self, "encoding", ScalarCodec.PQ)
+        return self
 
     @pydantic.model_validator(mode="after")
-    def _pq_keys_need_pq(self) -> OPQHNSWConfig:
+    def _pq_keys_need_pq(self, info: pydantic.ValidationInfo) -> OPQHNSWConfig:
         unused = [key for key in self.PQ_FIELDS if getattr(self, key) is not None]
         if unused and self.encoding is not ScalarCodec.PQ:
+            name = label(unused[0], by_alias=bool(info.context and info.context.get(_BY_ALIAS)))
             raise ValueError(
-                f"config.{unused[0]}: used only with encoding PQ (OPQ rotation + PQ codes), but the encoding "
-                f"is {self.encoding.value}; set encoding PQ, or remove config.{unused[0]}"
+                f"config.{name}: used only with encoding PQ (OPQ rotation + PQ codes), but the encoding "
+                f"is {self.encoding.value}; set encoding PQ, or remove config.{name}"
             )
         return self
 
 
 IndexConfig: TypeAlias = FlatConfig | IVFConfig | IVFPQConfig | HNSWConfig | OPQHNSWConfig
+# The same union for isinstance checks.
+CONFIG_TYPES = (FlatConfig, IVFConfig, IVFPQConfig, HNSWConfig, OPQHNSWConfig)
 
 CONFIG_MODELS: dict[str, type[_IndexConfig]] = {
     "Flat": FlatConfig,
@@ -201,6 +231,21 @@ def config_keys(index_type: str) -> list[str]:
     return sorted(k for k in config_model_for(index_type).model_fields if k != "index_type")
 
 
+def all_config_keys() -> list[str]:
+    """The snake_case keys of every index type, each once."""
+    return sorted({key for name in INDEX_TYPES for key in config_keys(name)})
+
+
+def label(key: str, *, by_alias: bool) -> str:
+    """A config key as a message names it: snake_case, or its camelCase alias on the resource."""
+    return pydantic.alias_generators.to_camel(key) if by_alias else key
+
+
+def wire_config_keys(index_type: str) -> list[str]:
+    """The camelCase keys a config of `index_type` accepts on the resource (in snake_case order)."""
+    return [label(key, by_alias=True) for key in config_keys(index_type)]
+
+
 def parse_config(index_type: str, values: dict[str, Any] | None) -> IndexConfig:
     """Validate `values` as the config of `index_type`, naming the offending field on error."""
     model = config_model_for(index_type)
@@ -214,12 +259,34 @@ def parse_config(index_type: str, values: dict[str, Any] | None) -> IndexConfig:
                 f"(it belongs to {' and '.join(owners)}); valid keys: {', '.join(config_keys(index_type))}"
             )
     try:
-        return model.model_validate(values)  # type: ignore[return-value]
+        return model.model_validate(values, by_alias=False, by_name=True)  # type: ignore[return-value]
     except pydantic.ValidationError as error:
-        raise ConfigError(_describe_validation_error(index_type, model, error)) from None
+        raise ConfigError(describe_validation_error(index_type, model, error)) from None
 
 
-def _describe_validation_error(
+def parse_wire_config(index_type: str, values: Any, *, dimension: int | None = None) -> IndexConfig:
+    """Validate `values`, the resource's camelCase config, as the config of `index_type` (and
+    against `dimension` when given). A key that is not a parameter of `index_type` raises
+    ConfigError naming it and the valid keys; a bad value raises pydantic's ValidationError at
+    its camelCase location, so the resource's validation reports it as any other field."""
+    model = config_model_for(index_type)
+    valid = wire_config_keys(index_type)
+    if isinstance(values, dict):
+        for key in values:
+            if key not in valid:
+                raise ConfigError(
+                    f"config.{key}: not a parameter of indexType {index_type}; "
+                    f"valid keys: {', '.join(valid) or '(none)'}"
+                )
+    parsed: IndexConfig = model.model_validate(  # type: ignore[assignment]
+        values, by_alias=True, by_name=False, context={_BY_ALIAS: True}
+    )
+    if dimension is not None:
+        check_dimension(parsed, dimension, by_alias=True)
+    return parsed
+
+
+def describe_validation_error(
     index_type: str, model: type[_IndexConfig], error: pydantic.ValidationError
 ) -> str:
     problems = []
@@ -287,16 +354,16 @@ def effective_m_pq(config: IVFPQConfig | OPQHNSWConfig, dimension: int) -> int:
     return default_m_pq(dimension, target)
 
 
-def check_dimension(config: IndexConfig, dimension: int) -> None:
+def check_dimension(config: IndexConfig, dimension: int, *, by_alias: bool = False) -> None:
     """Raise ConfigError when `config` cannot be built at `dimension`: a product quantizer's m_pq
     and an OPQ rotation's n_subquantizers must divide it. Known offline, from the spec alone."""
     if isinstance(config, IVFPQConfig) or (
         isinstance(config, OPQHNSWConfig) and config.encoding is ScalarCodec.PQ
     ):
         m_pq = effective_m_pq(config, dimension)
-        require_divisible(dimension, m_pq, "m_pq")
+        require_divisible(dimension, m_pq, label("m_pq", by_alias=by_alias))
         if isinstance(config, OPQHNSWConfig):
-            require_divisible(dimension, config.n_subquantizers or m_pq, "n_subquantizers")
+            require_divisible(dimension, config.n_subquantizers or m_pq, label("n_subquantizers", by_alias=by_alias))
 
 
 def require_divisible(dimension: int, parts: int, field: str) -> None:

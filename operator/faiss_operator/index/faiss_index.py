@@ -416,6 +416,12 @@ class FAISSIndex:
         An existing directory is replaced only when it holds a previous artifact (a manifest) or
         nothing; anything else is refused rather than mixed into the checksummed artifact.
         """
+        self.write_files(path)
+        return artifact.write_manifest(path, **self.manifest_fields())
+
+    def write_files(self, path: str | os.PathLike[str]) -> None:
+        """Write the index, ids and metadata files of the artifact directory, but no manifest: a
+        caller that adds files of its own (the builder) writes the manifest once, after them."""
         if self._index is None:
             raise IndexStateError("nothing to save: the index is empty; add embeddings first")
         root = Path(path)
@@ -426,7 +432,6 @@ class FAISSIndex:
         with (root / METADATA_FILE).open("w") as handle:
             for external_id in self._records.ids():
                 handle.write(json.dumps(self._metadata.get(external_id), allow_nan=False) + "\n")
-        return artifact.write_manifest(root, **self.manifest_fields())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FAISSIndex:

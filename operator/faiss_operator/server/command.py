@@ -29,16 +29,9 @@ logger = logging.getLogger("faiss_operator.server")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--artifact", required=True, type=Path, help="artifact directory written by `build`")
+    # The flags a serving pod is given, declared once in the contract; then those for hand use.
+    pod_args.add_flags(parser, pod_args.ServeArgs.FLAGS)
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--port", type=_port, default=8080, help="TCP port to listen on (1-65535)")
-    parser.add_argument("--revision", help="revision name to report (default: the artifact's own); a "
-                        "search-parameter-only revision serves an artifact built for another")
-    parser.add_argument("--search-params", type=pod_args.json_object, default={},
-                        help='default search-time parameters as JSON, e.g. \'{"ef_search": 128}\'')
-    parser.add_argument("--workers", type=int, default=None,
-                        help="serving processes sharing the port (SO_REUSEPORT) and one mapped copy of the index "
-                             "(default: the CPUs the pod may use, from its cgroup CPU limit, else its CPU affinity)")
     parser.add_argument("--search-threads", type=int, default=None,
                         help="threads searching in parallel in each process; 0 searches on the event loop's thread, "
                              "a batch per loop turn (default: 0 with several workers, else the cores this process "
@@ -50,21 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest request body; a larger one is answered 413")
     parser.add_argument("--warmup-queries", type=int, default=server_service.DEFAULT_WARMUP_QUERIES,
                         help="searches run after loading and before /readyz turns 200")
-    parser.add_argument("--drain-delay", type=float, default=0.0,
-                        help="after SIGTERM, seconds to keep serving (while /readyz says 503) before "
-                             "closing the listener, so endpoint removal can propagate")
-    parser.add_argument("--drain-seconds", type=float, default=25.0,
-                        help="longest wait for in-flight requests after SIGTERM")
     parser.add_argument("--keep-alive-seconds", type=float, default=5.0,
                         help="close a connection that received nothing for this long (a request half received "
                              "by then is answered 408); uvicorn's default")
     pod_logs.add_log_level(parser)
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
-    return int(text)
 
 
 class _DrainingServer(uvicorn.Server):

@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 from types import FrameType
 
-from faiss_operator.contract import pod_logs
+from faiss_operator.contract import pod_args, pod_logs
 from faiss_operator.index import artifact
 from faiss_operator.sources import artifact_store, errors, s3
 
@@ -33,15 +33,11 @@ class DeadlineExceeded(BaseException):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--artifact", required=True, help="the artifact's s3://<bucket>/<prefix>")
-    parser.add_argument("--out", required=True, type=Path, help="local directory to create (node-local storage)")
-    parser.add_argument("--deadline-seconds", type=int, default=1800,
-                        help="give up (exit non-zero, the pod stays unready) after this long")
+    # The flags the init container is given, declared once in the contract; then those for hand use.
+    pod_args.add_flags(parser, pod_args.DownloadArgs.FLAGS)
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
                         help="refuse an artifact larger than this (the local volume's size)")
     parser.add_argument("--attempts", type=int, default=5, help="attempts per request (the SDK's retries)")
-    parser.add_argument("--termination-log", type=Path, default=None,
-                        help=f"file for the one-line reason of a failure (default: {DEFAULT_TERMINATION_LOG} in a pod)")
     pod_logs.add_log_level(parser)
 
 

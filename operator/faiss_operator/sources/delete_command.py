@@ -8,14 +8,14 @@ import argparse
 import logging
 import os
 
-from faiss_operator.contract import pod_logs
+from faiss_operator.contract import pod_args, pod_logs
 from faiss_operator.sources import artifact_store, errors, s3
 
 logger = logging.getLogger("faiss_operator.sources.delete")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--artifact", required=True, help="the artifact's s3://<bucket>/<prefix>")
+    pod_args.add_flags(parser, pod_args.DeleteArtifactArgs.FLAGS)  # declared once in the contract
     parser.add_argument("--attempts", type=int, default=5, help="attempts per request (the SDK's retries)")
     pod_logs.add_log_level(parser)
 

@@ -89,12 +89,12 @@ def test_the_operator_environment_fills_what_the_spec_leaves_out() -> None:
     assert settings.image == "op:9" and "HOME" not in settings.index_env
     wire = {k: v for k, v in spec().items() if k not in ("indexType", "config")}
     revision = desired(wire, settings)
-    assert (revision.index_type, revision.wire_config) == ("IVF", {"nlist": 256, "nprobe": 10, "trainSize": 5000})
+    assert (revision.index_type, revision.config.to_wire()) == ("IVF", {"nlist": 256, "nprobe": 10, "trainSize": 5000})
     assert revision.build_config == {"nlist": 256, "nprobe": 10, "train_size": 5000}
     assert revision.search_params == {"nprobe": 10}
     assert revision.builder_image == "op:9"
     # The spec's own values win over the environment.
-    assert desired({**wire, "config": {"nlist": 64}}, settings).wire_config["nlist"] == 64
+    assert desired({**wire, "config": {"nlist": 64}}, settings).config.nlist == 64
 
 
 def test_a_config_file_named_in_the_environment_is_never_read() -> None:

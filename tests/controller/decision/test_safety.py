@@ -14,6 +14,7 @@ import pytest
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import actions, decide, manifests
+from faiss_operator.index import config as index_config
 
 from tests.controller import scenarios
 from tests.controller.builders import (
@@ -122,6 +123,38 @@ def test_a_status_with_fields_this_operator_does_not_know_is_read_not_dropped() 
     wire["rollout"] = None
     body = {"metadata": {"name": "alerts", "generation": 1}, "spec": cluster.wire, "status": wire}
     assert api_resource.Resource.from_body(body).status == cluster.status
+
+
+def test_a_status_written_by_the_previous_operator_reads_its_revision_configs_typed() -> None:
+    # The previous operator version stored each revision's effective config as an untyped
+    # camelCase dict: that very form reads as the typed config of the revision's index type.
+    cluster = scenarios.serving()
+    wire = cluster.status.to_wire()
+    wire["revisions"][0]["config"] = {"m": 16, "efConstruction": 100, "efSearch": 32}
+    body = {"metadata": {"name": "alerts", "generation": 1}, "spec": cluster.wire, "status": wire}
+    status = api_resource.Resource.from_body(body).status
+    assert status == cluster.status
+    assert status.revisions[0].typed_config() == index_config.HNSWConfig(m=16, ef_construction=100, ef_search=32)
+    assert status.to_wire() == wire
+
+
+def test_a_revision_config_that_no_longer_reads_is_kept_as_stored_and_keeps_serving() -> None:
+    cluster = scenarios.serving()
+    stored = {"m": 16, "efConstruction": 100, "efSerch": 32, "aKeyOfANewerOperator": True}
+    wire = cluster.status.to_wire()
+    wire["revisions"][0]["config"] = stored
+    body = {
+        "metadata": {"name": "alerts", "namespace": "search", "generation": 1, "finalizers": [api_resource.FINALIZER]},
+        "spec": cluster.wire,
+        "status": wire,
+    }
+    resource = api_resource.Resource.from_body(body)
+    (entry,) = resource.status.revisions
+    assert (entry.config, entry.typed_config()) == (stored, None)
+    plan = decide.decide(resource, cluster.children(), (), at(30), settings=SETTINGS)
+    assert deleted(plan) == [] and plan.status.current_revision == R1
+    # Whatever the operator writes back, the stored config is not lost.
+    assert plan.status.to_wire()["revisions"][0]["config"] == stored
 
 
 def test_a_legacy_free_text_pause_reason_reads_as_the_typed_reason() -> None:

@@ -44,7 +44,7 @@ def test_build_report_becomes_revision_metrics_and_served_recall() -> None:
     )
     assert (cluster.status.recall, cluster.status.p99_latency_ms, cluster.status.index_type) == (0.97, 0.9, "HNSW")
     assert entry.artifact == f"pvc://faiss-artifacts/alerts/{entry.artifact_key}"
-    assert entry.config == {"m": 16, "efConstruction": 100, "efSearch": 32}
+    assert entry.to_wire()["config"] == {"m": 16, "efConstruction": 100, "efSearch": 32}
     assert condition(cluster.status, "Ready") == ("True", "Serving", f"revision {R1} serves 4/4 replicas")
     assert condition(cluster.status, "IndexBuilt")[:2] == ("True", "Built")
     assert condition(cluster.status, "RecallTargetMet") == ("True", "AboveThreshold", "recall@10 0.970 >= 0.9")
@@ -279,7 +279,7 @@ def test_the_operators_default_index_type_applies_to_a_spec_without_one() -> Non
     wire = {k: v for k, v in spec().items() if k not in ("indexType", "config")}
     plan = decide.decide(make_resource(wire), observed.Children(), (), at(0), settings=settings)
     (entry,) = plan.status.revisions
-    assert (entry.index_type, entry.config) == ("IVF", {"nprobe": 7})
+    assert (entry.index_type, entry.to_wire()["config"]) == ("IVF", {"nprobe": 7})
     assert plan.status.index_type == "IVF"
     job = next(a for a in plan.actions if isinstance(a, actions.Apply))
     args = job.manifest["spec"]["template"]["spec"]["containers"][0]["args"]

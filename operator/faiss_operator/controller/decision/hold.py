@@ -19,7 +19,6 @@ from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
 from faiss_operator.controller.decision import revisions
 from faiss_operator.controller.decision import settings as operator_settings
-from faiss_operator.index import config as index_config
 
 # The parts of the spec a rollout in flight runs on.
 DRIVING_FIELDS = frozenset({"serving", "rollout", "evaluation", "paused"})
@@ -36,10 +35,12 @@ def hold(
     if entry is None:
         return None
     driving = {k: v for k, v in raw.items() if k in DRIVING_FIELDS}
+    config = entry.typed_config()
+    if config is None:  # no longer readable (another operator version, a hand edit)
+        return None
     try:
         spec = api_spec.FaissIndexSpec.model_validate({**driving, **_STAND_INS})
-        config = revisions.stored_config(entry)
-    except (pydantic.ValidationError, index_config.ConfigError):
+    except pydantic.ValidationError:
         return None
     desired = revisions.DesiredRevision(
         name=entry.name,

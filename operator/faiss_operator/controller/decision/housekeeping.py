@@ -9,7 +9,6 @@ from faiss_operator.controller.decision import actions as plan_actions
 from faiss_operator.controller.decision import keep_serving, manifests, object_store, recovery, revisions, rollout
 from faiss_operator.controller.decision import serving_memory, state, storage
 from faiss_operator.controller.decision import observed
-from faiss_operator.index import config as index_config
 
 
 # How soon to look again for a build Job being deleted, whose revision then leaves history.
@@ -177,8 +176,5 @@ def _search_params(inputs: state.Inputs, entry: api_status.RevisionStatus) -> di
         return dict(inputs.desired.search_params)  # resolved once, in decide
     # A config that no longer parses (written by another operator version) serves with the
     # parameters stored in the artifact itself rather than stopping the revision.
-    try:
-        parsed = revisions.stored_config(entry)
-    except index_config.ConfigError:
-        return {}
-    return parsed.search_fields()
+    parsed = entry.typed_config()
+    return {} if parsed is None else parsed.search_fields()

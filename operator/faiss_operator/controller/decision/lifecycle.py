@@ -62,7 +62,7 @@ def adopt_desired(inputs: state.Inputs, draft: state.Draft) -> None:
         api_status.RevisionStatus(
             name=name,
             index_type=desired.index_type,
-            config=desired.wire_config,
+            config=desired.config,
             artifact=artifact,
             artifact_key=desired.artifact_key,
             state="Built" if donor is not None else "Building",

@@ -15,7 +15,6 @@ import hashlib
 import json
 from typing import Any, NewType
 
-from faiss_operator.api import naming
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
 from faiss_operator.api import status as api_status
@@ -40,11 +39,6 @@ class DesiredRevision:
     config: index_config.IndexConfig
     builder_image: str
     artifact: str  # pvc://<claim>/<prefix>/<index>/<artifact key>
-
-    @property
-    def wire_config(self) -> dict[str, Any]:
-        """The effective config in camelCase, as status shows it."""
-        return naming.config_to_wire(self.config.model_dump(mode="json"))
 
     @property
     def build_config(self) -> dict[str, Any]:
@@ -78,10 +72,10 @@ def desired_revision(
     env = {k: v for k, v in settings.index_env.items() if k != index_settings.ENV_CONFIG_FILE}
     try:
         index_type = spec.index_type or index_settings.resolve_config(env=env, config_file=None).index_type
-        api_spec.check_config(index_type, spec.wire_config())
+        # The spec's keys outrank the operator's environment (FAISS_CONFIG_*): layered once here.
         resolved = index_settings.resolve_config(
             index_type=index_type,
-            config=naming.config_from_wire(spec.wire_config()),
+            config=spec.typed_config(index_type).explicit_fields(),
             env=env,
             config_file=None,
         )
@@ -124,13 +118,6 @@ def desired_revision(
     )
 
 
-def stored_config(entry: api_status.RevisionStatus) -> index_config.IndexConfig:
-    """The typed config of a revision in status (camelCase there): the one reading of it, for a
-    held revision and for one served beside the spec's. Raises ConfigError when it no longer
-    parses (written by another operator version, or edited by hand)."""
-    return index_config.parse_config(entry.index_type, naming.config_from_wire(entry.config))
-
-
 def _check_location(field: str, uri: str) -> None:
     try:
         storage.container_location(uri)
@@ -139,6 +126,8 @@ def _check_location(field: str, uri: str) -> None:
 
 
 def _wire_message(message: str) -> str:
-    for snake, wire in naming.CONFIG_KEY_TO_WIRE.items():
-        message = message.replace(f"config.{snake}:", f"config.{wire}:")
+    # An error of the layering (a FAISS_CONFIG_* value of the operator's environment, merged
+    # under the spec's keys in the index layer's snake_case) names the spec's field it fills.
+    for key in index_config.all_config_keys():
+        message = message.replace(f"config.{key}:", f"config.{index_config.label(key, by_alias=True)}:")
     return f"spec.{message}" if message.startswith("config") else message
