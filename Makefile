@@ -22,7 +22,9 @@ $(VENV)/.demo-installed: $(VENV)/.installed pyproject.toml
 
 # The main job: the seed guide's migration on a local cluster with real embeddings (README "make demo").
 # The encoder is checked against sentence-transformers' vectors first (tests/demo, seconds).
-demo: venv demo-deps k8s sysdeps
+# Every pod (the chart's operator, the loader, the build Jobs, the serving pods) runs from the image
+# under runc.
+demo: venv demo-deps k8s sysdeps image
 	$(BIN)/pytest -q -p no:cacheprovider tests/demo
 	$(BIN)/python -m e2e.demo up
 
@@ -68,7 +70,8 @@ image-deps:
 		(apt-get update && apt-get install -y podman runc mmdebstrap)
 
 # A local cluster for development: `make cluster-up && export KUBECONFIG=$$PWD/.cluster/kubeconfig`.
-cluster-up: venv k8s sysdeps
+# Its pods run from the image under runc (FAISS_KUBELET_RUNTIME=process: as host processes, no image).
+cluster-up: venv k8s sysdeps image
 	$(BIN)/python -m e2e.harness up
 
 cluster-down: venv

@@ -1,6 +1,9 @@
-"""`faiss-operator run` as a local process, as a user runs it: a kubeconfig in KUBECONFIG.
+"""`faiss-operator run` started by a test, as a user runs it: a kubeconfig in KUBECONFIG.
 
-The process runs on the host (not in the cluster's network namespace): it reaches the API server
+By default it runs from the image `faiss-operator:dev` under runc, as the chart's pod would
+(e2e/harness/operator_image.py); with FAISS_E2E_OPERATOR_RUNTIME=process it is the repository's
+`faiss-operator` program, a process of the host (faster to iterate on: no `make image` after an
+edit). Either way it runs on the host (not in the cluster's network namespace): it reaches the API server
 at the node address from the kubeconfig and the serving pods (for live analysis) by pod IP through
 the host's route to the cluster (e2e/harness/addresses.py). Its output goes to one log file that
 keeps every run (a restart appends), so a test can print it on failure and look for the lines
@@ -16,9 +19,20 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
-from e2e.harness import paths, processes
+from e2e.harness import operator_image, paths, processes
+from e2e.harness.kubelet import images, ocispec
 
 DEFAULT_IMAGE = "faiss-operator:dev"
+RUNTIME_ENV = "FAISS_E2E_OPERATOR_RUNTIME"
+RUNC, PROCESS = "runc", "process"
+
+
+def default_runtime() -> str:
+    """runc unless FAISS_E2E_OPERATOR_RUNTIME says process; anything else is refused."""
+    runtime = os.environ.get(RUNTIME_ENV) or RUNC
+    if runtime not in (RUNC, PROCESS):
+        raise OperatorError(f"{RUNTIME_ENV}={runtime!r}: expected {RUNC!r} (the default) or {PROCESS!r}")
+    return runtime
 
 
 class OperatorError(RuntimeError):
@@ -29,8 +43,8 @@ class OperatorProcess:
     """One operator watching `namespaces` of the cluster behind `kubeconfig`; start, kill, restart.
 
     `args` are extra flags of `faiss-operator run`; `env` is added to this process's environment
-    (FAISS_OPERATOR_IMAGE defaults to `faiss-operator:dev`, the image the process kubelet runs
-    from the repository's virtualenv).
+    (FAISS_OPERATOR_IMAGE defaults to `faiss-operator:dev`, the image `make image` builds);
+    `runtime` is runc (from that image) or process (default: FAISS_E2E_OPERATOR_RUNTIME, else runc).
     """
 
     def __init__(
@@ -42,6 +56,7 @@ class OperatorProcess:
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         program: pathlib.Path | None = None,
+        runtime: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.log = log
@@ -49,7 +64,9 @@ class OperatorProcess:
         self.args = tuple(args)
         self.env = dict(env or {})
         self.program = program or paths.venv_bin() / "faiss-operator"
+        self.runtime = runtime or default_runtime()
         self.runs = 0
+        self._image_run: operator_image.ImageRun | None = None
         self._popen: subprocess.Popen[bytes] | None = None
         self._record: processes.Record | None = None
 
@@ -62,36 +79,58 @@ class OperatorProcess:
         """Start a new run; raises OperatorError if one is running or it exits at once."""
         if self.alive():
             raise OperatorError(f"operator already running (pid {self.pid})")
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
-               "FAISS_OPERATOR_IMAGE": DEFAULT_IMAGE, "PYTHONUNBUFFERED": "1", **self.env}
+        own = {"FAISS_OPERATOR_IMAGE": DEFAULT_IMAGE, "PYTHONUNBUFFERED": "1", **self.env}
         self.runs += 1
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as out:
-            out.write(f"\n===== run {self.runs}: {' '.join(self.argv)} =====\n")
+            command = ["faiss-operator", *self.argv[1:]] if self.runtime == RUNC else self.argv
+            out.write(f"\n===== run {self.runs}: ({self.runtime}) {' '.join(command)} =====\n")
+        if self.runtime == RUNC:
+            try:
+                self._image_run = operator_image.start(
+                    image=DEFAULT_IMAGE, args=self.argv[1:], env=own, kubeconfig=self.kubeconfig,
+                    run_dir=self.log.parent / "image-run", log=self.log)
+            except (images.ImageNotPresent, ocispec.ConfigError) as error:
+                raise OperatorError(f"cannot run the operator from its image: {error} (`make image` builds it)") from error
+            return
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **own}
         self._popen, self._record = processes.spawn("faiss-operator", self.argv, log=self.log, env=env)
 
     @property
     def pid(self) -> int | None:
+        if self._image_run is not None:
+            return self._image_run.pid
         return self._record.pid if self._record else None
 
     def alive(self) -> bool:
+        if self._image_run is not None:
+            return self._image_run.alive()
         if self._popen is not None:
             self._popen.poll()  # reap an exited child so it does not linger as a zombie
         return self._record is not None and processes.alive(self._record)
 
     def exit_code(self) -> int | None:
+        if self._image_run is not None:
+            return self._image_run.exit_code()
         return self._popen.poll() if self._popen is not None else None
 
     def kill(self) -> None:
         """SIGKILL, as a node failure or an OOM kill would: no cleanup of any kind runs."""
-        if self._record is None or not self.alive():
+        if (self._record is None and self._image_run is None) or not self.alive():
             raise OperatorError(f"operator is not running (exit code {self.exit_code()}); log:\n{self.tail()}")
+        if self._image_run is not None:
+            self._image_run.kill()
+            return
+        assert self._record is not None
         os.kill(self._record.pid, signal.SIGKILL)
         assert self._popen is not None
         self._popen.wait(timeout=10)
 
     def stop(self, grace_seconds: float = 15.0) -> None:
         """SIGTERM, then SIGKILL after the grace period; a no-op when it is not running."""
+        if self._image_run is not None:
+            self._image_run.stop(grace_seconds)
+            return
         if self._record is not None:
             processes.stop(self._record, grace_seconds=grace_seconds)
         if self._popen is not None:

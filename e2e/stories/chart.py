@@ -1,8 +1,9 @@
 """The chart installed with the helm the project builds, the operator running as its pod.
 
-`install` is what a user types (`helm install ... -f values.yaml --wait`), with values for a
-cluster whose node runs processes: the image `faiss-operator:dev` (the process kubelet maps
-`faiss-operator:*` to the repository's `faiss-operator` program) and short analysis timings.
+`install` is what a user types (`helm install ... -f values.yaml --wait`), with values for the
+local cluster: the image `faiss-operator:dev` that `make image` built (the process kubelet runs
+it under runc; under its `process` runtime, `faiss-operator:*` maps to the repository's
+`faiss-operator` program) and short analysis timings.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from kubernetes import client
 from e2e.harness import paths
 
 CHART = paths.REPO_ROOT / "charts" / "faiss-operator"
-# The image the process kubelet runs from the repository's virtualenv (e2e/harness/kubelet/containers.py).
+# The image `make image` builds, which the local cluster's pods run from (e2e/harness/kubelet/).
 LOCAL_IMAGE = {"repository": "faiss-operator", "tag": "dev", "pullPolicy": "Never"}
 
 

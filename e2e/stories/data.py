@@ -14,9 +14,10 @@ from e2e.harness.waiting import wait_for
 
 Vectors = np.ndarray[Any, np.dtype[np.float32]]
 COUNT, DIMENSION, SEED = 2000, 16, 7
-# The image of the Job writing vectors: it needs Python with numpy (the process kubelet runs
-# "python" from the repository's virtualenv; on kind, E2E_WRITER_IMAGE=faiss-operator:dev).
-WRITER_IMAGE = os.environ.get("E2E_WRITER_IMAGE", "python")
+# The image of the Job writing vectors: it needs Python with numpy, which the project's image has
+# (`make image`; the process kubelet runs it under runc, or from the repository's virtualenv
+# under RuntimeClass `process`). E2E_WRITER_IMAGE names another one.
+WRITER_IMAGE = os.environ.get("E2E_WRITER_IMAGE", "faiss-operator:dev")
 # Pod Security `restricted` (the story namespaces enforce it), as the image's user (Dockerfile).
 RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
                   "seccompProfile": {"type": "RuntimeDefault"}}

@@ -4,12 +4,16 @@ whole expected results for a restricted pod, and the kubelet's refusals word for
 from __future__ import annotations
 
 import copy
+import json
+import pathlib
 from typing import Any
 
 import pytest
 
 from e2e.harness.kubelet import ocispec
 
+# The project's RuntimeDefault seccomp profile, read as the data file it is.
+RUNTIME_DEFAULT = json.loads((pathlib.Path(ocispec.__file__).parent / "seccomp_runtime_default.json").read_text())
 IMAGE = ocispec.ImageConfig(entrypoint=("faiss-operator",), cmd=("run",),
                             env=("PATH=/opt/faiss-operator/bin:/usr/bin:/bin", "PYTHONUNBUFFERED=1"),
                             user="65532:65532", working_dir="/tmp")
@@ -78,6 +82,7 @@ def test_a_restricted_container_gets_the_whole_spec_a_kubelet_and_containerd_wou
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            "seccomp": RUNTIME_DEFAULT,
         },
     }
 
@@ -171,3 +176,41 @@ def test_an_image_with_no_entrypoint_and_a_container_with_no_command_is_refused(
 ])
 def test_limits_become_the_cgroups_memory_limit_and_cpu_quota(resources: dict[str, Any], expected: dict[str, Any]) -> None:
     assert ocispec.resources({"resources": resources}) == expected
+
+
+def test_runtime_default_refuses_the_syscalls_containerd_refuses_with_eperm_and_allows_the_rest() -> None:
+    assert RUNTIME_DEFAULT["defaultAction"] == "SCMP_ACT_ALLOW"
+    [rule] = RUNTIME_DEFAULT["syscalls"]
+    assert (rule["action"], rule["errnoRet"]) == ("SCMP_ACT_ERRNO", 1)
+    assert {"mount", "umount2", "unshare", "setns", "keyctl", "add_key", "request_key", "bpf", "init_module",
+            "finit_module", "delete_module", "kexec_load", "reboot", "swapon", "clock_settime",
+            "perf_event_open", "open_by_handle_at", "userfaultfd"} <= set(rule["names"])
+    # What FAISS, numpy and Python's runtime use stays allowed (and ptrace, as containerd allows it on kernels >= 4.8).
+    assert not {"mmap", "madvise", "clone", "clone3", "futex", "sched_getaffinity", "get_mempolicy",
+                "ptrace"} & set(rule["names"])
+
+
+@pytest.mark.parametrize(("pod_profile", "container_profile", "expected"), [
+    ({"type": "RuntimeDefault"}, None, True),
+    (None, {"type": "RuntimeDefault"}, True),
+    ({"type": "RuntimeDefault"}, {"type": "Unconfined"}, False),  # the container's wins
+    (None, None, False),  # the kubelet's default without --seccomp-default: Unconfined
+])
+def test_seccomp_runtime_default_is_applied_where_the_effective_profile_asks_for_it(
+        pod_profile: dict[str, str] | None, container_profile: dict[str, str] | None, expected: bool) -> None:
+    pod = copy.deepcopy(POD)
+    container: dict[str, Any] = {"name": "c", "image": "faiss-operator:dev", "command": ["true"]}
+    if pod_profile:
+        pod["spec"]["securityContext"]["seccompProfile"] = pod_profile
+    if container_profile:
+        container["securityContext"] = {"seccompProfile": container_profile}
+    linux = ocispec.spec(run_of(pod, container))["linux"]
+    assert linux.get("seccomp") == (RUNTIME_DEFAULT if expected else None)
+
+
+def test_a_localhost_seccomp_profile_is_refused_with_the_reason() -> None:
+    container = {"name": "c", "image": "faiss-operator:dev", "command": ["true"],
+                 "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "my.json"}}}
+    with pytest.raises(ocispec.ConfigError, match=r"^seccomp profile type 'Localhost' is not supported on this node "
+                                                  r"\(it loads RuntimeDefault only; no Localhost profile is installed\)$"):
+        ocispec.spec(run_of(POD, container))

@@ -1,6 +1,7 @@
 """A real local control plane for the integration tier, started once per test session.
 
-The programs come from `make k8s`. If they are missing or the cluster cannot start, the tier is
+The programs come from `make k8s`; the image every pod and the operator run from (under runc)
+comes from `make image`, rebuilt here when the code changed (a no-op otherwise). If they are missing or the cluster cannot start, the tier is
 skipped with the reason on a developer's machine and fails with the reason in CI (CI set), so CI
 never passes by silently skipping it. With E2E_KUBECONFIG set (`make e2e-kind`), the tests use
 that cluster instead (e2e/harness/external.py); only the stories that run the operator inside the
@@ -9,8 +10,11 @@ cluster are meant for it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pathlib
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -49,12 +53,34 @@ def control_plane_programs() -> None:
         unavailable(problem)
 
 
+IMAGE = operator_mod.DEFAULT_IMAGE
+# Held while the image builds, so two test sessions (or a `make image`) never build it at once.
+IMAGE_LOCK = pathlib.Path("/tmp/faiss-image.lock")
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory, control_plane_programs: None) -> Iterator[cluster_mod.Cluster]:
+def project_image() -> None:
+    """The image `make image` builds, current with the code (hack/image/build.sh is a no-op when
+    nothing changed): the local cluster runs the operator, the build Jobs and the serving pods from
+    it under runc. Skip (developer) or fail (CI) when it cannot be built."""
+    if shutil.which("podman") is None or shutil.which("runc") is None:
+        unavailable("podman and runc are not installed (`make image` installs them)")
+    with IMAGE_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = subprocess.run([str(paths.REPO_ROOT / "hack" / "image" / "build.sh"), IMAGE],
+                               capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        unavailable(f"`make image` failed:\n{built.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            control_plane_programs: None) -> Iterator[cluster_mod.Cluster]:
     given = external.kubeconfig()
     if given:
         yield external.ExternalCluster(given)  # type: ignore[misc]
         return
+    request.getfixturevalue("project_image")  # the local cluster runs its pods from it
     c = cluster_mod.Cluster(tmp_path_factory.mktemp("cluster"))
     try:
         c.up(timeout=180)
@@ -133,7 +159,8 @@ OperatorFactory = Callable[..., operator_mod.OperatorProcess]
 @pytest.fixture(scope="module")
 def start_operator(cluster: cluster_mod.Cluster,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorFactory]:
-    """Start `faiss-operator run` as a process with KUBECONFIG = the test cluster's.
+    """Start `faiss-operator run` with KUBECONFIG = the test cluster's: from the image under runc
+    (FAISS_E2E_OPERATOR_RUNTIME=process: the repository's program as a host process).
 
     `start_operator(namespaces=[...], args=[...], env={...})` returns the started process (flags:
     OPERATOR_ARGS, then `args`); every

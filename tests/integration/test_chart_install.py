@@ -6,7 +6,7 @@ permissions the operator needs, cluster-wide or, with watchNamespaces, only in t
 watched (asked with `kubectl auth can-i --as`). In the RBAC tests the operator pod is kept
 unscheduled (a nodeSelector no node has): a cluster-wide operator must not reconcile the objects of
 the other tests in this cluster. The last test is the e2e story: the chart installed with
-watchNamespaces, the operator running as the chart's pod (the process kubelet runs it), and the
+watchNamespaces, the operator running as the chart's pod (from the image this run built, under runc), and the
 first index built, evaluated and served through it, in a namespace that enforces Pod Security
 `restricted` (e2e/stories/environment.py): the API server admits the chart's operator pod, the
 build Job's pod and the serving pod only if each meets that profile.
@@ -25,6 +25,7 @@ from kubernetes import client
 from e2e.harness import cluster as cluster_mod
 from e2e.harness import paths
 from e2e.harness.kubectl import Kubectl
+from e2e.harness.kubelet import images
 from e2e.stories import chart, data, environment
 from e2e.stories.faissindex import Index, body
 
@@ -140,6 +141,9 @@ def test_the_operator_as_the_charts_pod_makes_the_first_index_ready(
         assert pod is not None, "helm --wait returned but the chart's operator pod is gone"
         assert pod.spec.service_account_name == release.fullname
         assert pod.spec.containers[0].args[0] == "run"
+        # The operator runs from the image `make image` built for this run, under runc.
+        built = f"sha256:{images.Store().get(chart.LOCAL_IMAGE['repository'] + ':' + chart.LOCAL_IMAGE['tag']).id}"
+        assert [(s.container_id.split("://")[0], s.image_id) for s in pod.status.container_statuses] == [("runc", built)]
 
         def operator_alive() -> None:
             now = release.operator_pod(api)
@@ -156,6 +160,10 @@ def test_the_operator_as_the_charts_pod_makes_the_first_index_ready(
         assert index.build_jobs() == [f"first-build-{status['currentRevision']}"]
         assert [r["state"] for r in status["revisions"]] == ["Active"]
         assert list(index.ready_pods()) == [status["currentRevision"]]
+        # So does the serving pod the operator made (the build Job's pod may be gone: the operator
+        # deletes finished build pods).
+        serving = [s for pods in index.ready_pods().values() for p in pods for s in p.status.container_statuses]
+        assert [(s.container_id.split("://")[0], s.image_id) for s in serving] == [("runc", built)]
         printed = kubectl.run("get", "faissindex", "first", "-n", story.name).stdout
         assert f"{status['recall']}" in printed and "Ready" in printed, printed
     finally:

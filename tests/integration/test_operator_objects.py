@@ -33,6 +33,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from e2e.harness.waiting import wait_for
+from e2e.stories import data as story_data
 from tests.api import samples
 
 pytestmark = pytest.mark.integration
@@ -251,9 +252,12 @@ def built(api: client.ApiClient, crd: None) -> Iterator[Built]:
             "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "write-vectors"},
             "spec": {"backoffLimit": 0, "template": {"spec": {
                 "restartPolicy": "Never",
+                # The project's image (numpy), as its user: fsGroup makes the claim writable to it.
+                "securityContext": story_data.RESTRICTED_POD,
                 "volumes": [{"name": "src", "persistentVolumeClaim": {"claimName": SOURCE_CLAIM}}],
-                "containers": [{"name": "write", "image": "python", "command": ["python", "-c", WRITE_VECTORS,
-                                                                                 source.container_path],
+                "containers": [{"name": "write", "image": story_data.WRITER_IMAGE,
+                                "command": ["python", "-c", WRITE_VECTORS, source.container_path],
+                                "securityContext": story_data.RESTRICTED_CONTAINER,
                                 "volumeMounts": [{"name": "src", "mountPath": source.mount_path}]}],
             }}},
         })

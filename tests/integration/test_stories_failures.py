@@ -1,5 +1,5 @@
 """Issue 9, section 3, stories 9 and 4: bad input on the real control plane, with `faiss-operator run`
-as a process (KUBECONFIG = the test cluster's).
+from the image under runc (KUBECONFIG = the test cluster's; e2e/harness/operator.py).
 
 9  A bad spec is refused by `kubectl apply` (the CRD's CEL rules) and nothing is stored; a source
    file that does not exist fails the build, with the builder's own message in the conditions.

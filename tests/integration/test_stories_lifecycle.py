@@ -291,6 +291,13 @@ def test_story_7_gitops_revert_to_a_retained_revision_rolls_back_to_its_artifact
         assert life.index.build_jobs() == jobs, "a retained revision comes back without a build"
         wait_for(lambda: set(life.index.deployments()) == {ivf}, 60, "only the IVF Deployment left")
         life.assert_stayed_ready(ivf, since)
+        # Built, served and rolled back to as the restricted defaults ask, enforced by runc: from the
+        # image, uid 65532, fsGroup 65532 (the artifacts claim's group), a read-only root.
+        pods = life.index.ready_pods()[ivf]
+        assert {(s.container_id.split("://")[0], s.image_id.startswith("sha256:"))
+                for p in pods for s in p.status.container_statuses} == {("runc", True)}
+        assert {(p.spec.security_context.run_as_user, p.spec.security_context.fs_group,
+                 p.spec.containers[0].security_context.read_only_root_filesystem) for p in pods} == {(65532, 65532, True)}
 
 
 # --- story 6 -------------------------------------------------------------------------------------

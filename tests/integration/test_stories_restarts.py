@@ -1,8 +1,9 @@
 """Issue 9, section 3, story 8: the operator SIGKILLed while building, mid-canary and mid-rollback,
 then started again, finishes what it was doing: no duplicate Job, no orphan child.
 
-`faiss-operator run` runs as a process (KUBECONFIG = the test cluster's) and is killed with
-SIGKILL, as a node failure or the OOM killer would: nothing of it runs after the signal. The
+`faiss-operator run` runs from the image under runc (KUBECONFIG = the test cluster's;
+e2e/harness/operator.py) and is killed with SIGKILL (`runc kill`), as a node failure or the OOM
+killer would: nothing of it runs after the signal. The
 three kills happen in order on the index `restarts`.
 """
 

@@ -15,10 +15,11 @@ from kubernetes import config
 from e2e.harness.kubelet import agent, images, kube, pods
 
 # The switch of the container runtime path (see README "Tests"), for pods that name no RuntimeClass:
-# `process` runs every container as a process of the host's filesystem; `runc` runs it from its
-# image under runc, but for the images named in FAISS_KUBELET_PROCESS_IMAGES (comma-separated, none
-# by default: `make image` also tags its Debian base as the tests' python:3.11 and python). A pod
-# picks either with runtimeClassName: process | runc.
+# `runc` (the default: the integration tier and `make demo`) runs each container from its image
+# under runc, but for the images named in FAISS_KUBELET_PROCESS_IMAGES (comma-separated, none by
+# default: `make image` also tags its Debian base as the tests' python:3.11 and python); `process`
+# (FAISS_KUBELET_RUNTIME=process, for fast local runs with no image) runs every container as a
+# process of the host's filesystem. A pod picks either with runtimeClassName: process | runc.
 RUNTIME_ENV = "FAISS_KUBELET_RUNTIME"
 PROCESS_IMAGES_ENV = "FAISS_KUBELET_PROCESS_IMAGES"
 
@@ -38,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restart-backoff-seconds", type=float, default=10.0,
                         help="first delay before restarting a crashed container (doubles up to 300s)")
     parser.add_argument("--container-runtime", choices=(pods.PROCESS, pods.RUNC),
-                        default=os.environ.get(RUNTIME_ENV) or "process",
-                        help=f"how containers run (default: ${RUNTIME_ENV}, else process)")
+                        default=os.environ.get(RUNTIME_ENV) or pods.RUNC,
+                        help=f"how containers run (default: ${RUNTIME_ENV}, else runc)")
     parser.add_argument("--process-images", default=os.environ.get(PROCESS_IMAGES_ENV, ""),
                         help="comma-separated image names that run as processes under the runc runtime")
     args = parser.parse_args(argv)

@@ -92,6 +92,7 @@ class Container:
     last_terminated: Obj | None = None  # the run before that
     waiting: tuple[str, str] | None = ("ContainerCreating", "")
     next_start_at: float = 0.0
+    image_id: str = ""  # of the image the runc path runs ("sha256:<id>", as containerd reports a local image)
     ready: bool = False
     started: bool = False
     readiness: probes.ProbeState | None = None
@@ -163,14 +164,14 @@ class Container:
                       log_file=log_file, env=env)
 
     def start_image(self, *, pod_dir: pathlib.Path, state_dir: pathlib.Path, key: str,
-                    run: ocispec.Run, image_rootfs: pathlib.Path, container_id: str) -> None:
+                    run: ocispec.Run, image_layers: tuple[pathlib.Path, ...], container_id: str) -> None:
         """A run from an image's root filesystem under runc (runc.py); `run` without the
         termination-message mount, which is added here."""
         work, termination, log_file = self._begin(pod_dir=pod_dir, state_dir=state_dir, key=key)
         target = self.spec.get("terminationMessagePath") or "/dev/termination-log"
         run = dataclasses.replace(run, mounts=run.mounts + (ocispec.Mount(str(termination), target),))
         with log_file.open("ab") as out:
-            handle = runc.start(run=run, image_rootfs=image_rootfs, bundle=layout.bundle_dir(pod_dir, self.name),
+            handle = runc.start(run=run, image_layers=image_layers, bundle=layout.bundle_dir(pod_dir, self.name),
                                 container_id=container_id, log=out)
         self._started(popen=handle.popen, state_dir=state_dir, key=key, termination=termination,
                       log_file=log_file, env=dict(run.env), image_run=handle)
@@ -242,7 +243,7 @@ class Container:
         out: Obj = {
             "name": self.name,
             "image": self.spec.get("image") or "",
-            "imageID": "",
+            "imageID": self.image_id,
             "ready": self.ready,
             "restartCount": max(self.restart_count, 0),
             "started": self.run is not None and self.started,

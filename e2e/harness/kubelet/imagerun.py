@@ -43,7 +43,7 @@ def prepare(*, pod: Obj, container: Obj, image: images.Image, store: images.Stor
         mounts.append(ocispec.Mount(str(containers.SHIM_DIR), SHIM_MOUNT, True))
         env = {**env, "PROCESS_KUBELET_POD_IP": pod_ip,
                "PYTHONPATH": ":".join(p for p in (SHIM_MOUNT, env.get("PYTHONPATH", "")) if p)}
-    run = ocispec.Run(pod=pod, container=container, image=image.config, rootfs=str(image.rootfs),
+    run = ocispec.Run(pod=pod, container=container, image=image.config, rootfs="",  # runc.start mounts the run's own root
                       mounts=tuple(mounts), env=tuple(env.items()), argv=tuple(argv), cgroups_path="",
                       image_user_ids=store.user_ids(image))
     ocispec.spec(run)  # refuses what the kubelet refuses before anything is created

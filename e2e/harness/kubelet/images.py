@@ -1,9 +1,12 @@
 """The images this node can run: those `make image` put in the project's podman storage.
 
 No registry is involved: an image is looked up by its reference in the storage hack/image/build.sh
-writes (under ~/.cache/faiss-operator/podman, with the project's containers.conf, never the host's),
-and its root filesystem is unpacked once per image id into a cache beside it. Containers never
-write to that copy: each run mounts an overlay on it (e2e/harness/kubelet/runc.py).
+writes (under ~/.cache/faiss-operator/podman, with the project's containers.conf, never the host's).
+Its root filesystem is the layers podman's overlay driver already keeps there (each a `diff`
+directory), used as they are as the lower directories of each run's overlay
+(e2e/harness/kubelet/runc.py): nothing is copied or unpacked, a new image id costs nothing, and
+no run ever writes to them. Only with another storage driver (or more layers than one mount's
+options hold) is the image unpacked, once per image id, into a cache beside the storage.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pathlib
 import shutil
 import subprocess
 import threading
+from collections.abc import Mapping
 
 from e2e.harness.kubelet import ocispec
 
@@ -28,11 +32,36 @@ class ImageNotPresent(LookupError):
     """The image is not in the project's storage (the kubelet's ErrImageNeverPull)."""
 
 
+# The longest lowerdir option kept for one overlay mount (the kernel takes a page of options).
+MAX_LOWERDIR = 3500
+
+
 @dataclasses.dataclass(frozen=True)
 class Image:
     id: str
-    rootfs: pathlib.Path
+    layers: tuple[pathlib.Path, ...]  # the root filesystem's layers, top first; read, never written
     config: ocispec.ImageConfig
+
+    def path(self, relative: str) -> pathlib.Path | None:
+        """The topmost layer's copy of the file at `relative` (e.g. "etc/passwd"), or None."""
+        for layer in self.layers:
+            if (layer / relative).is_file():
+                return layer / relative
+        return None
+
+
+def overlay_layers(inspect: Mapping[str, object]) -> tuple[pathlib.Path, ...] | None:
+    """The image's layer directories, top first, from `podman image inspect`'s GraphDriver when
+    the driver is overlay and they fit one mount's options; None otherwise."""
+    driver = inspect.get("GraphDriver")
+    if not isinstance(driver, dict) or driver.get("Name") != "overlay":
+        return None
+    data = driver.get("Data") or {}
+    upper, lower = str(data.get("UpperDir") or ""), str(data.get("LowerDir") or "")
+    layers = tuple(pathlib.Path(d) for d in (upper, *lower.split(":")) if d)
+    if not layers or not all(d.is_dir() for d in layers) or len(":".join(map(str, layers))) > MAX_LOWERDIR:
+        return None
+    return layers
 
 
 def short_name(reference: str) -> str:
@@ -52,9 +81,10 @@ def _podman(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.Comp
                           check=False, timeout=600)
 
 
-def _passwd_ids(rootfs: pathlib.Path, name: str) -> tuple[int, int] | None:
+def _passwd_ids(image: Image, name: str) -> tuple[int, int] | None:
+    passwd = image.path("etc/passwd")
     try:
-        lines = (rootfs / "etc" / "passwd").read_text().splitlines()
+        lines = passwd.read_text().splitlines() if passwd else []
     except OSError:
         return None
     for line in lines:
@@ -84,14 +114,16 @@ class Store:
         inspect = json.loads(found.stdout)[0]
         image_id = str(inspect["Id"])
         config = ocispec.ImageConfig.from_inspect(inspect.get("Config") or {})
-        with self._lock:
-            rootfs = self._unpack(image_id)
-        return Image(id=image_id, rootfs=rootfs, config=config)
+        layers = overlay_layers(inspect)
+        if layers is None:
+            with self._lock:
+                layers = (self._unpack(image_id),)
+        return Image(id=image_id, layers=layers, config=config)
 
     def user_ids(self, image: Image) -> tuple[int, int] | None:
         """uid and gid of the image's USER when it is a name, from the image's /etc/passwd."""
         name = image.config.user.partition(":")[0]
-        return None if not name or name.isdigit() else _passwd_ids(image.rootfs, name)
+        return None if not name or name.isdigit() else _passwd_ids(image, name)
 
     def _unpack(self, image_id: str) -> pathlib.Path:
         target = self.rootfs_dir / image_id

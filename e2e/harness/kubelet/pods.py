@@ -264,6 +264,7 @@ class PodWorker(threading.Thread):
             c.waiting = ("ErrImageNeverPull", str(exc))
             c.next_start_at = time.monotonic() + 2
             return
+        c.image_id = f"sha256:{image.id}"
         try:
             base = {k: v for k, v in self._base_env(pod).items() if k not in ("PATH", "HOME")}
             env = envvars.resolve(c.spec, self._with_ips(pod),
@@ -276,7 +277,7 @@ class PodWorker(threading.Thread):
             c.next_start_at = time.monotonic() + 2
             return
         c.start_image(pod_dir=self.pod_dir, state_dir=self.ctx.state_dir, key=self.key, run=run,
-                      image_rootfs=image.rootfs, container_id=runc.container_id(self.key, c.name))
+                      image_layers=image.layers, container_id=runc.container_id(self.key, c.name))
         log.info("Started container from image pod=%s/%s container=%s image=%s id=%s argv=%s", self.namespace,
                  self.pod_name, c.name, reference, image.id[:12], list(run.argv))
 

@@ -1,7 +1,7 @@
 """One run of a container from an image under runc: the bundle, the run, its signals, its end.
 
-The bundle's root is an overlay: the image's unpacked root filesystem (shared by every run,
-never written) below, the run's own directory above, so a writable root costs nothing and a
+The bundle's root is an overlay: the image's layers (shared by every run, never written) below,
+the run's own directory above, so a writable root costs nothing and a
 read-only one is runc's `root.readonly`. `runc run --keep` stays the container's parent, so its
 exit status is the container's (128+signal when killed) and the container's cgroup outlives
 the process long enough to read whether the memory limit killed it (memory.oom_control's
@@ -16,6 +16,7 @@ import os
 import pathlib
 import signal
 import subprocess
+from collections.abc import Sequence
 from typing import IO
 
 from e2e.harness.kubelet import ocispec
@@ -61,12 +62,13 @@ def oom_killed(path: str) -> bool:
     return False
 
 
-def _mount_overlay(lower: pathlib.Path, run_dir: pathlib.Path) -> pathlib.Path:
+def _mount_overlay(lower: Sequence[pathlib.Path], run_dir: pathlib.Path) -> pathlib.Path:
     upper, work, merged = run_dir / "upper", run_dir / "work", run_dir / "rootfs"
     for d in (upper, work, merged):
         d.mkdir(parents=True, exist_ok=True)
+    lowerdir = ":".join(str(d) for d in lower)
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                    f"lowerdir={lower},upperdir={upper},workdir={work}", str(merged)],
+                    f"lowerdir={lowerdir},upperdir={upper},workdir={work}", str(merged)],
                    check=True, capture_output=True, timeout=60)
     return merged
 
@@ -106,14 +108,15 @@ class Handle:
         return killed
 
 
-def start(*, run: ocispec.Run, image_rootfs: pathlib.Path, bundle: pathlib.Path, container_id: str,
+def start(*, run: ocispec.Run, image_layers: Sequence[pathlib.Path], bundle: pathlib.Path, container_id: str,
           log: IO[bytes]) -> Handle:
-    """Writes the bundle (overlay root, config.json) and starts `runc run` in the foreground."""
+    """Writes the bundle (overlay root on `image_layers`, top first; config.json) and starts
+    `runc run` in the foreground."""
     _runc("delete", "--force", container_id)  # what a crashed kubelet left behind
     _unmount(bundle / "rootfs")
     if bundle.exists():
         subprocess.run(["rm", "-rf", "--one-file-system", str(bundle)], check=False, timeout=120)
-    rootfs = _mount_overlay(image_rootfs, bundle)
+    rootfs = _mount_overlay(image_layers, bundle)
     config = ocispec.spec(dataclasses.replace(run, rootfs=str(rootfs), cgroups_path=cgroups_path(container_id)))
     (bundle / "config.json").write_text(json.dumps(config, indent=1))
     RUNC_ROOT.mkdir(parents=True, exist_ok=True)

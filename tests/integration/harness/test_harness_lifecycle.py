@@ -45,7 +45,8 @@ def test_up_and_down_twice_leaves_no_process_or_mount(tmp_path: pathlib.Path) ->
             core = client.CoreV1Api(c.api_client())
             core.create_namespaced_pod("default", {
                 "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"sleeper-{round_}"},
-                "spec": {"containers": [{"name": "s", "image": "python",
+                "spec": {"runtimeClassName": "process",  # the pid below is a host process's
+                         "containers": [{"name": "s", "image": "python",
                                          "command": ["python", "-c", "import time; time.sleep(600)"],
                                          "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
                          "volumes": [{"name": "scratch", "emptyDir": {}}]},

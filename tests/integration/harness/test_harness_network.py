@@ -43,7 +43,7 @@ def test_pod_addresses_are_local_only_inside_the_cluster_namespace(
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(namespace, {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "idle"},
-        "spec": {"terminationGracePeriodSeconds": 1,
+        "spec": {"terminationGracePeriodSeconds": 1, "runtimeClassName": "process",  # its pid is read below
                  "containers": [{"name": "c", "image": "python",
                                  "command": ["python", "-c", "import time; time.sleep(600)"]}]},
     })

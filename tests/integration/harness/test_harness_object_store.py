@@ -48,7 +48,7 @@ def test_a_pod_reaches_the_store_with_keys_from_a_secret_and_its_files_outlive_a
     core.create_namespaced_pod(namespace, {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "put"},
         "spec": {"restartPolicy": "Never", "containers": [{
-            "name": "put", "image": "python", "command": ["python", "-c", PUT],
+            "name": "put", "image": "faiss-operator:dev", "command": ["python", "-c", PUT],  # boto3 is in the image
             "env": [{"name": "AWS_ENDPOINT_URL_S3", "value": store.endpoint_url},
                     {"name": "AWS_REGION", "value": objectstore.REGION}, *keys]}]},
     })

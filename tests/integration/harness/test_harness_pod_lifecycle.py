@@ -26,7 +26,7 @@ def test_a_pod_reaches_the_api_server_with_in_cluster_config(api: client.ApiClie
     core.create_namespaced_pod(namespace, {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "incluster"},
         "spec": {"restartPolicy": "Never", "containers": [
-            {"name": "c", "image": "python", "command": ["python", "-c", IN_CLUSTER],
+            {"name": "c", "image": "faiss-operator:dev", "command": ["python", "-c", IN_CLUSTER],  # with the client
              "terminationMessagePolicy": "FallbackToLogsOnError"}]},
     })
     pod = wait_for(lambda: (p := core.read_namespaced_pod("incluster", namespace)).status.phase
@@ -41,7 +41,9 @@ def test_failing_liveness_probe_restarts_the_container(api: client.ApiClient, na
     core.create_namespaced_pod(namespace, {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unhealthy"},
         "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
-            "name": "c", "image": "python", "command": ["sleep", "600"],
+            # Exits on SIGTERM: as a pid namespace's init (runc), `sleep` alone would ignore it and be
+            # SIGKILLed after the grace period (137), as on any kubelet.
+            "name": "c", "image": "python", "command": ["sh", "-c", "trap 'exit 143' TERM; sleep 600 & wait"],
             "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2},
         }]},
     })

@@ -23,20 +23,8 @@ IMAGE = "faiss-operator:dev"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def project_image() -> None:
-    """The image `make image` builds (a no-op when it is there); CI fails rather than skips."""
-    problem = None
-    if shutil.which("podman") is None or shutil.which("runc") is None:
-        problem = "podman and runc are not installed (run `make image`)"
-    else:
-        built = subprocess.run([str(paths.REPO_ROOT / "hack" / "image" / "build.sh"), IMAGE],
-                               capture_output=True, text=True, check=False)
-        if built.returncode != 0:
-            problem = f"`make image` failed:\n{built.stderr[-3000:]}"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+def image(project_image: None) -> None:
+    """The image `make image` builds (tests/integration/conftest.py), even on a cluster from E2E_KUBECONFIG."""
 
 
 def pod_body(name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
@@ -69,6 +57,31 @@ def test_a_read_only_root_filesystem_refuses_writes_and_a_volume_takes_them(api:
     assert pod.status.container_statuses[0].container_id.startswith("runc://")
     assert core.read_namespaced_pod_log("ro", namespace) == \
         "ok\nsh: 1: cannot create /opt/probe: Read-only file system\n"
+
+
+# keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0), syscall 250 on x86_64: a syscall
+# containerd's RuntimeDefault refuses; the script prints what happened and exits with the errno.
+KEYCTL = (
+    "import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); "
+    "r = libc.syscall(250, 0, -3, 0); e = ctypes.get_errno() if r == -1 else 0; "
+    "print('keyctl', 'refused, errno' if e else 'allowed, errno', e); sys.exit(e)"
+)
+
+
+@pytest.mark.parametrize(("profile", "exit_code", "printed"), [
+    ("RuntimeDefault", 1, "keyctl refused, errno 1\n"),  # EPERM, as containerd's profile answers
+    ("Unconfined", 0, "keyctl allowed, errno 0\n"),
+])
+def test_seccomp_runtime_default_refuses_a_forbidden_syscall(api: client.ApiClient, namespace: str,
+                                                             profile: str, exit_code: int, printed: str) -> None:
+    core = client.CoreV1Api(api)
+    name = f"seccomp-{profile.lower()}"
+    core.create_namespaced_pod(namespace, pod_body(name, {"command": ["python", "-c", KEYCTL]},
+                                                   securityContext={"seccompProfile": {"type": profile}}))
+    pod = wait_for(lambda: finished(core, namespace, name), 90, f"pod {name} to finish")
+    assert (pod.status.phase, terminated(pod)) == (
+        ("Failed", {"reason": "Error", "exitCode": 1}) if exit_code else ("Succeeded", {"reason": "Completed", "exitCode": 0}))
+    assert core.read_namespaced_pod_log(name, namespace) == printed
 
 
 def test_run_as_non_root_refuses_a_root_user_with_the_kubelets_message(api: client.ApiClient,

@@ -34,6 +34,8 @@ def server_deployment(name: str, replicas: int) -> dict[str, object]:
             "replicas": replicas, "selector": {"matchLabels": labels},
             "template": {"metadata": {"labels": labels}, "spec": {
                 "terminationGracePeriodSeconds": 5,
+                "runtimeClassName": "process",  # pid_of reads the pod's host process
+
                 "containers": [{
                     "name": "web", "image": "python:3.11", "command": ["python", "-c", SERVER],
                     "ports": [{"containerPort": 8080, "name": "http"}],
