@@ -191,12 +191,17 @@ def test_wrong_credentials_and_a_missing_key_are_named(
     assert denied.problem is not None and "access denied" in denied.problem, denied
 
 
+def with_one_object(store: objectstore.ObjectStore) -> objectstore.ObjectStore:
+    """The store with the bucket `bkt` holding `v.npy`."""
+    client_for(store).create_bucket(Bucket="bkt")
+    client_for(store).put_object(Bucket="bkt", Key="v.npy", Body=b"x")
+    return store
+
+
 def test_a_stopped_store_is_a_problem_within_the_timeout_then_looked_at_again(
     private_object_store: objectstore.ObjectStore,  # noqa: F811
 ) -> None:
-    store = private_object_store
-    client_for(store).create_bucket(Bucket="bkt")
-    client_for(store).put_object(Bucket="bkt", Key="v.npy", Body=b"x")
+    store = with_one_object(private_object_store)
     clock = Clock()
     objects = sources(store, clock=clock, retry_seconds=15)
     resource = index("s3://bkt/v.npy", store)
@@ -216,9 +221,7 @@ def test_a_stopped_store_is_a_problem_within_the_timeout_then_looked_at_again(
 def test_a_recheck_that_fails_keeps_the_identity_seen_for_the_same_spec_but_a_new_spec_is_refused(
     private_object_store: objectstore.ObjectStore,  # noqa: F811
 ) -> None:
-    store = private_object_store
-    client_for(store).create_bucket(Bucket="bkt")
-    client_for(store).put_object(Bucket="bkt", Key="v.npy", Body=b"x")
+    store = with_one_object(private_object_store)
     clock = Clock()
     objects = sources(store, clock=clock, recheck_seconds=300, retry_seconds=15)
     resource = index("s3://bkt/v.npy", store)
