@@ -246,22 +246,26 @@ def wire_config_keys(index_type: str) -> list[str]:
     return [label(key, by_alias=True) for key in config_keys(index_type)]
 
 
-def parse_config(index_type: str, values: dict[str, Any] | None) -> IndexConfig:
-    """Validate `values` as the config of `index_type`, naming the offending field on error."""
+def parse_config(index_type: str, values: dict[str, Any] | None, *, by_alias: bool = False) -> IndexConfig:
+    """Validate `values` (snake_case keys) as the config of `index_type`. A ConfigError names the
+    offending field: snake_case, or by its camelCase alias on the resource when `by_alias`."""
     model = config_model_for(index_type)
     values = dict(values or {})
     values.pop("index_type", None)
     for key in values:
         owners = [name for name, other in CONFIG_MODELS.items() if key in other.model_fields]
         if key not in model.model_fields and owners:
+            valid = wire_config_keys(index_type) if by_alias else config_keys(index_type)
             raise ConfigError(
-                f"config.{key}: not a parameter of index type {index_type!r} "
-                f"(it belongs to {' and '.join(owners)}); valid keys: {', '.join(config_keys(index_type))}"
+                f"config.{label(key, by_alias=by_alias)}: not a parameter of index type {index_type!r} "
+                f"(it belongs to {' and '.join(owners)}); valid keys: {', '.join(valid)}"
             )
     try:
-        return model.model_validate(values, by_alias=False, by_name=True)  # type: ignore[return-value]
+        return model.model_validate(  # type: ignore[return-value]
+            values, by_alias=False, by_name=True, context={_BY_ALIAS: by_alias}
+        )
     except pydantic.ValidationError as error:
-        raise ConfigError(describe_validation_error(index_type, model, error)) from None
+        raise ConfigError(describe_validation_error(index_type, model, error, by_alias=by_alias)) from None
 
 
 def parse_wire_config(index_type: str, values: Any, *, dimension: int | None = None) -> IndexConfig:
@@ -287,13 +291,13 @@ def parse_wire_config(index_type: str, values: Any, *, dimension: int | None = N
 
 
 def describe_validation_error(
-    index_type: str, model: type[_IndexConfig], error: pydantic.ValidationError
+    index_type: str, model: type[_IndexConfig], error: pydantic.ValidationError, *, by_alias: bool = False
 ) -> str:
     problems = []
     for item in error.errors():
-        location = ".".join(["config", *(str(part) for part in item["loc"])])
+        location = ".".join(["config", *(label(str(part), by_alias=by_alias) for part in item["loc"])])
         if item["type"] == "extra_forbidden":
-            valid = ", ".join(config_keys(index_type))
+            valid = ", ".join(wire_config_keys(index_type) if by_alias else config_keys(index_type))
             problems.append(f"{location}: unknown key for index type {index_type!r}; valid keys: {valid}")
         elif not item["loc"]:
             # A rule across fields: its message names them; the input is the whole config.

@@ -69,8 +69,12 @@ def resolve_config(
     config: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
+    by_alias: bool = False,
 ) -> ResolvedConfig:
-    """The effective config; `env` defaults to os.environ, `config_file` to $FAISS_CONFIG_FILE."""
+    """The effective config; `env` defaults to os.environ, `config_file` to $FAISS_CONFIG_FILE.
+
+    Raises ConfigError naming each offending config key (by its camelCase alias on the resource
+    when `by_alias`) and the layer that supplied it."""
     environment = os.environ if env is None else env
     refused = check_environment(environment).errors
     if refused:
@@ -95,9 +99,9 @@ def resolve_config(
         sources[key] = SOURCE_ARGUMENT
 
     try:
-        parsed = index_config.parse_config(chosen_type, merged)
+        parsed = index_config.parse_config(chosen_type, merged, by_alias=by_alias)
     except index_config.ConfigError as error:
-        raise index_config.ConfigError(_with_sources(str(error), merged, sources)) from None
+        raise index_config.ConfigError(_with_sources(str(error), merged, sources, by_alias=by_alias)) from None
     for key in valid_keys:
         sources.setdefault(key, SOURCE_DEFAULT)
     return ResolvedConfig(index_type=chosen_type, config=parsed, sources=sources)
@@ -142,13 +146,16 @@ def check_environment(environment: Mapping[str, str]) -> EnvironmentCheck:
     return EnvironmentCheck(errors=tuple(errors), warnings=tuple(warnings))
 
 
-def _with_sources(message: str, merged: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+def _with_sources(
+    message: str, merged: Mapping[str, Any], sources: Mapping[str, str], *, by_alias: bool
+) -> str:
     """The error message, plus the layer that supplied each field it names (unless an argument)."""
+    labels = {key: index_config.label(key, by_alias=by_alias) for key in merged}
     named = [
-        f"{key} from {sources[key]}"
+        f"{labels[key]} from {sources[key]}"
         for key in merged
         if sources.get(key, SOURCE_ARGUMENT) != SOURCE_ARGUMENT
-        and (f"config.{key}:" in message or f"{key} (" in message)
+        and (f"config.{labels[key]}:" in message or f"{labels[key]} (" in message)
     ]
     return f"{message} [{'; '.join(named)}]" if named else message
 

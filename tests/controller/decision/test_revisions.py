@@ -102,10 +102,26 @@ def test_a_config_file_named_in_the_environment_is_never_read() -> None:
     assert desired(spec(), settings).config == BASE.config
 
 
-def test_a_bad_environment_value_is_a_spec_error_naming_the_variable() -> None:
+def test_a_bad_environment_value_is_a_spec_error_naming_the_field_and_the_variable() -> None:
     settings = operator_settings.OperatorSettings(image="i", index_env={"FAISS_CONFIG_EF_SEARCH": "lots"})
-    with pytest.raises(resource.SpecError, match=r"spec\.config\.efSearch: Input should be a valid integer"):
+    with pytest.raises(resource.SpecError) as refused:
         desired(spec(config={"m": 16}), settings)
+    assert str(refused.value) == (
+        "spec.config.efSearch: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'lots') [efSearch from env:FAISS_CONFIG_EF_SEARCH]"
+    )
+
+
+def test_an_environment_value_the_specs_config_rules_out_names_both_by_their_resource_names() -> None:
+    settings = operator_settings.OperatorSettings(
+        image="i", index_env={"FAISS_INDEX_TYPE": "OPQ+HNSW", "FAISS_CONFIG_M_PQ": "7"}
+    )
+    with pytest.raises(resource.SpecError) as refused:
+        desired(spec(indexType=None, config={"encoding": "SQ6"}), settings)
+    assert str(refused.value) == (
+        "spec.config.mPq: used only with encoding PQ (OPQ rotation + PQ codes), but the encoding is SQ6; "
+        "set encoding PQ, or remove config.mPq [mPq from env:FAISS_CONFIG_M_PQ]"
+    )
 
 
 def test_the_build_job_evaluates_with_the_revisions_search_parameters() -> None:

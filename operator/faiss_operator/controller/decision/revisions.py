@@ -94,9 +94,11 @@ def desired_revision(
             config=spec.typed_config(index_type).explicit_fields(),
             env=env,
             config_file=None,
+            by_alias=True,
         )
     except index_config.ConfigError as error:
-        raise api_resource.SpecError(_wire_message(str(error))) from None
+        message = str(error)
+        raise api_resource.SpecError(f"spec.{message}" if message.startswith("config") else message) from None
     builder_image = spec.build.image or settings.image
     artifact_fields = {
         "dimension": spec.dimension,
@@ -170,11 +172,3 @@ def _check_location(field: str, uri: str) -> None:
         storage.container_location(uri)
     except storage.StorageError as error:
         raise storage.StorageError(f"spec.{field}: {error}") from None
-
-
-def _wire_message(message: str) -> str:
-    # An error of the layering (a FAISS_CONFIG_* value of the operator's environment, merged
-    # under the spec's keys in the index layer's snake_case) names the spec's field it fills.
-    for key in index_config.all_config_keys():
-        message = message.replace(f"config.{key}:", f"config.{index_config.label(key, by_alias=True)}:")
-    return f"spec.{message}" if message.startswith("config") else message
