@@ -14,8 +14,9 @@ from typing import Any, cast
 
 import prometheus_client
 
-from faiss_operator.api import resource as api_resource
 from e2e.harness import objectstore
+from faiss_operator.api import resource as api_resource
+from faiss_operator.controller.decision import observed
 from faiss_operator.controller.runtime import applier, caches, kube_api, reconciler, source_objects
 from faiss_operator.controller.runtime import metrics as operator_metrics
 from tests.controller import builders
@@ -141,3 +142,47 @@ def test_an_index_with_an_s3_source_reads_its_secret_and_heads_it_once_then_send
     assert sources.heads == 1
     # The revision is the URI with the object's ETag, not the URI alone.
     assert revision != builders.revision_of(wire)
+
+
+def test_a_spec_changed_while_the_store_was_asked_is_decided_on_the_next_pass_not_with_the_old_answer() -> None:
+    # The look at the source objects may wait on the store (up to its deadline). The user edits
+    # the spec meanwhile: the pass writes nothing from the answer about the old spec and comes
+    # back at once; the next pass looks at the new spec's object and writes its revision.
+    first = builders.spec(source={"uri": "s3://bkt/v1.npy"})
+    edited = builders.spec(source={"uri": "s3://bkt/v2.npy"})
+    api = RecordingApi(index=body(first), claims={"faiss-artifacts"})
+    asked: list[tuple[str, ...]] = []
+
+    def describe(uris: tuple[str, ...], settings: Any, keys: Any) -> dict[str, observed.SourceObject]:
+        asked.append(uris)
+        if len(asked) == 1:  # the edit lands while the store is being asked
+            assert api.index is not None
+            api.index["spec"], api.index["metadata"]["generation"] = edited, 2
+        return {uri: observed.SourceObject(identity=f"etag:{uri[-6:-4]}") for uri in uris}
+
+    loop = reconciler.Reconciler(
+        reader=StateReader(api),
+        applier=applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None),
+        settings=builders.SETTINGS,
+        metrics=operator_metrics.OperatorMetrics(prometheus_client.CollectorRegistry()),
+        clock=lambda: builders.T0,
+        sources=source_objects.SourceObjects(secrets=api.get_secret_data, default_store=None, environ={},
+                                             describe_objects=describe),  # fmt: skip
+    )
+
+    async def run() -> tuple[float | None, list[tuple[Any, ...]]]:
+        requeue = await loop.reconcile(KEY)
+        calls = list(api.calls)
+        await loop.reconcile(KEY)
+        await loop.stop()
+        return requeue, calls
+
+    requeue, first_pass = asyncio.run(run())
+    assert (requeue, first_pass) == (reconciler.Timing().min_requeue_seconds, [])
+    assert asked == [("s3://bkt/v1.npy",), ("s3://bkt/v2.npy",)]
+    assert api.index is not None
+    revision = api.index["status"]["candidateRevision"]
+    assert [call[:3] if call[0] == "apply" else call[:1] for call in api.calls] == [
+        ("patch_status",), ("patch_index",), ("apply", "Job", f"alerts-build-{revision}")
+    ]
+    assert api.index["spec"]["source"]["uri"] == "s3://bkt/v2.npy"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -249,3 +250,35 @@ def test_a_head_slower_than_the_deadline_is_a_problem_naming_the_store() -> None
     )
     found = asyncio.run(objects.observe(resource))
     assert found == {"s3://bkt/v.npy": observed.SourceObject(problem="http://127.0.0.1:9 did not answer within 0.2 s")}
+
+
+def test_heads_run_on_threads_of_their_own_not_on_the_pool_the_api_writes_use() -> None:
+    threads: list[str] = []
+
+    def record(uris: tuple[str, ...], settings: Any, keys: Any) -> dict[str, observed.SourceObject]:
+        threads.append(threading.current_thread().name)
+        return {uri: observed.SourceObject(identity="etag:1") for uri in uris}
+
+    objects = source_objects.SourceObjects(secrets=Secrets({}), default_store=None, environ={}, describe_objects=record)
+    found = asyncio.run(objects.observe(make_resource(spec(source={"uri": "s3://bkt/v.npy"}))))
+    assert found == {"s3://bkt/v.npy": observed.SourceObject(identity="etag:1")}
+    assert len(threads) == 1 and threads[0].startswith("source-head"), threads
+
+
+def test_looks_at_the_same_store_with_the_same_keys_share_one_client(
+    object_store: objectstore.ObjectStore, bucket: str  # noqa: F811
+) -> None:
+    client_for(object_store).put_object(Bucket=bucket, Key="v.npy", Body=b"x")
+    client_for(object_store).put_object(Bucket=bucket, Key="w.npy", Body=b"y")
+    source_objects._client.cache_clear()
+    before = source_objects._client.cache_info()
+    for key, generation in (("v.npy", 1), ("w.npy", 1), ("v.npy", 2)):
+        (seen,) = observe(sources(object_store), index(f"s3://{bucket}/{key}", object_store, generation=generation)).values()
+        assert seen.identity is not None, seen
+    after = source_objects._client.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
+    # Other keys (a rotated Secret): another client.
+    keys = object_store.credentials
+    rotated = sources(object_store, secrets=Secrets({SECRET: secret_data(keys.access_key_id, "rotated")}))
+    observe(rotated, index(f"s3://{bucket}/v.npy", object_store))
+    assert source_objects._client.cache_info().misses - after.misses == 1

@@ -30,18 +30,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from faiss_operator.api import resource as api_resource
 from faiss_operator.api import spec as api_spec
 from faiss_operator.controller.decision import object_store, observed, revisions
 from faiss_operator.controller.runtime import kube_api
 from faiss_operator.sources import errors, s3
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 LOGGER = logging.getLogger("faiss_operator.controller")
 Key = tuple[str, str]  # (namespace, FaissIndex name)
@@ -57,6 +63,9 @@ READ_TIMEOUT_SECONDS = 10.0
 ATTEMPTS = 2
 # The whole look (Secret and every HEAD) never holds a pass longer than this.
 DEADLINE_SECONDS = 45.0
+# HEADs run on threads of their own, never on the pool the API writes use: a store that does not
+# answer then delays only the looks at source objects, not every index's status writes.
+HEAD_THREADS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +94,7 @@ def identity(info: s3.ObjectInfo) -> str | None:
 def describe(uris: tuple[str, ...], settings: s3.Settings, keys: Mapping[str, str] | None) -> dict[str, observed.SourceObject]:
     """HEAD each of `uris` (blocking; run in a thread): its identity or the problem, by URI."""
     try:
-        client = s3.client(settings, environ=keys)
+        client = _client(settings, tuple(sorted(keys.items())) if keys is not None else None)
     except Exception as error:  # a setting botocore refuses (the CRD's patterns let few through)
         problem = f"cannot make an S3 client for {settings.where}: {type(error).__name__}: {error}"
         return {uri: observed.SourceObject(problem=problem) for uri in uris}
@@ -98,6 +107,14 @@ def describe(uris: tuple[str, ...], settings: s3.Settings, keys: Mapping[str, st
         else:
             found[uri] = observed.SourceObject(identity=identity(info))
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _client(settings: s3.Settings, keys: tuple[tuple[str, str], ...] | None) -> S3Client:
+    # One client per store and keys, kept: making one costs ~0.1 s of CPU (boto3 reads its
+    # service models), which every recheck of every index would pay again. botocore's clients
+    # are thread-safe; a rotated Secret is other keys, so another client.
+    return s3.client(settings, environ=dict(keys) if keys is not None else None)
 
 
 def store_settings(store: api_spec.ObjectStoreSpec | None, environ: Mapping[str, str]) -> s3.Settings:
@@ -154,6 +171,7 @@ class SourceObjects:
         self._clock = clock
         self._describe = describe_objects
         self._seen: dict[tuple[str, str, str], _Seen] = {}
+        self._heads_pool = concurrent.futures.ThreadPoolExecutor(HEAD_THREADS, thread_name_prefix="source-head")
         self.heads = 0  # HEAD requests sent (one per URI looked at), for tests and metrics
 
     async def observe(self, resource: api_resource.Resource) -> dict[str, observed.SourceObject] | None:
@@ -235,7 +253,8 @@ class SourceObjects:
         except (ValueError, errors.SourceError) as error:
             return {uri: observed.SourceObject(problem=str(error)) for uri in uris}
         self.heads += len(uris)
-        return await asyncio.to_thread(self._describe, uris, settings, keys)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._heads_pool, self._describe, uris, settings, keys)
 
 
 def _one_line(error: BaseException) -> str:
