@@ -103,6 +103,12 @@ class RevisionStatus(StatusModel):
     metrics: RevisionMetrics | None = None
     reused_from: str | None = pydantic.Field(default=None, description="revision whose built artifact this one serves")
     build_attempt: Annotated[int, pydantic.Field(ge=0)] = 0
+    source_objects: dict[str, str] | None = pydantic.Field(
+        default=None,
+        description="the identity (versionId:<id> or etag:<ETag>) of each s3:// source object the revision "
+        "was made from, by spec field (source.uri, source.idsUri, source.metadataUri); unset when the source "
+        "has no s3:// object",
+    )
     created_at: Timestamp
     promoted_at: Timestamp | None = pydantic.Field(
         default=None,

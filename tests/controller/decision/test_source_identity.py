@@ -71,8 +71,10 @@ def test_an_object_the_store_did_not_describe_gives_no_revision(
     assert str(error.value) == message
 
 
-def serving_from_store(identity: str) -> tuple[Cluster, str]:
-    cluster = Cluster(s3_spec(), source_objects=found(source=identity))
+def serving_from_store(identity: str | None) -> tuple[Cluster, str]:
+    """Ready on the spec's revision; `identity` None: made by an operator version that did not
+    read the objects' identity."""
+    cluster = Cluster(s3_spec(), source_objects=found(source=identity) if identity is not None else None)
     cluster.reconcile(at(0))
     first = desired(cluster.wire, cluster.source_objects).name
     cluster.finish_job(first, message=report())
@@ -132,3 +134,33 @@ def test_a_first_index_whose_source_the_store_cannot_describe_builds_nothing() -
         "Reconciling": ("False", "SourceUnavailable"),
         "Ready": ("False", "NoServingRevision"),
     }
+
+
+def test_an_upgrade_from_an_operator_that_did_not_read_identities_rebuilds_nothing_and_still_sees_an_overwrite() -> None:
+    cluster, first = serving_from_store(None)
+    assert cluster.status.revision(first) is not None and cluster.status.revision(first).source_objects is None
+    # The upgraded operator reads the object's identity: the serving revision stays the spec's,
+    # with the identity seen now recorded on it.
+    cluster.source_objects = found(source="etag:aa")
+    plan = cluster.reconcile(at(30))
+    assert summarize(plan) == Summary(
+        actions=(), phase="Ready", current=first, candidate=None, rollout=None, revisions=((first, "Active"),)
+    )
+    assert plan.status.revision(first) is not None
+    assert plan.status.revision(first).source_objects == {"source.uri": "etag:aa"}
+    cluster.reconcile(at(40))
+    assert summarize(cluster.reconcile(at(50))).actions == ()
+    # An overwrite after the upgrade is a new revision, built while the first serves.
+    cluster.source_objects = found(source="etag:bb")
+    second = desired(cluster.wire, cluster.source_objects).name
+    plan = cluster.reconcile(at(60))
+    assert summarize(plan) == Summary(
+        actions=(("Apply", "Job", f"alerts-build-{second}"),),
+        phase="Building",
+        current=first,
+        candidate=second,
+        rollout=None,
+        revisions=((second, "Building"), (first, "Active")),
+    )
+    assert plan.status.revision(second) is not None
+    assert plan.status.revision(second).source_objects == {"source.uri": "etag:bb"}

@@ -70,7 +70,11 @@ def decide(
         return _hold(resource, children, measurements, now, settings, problem=parsed)
     try:
         desired = revisions.desired_revision(
-            parsed, settings, index_name=resource.name, source_objects=children.source_objects
+            parsed,
+            settings,
+            index_name=resource.name,
+            source_objects=children.source_objects,
+            history=resource.status.revisions,
         )
     except revisions.SourceUnavailableError as error:
         # The spec is valid, only its revision is unknown: the held revision runs on it whole

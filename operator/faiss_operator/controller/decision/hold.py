@@ -49,5 +49,6 @@ def hold(
         config=config,
         builder_image=settings.image,
         artifact=entry.artifact,
+        source_objects=entry.source_objects or {},
     )
     return spec, desired

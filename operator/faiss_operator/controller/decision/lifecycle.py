@@ -29,6 +29,10 @@ def adopt_desired(inputs: state.Inputs, draft: state.Draft) -> None:
     """Make the spec's revision the candidate: new, reverted to, or held because it failed."""
     name = inputs.desired.name
     entry = draft.entry(name)
+    if entry is not None and entry.source_objects is None and inputs.desired.source_objects:
+        # Made before the operator read its source objects' identity: the identity seen now is
+        # recorded, so that an overwrite from now on makes a new revision (revisions.py).
+        entry = draft.update(name, source_objects=dict(inputs.desired.source_objects))
     in_rollback = modes.is_rolling_back(draft.mode)
     if name == draft.current:
         if not in_rollback:
@@ -70,6 +74,7 @@ def _new_revision(inputs: state.Inputs, draft: state.Draft) -> api_status.Revisi
         message=f"search-time parameters changed; serves the artifact built for {donor.name}" if donor else None,
         metrics=_reused_metrics(donor.metrics) if donor is not None and donor.metrics else None,
         reused_from=donor.name if donor is not None else None,
+        source_objects=dict(desired.source_objects) or None,
         created_at=inputs.now,
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NewType
 
 from faiss_operator.api import resource as api_resource
@@ -48,6 +48,8 @@ class DesiredRevision:
     config: index_config.IndexConfig
     builder_image: str
     artifact: str  # pvc://<claim>/<prefix>/<index>/<artifact key>
+    # The identity of each s3:// source object, by spec field ({} for a source without one).
+    source_objects: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def build_config(self) -> dict[str, Any]:
@@ -73,6 +75,7 @@ def desired_revision(
     *,
     index_name: str,
     source_objects: Mapping[str, observed.SourceObject] | None = None,
+    history: Sequence[api_status.RevisionStatus] = (),
 ) -> DesiredRevision:
     """The revision of `spec`, its config completed from the operator's defaults: resolved once
     per reconcile, and everything later steps need from the spec's URIs checked here.
@@ -115,7 +118,7 @@ def desired_revision(
         artifact_fields["builderImage"] = spec.build.image
     # Only for s3:// sources, so that the revisions of every other source keep their names.
     identities = source_identities(spec.source, source_objects)
-    if identities:
+    if identities and not _made_before_identities(ArtifactKey(short_hash(artifact_fields)), identities, history):
         artifact_fields["sourceObjects"] = identities
     artifact_key = ArtifactKey(short_hash(artifact_fields))
     name = Revision(short_hash({"artifact": artifact_key, "search": resolved.config.search_fields()}))
@@ -137,6 +140,19 @@ def desired_revision(
         config=resolved.config,
         builder_image=builder_image,
         artifact=artifact,
+        source_objects=identities,
+    )
+
+
+def _made_before_identities(
+    key: ArtifactKey, identities: Mapping[str, str], history: Sequence[api_status.RevisionStatus]
+) -> bool:
+    # A revision in history made by an operator version that did not read the objects' identity
+    # (artifact key without it, nothing recorded) stays this spec's revision, so an upgrade
+    # rebuilds nothing; lifecycle records the identity seen then on it, so an overwrite after the
+    # upgrade is still a new revision.
+    return any(
+        entry.artifact_key == key and entry.source_objects in (None, dict(identities)) for entry in history
     )
 
 
