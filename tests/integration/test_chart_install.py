@@ -92,11 +92,13 @@ def test_a_cluster_wide_install_is_accepted_and_grants_what_the_operator_uses(
         ("delete", "pods"),  # finished build pods, once their report is recorded (they would pin a claim)
         ("create", "events"),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("get", "secrets"),  # by name: the keys spec.objectStore names, for the HEAD of an s3:// source
     }
     refused = {
         ("delete", "faissindexes.faiss.dev"),
         ("create", "faissindexes.faiss.dev"),
-        ("get", "secrets"),
+        ("list", "secrets"),
+        ("watch", "secrets"),
         ("create", "pods"),
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),
     }
