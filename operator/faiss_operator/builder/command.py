@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from faiss_operator.builder import exit_codes, pipeline, publish, report as reports
+from faiss_operator.builder import allocator, exit_codes, pipeline, publish, report as reports
 from faiss_operator.contract import pod_args, pod_logs
 from faiss_operator.index import config as index_config
 from faiss_operator.sources import http, s3
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     pod_logs.configure(args.log_level)
+    allocator.fix_mmap_threshold()  # before FAISS allocates its first list (builder/allocator.py)
     termination_log = args.termination_log or reports.default_termination_log(os.environ)
     try:
         request = _request(args)
