@@ -102,6 +102,27 @@ class NoWriteLog:
 
 
 @dataclasses.dataclass
+class _Writing:
+    """One plan being written: the FaissIndex as last written (the cache's copy, then each
+    write's answer), the lines logged, the children a terminating namespace refused."""
+
+    namespace: str
+    name: str
+    body: Mapping[str, Any]
+    done: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[plan_actions.Apply] = dataclasses.field(default_factory=list)
+
+    def record(self, line: str) -> None:
+        LOGGER.info("%s index=%s/%s", line, self.namespace, self.name)
+        self.done.append(line)
+
+    def applied(self, writes: WriteLog, answer: Mapping[str, Any]) -> None:
+        """The FaissIndex as a write answered: what the rest of the plan writes over."""
+        self.body = answer
+        writes.applied(answer)
+
+
+@dataclasses.dataclass
 class Applier:
     """Applies plans for any FaissIndex; `post_event` must not block."""
 
@@ -115,88 +136,102 @@ class Applier:
     ) -> list[str]:
         """Make the writes of `plan` for the FaissIndex in `seen`; returns the lines logged, in order.
 
+        The order: the status (the user sees it first), the finalizer (before any child it cleans
+        up), the children, the admin annotations acted on, a finalizer released, then the Events.
         `start_analysis` is called for each Analyze action and must not block (it starts a task).
         """
-        namespace, name = seen.resource.namespace, seen.resource.name
-        index = f"index={namespace}/{name}"
-        done: list[str] = []
-        body: Mapping[str, Any] = seen.body
-
-        def record(line: str) -> None:
-            LOGGER.info("%s %s", line, index)
-            done.append(line)
-
+        written = _Writing(seen.resource.namespace, seen.resource.name, seen.body)
         if plan.status_changed and plan.status_patch:
-            try:
-                body = await call(self.retry, self.api.patch_status, namespace, name, plan.status_patch)
-            except Exception as error:
-                if kube_api.is_not_found(error):
-                    raise IndexGone(namespace, name) from error
-                raise
-            self.writes.applied(body)
-            record(f"Updated status of FaissIndex {name} phase={plan.status.phase}")
+            await self._write_status(written, plan)
         added = [a.name for a in plan.actions if isinstance(a, plan_actions.AddFinalizer)]
         if added:
-            answer = await self._finalizers(body, add=added, remove=())
-            if answer is None:
-                raise IndexGone(namespace, name)
-            body = answer
-            self.writes.applied(body)
-            record(f"Added finalizer {', '.join(added)} to FaissIndex {name}")
-        skipped: list[plan_actions.Apply] = []
+            await self._add_finalizers(written, added)
         for action in plan.actions:
             if isinstance(action, plan_actions.Apply):
-                existed = _observed(seen.children, action.kind, action.name) is not None
-                try:
-                    self.writes.applied(await call(self.retry, self.api.apply, action.manifest))
-                except Exception as error:
-                    if existed or not kube_api.is_namespace_terminating(error):
-                        raise
-                    skipped.append(action)
-                    record(f"Skipped {action.kind} {action.name}: namespace {namespace} is being deleted")
-                    continue
-                revision = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_REVISION)) or "-"
-                record(f"{'Updated' if existed else 'Created'} {action.kind} {action.name} revision={revision}")
+                await self._apply_child(written, seen.children, action)
             elif isinstance(action, plan_actions.Delete):
-                child = _observed(seen.children, action.kind, action.name)
-                revision = (child.revision if child is not None else None) or "-"
-                gone = await self._delete(namespace, action)
-                self.writes.deleted(action.kind, namespace, manifests.label_value(name), action.name)
-                record(f"Deleted {action.kind} {action.name} revision={revision}" + (" (already gone)" if gone else ""))
-            elif isinstance(action, plan_actions.Analyze):
-                if start_analysis(action):
-                    record(f"Started analysis of revision={action.candidate} step={action.step} stable={action.stable or '-'}")
+                await self._delete_child(written, seen.children, action)
+            elif isinstance(action, plan_actions.Analyze) and start_analysis(action):
+                written.record(f"Started analysis of revision={action.candidate} step={action.step} "
+                               f"stable={action.stable or '-'}")  # fmt: skip
         removed = [a.key for a in plan.actions if isinstance(a, plan_actions.RemoveAnnotation)]
         if removed:
-            patch = {"metadata": {"annotations": {key: None for key in removed}}}
-            try:
-                body = await call(self.retry, self.api.patch_index, namespace, name, patch)
-                self.writes.applied(body)
-            except Exception as error:
-                if not kube_api.is_not_found(error):
-                    raise
-            record(f"Removed annotation {', '.join(removed)} from FaissIndex {name}")
+            await self._remove_annotations(written, removed)
         released = [a.name for a in plan.actions if isinstance(a, plan_actions.RemoveFinalizer)]
         if released:
-            answer = await self._finalizers(body, add=(), remove=released)
-            # The next pass reads the release, not the watch's older version (a FaissIndex marked
-            # deleted is gone with it: nothing to read).
-            if answer is not None and not (answer.get("metadata") or {}).get("deletionTimestamp"):
-                self.writes.applied(answer)
-            record(f"Removed finalizer {', '.join(released)} from FaissIndex {name}")
-        if seen.children.namespace_terminating:  # the namespace refuses Events on the FaissIndex
-            for event in plan.events:
-                self.post_event(_namespace(namespace), event)
-        elif not skipped:
-            for event in plan.events:
-                self.post_event(body, event)
+            await self._release_finalizers(written, released)
+        self._post_events(written, plan.events, namespace_terminating=seen.children.namespace_terminating)
+        return written.done
+
+    async def _write_status(self, written: _Writing, plan: plan_actions.Plan) -> None:
+        try:
+            answer = await call(self.retry, self.api.patch_status, written.namespace, written.name, plan.status_patch)
+        except Exception as error:
+            if kube_api.is_not_found(error):
+                raise IndexGone(written.namespace, written.name) from error
+            raise
+        written.applied(self.writes, answer)
+        written.record(f"Updated status of FaissIndex {written.name} phase={plan.status.phase}")
+
+    async def _add_finalizers(self, written: _Writing, names: Sequence[str]) -> None:
+        answer = await self._finalizers(written.body, add=names, remove=())
+        if answer is None:
+            raise IndexGone(written.namespace, written.name)
+        written.applied(self.writes, answer)
+        written.record(f"Added finalizer {', '.join(names)} to FaissIndex {written.name}")
+
+    async def _release_finalizers(self, written: _Writing, names: Sequence[str]) -> None:
+        answer = await self._finalizers(written.body, add=(), remove=names)
+        # The next pass reads the release, not the watch's older version (a FaissIndex marked
+        # deleted is gone with it: nothing to read).
+        if answer is not None and not (answer.get("metadata") or {}).get("deletionTimestamp"):
+            self.writes.applied(answer)
+        written.record(f"Removed finalizer {', '.join(names)} from FaissIndex {written.name}")
+
+    async def _apply_child(self, written: _Writing, children: observed.Children, action: plan_actions.Apply) -> None:
+        existed = _observed(children, action.kind, action.name) is not None
+        try:
+            self.writes.applied(await call(self.retry, self.api.apply, action.manifest))
+        except Exception as error:
+            if existed or not kube_api.is_namespace_terminating(error):
+                raise
+            written.skipped.append(action)
+            written.record(f"Skipped {action.kind} {action.name}: namespace {written.namespace} is being deleted")
+            return
+        revision = ((action.manifest["metadata"].get("labels") or {}).get(manifests.LABEL_REVISION)) or "-"
+        written.record(f"{'Updated' if existed else 'Created'} {action.kind} {action.name} revision={revision}")
+
+    async def _delete_child(self, written: _Writing, children: observed.Children, action: plan_actions.Delete) -> None:
+        child = _observed(children, action.kind, action.name)
+        revision = (child.revision if child is not None else None) or "-"
+        gone = await self._delete(written.namespace, action)
+        self.writes.deleted(action.kind, written.namespace, manifests.label_value(written.name), action.name)
+        written.record(f"Deleted {action.kind} {action.name} revision={revision}" + (" (already gone)" if gone else ""))
+
+    async def _remove_annotations(self, written: _Writing, keys: Sequence[str]) -> None:
+        patch = {"metadata": {"annotations": {key: None for key in keys}}}
+        try:
+            answer = await call(self.retry, self.api.patch_index, written.namespace, written.name, patch)
+            written.applied(self.writes, answer)
+        except Exception as error:
+            if not kube_api.is_not_found(error):
+                raise
+        written.record(f"Removed annotation {', '.join(keys)} from FaissIndex {written.name}")
+
+    def _post_events(
+        self, written: _Writing, events: Sequence[plan_actions.Event], *, namespace_terminating: bool
+    ) -> None:
+        if namespace_terminating:  # the namespace refuses Events on the FaissIndex
+            for event in events:
+                self.post_event(_namespace(written.namespace), event)
+        elif not written.skipped:
+            for event in events:
+                self.post_event(written.body, event)
         # A namespace being deleted refuses new Events too, and Kopf retries each refused Event for
         # about a minute before the next one in its queue (every index's): the FaissIndex's Events
         # are dropped, and the Namespace itself is told (its Events go to the operator's namespace).
-        for action in skipped:
-            event = _not_created(namespace, action)
-            self.post_event(_namespace(namespace), event)
-        return done
+        for action in written.skipped:
+            self.post_event(_namespace(written.namespace), _not_created(written.namespace, action))
 
     async def _delete(self, namespace: str, action: plan_actions.Delete) -> bool:
         """True when the object was already gone."""
