@@ -4,12 +4,13 @@ holds what serves and says why (SourceUnavailable), whatever the reason."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 
 from faiss_operator.api import resource as api_resource
-from faiss_operator.controller.decision import observed, revisions
+from faiss_operator.controller.decision import actions, observed, revisions
 from tests.controller.builders import NAME, SETTINGS, Cluster, Summary, at, report, spec, summarize
 
 SOURCE = "s3://embeddings/alerts/latest.npy"
@@ -85,11 +86,12 @@ def serving_from_store(identity: str | None) -> tuple[Cluster, str]:
     return cluster, first
 
 
-def test_an_overwritten_source_object_builds_a_new_revision_while_the_old_one_serves() -> None:
-    cluster, first = serving_from_store("etag:aa")
-    cluster.source_objects = found(source="etag:bb")
+def overwrite_builds_while_serving(cluster: Cluster, first: str, etag: str, now: datetime.datetime) -> actions.Plan:
+    """The source object overwritten (a new `etag`): the pass at `now` builds a new revision while
+    `first` serves; returns that pass's plan."""
+    cluster.source_objects = found(source=etag)
     second = desired(cluster.wire, cluster.source_objects).name
-    plan = cluster.reconcile(at(30))
+    plan = cluster.reconcile(now)
     assert summarize(plan) == Summary(
         actions=(("Apply", "Job", f"alerts-build-{second}"),),
         phase="Building",
@@ -98,6 +100,12 @@ def test_an_overwritten_source_object_builds_a_new_revision_while_the_old_one_se
         rollout=None,
         revisions=((second, "Building"), (first, "Active")),
     )
+    return plan
+
+
+def test_an_overwritten_source_object_builds_a_new_revision_while_the_old_one_serves() -> None:
+    cluster, first = serving_from_store("etag:aa")
+    overwrite_builds_while_serving(cluster, first, "etag:bb", at(30))
 
 
 def test_a_head_that_fails_holds_the_serving_revision_and_says_why() -> None:
@@ -151,16 +159,7 @@ def test_an_upgrade_from_an_operator_that_did_not_read_identities_rebuilds_nothi
     cluster.reconcile(at(40))
     assert summarize(cluster.reconcile(at(50))).actions == ()
     # An overwrite after the upgrade is a new revision, built while the first serves.
-    cluster.source_objects = found(source="etag:bb")
+    plan = overwrite_builds_while_serving(cluster, first, "etag:bb", at(60))
     second = desired(cluster.wire, cluster.source_objects).name
-    plan = cluster.reconcile(at(60))
-    assert summarize(plan) == Summary(
-        actions=(("Apply", "Job", f"alerts-build-{second}"),),
-        phase="Building",
-        current=first,
-        candidate=second,
-        rollout=None,
-        revisions=((second, "Building"), (first, "Active")),
-    )
     assert plan.status.revision(second) is not None
     assert plan.status.revision(second).source_objects == {"source.uri": "etag:bb"}

@@ -35,10 +35,9 @@ def body(wire: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def requests_per_pass(
-    api: RecordingApi, passes: int, *, sources: source_objects.SourceObjects | None = None
-) -> list[list[tuple[Any, ...]]]:
-    loop = reconciler.Reconciler(
+def reconciler_over(api: RecordingApi, sources: source_objects.SourceObjects | None) -> reconciler.Reconciler:
+    """A reconciler reading and writing `api`, its clock stopped at builders.T0."""
+    return reconciler.Reconciler(
         reader=StateReader(api),
         applier=applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None),
         settings=builders.SETTINGS,
@@ -46,6 +45,12 @@ def requests_per_pass(
         clock=lambda: builders.T0,
         sources=sources,
     )
+
+
+def requests_per_pass(
+    api: RecordingApi, passes: int, *, sources: source_objects.SourceObjects | None = None
+) -> list[list[tuple[Any, ...]]]:
+    loop = reconciler_over(api, sources)
 
     async def run() -> list[list[tuple[Any, ...]]]:
         each = []
@@ -160,15 +165,8 @@ def test_a_spec_changed_while_the_store_was_asked_is_decided_on_the_next_pass_no
             api.index["spec"], api.index["metadata"]["generation"] = edited, 2
         return {uri: observed.SourceObject(identity=f"etag:{uri[-6:-4]}") for uri in uris}
 
-    loop = reconciler.Reconciler(
-        reader=StateReader(api),
-        applier=applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None),
-        settings=builders.SETTINGS,
-        metrics=operator_metrics.OperatorMetrics(prometheus_client.CollectorRegistry()),
-        clock=lambda: builders.T0,
-        sources=source_objects.SourceObjects(secrets=api.get_secret_data, default_store=None, environ={},
-                                             describe_objects=describe),  # fmt: skip
-    )
+    loop = reconciler_over(api, source_objects.SourceObjects(secrets=api.get_secret_data, default_store=None,
+                                                             environ={}, describe_objects=describe))  # fmt: skip
 
     async def run() -> tuple[float | None, list[tuple[Any, ...]]]:
         requeue = await loop.reconcile(KEY)
