@@ -35,10 +35,12 @@ def body(wire: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def reconciler_over(api: RecordingApi, sources: source_objects.SourceObjects | None) -> reconciler.Reconciler:
-    """A reconciler reading and writing `api`, its clock stopped at builders.T0."""
+def reconciler_over(
+    api: RecordingApi, sources: source_objects.SourceObjects | None, reader: StateReader | None = None
+) -> reconciler.Reconciler:
+    """A reconciler writing `api` and reading it (through `reader`), its clock stopped at builders.T0."""
     return reconciler.Reconciler(
-        reader=StateReader(api),
+        reader=reader or StateReader(api),
         applier=applier.Applier(api=cast(kube_api.KubeApi, api), post_event=lambda b, e: None),
         settings=builders.SETTINGS,
         metrics=operator_metrics.OperatorMetrics(prometheus_client.CollectorRegistry()),
@@ -184,3 +186,34 @@ def test_a_spec_changed_while_the_store_was_asked_is_decided_on_the_next_pass_no
         ("patch_status",), ("patch_index",), ("apply", "Job", f"alerts-build-{revision}")
     ]
     assert api.index["spec"]["source"]["uri"] == "s3://bkt/v2.npy"
+
+
+def test_only_a_pass_that_waited_on_the_store_reads_the_caches_again() -> None:
+    api = RecordingApi(index=body(builders.spec(source={"uri": "s3://bkt/v.npy"})), claims={"faiss-artifacts"})
+    reads: list[str] = []
+
+    class CountingReader(StateReader):
+        def index(self, namespace: str, name: str) -> dict[str, Any] | None:
+            reads.append(name)
+            return super().index(namespace, name)
+
+    def describe(uris: tuple[str, ...], settings: Any, keys: Any) -> dict[str, observed.SourceObject]:
+        return {uri: observed.SourceObject(identity="etag:aa") for uri in uris}
+
+    sources = source_objects.SourceObjects(secrets=api.get_secret_data, default_store=None, environ={},
+                                           describe_objects=describe)  # fmt: skip
+    loop = reconciler_over(api, sources, CountingReader(api))
+
+    async def run() -> list[int]:
+        each = []
+        for _ in range(3):
+            before = len(reads)
+            await loop.reconcile(KEY)
+            each.append(len(reads) - before)
+        await loop.stop()
+        return each
+
+    # The first pass looks at the store, then reads the FaissIndex again; the others answer from
+    # the cache of source objects and read it once.
+    assert asyncio.run(run()) == [2, 1, 1]
+    assert sources.looks == 1

@@ -79,11 +79,7 @@ def decide(
     except revisions.SourceUnavailableError as error:
         # The spec is valid, only its revision is unknown: the held revision runs on it whole
         # (its pods keep the objectStore settings they download with).
-        held = hold.hold(resource.spec, resource.status, settings)
-        if held is None:
-            return _refuse(resource, str(error), now, reason=_reason(error))
-        inputs = state.Inputs(resource, parsed, held[1], children, measurements, now, settings)
-        return _run(inputs, invalid=str(error), reason=_reason(error))
+        return _hold(resource, children, measurements, now, settings, problem=error, valid_spec=parsed)
     except api_resource.SpecError as error:
         return _hold(resource, children, measurements, now, settings, problem=error)
     return _run(state.Inputs(resource, parsed, desired, children, measurements, now, settings), invalid=None)
@@ -97,14 +93,16 @@ def _hold(
     settings: operator_settings.OperatorSettings,
     *,
     problem: api_resource.SpecError,
+    valid_spec: api_spec.FaissIndexSpec | None = None,
 ) -> plan_actions.Plan:
-    """A spec that cannot be acted on: run the held revision, or only report the problem."""
+    """A spec that cannot be acted on: run the held revision (with `valid_spec` when the spec
+    itself is fine, else with the spec it was made from), or only report the problem."""
     reason = _reason(problem)
     held = hold.hold(resource.spec, resource.status, settings)
     if held is None:
         return _refuse(resource, str(problem), now, reason=reason)
     spec, desired = held
-    inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
+    inputs = state.Inputs(resource, spec if valid_spec is None else valid_spec, desired, children, measurements, now, settings)
     return _run(inputs, invalid=str(problem), reason=reason)
 
 

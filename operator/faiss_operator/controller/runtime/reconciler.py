@@ -201,15 +201,16 @@ class Reconciler:
             return None
         children = seen.children
         if self.sources is not None:
-            looked_at = seen.resource.generation
+            looked_at, looks = seen.resource.generation, self.sources.looks
             found = await self.sources.observe(seen.resource)
-            # The look may have waited on the store (up to its deadline): decide on the caches as
-            # they are now, with the source objects of the same spec.
-            seen = observing.observe(self.reader, namespace, name)
-            if seen is None:
-                return None
-            if seen.resource.generation != looked_at:
-                return self.timing.min_requeue_seconds
+            if self.sources.looks != looks:
+                # The look waited on the store (up to its deadline): decide on the caches as they
+                # are now, with the source objects of the same spec.
+                seen = observing.observe(self.reader, namespace, name)
+                if seen is None:
+                    return None
+                if seen.resource.generation != looked_at:
+                    return self.timing.min_requeue_seconds
             children = dataclasses.replace(seen.children, source_objects=found)
         try:
             plan = deciding.decide(

@@ -173,6 +173,9 @@ class SourceObjects:
         self._seen: dict[tuple[str, str, str], _Seen] = {}
         self._heads_pool = concurrent.futures.ThreadPoolExecutor(HEAD_THREADS, thread_name_prefix="source-head")
         self.heads = 0  # HEAD requests sent (one per URI looked at), for tests and metrics
+        # Looks at the store (a Secret read and HEADs), each an await the pass waits on; an
+        # `observe` answered from the cache awaits nothing.
+        self.looks = 0
 
     async def observe(self, resource: api_resource.Resource) -> dict[str, observed.SourceObject] | None:
         """The s3:// source objects of `resource` by URI; None when it has none (or its spec does
@@ -195,6 +198,7 @@ class SourceObjects:
             else:
                 stale.append(uri)
         if stale:
+            self.looks += 1
             fresh = await self._look(resource.namespace, spec, tuple(stale))
             at = self._clock()
             for uri, answer in fresh.items():
@@ -248,14 +252,10 @@ class SourceObjects:
                 try:
                     data = await asyncio.to_thread(self._secrets, namespace, name)
                 except Exception as error:  # the API server refused or could not be reached
-                    raise ValueError(f"cannot read Secret {namespace}/{name}: {_one_line(error)}") from None
+                    raise ValueError(f"cannot read Secret {namespace}/{name}: {kube_api.describe(error)}") from None
                 keys = secret_keys(data, namespace=namespace, name=name)
         except (ValueError, errors.SourceError) as error:
             return {uri: observed.SourceObject(problem=str(error)) for uri in uris}
         self.heads += len(uris)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._heads_pool, self._describe, uris, settings, keys)
-
-
-def _one_line(error: BaseException) -> str:
-    return kube_api.describe(error)
