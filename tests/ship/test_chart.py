@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from faiss_operator.controller.decision import settings as operator_settings
+from faiss_operator.controller.runtime import command as run_command
 from faiss_operator.index import settings as index_settings
 
 from tests.ship import chart_values
@@ -183,8 +184,6 @@ def test_the_defaults_render_a_cluster_wide_operator(helm: str, tmp_path: Path) 
 
 def test_the_cluster_role_is_deploy_rbac_yaml(helm: str, tmp_path: Path) -> None:
     reference = ROOT / "deploy" / "rbac.yaml"
-    if not reference.exists():
-        pytest.skip("deploy/rbac.yaml (the operator-live issue's least-privilege role) is not on this branch")
     (wanted,) = [d for d in yaml.safe_load_all(reference.read_text()) if d and d["kind"] == "ClusterRole"]
     assert _one(_render(helm, tmp_path), "ClusterRole")["rules"] == wanted["rules"]
 
@@ -342,16 +341,8 @@ def test_rendered_objects_are_valid_kubernetes_1_37(helm: str, tmp_path: Path, v
 @pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["defaults", "non-default"])
 def test_the_operator_accepts_the_rendered_arguments(helm: str, tmp_path: Path, values: dict[str, Any] | None) -> None:
     import argparse
-    import importlib
-
-    try:
-        command = importlib.import_module("faiss_operator.controller.runtime.command")
-    except ModuleNotFoundError as error:
-        if error.name != "faiss_operator.controller.runtime.command":
-            raise
-        pytest.skip("faiss-operator run (controller/runtime/command.py) comes with the operator-live issue")
     parser = argparse.ArgumentParser(prog="faiss-operator run", exit_on_error=False)
-    command.add_arguments(parser)
+    run_command.add_arguments(parser)
     args = _container(_render(helm, tmp_path, values))["args"]
     assert args[0] == "run"
     parsed = parser.parse_args(args[1:])
