@@ -18,6 +18,11 @@ wall time. The builder's own report (peak_anon_bytes) is shown beside the sample
     python benchmarks/build_memory.py                                  # 1M x 384: IVF, HNSW, OPQ+HNSW
     python benchmarks/build_memory.py --vectors 200000 --types OPQ+HNSW
     python benchmarks/build_memory.py --results results.jsonl --table-only   # print a table again
+    python benchmarks/build_memory.py --vectors 10000000 --types OPQ+HNSW --without-raw   # does it complete?
+
+`--without-raw` runs the project's build alone (all threads unless --threads): for a size where
+the question is whether the build completes and what it holds, not its ratio to raw FAISS; the
+raw columns then show "-".
 """
 
 from __future__ import annotations
@@ -125,7 +130,7 @@ def raw_arguments(index_type: str, n: int) -> list[str]:
 
 
 def measure(
-    index_type: str, n: int, source: Path, work: Path, env: dict[str, str], *, concurrent: bool
+    index_type: str, n: int, source: Path, work: Path, env: dict[str, str], *, concurrent: bool, with_raw: bool = True
 ) -> dict[str, Any]:
     out = work / f"{index_type}-{n}"
     log = work / f"{index_type}-{n}.termination-log"
@@ -141,7 +146,9 @@ def measure(
     def run(name: str, argv: list[str]) -> None:
         runs[name] = run_sampled(argv, env, logs / f"{index_type}-{n}.{name}.log")
 
-    if concurrent:
+    if not with_raw:
+        run("build", ours_argv)
+    elif concurrent:
         # Side by side, so that both see the same load on a shared machine (use --threads 1).
         threads = [threading.Thread(target=run, args=(name, argv)) for name, argv in
                    (("build", ours_argv), ("raw", raw_argv))]
@@ -154,19 +161,23 @@ def measure(
     else:
         run("build", ours_argv)
         run("raw", raw_argv)
-    (_, ours_peak, ours_wall), (raw, raw_peak, raw_wall) = runs["build"], runs["raw"]
+    _, ours_peak, ours_wall = runs["build"]
     report = json.loads((out / "report.json").read_text())
-    raw_times = json.loads(raw.strip().splitlines()[-1])
-    index_bytes = int(report["memory_bytes"])
     result = {
-        "index_type": index_type, "vectors": n, "dimension": DIMENSION, "index_bytes": index_bytes,
-        "raw_index_bytes": raw_file.stat().st_size,
-        "peak_anon": ours_peak, "reported_peak_anon": report.get("peak_anon_bytes"), "raw_peak_anon": raw_peak,
-        "build_seconds": report["build_seconds"], "raw_build_seconds": raw_times["train_seconds"] + raw_times["add_seconds"],
-        "wall_seconds": ours_wall, "raw_wall_seconds": raw_wall, "recall": report["recall"],
+        "index_type": index_type, "vectors": n, "dimension": DIMENSION, "index_bytes": int(report["memory_bytes"]),
+        "peak_anon": ours_peak, "reported_peak_anon": report.get("peak_anon_bytes"),
+        "build_seconds": report["build_seconds"], "wall_seconds": ours_wall, "recall": report["recall"],
+        "raw_index_bytes": None, "raw_peak_anon": None, "raw_build_seconds": None, "raw_wall_seconds": None,
         "load": os.getloadavg()[0], "threads": env.get("OMP_NUM_THREADS", "all"), "concurrent": concurrent,
     }
-    raw_file.unlink(missing_ok=True)
+    if "raw" in runs:
+        raw, raw_peak, raw_wall = runs["raw"]
+        raw_times = json.loads(raw.strip().splitlines()[-1])
+        result.update(
+            raw_index_bytes=raw_file.stat().st_size, raw_peak_anon=raw_peak, raw_wall_seconds=raw_wall,
+            raw_build_seconds=raw_times["train_seconds"] + raw_times["add_seconds"],
+        )
+        raw_file.unlink(missing_ok=True)
     return result
 
 
@@ -178,11 +189,15 @@ def table(results: list[dict[str, Any]]) -> str:
     ]
     for r in results:
         reported = r["reported_peak_anon"]
+        raw_peak, raw_seconds = r["raw_peak_anon"], r["raw_build_seconds"]
+        raw_peak_cell = f"{raw_peak / MIB:,.0f}" if raw_peak else "-"
+        raw_seconds_cell = f"{raw_seconds:,.0f}" if raw_seconds else "-"
+        ratio_cell = f"{r['build_seconds'] / raw_seconds:.2f}" if raw_seconds else "-"
         lines.append(
             f"| {r['index_type']} | {r['vectors']:,} | {r['index_bytes'] / MIB:,.0f} "
             f"| {r['peak_anon'] / MIB:,.0f} ({reported / MIB if reported else float('nan'):,.0f}) "
-            f"| {r['raw_peak_anon'] / MIB:,.0f} | {r['peak_anon'] / (r['index_bytes'] + HEADROOM):.2f} "
-            f"| {r['build_seconds']:,.0f} | {r['raw_build_seconds']:,.0f} | {r['build_seconds'] / r['raw_build_seconds']:.2f} "
+            f"| {raw_peak_cell} | {r['peak_anon'] / (r['index_bytes'] + HEADROOM):.2f} "
+            f"| {r['build_seconds']:,.0f} | {raw_seconds_cell} | {ratio_cell} "
             f"| {r['wall_seconds']:,.0f} | {r['recall']:.3f} | {r['load']:.1f} |"
         )
     return "\n".join(lines)
@@ -195,6 +210,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for both builds (default: all)")
     parser.add_argument("--concurrent", action="store_true",
                         help="run the project's build and raw FAISS side by side (same load; with --threads 1)")
+    parser.add_argument("--without-raw", action="store_true",
+                        help="run the project's build alone (does a size complete, and what does it hold)")
     parser.add_argument("--results", type=Path, default=None, help="append each result as a JSON line here")
     parser.add_argument("--table-only", action="store_true", help="print the table of --results and stop")
     args = parser.parse_args()
@@ -212,7 +229,8 @@ def main() -> int:
         source = synthetic(n)
         with tempfile.TemporaryDirectory(prefix="build-memory-", dir=CACHE) as directory:
             for index_type in args.types:
-                result = measure(index_type, n, source, Path(directory), env, concurrent=args.concurrent)
+                result = measure(index_type, n, source, Path(directory), env, concurrent=args.concurrent,
+                                 with_raw=not args.without_raw)
                 results.append(result)
                 if args.results is not None:
                     with args.results.open("a") as handle:

@@ -45,3 +45,26 @@ def test_a_small_ivf_run_measures_both_builds(
     assert np.allclose(np.linalg.norm(data, axis=1), 1, atol=1e-5)
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| IVF | 3,000 |")]
     assert len(rows) == 2  # printed as it finished, then in the final table
+
+
+@pytest.mark.slow
+def test_without_raw_measures_the_build_alone_and_prints_dashes_for_raw_faiss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--vectors", "3000", "--types", "Flat", "--threads", "1",
+                                      "--without-raw", "--results", str(results)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert exit_info.value.code == 0
+    (result,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert 3000 * 4 * 384 < result["index_bytes"] < 3000 * 4 * 384 + 4096  # Flat: the codes and a header
+    assert result["peak_anon"] > 15 << 20 and result["reported_peak_anon"] > 15 << 20
+    assert [result[key] for key in ("raw_index_bytes", "raw_peak_anon", "raw_build_seconds", "raw_wall_seconds")] == [
+        None, None, None, None,
+    ]
+    assert not list((tmp_path / ".cache" / "faiss-operator" / "bench" / "logs").glob("*.raw.log"))
+    (row, _) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| Flat | 3,000 |")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[4] == "-" and cells[7] == "-" and cells[8] == "-"  # raw peak, raw seconds, ratio
