@@ -90,12 +90,22 @@ def inspect(vectors: Any, *, chunk_rows: int = CHUNK_ROWS) -> DataQuality:
             hashes[start : start + len(chunk)] = (bits * multipliers).sum(axis=1, dtype=np.uint64)
         np.minimum(low, chunk.min(axis=0), out=low)
         np.maximum(high, chunk.max(axis=0), out=high)
-    duplicates = count - int(np.unique(hashes).size) if count else 0
+    duplicates = _repeats(hashes)
     constant = int(np.count_nonzero(low == high)) if count else 0
     return DataQuality(
         vectors=count, near_zero_norm_vectors=near_zero, first_near_zero=first,
         duplicate_vectors=duplicates, constant_dimensions=constant,
     )
+
+
+def _repeats(hashes: npt.NDArray[np.uint64]) -> int:
+    """How many entries equal an earlier one; sorts `hashes` in place (n bytes more, for the mask).
+
+    Not `np.unique`: since numpy 2.3 it counts through a hash set on the C heap, ~64 bytes per
+    entry at its peak, half of which glibc keeps after the set is freed (measured on 5M x 384:
+    inspect rose 320 MiB and still held 155 MiB after it returned, through the whole build)."""
+    hashes.sort()
+    return int(np.count_nonzero(hashes[1:] == hashes[:-1]))
 
 
 def _norms(chunk: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
