@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from unittest import mock
+
 import numpy as np
 import pytest
 
-from faiss_operator.index import FAISSIndex, RecordError
+from faiss_operator.index import FAISSIndex, RecordError, faiss_index
 
 from .conftest import DIMENSION
 
@@ -99,3 +103,46 @@ def test_the_reverse_lookup_built_late_agrees_with_every_extend_and_refuses_pres
     fresh.extend([5, 6])
     with pytest.raises(RecordError, match="duplicate id 6"):
         fresh.check_new([6])  # the lookup is built from what a bulk load left
+
+
+def test_default_ids_are_held_as_a_range_until_another_id_arrives(small: np.ndarray) -> None:
+    """Ids that are their own positions cost no object per id (a list of 10M int ids is ~350 MiB,
+    in the build and in every serving process); the first id that is not its position turns the
+    map into a list that maps the same."""
+    index = FAISSIndex(DIMENSION, "Flat", env={})
+    index.add_embeddings(small[:5])
+    index.add_embeddings(small[5:8], ids=[5, 6, 7])  # given, but the positions: still a range
+    assert index.id_map.view() == range(8)
+    assert index.id_map.ids() == list(range(8))
+    assert [index.id_map.position_of(i) for i in (0, 7, 8, -1, "3", True)] == [0, 7, None, None, None, None]
+    with pytest.raises(RecordError, match="duplicate id 3"):
+        index.add_embeddings(small[8:10], ids=[100, 3])
+    index.add_embeddings(small[8:10], ids=["doc-8", 9])
+    assert not isinstance(index.id_map.view(), range)
+    assert index.id_map.ids() == [*range(8), "doc-8", 9]
+    assert [index.id_map.position_of(i) for i in ("doc-8", 9, 4, 8)] == [8, 9, 4, None]
+    assert index.search(small[8], k=1)[0].ids == ["doc-8"]
+
+
+def test_an_artifact_of_default_ids_writes_the_same_json_and_loads_them_as_a_range(
+    small: np.ndarray, tmp_path: Path
+) -> None:
+    index = FAISSIndex(DIMENSION, "Flat", env={})
+    index.add_embeddings(small)  # 300 vectors: ids.json and metadata.jsonl written in slices of 64
+    with mock.patch.object(faiss_index, "_WRITE_CHUNK", 64):
+        index.save_index(tmp_path / "default")
+    assert (tmp_path / "default" / "ids.json").read_text() == json.dumps(list(range(len(small))))
+    assert (tmp_path / "default" / "metadata.jsonl").read_text() == "null\n" * len(small)
+    loaded = FAISSIndex.load(tmp_path / "default")
+    assert loaded.id_map.view() == range(len(small))
+    assert loaded.search(small[17], k=1)[0].ids == [17]
+
+    named = FAISSIndex(DIMENSION, "Flat", env={})
+    named.add_embeddings(small[:130], ids=[f"d{i}" for i in range(130)], metadata={"d129": {"n": 1}})
+    with mock.patch.object(faiss_index, "_WRITE_CHUNK", 64):
+        named.save_index(tmp_path / "named")
+    assert json.loads((tmp_path / "named" / "ids.json").read_text()) == [f"d{i}" for i in range(130)]
+    assert (tmp_path / "named" / "metadata.jsonl").read_text().splitlines()[-2:] == ["null", '{"n": 1}']
+    reloaded = FAISSIndex.load(tmp_path / "named")
+    assert reloaded.id_map.ids() == [f"d{i}" for i in range(130)]
+    assert reloaded.search(small[129], k=1)[0].metadata == [{"n": 1}]

@@ -33,6 +33,8 @@ INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
 METADATA_FILE = "metadata.jsonl"
 ARTIFACT_FILES = (INDEX_FILE, IDS_FILE, METADATA_FILE)
+# Ids written per slice of ids.json and metadata.jsonl: a few MB of text at a time.
+_WRITE_CHUNK = 65_536
 MAX_K = 10_000
 # Distinct per-call parameter sets kept ready; requests rarely use more than a handful.
 MAX_CACHED_PARAMS = 64
@@ -306,7 +308,7 @@ class FAISSIndex:
             self._records.extend(new_ids)
             self._metadata.update(new_metadata)
             self._param_cache.clear()
-        return new_ids
+        return list(new_ids)
 
     # -- searching ----------------------------------------------------------------------------
 
@@ -470,11 +472,16 @@ class FAISSIndex:
         root = Path(path)
         _prepare_directory(root)
         faiss.write_index(self._index, str(root / INDEX_FILE))
-        # allow_nan=False: what entered was checked (records.py); a NaN here would be a bug.
-        (root / IDS_FILE).write_text(json.dumps(self._records.ids(), allow_nan=False))
+        ids = self._records.view()
+        _write_json_list(root / IDS_FILE, ids)
         with (root / METADATA_FILE).open("w") as handle:
-            for external_id in self._records.ids():
-                handle.write(json.dumps(self._metadata.get(external_id), allow_nan=False) + "\n")
+            for start in range(0, len(ids), _WRITE_CHUNK):
+                chunk = ids[start : start + _WRITE_CHUNK]
+                if not self._metadata:
+                    handle.write("null\n" * len(chunk))
+                    continue
+                # allow_nan=False: what entered was checked (records.py); a NaN here would be a bug.
+                handle.writelines(json.dumps(self._metadata.get(external_id), allow_nan=False) + "\n" for external_id in chunk)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FAISSIndex:
@@ -583,8 +590,8 @@ class FAISSIndex:
         """Make a built FAISS index this object's index, with its ids and metadata rows."""
         index_type = parsed.index_type
         id_map = records.IdMap()
-        id_map.check_new(list(ids))
-        id_map.extend(list(ids))
+        id_map.check_new(ids)
+        id_map.extend(ids)
         with self._write_lock:
             self._config = parsed
             self._resolved = settings.ResolvedConfig(
@@ -641,6 +648,18 @@ def _prepare_directory(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
+def _write_json_list(path: Path, values: Sequence[records.ExternalId]) -> None:
+    """`values` as one JSON list (the bytes of json.dumps(list(values))), written a slice at a
+    time: 10M ids are an ~80 MB document, never one string in memory."""
+    with path.open("w") as handle:
+        handle.write("[")
+        for start in range(0, len(values), _WRITE_CHUNK):
+            if start:
+                handle.write(", ")
+            handle.write(json.dumps(list(values[start : start + _WRITE_CHUNK]), allow_nan=False)[1:-1])
+        handle.write("]")
+
+
 def _read_faiss_index(path: Path, *, mmap: bool) -> Any:
     if mmap:
         try:
@@ -650,11 +669,14 @@ def _read_faiss_index(path: Path, *, mmap: bool) -> Any:
     return faiss.read_index(str(path))
 
 
-def _read_ids(root: Path) -> list[records.ExternalId]:
+def _read_ids(root: Path) -> Sequence[records.ExternalId]:
     try:
         raw = json.loads((root / IDS_FILE).read_text())
         if not isinstance(raw, list):
             raise ValueError("not a JSON list")
+        identity = records.identity_or_list(raw)
+        if isinstance(identity, range):
+            return identity  # the default ids 0..n-1: nothing to normalise, no list kept
         return [records.normalize_id(value, where=f"{IDS_FILE}[{position}]") for position, value in enumerate(raw)]
     except (ValueError, records.RecordError) as error:
         raise artifact.ArtifactError(f"artifact {root}: {IDS_FILE} is not a list of ids: {error}") from None

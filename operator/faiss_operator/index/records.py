@@ -116,12 +116,14 @@ def _check_value(value: Any, *, where: str, path: str, depth: int) -> None:
 class IdMap(Mapping[int, ExternalId]):
     """Position in the FAISS index -> external id, with the reverse lookup.
 
-    The reverse lookup (a dict of every id) is built on its first use, not by a bulk load into an
-    empty map: a serving process only maps positions to ids, and for 1M integer ids the dict is
-    ~70 MiB of the map's ~110 (measured), in every `serve --workers` process."""
+    While every id is its own position (the default ids 0..n-1) the map holds a `range`: no
+    per-id object at all. A Python list of int ids costs ~36 bytes per id (the int and its
+    pointer): 350 MiB of a 10M-vector build, and again in every `serve --workers` process. Any
+    other id turns it into a list. The reverse lookup (a dict of every id, ~70 MiB per million
+    measured) is built on its first use, not by a bulk load into an empty map."""
 
     def __init__(self) -> None:
-        self._ids: list[ExternalId] = []
+        self._ids: range | list[ExternalId] = range(0)
         self._positions: dict[ExternalId, int] | None = None  # built by _reverse() when first needed
         self._lock = threading.Lock()  # a reader building the lookup while a writer extends
         # Every id an int above the one before (the default 0..n-1, sorted numeric ids): then a
@@ -144,9 +146,16 @@ class IdMap(Mapping[int, ExternalId]):
         return len(self._ids)
 
     def ids(self) -> list[ExternalId]:
+        """A copy of the ids by position (a list of n objects: see `view` for a large map)."""
         return list(self._ids)
 
+    def view(self) -> Sequence[ExternalId]:
+        """The ids by position without a copy: a `range` while every id is its position."""
+        return self._ids
+
     def position_of(self, external_id: ExternalId) -> int | None:
+        if isinstance(self._ids, range):
+            return external_id if type(external_id) is int and external_id in self._ids else None
         return self._reverse().get(external_id)
 
     def external(self, position: int) -> ExternalId | None:
@@ -158,21 +167,26 @@ class IdMap(Mapping[int, ExternalId]):
         """Refuse ids already present or repeated in `ids`, before anything is added."""
         if self._ascending and _ascending_ints(ids, after=self._ids[-1] if self._ids else None):
             return  # each new id is above every id before it: none can repeat
-        present = self._reverse() if self._ids else {}
         seen: set[ExternalId] = set()
         for external_id in ids:
-            if external_id in present or external_id in seen:
+            if external_id in seen or (self._ids and self.position_of(external_id) is not None):
                 raise RecordError(f"ids: duplicate id {external_id!r}")
             seen.add(external_id)
 
     def extend(self, ids: Sequence[ExternalId]) -> None:
         with self._lock:
-            positions = self._positions
             self._ascending = self._ascending and _ascending_ints(ids, after=self._ids[-1] if self._ids else None)
+            current = self._ids
+            if isinstance(current, range) and _continues(current, ids):
+                self._ids = range(len(current) + len(ids))
+                return
+            listed: list[ExternalId] = current if isinstance(current, list) else list(current)
+            positions = self._positions
             for external_id in ids:
                 if positions is not None:
-                    positions[external_id] = len(self._ids)
-                self._ids.append(external_id)
+                    positions[external_id] = len(listed)
+                listed.append(external_id)
+            self._ids = listed
 
     def _reverse(self) -> dict[ExternalId, int]:
         positions = self._positions
@@ -184,10 +198,24 @@ class IdMap(Mapping[int, ExternalId]):
         return positions
 
 
+def _continues(current: range, ids: Sequence[ExternalId]) -> bool:
+    """Whether `ids` are the positions right after `current`: len(current), len(current)+1, ..."""
+    if isinstance(ids, range):
+        return ids.step == 1 and ids.start == len(current)
+    return all(type(value) is int and value == position for position, value in enumerate(ids, start=len(current)))
+
+
+def identity_or_list(ids: list[ExternalId]) -> Sequence[ExternalId]:
+    """`range(len(ids))` when every id is its own position (an artifact of default ids), else `ids`."""
+    return range(len(ids)) if _continues(range(0), ids) else ids
+
+
 def _ascending_ints(ids: Sequence[ExternalId], *, after: ExternalId | None) -> bool:
     """Whether `ids` are ints, each above the one before it and the first above `after`."""
     if after is not None and type(after) is not int:
         return False
+    if isinstance(ids, range):
+        return ids.step > 0 and (after is None or not ids or ids.start > after)
     previous = after
     for value in ids:
         if type(value) is not int or (previous is not None and value <= previous):
@@ -196,10 +224,10 @@ def _ascending_ints(ids: Sequence[ExternalId], *, after: ExternalId | None) -> b
     return True
 
 
-def prepare_ids(ids: Any, *, count: int, start: int) -> list[ExternalId]:
-    """The external ids for `count` new vectors: as given, or start..start+count-1."""
+def prepare_ids(ids: Any, *, count: int, start: int) -> Sequence[ExternalId]:
+    """The external ids for `count` new vectors: as given (a list), or range(start, start + count)."""
     if ids is None:
-        return list(range(start, start + count))
+        return range(start, start + count)
     if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):
         raise RecordError(f"ids: expected a sequence of {count} ids, got {type(ids).__name__}")
     values = list(ids)

@@ -13,7 +13,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ class SearchService:
             logger.error("Failed to load artifact, staying unready: artifact=%s error=%s", self.artifact_dir, error)
             return
         index = loaded.index
-        self._ids = _ids_array(index.id_map.ids())
+        self._ids = _ids_array(index.id_map.view())
         self._artifact = loaded
         logger.info("Loaded artifact: artifact=%s revision=%s vectors=%d seconds=%.1f",
                     self.artifact_dir, loaded.revision, index.ntotal, time.monotonic() - started)
@@ -262,8 +262,10 @@ class SearchService:
         return self._require_loaded()
 
 
-def _ids_array(ids: list[Any]) -> npt.NDArray[Any]:
+def _ids_array(ids: Sequence[Any]) -> npt.NDArray[Any]:
     """External ids by position: int64 when all are integers in range, else an object array."""
+    if isinstance(ids, range):
+        return np.arange(ids.start, ids.stop, ids.step, dtype=np.int64)
     if all(type(i) is int for i in ids):
         try:
             return np.array(ids, dtype=np.int64)
