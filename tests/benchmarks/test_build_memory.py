@@ -6,11 +6,26 @@ import json
 import runpy
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "build_memory.py"
+
+
+def _run_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index_type: str, *options: str) -> dict[str, Any]:
+    """The benchmark's one result for 3,000 vectors of `index_type`, its data under tmp_path."""
+    results = tmp_path / "results.jsonl"
+    monkeypatch.setenv("HOME", str(tmp_path))  # the generated data and logs go to ~/.cache
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--vectors", "3000", "--types", index_type, "--threads", "1",
+                                      *options, "--results", str(results)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(SCRIPT), run_name="__main__")
+    assert exit_info.value.code == 0
+    (line,) = results.read_text().splitlines()
+    result: dict[str, Any] = json.loads(line)
+    return result
 
 
 def test_raw_faiss_builds_what_the_project_builds_with_its_defaults() -> None:
@@ -26,14 +41,7 @@ def test_raw_faiss_builds_what_the_project_builds_with_its_defaults() -> None:
 def test_a_small_ivf_run_measures_both_builds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    results = tmp_path / "results.jsonl"
-    monkeypatch.setenv("HOME", str(tmp_path))  # the generated data and logs go to ~/.cache
-    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--vectors", "3000", "--types", "IVF", "--threads", "1",
-                                      "--concurrent", "--results", str(results)])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(SCRIPT), run_name="__main__")
-    assert exit_info.value.code == 0
-    (result,) = [json.loads(line) for line in results.read_text().splitlines()]
+    result = _run_once(tmp_path, monkeypatch, "IVF", "--concurrent")
     assert result["index_type"] == "IVF" and result["vectors"] == 3000 and result["dimension"] == 384
     # Both saved the same index type and size: IVF-Flat holds 4*d + 8 bytes per vector.
     assert result["index_bytes"] == pytest.approx(result["raw_index_bytes"], rel=0.01)
@@ -51,14 +59,7 @@ def test_a_small_ivf_run_measures_both_builds(
 def test_without_raw_measures_the_build_alone_and_prints_dashes_for_raw_faiss(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    results = tmp_path / "results.jsonl"
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--vectors", "3000", "--types", "Flat", "--threads", "1",
-                                      "--without-raw", "--results", str(results)])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(SCRIPT), run_name="__main__")
-    assert exit_info.value.code == 0
-    (result,) = [json.loads(line) for line in results.read_text().splitlines()]
+    result = _run_once(tmp_path, monkeypatch, "Flat", "--without-raw")
     assert 3000 * 4 * 384 < result["index_bytes"] < 3000 * 4 * 384 + 4096  # Flat: the codes and a header
     assert result["peak_anon"] > 15 << 20 and result["reported_peak_anon"] > 15 << 20
     assert [result[key] for key in ("raw_index_bytes", "raw_peak_anon", "raw_build_seconds", "raw_wall_seconds")] == [
