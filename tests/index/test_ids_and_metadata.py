@@ -114,13 +114,19 @@ def test_default_ids_are_held_as_a_range_until_another_id_arrives(small: np.ndar
     index.add_embeddings(small[5:8], ids=[5, 6, 7])  # given, but the positions: still a range
     assert index.id_map.view() == range(8)
     assert index.id_map.ids() == list(range(8))
-    assert [index.id_map.position_of(i) for i in (0, 7, 8, -1, "3", True)] == [0, 7, None, None, None, None]
+    assert [index.id_map.position_of(i) for i in (0, 7, 8, -1, "3", np.int64(3), 3.0, 3.5)] == [
+        0, 7, None, None, None, 3, 3, None,  # what a dict of the ids would answer
+    ]
     with pytest.raises(RecordError, match="duplicate id 3"):
         index.add_embeddings(small[8:10], ids=[100, 3])
     index.add_embeddings(small[8:10], ids=["doc-8", 9])
     assert not isinstance(index.id_map.view(), range)
     assert index.id_map.ids() == [*range(8), "doc-8", 9]
-    assert [index.id_map.position_of(i) for i in ("doc-8", 9, 4, 8)] == [8, 9, 4, None]
+    assert [index.id_map.position_of(i) for i in ("doc-8", 9, 4, 8, np.int64(3), 3.0)] == [8, 9, 4, None, 3, 3]
+    index.add_embeddings(small[10:11], ids=["doc-10"])  # after the reverse lookup exists
+    assert index.id_map.position_of("doc-10") == 10
+    with pytest.raises(RecordError, match="duplicate id 'doc-8'"):
+        index.add_embeddings(small[11:12], ids=["doc-8"])
     assert index.search(small[8], k=1)[0].ids == ["doc-8"]
 
 
@@ -141,7 +147,7 @@ def test_an_artifact_of_default_ids_writes_the_same_json_and_loads_them_as_a_ran
     named.add_embeddings(small[:130], ids=[f"d{i}" for i in range(130)], metadata={"d129": {"n": 1}})
     with mock.patch.object(faiss_index, "_WRITE_CHUNK", 64):
         named.save_index(tmp_path / "named")
-    assert json.loads((tmp_path / "named" / "ids.json").read_text()) == [f"d{i}" for i in range(130)]
+    assert (tmp_path / "named" / "ids.json").read_text() == json.dumps([f"d{i}" for i in range(130)])
     assert (tmp_path / "named" / "metadata.jsonl").read_text().splitlines()[-2:] == ["null", '{"n": 1}']
     reloaded = FAISSIndex.load(tmp_path / "named")
     assert reloaded.id_map.ids() == [f"d{i}" for i in range(130)]

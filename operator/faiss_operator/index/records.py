@@ -154,8 +154,9 @@ class IdMap(Mapping[int, ExternalId]):
         return self._ids
 
     def position_of(self, external_id: ExternalId) -> int | None:
-        if isinstance(self._ids, range):
-            return external_id if type(external_id) is int and external_id in self._ids else None
+        ids = self._ids
+        if isinstance(ids, range):
+            return _range_position(ids, external_id)
         return self._reverse().get(external_id)
 
     def external(self, position: int) -> ExternalId | None:
@@ -196,6 +197,16 @@ class IdMap(Mapping[int, ExternalId]):
                     self._positions = {external_id: position for position, external_id in enumerate(self._ids)}
                 positions = self._positions
         return positions
+
+
+def _range_position(ids: range, external_id: Any) -> int | None:
+    """The position of `external_id` in `ids` (each id its position) with a dict's equality, as
+    the list form's reverse lookup answers: numpy's int64(3) and 3.0 find 3, "3" finds nothing."""
+    try:
+        as_int = int(external_id)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return as_int if as_int == external_id and as_int in ids else None
 
 
 def _continues(current: range, ids: Sequence[ExternalId]) -> bool:
