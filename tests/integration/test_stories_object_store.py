@@ -327,7 +327,8 @@ def _build_log(stories: Stories, revision_name: str) -> str:
     text = ""
     for pod in pods:
         try:
-            text += core.read_namespaced_pod_log(pod.metadata.name, stories.namespace, container="build")
+            # None, not "", while the container has written nothing yet
+            text += core.read_namespaced_pod_log(pod.metadata.name, stories.namespace, container="build") or ""
         except client.ApiException:
             pass
     return text
