@@ -46,7 +46,9 @@ def terminated(pod: client.V1Pod) -> dict[str, Any]:
 def test_a_read_only_root_filesystem_refuses_writes_and_a_volume_takes_them(api: client.ApiClient,
                                                                             namespace: str) -> None:
     core = client.CoreV1Api(api)
-    script = "echo ok > /tmp/scratch/file && cat /tmp/scratch/file && echo x > /opt/probe"
+    # One stream (exec 2>&1): the kubelet reads stdout and stderr on pipes of their own, so the
+    # order of "ok" and sh's error in the log is the script's only if both go to one of them.
+    script = "exec 2>&1; echo ok > /tmp/scratch/file && cat /tmp/scratch/file && echo x > /opt/probe"
     core.create_namespaced_pod(namespace, pod_body("ro", {
         "command": ["sh", "-c", script],
         "securityContext": {"readOnlyRootFilesystem": True},
