@@ -674,9 +674,8 @@ def _read_ids(root: Path) -> Sequence[records.ExternalId]:
         raw = json.loads((root / IDS_FILE).read_text())
         if not isinstance(raw, list):
             raise ValueError("not a JSON list")
-        identity = records.identity_or_list(raw)
-        if isinstance(identity, range):
-            return identity  # the default ids 0..n-1: nothing to normalise, no list kept
+        if records.are_positions(raw):
+            return range(len(raw))  # the default ids: nothing to normalise, no list kept
         return [records.normalize_id(value, where=f"{IDS_FILE}[{position}]") for position, value in enumerate(raw)]
     except (ValueError, records.RecordError) as error:
         raise artifact.ArtifactError(f"artifact {root}: {IDS_FILE} is not a list of ids: {error}") from None

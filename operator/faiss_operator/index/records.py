@@ -216,9 +216,9 @@ def _continues(current: range, ids: Sequence[ExternalId]) -> bool:
     return all(type(value) is int and value == position for position, value in enumerate(ids, start=len(current)))
 
 
-def identity_or_list(ids: list[ExternalId]) -> Sequence[ExternalId]:
-    """`range(len(ids))` when every id is its own position (an artifact of default ids), else `ids`."""
-    return range(len(ids)) if _continues(range(0), ids) else ids
+def are_positions(ids: Sequence[ExternalId]) -> bool:
+    """Whether every id is its own position, 0..len(ids)-1 (the default ids)."""
+    return _continues(range(0), ids)
 
 
 def _ascending_ints(ids: Sequence[ExternalId], *, after: ExternalId | None) -> bool:

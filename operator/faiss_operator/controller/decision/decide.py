@@ -102,7 +102,9 @@ def _hold(
     if held is None:
         return _refuse(resource, str(problem), now, reason=reason)
     spec, desired = held
-    inputs = state.Inputs(resource, spec if valid_spec is None else valid_spec, desired, children, measurements, now, settings)
+    if valid_spec is not None:
+        spec = valid_spec
+    inputs = state.Inputs(resource, spec, desired, children, measurements, now, settings)
     return _run(inputs, invalid=str(problem), reason=reason)
 
 
