@@ -48,6 +48,15 @@ def test_each_kind_is_counted_across_chunks() -> None:
     ]
 
 
+def test_one_vector_has_no_constant_dimensions() -> None:
+    """Every dimension of a single vector trivially "holds the same value": not worth a warning."""
+    assert data_quality.inspect(_clean(count=1)) == data_quality.DataQuality(vectors=1)
+    assert data_quality.inspect(_clean(count=1)).warnings() == []
+    pair = _clean(count=2)
+    pair[1, 3] = pair[0, 3]
+    assert data_quality.inspect(pair) == data_quality.DataQuality(vectors=2, constant_dimensions=1)
+
+
 def test_float16_input_is_counted_without_converting_it_whole() -> None:
     vectors = _clean().astype(np.float16)
     vectors[7] = vectors[3]

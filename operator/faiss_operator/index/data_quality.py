@@ -9,7 +9,8 @@ The rule (README "Degenerate data"), for the library, the build and `serve` alik
 * **exact duplicates**: indexed as given (each keeps its own id; a search returns them side by
   side), counted, and a build that has them passes with a Warning Event.
 * **constant dimensions** (the same value in every vector): they carry no information but do no
-  harm to ranking; counted, and the build passes with a Warning Event.
+  harm to ranking; counted, and the build passes with a Warning Event. With fewer than two
+  vectors no dimension can vary, so none is counted as constant.
 * **float16 overflow**: a float16 source holds at most ±65504, and a value beyond became Inf when
   it was written; Inf and NaN are refused by the readers, whose message says so for float16.
 
@@ -91,7 +92,7 @@ def inspect(vectors: Any, *, chunk_rows: int = CHUNK_ROWS) -> DataQuality:
         np.minimum(low, chunk.min(axis=0), out=low)
         np.maximum(high, chunk.max(axis=0), out=high)
     duplicates = _repeats(hashes)
-    constant = int(np.count_nonzero(low == high)) if count else 0
+    constant = int(np.count_nonzero(low == high)) if count > 1 else 0
     return DataQuality(
         vectors=count, near_zero_norm_vectors=near_zero, first_near_zero=first,
         duplicate_vectors=duplicates, constant_dimensions=constant,
