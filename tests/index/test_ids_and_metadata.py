@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import pytest
 
-from faiss_operator.index import FAISSIndex, RecordError, faiss_index
+from faiss_operator.index import FAISSIndex, RecordError, artifact, record_files
 
 from .conftest import DIMENSION
 
@@ -135,7 +137,7 @@ def test_an_artifact_of_default_ids_writes_the_same_json_and_loads_them_as_a_ran
 ) -> None:
     index = FAISSIndex(DIMENSION, "Flat", env={})
     index.add_embeddings(small)  # 300 vectors: ids.json and metadata.jsonl written in slices of 64
-    with mock.patch.object(faiss_index, "_WRITE_CHUNK", 64):
+    with mock.patch.object(record_files, "WRITE_CHUNK", 64):
         index.save_index(tmp_path / "default")
     assert (tmp_path / "default" / "ids.json").read_text() == json.dumps(list(range(len(small))))
     assert (tmp_path / "default" / "metadata.jsonl").read_text() == "null\n" * len(small)
@@ -145,10 +147,58 @@ def test_an_artifact_of_default_ids_writes_the_same_json_and_loads_them_as_a_ran
 
     named = FAISSIndex(DIMENSION, "Flat", env={})
     named.add_embeddings(small[:130], ids=[f"d{i}" for i in range(130)], metadata={"d129": {"n": 1}})
-    with mock.patch.object(faiss_index, "_WRITE_CHUNK", 64):
+    with mock.patch.object(record_files, "WRITE_CHUNK", 64):
         named.save_index(tmp_path / "named")
     assert (tmp_path / "named" / "ids.json").read_text() == json.dumps([f"d{i}" for i in range(130)])
     assert (tmp_path / "named" / "metadata.jsonl").read_text().splitlines()[-2:] == ["null", '{"n": 1}']
     reloaded = FAISSIndex.load(tmp_path / "named")
     assert reloaded.id_map.ids() == [f"d{i}" for i in range(130)]
     assert reloaded.search(small[129], k=1)[0].metadata == [{"n": 1}]
+
+
+def test_default_ids_written_another_way_still_load_as_a_range_and_a_wrong_count_is_refused(
+    small: np.ndarray, tmp_path: Path
+) -> None:
+    """The slice-by-slice comparison only recognises write_ids's own bytes; other spellings of
+    0..n-1 are parsed, and still held as a range; a file one id short is not taken for a range."""
+    index = FAISSIndex(DIMENSION, "Flat", env={})
+    index.add_embeddings(small[:20])
+    index.save_index(tmp_path / "a")
+    (tmp_path / "a" / "ids.json").write_text(json.dumps(list(range(20)), separators=(",", ":")))
+    assert record_files.read_ids(tmp_path / "a", 20) == range(20)
+    (tmp_path / "a" / "ids.json").write_text(json.dumps(list(range(19))))
+    assert record_files.read_ids(tmp_path / "a", 20) == range(19)  # the caller compares the counts
+    manifest = json.loads((tmp_path / "a" / artifact.MANIFEST_NAME).read_text())
+    with pytest.raises(artifact.ArtifactError, match=r"counts disagree: manifest 20, index.faiss 20, ids.json 19"):
+        FAISSIndex.load_with_manifest(tmp_path / "a", verified_manifest=manifest)
+    (tmp_path / "a" / "ids.json").write_text('{"0": 0}')
+    with pytest.raises(artifact.ArtifactError, match="ids.json is not a list of ids: not a JSON list"):
+        record_files.read_ids(tmp_path / "a", 20)
+
+
+# In a fresh interpreter: the heap the test session has already grown could hide what a read holds.
+_READ_IDS_MEMORY = """
+import json, pathlib, sys
+from faiss_operator.builder import anon_memory
+from faiss_operator.index import record_files
+root, count = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+record_files.write_ids(root / record_files.IDS_FILE, range(count))
+with anon_memory.PeakAnonMemory(interval=0.002) as peak:
+    before = anon_memory.rss_anon_bytes()
+    ids = record_files.read_ids(root, count)
+print(json.dumps({"before": before, "peak": peak.bytes, "range": ids == range(count)}))
+"""
+
+
+def test_loading_default_ids_never_parses_them_into_a_list(tmp_path: Path) -> None:
+    """json.loads of 2M ids is a 16 MB string and ~72 MB of list and ints, in every serving
+    process as it loads; comparing the file with the default ids' bytes holds one slice."""
+    count = 2_000_000
+    finished = subprocess.run(
+        [sys.executable, "-c", _READ_IDS_MEMORY, str(tmp_path), str(count)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    measured = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert measured["range"] is True
+    assert measured["peak"] - measured["before"] < 8 << 20, measured

@@ -9,7 +9,6 @@ numbers the operator gates on come from the same code that serves.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -23,18 +22,17 @@ import faiss
 import numpy as np
 
 from faiss_operator.index import (
-    artifact, capacity, data_quality, evaluation, factory, importing, latency, normalization, records, search_params, settings,
+    artifact, capacity, data_quality, evaluation, factory, importing, latency, normalization, record_files, records, search_params,
+    settings,
 )
 from faiss_operator.index import config as index_config
 
 logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
-IDS_FILE = "ids.json"
-METADATA_FILE = "metadata.jsonl"
+IDS_FILE = record_files.IDS_FILE
+METADATA_FILE = record_files.METADATA_FILE
 ARTIFACT_FILES = (INDEX_FILE, IDS_FILE, METADATA_FILE)
-# Ids written per slice of ids.json and metadata.jsonl: a few MB of text at a time.
-_WRITE_CHUNK = 65_536
 MAX_K = 10_000
 # Distinct per-call parameter sets kept ready; requests rarely use more than a handful.
 MAX_CACHED_PARAMS = 64
@@ -473,15 +471,8 @@ class FAISSIndex:
         _prepare_directory(root)
         faiss.write_index(self._index, str(root / INDEX_FILE))
         ids = self._records.view()
-        _write_json_list(root / IDS_FILE, ids)
-        with (root / METADATA_FILE).open("w") as handle:
-            for start in range(0, len(ids), _WRITE_CHUNK):
-                chunk = ids[start : start + _WRITE_CHUNK]
-                if not self._metadata:
-                    handle.write("null\n" * len(chunk))
-                    continue
-                # allow_nan=False: what entered was checked (records.py); a NaN here would be a bug.
-                handle.writelines(json.dumps(self._metadata.get(external_id), allow_nan=False) + "\n" for external_id in chunk)
+        record_files.write_ids(root / IDS_FILE, ids)
+        record_files.write_metadata(root / METADATA_FILE, ids, self._metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FAISSIndex:
@@ -541,9 +532,9 @@ class FAISSIndex:
             raise artifact.ArtifactError(
                 f"artifact {root}: {INDEX_FILE} has dimension {index.d}, the manifest says {self._dimension}"
             )
-        ids = _read_ids(root)
-        metadata_rows = _read_metadata(root)
         expected = manifest.get("num_vectors")
+        ids = record_files.read_ids(root, expected)
+        metadata_rows = record_files.read_metadata(root)
         if not (int(index.ntotal) == len(ids) == len(metadata_rows) == expected):
             raise artifact.ArtifactError(
                 f"artifact {root}: counts disagree: manifest {expected}, {INDEX_FILE} {index.ntotal}, "
@@ -648,18 +639,6 @@ def _prepare_directory(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
-def _write_json_list(path: Path, values: Sequence[records.ExternalId]) -> None:
-    """`values` as one JSON list (the bytes of json.dumps(list(values))), written a slice at a
-    time: 10M ids are an ~80 MB document, never one string in memory."""
-    with path.open("w") as handle:
-        handle.write("[")
-        for start in range(0, len(values), _WRITE_CHUNK):
-            if start:
-                handle.write(", ")
-            handle.write(json.dumps(list(values[start : start + _WRITE_CHUNK]), allow_nan=False)[1:-1])
-        handle.write("]")
-
-
 def _read_faiss_index(path: Path, *, mmap: bool) -> Any:
     if mmap:
         try:
@@ -667,36 +646,3 @@ def _read_faiss_index(path: Path, *, mmap: bool) -> Any:
         except RuntimeError as error:
             logger.warning("Cannot map the index, reading it into memory: path=%s error=%s", path, error)
     return faiss.read_index(str(path))
-
-
-def _read_ids(root: Path) -> Sequence[records.ExternalId]:
-    try:
-        raw = json.loads((root / IDS_FILE).read_text())
-        if not isinstance(raw, list):
-            raise ValueError("not a JSON list")
-        if records.are_positions(raw):
-            return range(len(raw))  # the default ids: nothing to normalise, no list kept
-        return [records.normalize_id(value, where=f"{IDS_FILE}[{position}]") for position, value in enumerate(raw)]
-    except (ValueError, records.RecordError) as error:
-        raise artifact.ArtifactError(f"artifact {root}: {IDS_FILE} is not a list of ids: {error}") from None
-
-
-def _read_metadata(root: Path) -> list[records.Metadata | None]:
-    rows: list[records.Metadata | None] = []
-    with (root / METADATA_FILE).open() as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise artifact.ArtifactError(
-                    f"artifact {root}: {METADATA_FILE} line {number} is not JSON: {error}"
-                ) from None
-            if value is not None and not isinstance(value, dict):
-                raise artifact.ArtifactError(f"artifact {root}: {METADATA_FILE} line {number} is not an object")
-            if value is not None:
-                try:
-                    records.check_metadata_value(value, where=f"{METADATA_FILE} line {number}")
-                except records.RecordError as error:
-                    raise artifact.ArtifactError(f"artifact {root}: {error}") from None
-            rows.append(value)
-    return rows
