@@ -39,7 +39,7 @@ def test_progress_shows_training_then_adding_in_chunks_then_the_ground_truth(
     assert code == 0
     assert _phases(caplog) == [
         ("validate", 0), ("validate", 100),
-        ("train", 0), ("train", 100),
+        ("train", 0), *(("train", 10 * done) for done in range(1, 11)), ("train", 100),
         ("add", 0), ("add", 33), ("add", 67), ("add", 100),
         ("evaluate", 0), ("truth", 33), ("truth", 67), ("truth", 100), ("evaluate", 100),
         ("write", 0), ("write", 100),
@@ -47,8 +47,12 @@ def test_progress_shows_training_then_adding_in_chunks_then_the_ground_truth(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress: phase=train")]
     # IVF on 3,000 vectors: nlist 4*sqrt(3000) capped at 3000/39 = 76, so 256 x 76 > 3,000 trains on all.
     assert lines[0].startswith(f"Progress: phase=train percent=0 factory=IVF76,Flat sample={COUNT} vectors={COUNT} anon_mib=")
+    # FAISS's 10 k-means iterations of the coarse quantizer, each as it ends (index/training_progress.py).
+    assert re.match(r"Progress: phase=train percent=10 factory=IVF76,Flat iteration=1/10 objective=\S+ "
+                    r"seconds=\d+\.\d anon_mib=\d+ peak_anon_mib=\d+$", lines[1])
+    assert lines[10].startswith("Progress: phase=train percent=100 factory=IVF76,Flat iteration=10/10 objective=")
     assert re.match(r"Progress: phase=train percent=100 factory=IVF76,Flat sample=3000 seconds=\d+\.\d "
-                    r"anon_mib=\d+ peak_anon_mib=\d+$", lines[1])
+                    r"anon_mib=\d+ peak_anon_mib=\d+$", lines[11])
     adds = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress: phase=add")]
     assert adds[1].startswith("Progress: phase=add percent=33 vectors=1000/3000 anon_mib=")
 
@@ -151,7 +155,9 @@ def test_the_running_termination_message_follows_the_progress_with_the_peak(
     assert final["status"] == "Succeeded" and all(w["status"] == "Running" for w in running)
     assert "build_phase" not in running[0] and running[0]["input_bytes"] == COUNT * 32 * 4
     steps = [(w["build_phase"], w["percent"]) for w in running[1:]]
-    assert steps[:4] == [("train", 0), ("train", 100), ("add", 0), ("add", 100)]
+    assert steps[:14] == [
+        ("train", 0), *(("train", 10 * done) for done in range(1, 11)), ("train", 100), ("add", 0), ("add", 100)
+    ]
     assert steps[-1] == ("write", 100)
     peaks = [w["peak_anon_bytes"] for w in running[1:]]
     assert all(isinstance(p, int) for p in peaks) and peaks == sorted(peaks)  # a peak never goes down

@@ -233,7 +233,13 @@ def _train(
             data.embeddings, plan.training_vectors, seed=request.seed, normalize=request.normalize,
             spill_dir=spill_dir,
         ) as sample:
-            index.create(num_vectors=data.count, training_sample=sample, seed=request.seed)
+            index.create(
+                num_vectors=data.count, training_sample=sample, seed=request.seed,
+                on_training_iteration=lambda done, iterations, fields: progress(
+                    "train", 100 * done / iterations, factory=plan.factory, iteration=f"{done}/{iterations}",
+                    objective=fields["objective"], seconds=f"{time.monotonic() - started:.1f}",
+                ),
+            )
     except index_config.ConfigError:
         raise
     except (ValueError, RuntimeError) as error:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import faiss
 import numpy as np
 
-from faiss_operator.index import config as index_config, search_params as search_rules
+from faiss_operator.index import config as index_config, search_params as search_rules, training_progress
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +159,12 @@ def create_index(
     return index, plan
 
 
-def train_index(index: Any, plan: BuildPlan, vectors: np.ndarray, *, seed: int = 0) -> None:
-    """Train on a sample of `vectors` as the plan asks.
+def train_index(
+    index: Any, plan: BuildPlan, vectors: np.ndarray, *, seed: int = 0,
+    on_iteration: training_progress.OnIteration | None = None,
+) -> None:
+    """Train on a sample of `vectors` as the plan asks; `on_iteration(done, iterations, fields)`
+    is called after each iteration of an IVF's coarse k-means (index/training_progress.py).
 
     Below `plan.min_training_vectors` (one per centroid: FAISS cannot cluster fewer points than
     centroids) it is a TrainingError saying how many are needed. Below
@@ -185,8 +189,21 @@ def train_index(index: Any, plan: BuildPlan, vectors: np.ndarray, *, seed: int =
             plan.factory, len(sample), plan.recommended_training_vectors, index_config.MIN_POINTS_PER_CENTROID,
             plan.centroids, plan.recommended_training_vectors,
         )
-    with _quiet_clustering(index):
+    ivf = _ivf_of(index)
+    with _quiet_clustering(index), (
+        training_progress.reporting_iterations(ivf.cp, on_iteration)
+        if ivf is not None and on_iteration is not None else nullcontext()
+    ):
         index.train(np.ascontiguousarray(sample))
+
+
+def _ivf_of(index: Any) -> Any:
+    """The IndexIVF inside `index` (behind an OPQ transform too), or None."""
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
+    try:
+        return faiss.downcast_index(faiss.extract_index_ivf(inner))
+    except RuntimeError:
+        return None
 
 
 @contextmanager
@@ -207,11 +224,9 @@ def _quiet_clustering(index: Any) -> Iterator[None]:
         inner: Any = faiss.downcast_index(index.index)
     else:
         inner = index
-    try:
-        ivf: Any = faiss.downcast_index(faiss.extract_index_ivf(inner))
+    ivf = _ivf_of(index)
+    if ivf is not None:
         settings.append(ivf.cp)
-    except RuntimeError:
-        ivf = None
     for owner in (ivf, _pq_storage(inner)):
         if owner is not None and hasattr(owner, "pq"):
             settings.append(owner.pq.cp)

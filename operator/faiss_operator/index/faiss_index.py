@@ -23,7 +23,7 @@ import numpy as np
 
 from faiss_operator.index import (
     artifact, capacity, data_quality, evaluation, factory, importing, latency, normalization, record_files, records, search_params,
-    settings,
+    settings, training_progress,
 )
 from faiss_operator.index import config as index_config
 
@@ -242,14 +242,18 @@ class FAISSIndex:
         sample's size (index/config.py training_sample_size)."""
         return factory.plan_build(self._config, dimension=self._dimension, num_vectors=num_vectors)
 
-    def create(self, *, num_vectors: int, training_sample: Any = None, seed: int = 0) -> factory.BuildPlan:
+    def create(
+        self, *, num_vectors: int, training_sample: Any = None, seed: int = 0,
+        on_training_iteration: training_progress.OnIteration | None = None,
+    ) -> factory.BuildPlan:
         """Create the empty FAISS index for `num_vectors` vectors (nlist is sized from them) and
         train it, so that the vectors can then be added in chunks (`add_embeddings`).
 
         `training_sample`: the `plan_build(num_vectors).training_vectors` rows a type that trains
         learns from, float32 and already normalised when this index normalises; a memory map is
         used as is (index/training_sample.py draws it without copying the input). Ignored by the
-        types that do not train. Returns the plan."""
+        types that do not train. `on_training_iteration(done, iterations, fields)`: called after
+        each iteration of an IVF's coarse k-means (index/training_progress.py). Returns the plan."""
         with self._write_lock:
             if self._index is not None:
                 raise IndexStateError("the index already exists: create() comes before the first add")
@@ -265,7 +269,7 @@ class FAISSIndex:
                         f"training_sample: expected float32 rows of dimension {self._dimension}, got "
                         f"{training_sample.dtype} {training_sample.shape}"
                     )
-                factory.train_index(index, plan, training_sample, seed=seed)
+                factory.train_index(index, plan, training_sample, seed=seed, on_iteration=on_training_iteration)
             self.build_seconds += time.perf_counter() - started
             self._index, self._plan = index, plan
             self._param_cache.clear()
