@@ -171,6 +171,9 @@ def test_default_ids_written_another_way_still_load_as_a_range_and_a_wrong_count
     manifest = json.loads((tmp_path / "a" / artifact.MANIFEST_NAME).read_text())
     with pytest.raises(artifact.ArtifactError, match=r"counts disagree: manifest 20, index.faiss 20, ids.json 19"):
         FAISSIndex.load_with_manifest(tmp_path / "a", verified_manifest=manifest)
+    (tmp_path / "a" / "ids.json").write_text(json.dumps(list(range(20))) + "junk")  # the default ids' bytes, then more
+    with pytest.raises(artifact.ArtifactError, match="ids.json is not a list of ids: Extra data"):
+        record_files.read_ids(tmp_path / "a", 20)
     (tmp_path / "a" / "ids.json").write_text('{"0": 0}')
     with pytest.raises(artifact.ArtifactError, match="ids.json is not a list of ids: not a JSON list"):
         record_files.read_ids(tmp_path / "a", 20)
@@ -201,4 +204,4 @@ def test_loading_default_ids_never_parses_them_into_a_list(tmp_path: Path) -> No
     assert finished.returncode == 0, finished.stderr[-3000:]
     measured = json.loads(finished.stdout.strip().splitlines()[-1])
     assert measured["range"] is True
-    assert measured["peak"] - measured["before"] < 8 << 20, measured
+    assert measured["peak"] - measured["before"] < 32 << 20, measured  # json.loads: 96 MiB

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import subprocess
+import sys
 
 import faiss
 import numpy as np
@@ -24,9 +26,9 @@ def test_each_iteration_is_reported_while_faiss_trains_and_stdout_is_given_back(
     index = FAISSIndex(16, "IVF", {"nlist": 32}, env={})
     seen: list[tuple[int, int, bool, float]] = []
 
-    def record(done: int, iterations: int, fields: dict[str, str]) -> None:
+    def record(done: int, iterations: int, objective: str) -> None:
         ivf = faiss.extract_index_ivf(index.faiss_index) if index.faiss_index is not None else None
-        seen.append((done, iterations, ivf is not None and ivf.is_trained, float(fields["objective"])))
+        seen.append((done, iterations, ivf is not None and ivf.is_trained, float(objective)))
 
     stdout_before = os.fstat(1)
     with caplog.at_level(logging.INFO, logger=training_progress.__name__):
@@ -40,6 +42,7 @@ def test_each_iteration_is_reported_while_faiss_trains_and_stdout_is_given_back(
     after = os.fstat(1)
     assert (after.st_dev, after.st_ino) == (stdout_before.st_dev, stdout_before.st_ino)
     assert faiss.extract_index_ivf(index.faiss_index).cp.verbose is False
+    training_progress._libc().fflush(None)  # FAISS's last "\n", had it stayed in C stdio's buffer
     assert capfd.readouterr().out == ""
     logged = [r.getMessage() for r in caplog.records]  # FAISS's other lines
     assert logged[0] == "FAISS: Clustering 2000 points in 16D to 32 clusters, redo 1 times, 10 iterations"
@@ -49,7 +52,7 @@ def test_each_iteration_is_reported_while_faiss_trains_and_stdout_is_given_back(
 
 
 def test_a_report_that_fails_is_logged_and_the_training_finishes(caplog: pytest.LogCaptureFixture) -> None:
-    def fail(done: int, iterations: int, fields: dict[str, str]) -> None:
+    def fail(done: int, iterations: int, objective: str) -> None:
         raise RuntimeError("the progress line could not be written")
 
     index = FAISSIndex(16, "IVF", {"nlist": 32}, env={})
@@ -82,3 +85,36 @@ def test_a_training_inside_another_report_runs_unreported() -> None:
             assert index.cp.verbose is False
             index.train(_vectors())
     assert (index.is_trained, inner) == (True, [])
+
+
+# In a fresh interpreter whose log goes to stdout, the fd being captured, and another thread's print.
+_LOGGING_TO_STDOUT = """
+import logging, os, sys
+import numpy as np
+from faiss_operator.index import FAISSIndex
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(name)s %(message)s")
+index = FAISSIndex(32, "IVF", {"nlist": 512}, env={})
+def report(done, iterations, objective):
+    logging.getLogger("build").info("iteration %d/%d", done, iterations)
+    if done == 1:
+        os.write(1, b"a line of someone else's\\n")
+vectors = np.random.default_rng(0).standard_normal((50_000, 32)).astype(np.float32)
+index.create(num_vectors=50_000, training_sample=vectors, on_training_iteration=report)
+print("trained", index.is_trained)
+"""
+
+
+def test_a_log_written_to_stdout_is_not_captured_again() -> None:
+    """A log handler on stdout writes into the pipe while it is captured: its lines, and anything
+    else that is not FAISS's, go on to the real stdout once, instead of being logged again (which
+    looped until the pipe filled and FAISS blocked)."""
+    finished = subprocess.run(
+        [sys.executable, "-c", _LOGGING_TO_STDOUT], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    lines = finished.stdout.splitlines()
+    assert lines[0] == "faiss_operator.index.training_progress FAISS: Clustering 50000 points in 32D to 512 clusters, redo 1 times, 10 iterations"
+    assert [line for line in lines if line.startswith("build ")] == [f"build iteration {i}/10" for i in range(1, 11)]
+    assert lines.count("a line of someone else's") == 1
+    assert lines[-1] == "trained True"
+    assert not any("FAISS: build" in line or "FAISS: faiss_operator" in line for line in lines)

@@ -235,9 +235,9 @@ def _train(
         ) as sample:
             index.create(
                 num_vectors=data.count, training_sample=sample, seed=request.seed,
-                on_training_iteration=lambda done, iterations, fields: progress(
+                on_training_iteration=lambda done, iterations, objective: progress(
                     "train", 100 * done / iterations, factory=plan.factory, iteration=f"{done}/{iterations}",
-                    objective=fields["objective"], seconds=f"{time.monotonic() - started:.1f}",
+                    objective=objective, seconds=f"{time.monotonic() - started:.1f}",
                 ),
             )
     except index_config.ConfigError:

@@ -163,7 +163,7 @@ def train_index(
     index: Any, plan: BuildPlan, vectors: np.ndarray, *, seed: int = 0,
     on_iteration: training_progress.OnIteration | None = None,
 ) -> None:
-    """Train on a sample of `vectors` as the plan asks; `on_iteration(done, iterations, fields)`
+    """Train on a sample of `vectors` as the plan asks; `on_iteration(done, iterations, objective)`
     is called after each iteration of an IVF's coarse k-means (index/training_progress.py).
 
     Below `plan.min_training_vectors` (one per centroid: FAISS cannot cluster fewer points than
@@ -199,9 +199,8 @@ def train_index(
 
 def _ivf_of(index: Any) -> Any:
     """The IndexIVF inside `index` (behind an OPQ transform too), or None."""
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
     try:
-        return faiss.downcast_index(faiss.extract_index_ivf(inner))
+        return faiss.downcast_index(faiss.extract_index_ivf(index))
     except RuntimeError:
         return None
 

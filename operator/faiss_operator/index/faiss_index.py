@@ -252,8 +252,10 @@ class FAISSIndex:
         `training_sample`: the `plan_build(num_vectors).training_vectors` rows a type that trains
         learns from, float32 and already normalised when this index normalises; a memory map is
         used as is (index/training_sample.py draws it without copying the input). Ignored by the
-        types that do not train. `on_training_iteration(done, iterations, fields)`: called after
-        each iteration of an IVF's coarse k-means (index/training_progress.py). Returns the plan."""
+        types that do not train. `on_training_iteration(done, iterations, objective)`: called after
+        each iteration of an IVF's coarse k-means (index/training_progress.py), from another thread
+        while this call holds the index's write lock: it must not call back into this index.
+        Returns the plan."""
         with self._write_lock:
             if self._index is not None:
                 raise IndexStateError("the index already exists: create() comes before the first add")
